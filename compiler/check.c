@@ -1,0 +1,965 @@
+/* The checker: resolves names, checks every setting's value and the shapes of the chain,
+ * and builds the checked model.  It reports every error it finds, each at its span. */
+#include <math.h>
+#include <string.h>
+
+#include "dnic.h"
+
+typedef struct checker {
+    dnic_arena *a;
+    dnic_diag *d;
+    const dnic_ast *ast;
+    dnic_model *m;
+    const dnic_decl *data, *loss, *train;
+} checker;
+
+static const dnic_span NOSPAN;
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static const char *expr_desc(checker *c, const dnic_expr *e)
+{
+    switch (e->kind) {
+    case EXPR_NUM: return "a number";
+    case EXPR_STR: return "a string";
+    case EXPR_NAME: return dnic_sprintf(c->a, "name '%s'", e->str);
+    case EXPR_CALL: return dnic_sprintf(c->a, "call '%s(...)'", e->str);
+    case EXPR_LIST: return "a list";
+    case EXPR_BINARY: case EXPR_NEG: return "an expression";
+    }
+    return "?";
+}
+
+/* Suggests the closest of `names` to `got`, as a note at `sp`. */
+static void suggest(checker *c, dnic_span sp, const char *got, const char *const *names, int n)
+{
+    const char *best = dnic_did_you_mean(got, names, n);
+    if (best)
+        dnic_note(c->d, sp, "did you mean '%s'?", best);
+}
+
+/* Evaluates a constant arithmetic expression. */
+static bool eval_num(checker *c, const dnic_expr *e, double *out)
+{
+    double l, r;
+    switch (e->kind) {
+    case EXPR_NUM:
+        *out = e->num;
+        return true;
+    case EXPR_NEG:
+        if (!eval_num(c, e->lhs, &l))
+            return false;
+        *out = -l;
+        return true;
+    case EXPR_BINARY:
+        if (!eval_num(c, e->lhs, &l) || !eval_num(c, e->rhs, &r))
+            return false;
+        switch (e->op) {
+        case '+': *out = l + r; break;
+        case '-': *out = l - r; break;
+        case '*': *out = l * r; break;
+        default:
+            if (r == 0) {
+                dnic_error(c->d, e->rhs->span, "division by zero");
+                return false;
+            }
+            *out = l / r;
+        }
+        if (!isfinite(*out)) {
+            dnic_error(c->d, e->span, "the value is not finite");
+            return false;
+        }
+        return true;
+    default:
+        dnic_error(c->d, e->span, "expected a number, found %s", expr_desc(c, e));
+        return false;
+    }
+}
+
+static bool is_int_expr(const dnic_expr *e)
+{
+    if (e->kind == EXPR_NUM)
+        return e->is_int;
+    if (e->kind == EXPR_NEG)
+        return is_int_expr(e->lhs);
+    return false;
+}
+
+static bool get_real(checker *c, const dnic_setting *s, double lo, bool lo_open, double hi, double *out)
+{
+    double v;
+    if (!eval_num(c, s->value, &v))
+        return false;
+    if (lo_open ? !(v > lo) : !(v >= lo)) {
+        dnic_error(c->d, s->value->span, "%s must be %s %g, not %g", s->key, lo_open ? "greater than" : "at least", lo, v);
+        return false;
+    }
+    if (v > hi) {
+        dnic_error(c->d, s->value->span, "%s must be at most %g, not %g", s->key, hi, v);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool get_int(checker *c, const dnic_setting *s, long long lo, long long hi, long long *out)
+{
+    if (s->value->kind == EXPR_NUM && !s->value->is_int) {
+        dnic_error(c->d, s->value->span, "%s must be a whole number", s->key);
+        return false;
+    }
+    double v;
+    if (!eval_num(c, s->value, &v))
+        return false;
+    if (v != floor(v)) {
+        dnic_error(c->d, s->value->span, "%s must be a whole number, not %g", s->key, v);
+        return false;
+    }
+    if (v < (double)lo || v > (double)hi) {
+        dnic_error(c->d, s->value->span, "%s must be between %lld and %lld, not %.0f", s->key, lo, hi, v);
+        return false;
+    }
+    *out = (long long)v;
+    return true;
+}
+
+static bool get_int32(checker *c, const dnic_setting *s, int lo, int hi, int *out)
+{
+    long long v;
+    if (!get_int(c, s, lo, hi, &v))
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* A name from a closed set; returns its index or -1 after reporting. */
+static int get_enum(checker *c, const dnic_setting *s, const char *const *names, int n)
+{
+    if (s->value->kind != EXPR_NAME) {
+        dnic_error(c->d, s->value->span, "%s must be one of its names, found %s", s->key, expr_desc(c, s->value));
+        goto list;
+    }
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], s->value->str) == 0)
+            return i;
+    dnic_error(c->d, s->value->span, "unknown %s '%s'", s->key, s->value->str);
+    if (dnic_did_you_mean(s->value->str, names, n)) {
+        suggest(c, s->value->span, s->value->str, names, n);
+        return -1;
+    }
+list:;
+    char buf[256] = "";
+    for (int i = 0; i < n; i++)
+        if (names[i]) {
+            strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
+            strncat(buf, names[i], sizeof buf - strlen(buf) - 1);
+        }
+    dnic_note(c->d, NOSPAN, "%s is one of: %s", s->key, buf);
+    return -1;
+}
+
+static bool get_bool(checker *c, const dnic_setting *s, bool *out)
+{
+    static const char *const names[] = {"false", "true"};
+    int v = get_enum(c, s, names, 2);
+    if (v < 0)
+        return false;
+    *out = v == 1;
+    return true;
+}
+
+static const char *get_string(checker *c, const dnic_setting *s)
+{
+    if (s->value->kind != EXPR_STR) {
+        dnic_error(c->d, s->value->span, "%s must be a string in double quotes, found %s", s->key, expr_desc(c, s->value));
+        return NULL;
+    }
+    if (!s->value->str[0]) {
+        dnic_error(c->d, s->value->span, "%s must not be empty", s->key);
+        return NULL;
+    }
+    return s->value->str;
+}
+
+/* ---- settings tables ---------------------------------------------------------------------- */
+
+/* Looks up `key` in a block, reporting unknown and duplicate keys once per block. */
+static void check_keys(checker *c, const dnic_decl *d, const char *const *keys, int n, const char *what)
+{
+    for (int i = 0; i < d->settings.n; i++) {
+        const dnic_setting *s = d->settings.v[i];
+        bool known = false;
+        for (int k = 0; k < n; k++)
+            known |= strcmp(keys[k], s->key) == 0;
+        if (!known) {
+            dnic_error(c->d, s->key_span, "unknown setting '%s' in %s", s->key, what);
+            suggest(c, s->key_span, s->key, keys, n);
+            continue;
+        }
+        for (int j = 0; j < i; j++) {
+            const dnic_setting *p = d->settings.v[j];
+            if (strcmp(p->key, s->key) == 0) {
+                dnic_error(c->d, s->key_span, "'%s' is set twice in %s", s->key, what);
+                dnic_note(c->d, p->key_span, "first set here");
+                break;
+            }
+        }
+    }
+}
+
+/* The value of `key` in a block (the last one if an override replaced it), or NULL. */
+static const dnic_setting *find(const dnic_decl *d, const char *key)
+{
+    if (!d)
+        return NULL;
+    for (int i = 0; i < d->settings.n; i++) {
+        const dnic_setting *s = d->settings.v[i];
+        if (strcmp(s->key, key) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static const dnic_setting *require(checker *c, const dnic_decl *d, const char *key, const char *what)
+{
+    const dnic_setting *s = find(d, key);
+    if (!s)
+        dnic_error(c->d, d->span, "%s needs '%s'", what, key);
+    return s;
+}
+
+/* ---- initialisers ------------------------------------------------------------------------- */
+
+/* init: zeros | xavier_normal | xavier_uniform | he_normal | he_uniform
+ *     | (randn | rand) [* NUM] [(+|-) NUM]      as the seeds write randn * 2 - 1 */
+static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
+{
+    static const char *const named[] = {"zeros", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform", "randn", "rand"};
+    static const dnic_init_kind kinds[] = {DNIC_INIT_ZEROS, DNIC_INIT_XAVIER_NORMAL, DNIC_INIT_XAVIER_UNIFORM,
+                                           DNIC_INIT_HE_NORMAL, DNIC_INIT_HE_UNIFORM, DNIC_INIT_RANDN, DNIC_INIT_RAND};
+    const dnic_expr *e = s->value;
+    double shift = 0, scale = 1;
+    if (e->kind == EXPR_BINARY && (e->op == '+' || e->op == '-')) {
+        if (!eval_num(c, e->rhs, &shift))
+            return false;
+        if (e->op == '-')
+            shift = -shift;
+        e = e->lhs;
+    }
+    if (e->kind == EXPR_BINARY && e->op == '*') {
+        if (!eval_num(c, e->rhs, &scale))
+            return false;
+        e = e->lhs;
+    }
+    if (e->kind != EXPR_NAME) {
+        dnic_error(c->d, e->span, "%s must be an initialiser such as 'randn * 0.2 - 0.1' or 'xavier_uniform', found %s",
+                   s->key, expr_desc(c, e));
+        return false;
+    }
+    for (int i = 0; i < (int)(sizeof named / sizeof named[0]); i++) {
+        if (strcmp(named[i], e->str) != 0)
+            continue;
+        if (kinds[i] != DNIC_INIT_RANDN && kinds[i] != DNIC_INIT_RAND && e != s->value) {
+            dnic_error(c->d, s->value->span, "only randn and rand can be scaled and shifted, not '%s'", e->str);
+            return false;
+        }
+        *out = (dnic_init){kinds[i], scale, shift};
+        return true;
+    }
+    dnic_error(c->d, e->span, "unknown initialiser '%s'", e->str);
+    suggest(c, e->span, e->str, named, (int)(sizeof named / sizeof named[0]));
+    return false;
+}
+
+/* ---- declarations ------------------------------------------------------------------------- */
+
+static const char *const DATA_KINDS[] = {"binary_addition", "idx", "csv"};
+
+static void check_file(checker *c, const dnic_setting *s, const char **out)
+{
+    const char *p = get_string(c, s);
+    if (!p)
+        return;
+    FILE *f = fopen(p, "rb");
+    if (!f) {
+        dnic_error(c->d, s->value->span, "cannot open data file '%s'", p);
+        return;
+    }
+    fclose(f);
+    *out = p;
+}
+
+static void check_data(checker *c, const dnic_decl *d)
+{
+    dnic_data_spec *ds = &c->m->data;
+    ds->span = d->span;
+    ds->scale = 1;
+    int kind = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(d->name, DATA_KINDS[i]) == 0)
+            kind = i;
+    if (kind < 0) {
+        dnic_error(c->d, d->name_span, "unknown data source '%s'", d->name);
+        suggest(c, d->name_span, d->name, DATA_KINDS, 3);
+        dnic_note(c->d, NOSPAN, "data sources are binary_addition, idx and csv");
+        return;
+    }
+    ds->kind = (dnic_data_kind)kind;
+    const dnic_setting *s;
+    if (ds->kind == DNIC_DATA_BINADD) {
+        static const char *const keys[] = {"bits", "examples", "seed", "inputs", "labels"};
+        check_keys(c, d, keys, 5, "data binary_addition");
+        if ((s = require(c, d, "bits", "data binary_addition")))
+            get_int32(c, s, 1, 30, &ds->bits);
+        if ((s = require(c, d, "examples", "data binary_addition")))
+            get_int32(c, s, 1, 10000000, &ds->examples);
+        if ((s = find(d, "seed"))) {
+            long long v;
+            if (get_int(c, s, 0, 4294967295LL, &v)) {
+                ds->has_seed = true;
+                ds->seed = (uint32_t)v;
+            }
+        }
+    } else if (ds->kind == DNIC_DATA_IDX) {
+        static const char *const keys[] = {"train_images", "train_labels", "test_images", "test_labels",
+                                           "scale", "one_hot", "inputs", "labels"};
+        check_keys(c, d, keys, 8, "data idx");
+        if ((s = require(c, d, "train_images", "data idx")))
+            check_file(c, s, &ds->train_x);
+        if ((s = require(c, d, "train_labels", "data idx")))
+            check_file(c, s, &ds->train_y);
+        if ((s = find(d, "test_images")))
+            check_file(c, s, &ds->test_x);
+        if ((s = find(d, "test_labels")))
+            check_file(c, s, &ds->test_y);
+        if (!find(d, "test_images") != !find(d, "test_labels"))
+            dnic_error(c->d, d->span, "data idx needs both test_images and test_labels, or neither");
+    } else {
+        static const char *const keys[] = {"train", "test", "label", "scale", "one_hot", "inputs", "labels"};
+        check_keys(c, d, keys, 7, "data csv");
+        if ((s = require(c, d, "train", "data csv")))
+            check_file(c, s, &ds->train_x);
+        if ((s = find(d, "test")))
+            check_file(c, s, &ds->test_x);
+        if ((s = require(c, d, "label", "data csv"))) {
+            if (s->value->kind == EXPR_STR)
+                ds->label_column = get_string(c, s);
+            else
+                get_int32(c, s, 0, 1000000, &ds->label_index);
+        }
+    }
+    if ((s = find(d, "scale")))
+        get_real(c, s, 0, true, 1e30, &ds->scale);
+    if ((s = find(d, "one_hot")))
+        get_int32(c, s, 2, 1000000, &ds->one_hot);
+    const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
+    const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
+    if (in && get_int32(c, in, 1, 1 << 24, &ds->inputs) && ds->kind == DNIC_DATA_BINADD && ds->bits &&
+        ds->inputs != 2 * ds->bits)
+        dnic_error(c->d, in->value->span, "inputs = %d, but binary_addition with bits = %d gives %d inputs",
+                   ds->inputs, ds->bits, 2 * ds->bits);
+    if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels)) {
+        if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits)
+            dnic_error(c->d, lab->value->span, "labels = %d, but binary_addition with bits = %d gives %d labels",
+                       ds->labels, ds->bits, ds->bits);
+        if (ds->one_hot && ds->labels != ds->one_hot)
+            dnic_error(c->d, lab->value->span, "labels = %d, but one_hot = %d gives %d labels", ds->labels,
+                       ds->one_hot, ds->one_hot);
+    }
+}
+
+static const char *const ACT_NAMES[] = {
+#define X(e, s) s,
+    DNIC_ACTIVATIONS(X)
+#undef X
+};
+
+const char *dnic_act_name(dnic_act a)
+{
+    DNIC_ASSERT((unsigned)a < DNIC_ACT_COUNT);
+    return ACT_NAMES[a];
+}
+
+static bool is_reserved(const char *name)
+{
+    return strcmp(name, "input") == 0 || strcmp(name, "labels") == 0 || strcmp(name, "output") == 0;
+}
+
+/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init } */
+static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const char **srcname, dnic_span *srcspan)
+{
+    static const char *const keys[] = {"activation", "bias", "init", "bias_init"};
+    l->name = d->name;
+    l->span = d->name_span;
+    l->src = -2;
+    l->sg = -1;
+    l->act = DNIC_ACT_LINEAR;
+    l->bias = true;
+    l->w_init = (dnic_init){DNIC_INIT_XAVIER_UNIFORM, 1, 0};
+    l->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
+    if (is_reserved(d->name))
+        dnic_error(c->d, d->name_span, "'%s' is reserved and cannot name a layer", d->name);
+    const dnic_expr *call = d->call;
+    static const char *const types[] = {"dense"};
+    if (strcmp(call->str, "dense") != 0) {
+        dnic_error(c->d, call->span, "unknown layer type '%s'", call->str);
+        suggest(c, call->span, call->str, types, 1);
+        dnic_note(c->d, NOSPAN, "layer types: dense");
+    } else if (call->args.n != 2) {
+        dnic_error(c->d, call->span, "dense takes 2 arguments (source, width), not %d", call->args.n);
+    } else {
+        const dnic_arg *src = call->args.v[0], *w = call->args.v[1];
+        if (src->name || w->name) {
+            dnic_error(c->d, src->name ? src->name_span : w->name_span, "dense takes positional arguments: dense(source, width)");
+        } else {
+            if (src->value->kind != EXPR_NAME)
+                dnic_error(c->d, src->value->span, "the source of a layer must be 'input' or a layer's name, found %s",
+                           expr_desc(c, src->value));
+            else {
+                *srcname = src->value->str;
+                *srcspan = src->value->span;
+            }
+            dnic_setting ws = {.key = "width", .value = w->value};
+            if (!is_int_expr(w->value) && w->value->kind == EXPR_NUM)
+                dnic_error(c->d, w->value->span, "width must be a whole number");
+            else
+                get_int32(c, &ws, 1, 1 << 20, &l->out);
+        }
+    }
+    check_keys(c, d, keys, 4, dnic_sprintf(c->a, "layer '%s'", d->name));
+    const dnic_setting *s;
+    if ((s = find(d, "activation"))) {
+        int v = get_enum(c, s, ACT_NAMES, DNIC_ACT_COUNT);
+        if (v >= 0)
+            l->act = (dnic_act)v;
+    }
+    if ((s = find(d, "bias")))
+        get_bool(c, s, &l->bias);
+    if ((s = find(d, "init")))
+        get_init(c, s, &l->w_init);
+    if ((s = find(d, "bias_init"))) {
+        if (!l->bias && find(d, "bias") && !c->d->errors)
+            dnic_error(c->d, s->key_span, "bias_init is set but layer '%s' has bias = false", d->name);
+        get_init(c, s, &l->b_init);
+    }
+}
+
+static int layer_index(const dnic_model *m, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(m->layers[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static const char **layer_names(checker *c, int n, bool with_input)
+{
+    const char **names = dnic_alloc(c->a, (size_t)(n + 1) * sizeof *names);
+    for (int i = 0; i < n; i++)
+        names[i] = c->m->layers[i].name;
+    names[n] = with_input ? "input" : NULL;
+    return names;
+}
+
+const char *dnic_sg_part_name(dnic_sg_part p)
+{
+    static const char *const names[] = {"output", "labels", "input"};
+    return names[p];
+}
+
+int dnic_sg_part_width(const dnic_model *m, const dnic_sg *sg, dnic_sg_part p)
+{
+    switch (p) {
+    case DNIC_SG_OUTPUT: return m->layers[sg->layer].out;
+    case DNIC_SG_LABELS: return m->data.labels;
+    case DNIC_SG_INPUT: return m->data.inputs;
+    }
+    return 0;
+}
+
+/* input = output | labels | input | a '+' of them (a concatenation, in order) */
+static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e)
+{
+    if (e->kind == EXPR_BINARY && e->op == '+')
+        return sg_parts(c, sg, e->lhs) && sg_parts(c, sg, e->rhs);
+    static const char *const names[] = {"output", "labels", "input"};
+    if (e->kind != EXPR_NAME) {
+        dnic_error(c->d, e->span, "an SG input is output, labels, input or a '+' of them, found %s", expr_desc(c, e));
+        return false;
+    }
+    for (int p = 0; p < 3; p++) {
+        if (strcmp(e->str, names[p]) != 0)
+            continue;
+        for (int i = 0; i < sg->nparts; i++)
+            if (sg->parts[i] == (dnic_sg_part)p) {
+                dnic_error(c->d, e->span, "'%s' appears twice in the SG input", e->str);
+                return false;
+            }
+        sg->parts[sg->nparts++] = (dnic_sg_part)p;
+        return true;
+    }
+    dnic_error(c->d, e->span, "unknown SG input '%s'", e->str);
+    suggest(c, e->span, e->str, names, 3);
+    dnic_note(c->d, NOSPAN, "an SG input is output, labels, input or a '+' of them, e.g. output + labels");
+    return false;
+}
+
+/* sg LAYER { input form hidden activation init bias_init lr target } */
+static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, bool *target_true)
+{
+    static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target"};
+    sg->name = d->name;
+    sg->span = d->name_span;
+    sg->layer = layer_index(c->m, nlayers, d->name);
+    sg->hidden_act = DNIC_ACT_RELU;
+    sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
+    sg->lr = -1;
+    if (sg->layer < 0) {
+        dnic_error(c->d, d->name_span, "sg names layer '%s', which is not defined", d->name);
+        suggest(c, d->name_span, d->name, layer_names(c, nlayers, false), nlayers);
+    }
+    check_keys(c, d, keys, 8, dnic_sprintf(c->a, "sg '%s'", d->name));
+    const dnic_setting *s;
+    if ((s = find(d, "input")))
+        sg_parts(c, sg, s->value);
+    else
+        sg->parts[sg->nparts++] = DNIC_SG_OUTPUT;
+    int form = 0;
+    static const char *const forms[] = {"linear", "mlp"};
+    if ((s = find(d, "form")))
+        form = get_enum(c, s, forms, 2);
+    const dnic_setting *h = find(d, "hidden");
+    if (form == 1 && !h)
+        dnic_error(c->d, s->value->span, "an mlp SG module needs 'hidden', e.g. hidden = [64]");
+    if (h && form == 0)
+        dnic_error(c->d, h->key_span, "'hidden' needs form = mlp");
+    if (h && form == 1) {
+        if (h->value->kind != EXPR_LIST || h->value->args.n == 0 || h->value->args.n > 8)
+            dnic_error(c->d, h->value->span, "hidden must be a list of 1 to 8 widths, e.g. [64, 64]");
+        else
+            for (int i = 0; i < h->value->args.n; i++) {
+                dnic_setting ws = {.key = "a hidden width", .value = h->value->args.v[i]};
+                if (get_int32(c, &ws, 1, 1 << 20, &sg->hidden[i]))
+                    sg->nhidden++;
+            }
+    }
+    if ((s = find(d, "activation"))) {
+        if (form != 1)
+            dnic_error(c->d, s->key_span, "'activation' sets an mlp SG module's hidden activation; this module is linear");
+        int v = get_enum(c, s, ACT_NAMES, DNIC_ACT_COUNT);
+        if (v == DNIC_ACT_SOFTMAX)
+            dnic_error(c->d, s->value->span, "softmax is only for an output layer");
+        else if (v >= 0)
+            sg->hidden_act = (dnic_act)v;
+    }
+    if ((s = find(d, "init")))
+        get_init(c, s, &sg->w_init);
+    if ((s = find(d, "bias_init")))
+        get_init(c, s, &sg->b_init);
+    if ((s = find(d, "lr")))
+        get_real(c, s, 0, true, 1e6, &sg->lr);
+    static const char *const targets[] = {"bootstrap", "true"};
+    if ((s = find(d, "target")))
+        *target_true = get_enum(c, s, targets, 2) == 1;
+}
+
+static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dnic_span *out_span)
+{
+    static const char *const kinds[] = {"squared_error", "softmax_cross_entropy", "sigmoid_cross_entropy"};
+    static const char *const keys[] = {"report"};
+    static const char *const reports[] = {"abs_error", "abs_delta", "loss"};
+    const dnic_expr *call = d->call;
+    int k = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(call->str, kinds[i]) == 0)
+            k = i;
+    if (k < 0) {
+        dnic_error(c->d, call->span, "unknown loss '%s'", call->str);
+        suggest(c, call->span, call->str, kinds, 3);
+        dnic_note(c->d, NOSPAN, "losses: squared_error, softmax_cross_entropy, sigmoid_cross_entropy");
+    } else {
+        c->m->loss = (dnic_loss_kind)k;
+    }
+    if (call->args.n != 2) {
+        dnic_error(c->d, call->span, "%s takes 2 arguments (output layer, labels), not %d", call->str, call->args.n);
+    } else {
+        const dnic_arg *o = call->args.v[0], *y = call->args.v[1];
+        if (o->name || o->value->kind != EXPR_NAME)
+            dnic_error(c->d, o->value->span, "the first argument of a loss is the output layer's name");
+        else {
+            *out_name = o->value->str;
+            *out_span = o->value->span;
+        }
+        if (y->name || y->value->kind != EXPR_NAME || strcmp(y->value->str, "labels") != 0)
+            dnic_error(c->d, y->value->span, "the second argument of a loss is 'labels'");
+    }
+    check_keys(c, d, keys, 1, "loss");
+    const dnic_setting *s;
+    c->m->report = DNIC_REPORT_LOSS;
+    if ((s = find(d, "report"))) {
+        int v = get_enum(c, s, reports, 3);
+        if (v >= 0)
+            c->m->report = (dnic_report_kind)v;
+    }
+}
+
+static void check_train(checker *c, const dnic_decl *d, const char **report_sg, dnic_span *report_sg_span)
+{
+    static const char *const keys[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
+                                       "dtype", "optimizer", "backward_message", "report_sg"};
+    dnic_train_spec *t = &c->m->train;
+    t->dtype = DNIC_F32;
+    t->report_sg = -1;
+    check_keys(c, d, keys, 11, "train");
+    const dnic_setting *s;
+    static const char *const modes[] = {"dni", "backprop"};
+    if ((s = find(d, "mode"))) {
+        int v = get_enum(c, s, modes, 2);
+        if (v >= 0)
+            t->mode = (dnic_mode)v;
+    }
+    if ((s = require(c, d, "batch", "train")))
+        get_int32(c, s, 1, 1 << 20, &t->batch);
+    if ((s = require(c, d, "lr", "train")))
+        get_real(c, s, 0, true, 1e6, &t->lr);
+    const dnic_setting *ep = find(d, "epochs"), *st = find(d, "steps");
+    if (ep && st)
+        dnic_error(c->d, st->key_span, "set either epochs or steps, not both");
+    else if (!ep && !st)
+        dnic_error(c->d, d->span, "train needs 'epochs' or 'steps'");
+    else if (ep)
+        get_int(c, ep, 1, 1LL << 40, &t->epochs);
+    else
+        get_int(c, st, 1, 1LL << 40, &t->steps);
+    long long total = t->epochs ? t->epochs : t->steps;
+    t->report_every = total >= 10 ? total / 10 : 1;
+    if ((s = find(d, "report_every")))
+        get_int(c, s, 1, 1LL << 40, &t->report_every);
+    if ((s = find(d, "seed"))) {
+        long long v;
+        if (get_int(c, s, 0, 4294967295LL, &v))
+            t->seed = (uint32_t)v;
+    }
+    static const char *const dtypes[] = {"float32", "float64"};
+    if ((s = find(d, "dtype"))) {
+        int v = get_enum(c, s, dtypes, 2);
+        if (v >= 0)
+            t->dtype = v ? DNIC_F64 : DNIC_F32;
+    }
+    static const char *const opts[] = {"sgd", "momentum", "adam"};
+    if ((s = find(d, "optimizer"))) {
+        int v = get_enum(c, s, opts, 3);
+        if (v > 0)
+            dnic_error(c->d, s->value->span, "optimizer '%s' is not available yet; this version of dnic trains with sgd",
+                       opts[v]);
+    }
+    static const char *const orders[] = {"before_update", "after_update"};
+    if ((s = find(d, "backward_message"))) {
+        int v = get_enum(c, s, orders, 2);
+        if (v >= 0)
+            t->message = (dnic_message_order)v;
+    }
+    if ((s = find(d, "report_sg"))) {
+        if (s->value->kind != EXPR_NAME)
+            dnic_error(c->d, s->value->span, "report_sg must name a layer with an SG module, or be 'all'");
+        else if (strcmp(s->value->str, "all") != 0) {
+            *report_sg = s->value->str;
+            *report_sg_span = s->value->span;
+        }
+    }
+}
+
+/* ---- the model ---------------------------------------------------------------------------- */
+
+static const dnic_decl *unique(checker *c, dnic_decl_kind k)
+{
+    const dnic_decl *first = NULL;
+    for (int i = 0; i < c->ast->decls.n; i++) {
+        const dnic_decl *d = c->ast->decls.v[i];
+        if (d->kind != k)
+            continue;
+        if (first) {
+            dnic_error(c->d, d->span, "a model has one '%s' declaration", dnic_decl_kind_name(k));
+            dnic_note(c->d, first->span, "the first is here");
+        } else {
+            first = d;
+        }
+    }
+    if (!first)
+        dnic_error(c->d, c->ast->model_span, "model '%s' has no '%s' declaration", c->ast->model, dnic_decl_kind_name(k));
+    return first;
+}
+
+/* Orders the layers into the chain input -> ... -> loss layer, reporting cycles, branches and
+ * layers off the chain. */
+static bool order_chain(checker *c, dnic_layer *ls, int n, const int *src, const dnic_span *srcspan, int out)
+{
+    bool ok = true;
+    /* cycles: follow sources from every layer */
+    for (int i = 0; i < n; i++) {
+        int slow = i, steps = 0;
+        while (slow >= 0 && steps <= n)
+            slow = src[slow], steps++;
+        if (slow >= 0 || steps > n) {
+            /* i reaches a cycle; report it once, from its smallest member */
+            int j = i;
+            for (int k = 0; k < n; k++)
+                j = src[j];
+            int smallest = j;
+            for (int k = src[j]; k != j; k = src[k])
+                if (k < smallest)
+                    smallest = k;
+            if (smallest != i)
+                continue;
+            char buf[512] = "";
+            int k = i;
+            do {
+                strncat(buf, ls[k].name, sizeof buf - strlen(buf) - 1);
+                strncat(buf, " -> ", sizeof buf - strlen(buf) - 1);
+                k = src[k];
+            } while (k != i);
+            strncat(buf, ls[i].name, sizeof buf - strlen(buf) - 1);
+            dnic_error(c->d, srcspan[i], "layers form a cycle: %s", buf);
+            ok = false;
+        }
+    }
+    if (!ok)
+        return false;
+    int consumers[n > 0 ? n : 1];
+    memset(consumers, 0, sizeof consumers);
+    int from_input = -1;
+    for (int i = 0; i < n; i++) {
+        if (src[i] < 0) {
+            if (from_input >= 0) {
+                dnic_error(c->d, srcspan[i], "layers '%s' and '%s' both read the input; dnic trains a chain of layers",
+                           ls[from_input].name, ls[i].name);
+                ok = false;
+            } else {
+                from_input = i;
+            }
+            continue;
+        }
+        if (consumers[src[i]]++) {
+            dnic_error(c->d, srcspan[i], "layer '%s' feeds more than one layer; dnic trains a chain of layers",
+                       ls[src[i]].name);
+            ok = false;
+        }
+    }
+    if (!ok)
+        return false;
+    /* walk back from the loss layer */
+    int order[n > 0 ? n : 1], len = 0;
+    for (int k = out; k >= 0; k = src[k])
+        order[len++] = k;
+    for (int i = 0; i < n; i++) {
+        bool on = false;
+        for (int k = 0; k < len; k++)
+            on |= order[k] == i;
+        if (!on) {
+            dnic_error(c->d, ls[i].span, "layer '%s' is not on the chain from the input to the loss layer '%s'",
+                       ls[i].name, ls[out].name);
+            ok = false;
+        }
+    }
+    if (!ok)
+        return false;
+    dnic_layer tmp[n];
+    for (int k = 0; k < len; k++)
+        tmp[k] = ls[order[len - 1 - k]];
+    for (int k = 0; k < len; k++) {
+        ls[k] = tmp[k];
+        ls[k].src = k - 1;
+    }
+    return true;
+}
+
+dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
+{
+    checker cc = {.a = a, .d = d, .ast = ast}, *c = &cc;
+    int errors0 = d->errors;
+    dnic_model *m = dnic_alloc(a, sizeof *m);
+    c->m = m;
+    m->name = ast->model;
+    m->src = ast->src;
+
+    c->data = unique(c, DECL_DATA);
+    c->loss = unique(c, DECL_LOSS);
+    c->train = unique(c, DECL_TRAIN);
+    if (c->data)
+        check_data(c, c->data);
+
+    /* layers, in declaration order for now */
+    int nl = 0;
+    for (int i = 0; i < ast->decls.n; i++)
+        nl += ((dnic_decl *)ast->decls.v[i])->kind == DECL_LAYER;
+    m->layers = dnic_alloc(a, (size_t)(nl + 1) * sizeof *m->layers);
+    const char **srcname = dnic_alloc(a, (size_t)(nl + 1) * sizeof *srcname);
+    dnic_span *srcspan = dnic_alloc(a, (size_t)(nl + 1) * sizeof *srcspan);
+    int n = 0;
+    for (int i = 0; i < ast->decls.n; i++) {
+        const dnic_decl *dd = ast->decls.v[i];
+        if (dd->kind != DECL_LAYER)
+            continue;
+        int prev = layer_index(m, n, dd->name);
+        if (prev >= 0) {
+            dnic_error(d, dd->name_span, "layer '%s' is defined twice", dd->name);
+            dnic_note(d, m->layers[prev].span, "first defined here");
+            continue;
+        }
+        check_layer(c, dd, &m->layers[n], &srcname[n], &srcspan[n]);
+        n++;
+    }
+    m->nlayers = n;
+    if (n == 0)
+        dnic_error(d, ast->model_span, "model '%s' has no layers", ast->model);
+
+    /* resolve sources */
+    int *src = dnic_alloc(a, (size_t)(n + 1) * sizeof *src);
+    bool resolved = true;
+    for (int i = 0; i < n; i++) {
+        src[i] = -1;
+        if (!srcname[i]) {
+            resolved = false;
+            continue;
+        }
+        if (strcmp(srcname[i], "input") == 0)
+            continue;
+        src[i] = layer_index(m, n, srcname[i]);
+        if (src[i] < 0) {
+            dnic_error(d, srcspan[i], "layer '%s' is not defined", srcname[i]);
+            suggest(c, srcspan[i], srcname[i], layer_names(c, n, true), n + 1);
+            resolved = false;
+        } else if (src[i] == i) {
+            dnic_error(d, srcspan[i], "layer '%s' reads its own output", srcname[i]);
+            resolved = false;
+        }
+    }
+
+    /* the loss names the output layer */
+    const char *out_name = NULL;
+    dnic_span out_span = NOSPAN;
+    if (c->loss)
+        check_loss(c, c->loss, &out_name, &out_span);
+    int out = -1;
+    if (out_name) {
+        out = layer_index(m, n, out_name);
+        if (out < 0) {
+            dnic_error(d, out_span, "the loss reads layer '%s', which is not defined", out_name);
+            suggest(c, out_span, out_name, layer_names(c, n, false), n);
+        }
+    }
+
+    const char *report_sg = NULL;
+    dnic_span report_sg_span = NOSPAN;
+    if (c->train)
+        check_train(c, c->train, &report_sg, &report_sg_span);
+
+    if (resolved && out >= 0)
+        resolved = order_chain(c, m->layers, n, src, srcspan, out);
+    else
+        resolved = false;
+
+    /* widths along the chain */
+    if (resolved) {
+        for (int i = 0; i < n; i++) {
+            dnic_layer *l = &m->layers[i];
+            l->in = i == 0 ? m->data.inputs : m->layers[i - 1].out;
+            if (l->act == DNIC_ACT_SOFTMAX && i != n - 1)
+                dnic_error(d, l->span, "softmax is only for the output layer; '%s' feeds '%s'", l->name,
+                           m->layers[i + 1].name);
+        }
+        dnic_layer *o = &m->layers[n - 1];
+        if (m->data.labels && o->out != m->data.labels)
+            dnic_error(d, o->span, "the output layer '%s' is %d wide, but the labels are %d wide", o->name, o->out,
+                       m->data.labels);
+        if (m->loss == DNIC_LOSS_SOFTMAX_CE && o->act != DNIC_ACT_SOFTMAX)
+            dnic_error(d, c->loss->call->span, "softmax_cross_entropy needs the output layer '%s' to use softmax, not %s",
+                       o->name, dnic_act_name(o->act));
+        if (m->loss == DNIC_LOSS_SIGMOID_CE && o->act != DNIC_ACT_SIGMOID)
+            dnic_error(d, c->loss->call->span, "sigmoid_cross_entropy needs the output layer '%s' to use sigmoid, not %s",
+                       o->name, dnic_act_name(o->act));
+        if (m->loss == DNIC_LOSS_SQUARED && o->act == DNIC_ACT_SOFTMAX)
+            dnic_error(d, c->loss->call->span, "a softmax output layer needs softmax_cross_entropy, not squared_error");
+    }
+
+    /* SG modules, attached in chain order */
+    int ns = 0;
+    for (int i = 0; i < ast->decls.n; i++)
+        ns += ((dnic_decl *)ast->decls.v[i])->kind == DECL_SG;
+    dnic_sg *sgs = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgs);
+    const dnic_decl **sgdecl = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgdecl);
+    bool *target_true = dnic_alloc(a, (size_t)(ns + 1) * sizeof *target_true);
+    int k = 0;
+    for (int i = 0; i < ast->decls.n; i++) {
+        const dnic_decl *dd = ast->decls.v[i];
+        if (dd->kind != DECL_SG)
+            continue;
+        bool dup = false;
+        for (int j = 0; j < k; j++)
+            if (strcmp(sgdecl[j]->name, dd->name) == 0) {
+                dnic_error(d, dd->name_span, "layer '%s' has two SG modules", dd->name);
+                dnic_note(d, sgdecl[j]->name_span, "the first is here");
+                dup = true;
+            }
+        if (dup)
+            continue;
+        sgdecl[k] = dd;
+        check_sg(c, dd, &sgs[k], n, &target_true[k]);
+        k++;
+    }
+    if (resolved) {
+        m->sgs = dnic_alloc(a, (size_t)(k + 1) * sizeof *m->sgs);
+        for (int li = 0; li < n; li++)
+            for (int j = 0; j < k; j++) {
+                if (sgs[j].layer < 0 || strcmp(m->layers[li].name, sgs[j].name) != 0)
+                    continue;
+                dnic_sg *sg = &m->sgs[m->nsgs];
+                *sg = sgs[j];
+                sg->layer = li;
+                if (li == n - 1) {
+                    dnic_error(d, sg->span, "layer '%s' is the output layer: it learns from the loss, not an SG module",
+                               sg->name);
+                    continue;
+                }
+                if (sg->lr < 0)
+                    sg->lr = m->train.lr;
+                for (int p = 0; p < sg->nparts; p++)
+                    sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
+                m->layers[li].sg = m->nsgs++;
+                if (target_true[j]) {
+                    /* the true gradient exists without backprop only next to the loss */
+                    bool next_to_loss = true;
+                    for (int l2 = li + 1; l2 < n - 1; l2++)
+                        for (int j2 = 0; j2 < k; j2++)
+                            if (strcmp(m->layers[l2].name, sgs[j2].name) == 0)
+                                next_to_loss = false;
+                    if (!next_to_loss)
+                        dnic_error(d, find(sgdecl[j], "target")->value->span,
+                                   "target = true needs the true gradient at '%s', which only backpropagation through the "
+                                   "later SG modules' layers gives; use target = bootstrap",
+                                   sg->name);
+                }
+            }
+    }
+    if (report_sg && resolved) {
+        int found = -1;
+        const char **names = dnic_alloc(a, (size_t)(m->nsgs + 1) * sizeof *names);
+        for (int j = 0; j < m->nsgs; j++) {
+            names[j] = m->sgs[j].name;
+            if (strcmp(names[j], report_sg) == 0)
+                found = j;
+        }
+        if (found < 0) {
+            dnic_error(d, report_sg_span, "report_sg names '%s', which has no SG module", report_sg);
+            suggest(c, report_sg_span, report_sg, names, m->nsgs);
+        }
+        m->train.report_sg = found;
+    }
+
+    /* cross checks on the training settings */
+    if (c->train && c->data && m->train.batch > 0 && m->data.kind == DNIC_DATA_BINADD && m->data.examples > 0 &&
+        m->train.batch > m->data.examples)
+        dnic_error(d, find(c->train, "batch")->value->span, "batch %d is larger than the %d training examples",
+                   m->train.batch, m->data.examples);
+    return d->errors == errors0 ? m : NULL;
+}

@@ -1,0 +1,32 @@
+/* The LLVM half of the compiler: code generation from the IR (codegen.c) and the JIT and
+ * object/assembly output (jit.c).  Only files that include this header talk to llvm-c. */
+#ifndef DNIC_CODEGEN_H
+#define DNIC_CODEGEN_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "dnic.h"
+
+/* The symbol of block i: "<prefix>_block<i>". */
+char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i);
+
+/* Builds a module with one function per IR block.  Shapes, the batch size and learning
+ * rates are constants in the code.  The module belongs to `ctx`. */
+LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *prefix, const char *cpu,
+                           const char *features);
+
+typedef struct dnic_jit dnic_jit;
+
+typedef struct dnic_jit_times {
+    double codegen_ms, optimize_ms, jit_ms; /* IR -> LLVM, O3, machine code */
+} dnic_jit_times;
+
+/* Compiles the IR for the host CPU and fills prog->blocks[i].fn.  Returns NULL after printing
+ * the reason.  emit_llvm / emit_asm, when not NULL, receive the optimised module as text or
+ * assembly. */
+dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *emit_llvm, const char *emit_asm,
+                           dnic_jit_times *times);
+void dnic_jit_free(dnic_jit *j);
+
+#endif

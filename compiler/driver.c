@@ -1,0 +1,47 @@
+/* The compiler's pipeline in one function: load -> parse -> overrides -> check -> build IR ->
+ * verify -> (dumps) -> JIT and train. */
+#include <stdlib.h>
+
+#include "driver.h"
+
+int dnic_compile(const dnic_options *o)
+{
+    dnic_arena *a = dnic_arena_new();
+    dnic_diag d;
+    dnic_diag_init(&d, stderr);
+    int rc = DNIC_EXIT_USER;
+
+    const dnic_source *src = dnic_source_load(a, &d, o->path);
+    dnic_ast *ast = src ? dnic_parse(a, &d, src) : NULL;
+    for (int i = 0; ast && i < o->noverrides; i++)
+        if (!dnic_apply_override(a, &d, ast, o->overrides[i]))
+            ast = NULL;
+    if (ast && o->dump_ast)
+        dnic_ast_dump(ast, stdout);
+    const dnic_model *m = ast ? dnic_check(a, &d, ast) : NULL;
+    dnic_ir *ir = m ? dnic_ir_build(a, m) : NULL;
+    if (ir && !dnic_ir_verify(ir, stderr)) {
+        rc = DNIC_EXIT_INTERNAL;
+        goto out;
+    }
+    if (!ir)
+        goto out;
+    if (o->dump_ir)
+        dnic_ir_print(ir, stdout);
+    if (o->emit_dot)
+        dnic_emit_dot(m, stdout);
+    rc = DNIC_EXIT_OK;
+    if (o->action == DNIC_ACTION_RUN || o->emit_llvm || o->emit_asm)
+        rc = dnic_run(&d, m, ir, o);
+    else if (!o->dump_ast && !o->dump_ir && !o->emit_dot)
+        printf("%s: ok: model %s, %d layers, %d SG modules, %s\n", src->name, m->name, m->nlayers,
+               m->train.mode == DNIC_MODE_DNI ? m->nsgs : 0,
+               m->train.mode == DNIC_MODE_DNI && m->nsgs ? "dni" : "backprop");
+out:
+    if (d.errors > 0 && rc == DNIC_EXIT_OK)
+        rc = DNIC_EXIT_USER;
+    if (d.errors > 1)
+        fprintf(stderr, "%d errors generated.\n", d.errors);
+    dnic_arena_free(a);
+    return rc;
+}

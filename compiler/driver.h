@@ -1,0 +1,28 @@
+/* The dnic command's pipeline (driver.c) and its training session (run.c). */
+#ifndef DNIC_DRIVER_H
+#define DNIC_DRIVER_H
+
+#include "dnic.h"
+
+typedef enum dnic_action { DNIC_ACTION_CHECK, DNIC_ACTION_RUN } dnic_action;
+
+typedef struct dnic_options {
+    const char *path;
+    const char **overrides;  /* --set texts, in order */
+    int noverrides;
+    dnic_action action;
+    bool dump_ast, dump_ir, emit_dot;
+    const char *emit_llvm, *emit_asm;
+    int progress;            /* -1: when stderr is a terminal */
+} dnic_options;
+
+/* Exit statuses: 0 success, 1 the user's input is wrong, 2 an internal error. */
+enum { DNIC_EXIT_OK = 0, DNIC_EXIT_USER = 1, DNIC_EXIT_INTERNAL = 2 };
+
+int dnic_compile(const dnic_options *o);
+
+struct dnic_jit_times;
+/* Compiles the IR, builds the data and trains, printing report lines and a summary. */
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+
+#endif

@@ -1,0 +1,120 @@
+/* The dnic command: reads the flags and runs the pipeline (driver.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "driver.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: dnic FILE.dni [options]\n"
+          "\n"
+          "Compiles a model described in a .dni file and trains it with synthetic gradients\n"
+          "(Decoupled Neural Interfaces) or backpropagation.\n"
+          "\n"
+          "actions (default: --check):\n"
+          "  --check              parse and check the model, print a one-line summary\n"
+          "  --run                compile it with the JIT and train it, printing report lines\n"
+          "  --dump-ast           print the syntax tree\n"
+          "  --dump-ir            print the training step's IR\n"
+          "  --emit-dot           print a Graphviz picture of layers and SG modules\n"
+          "  --emit-llvm FILE     write the optimised LLVM module as text\n"
+          "  -S FILE              write the generated assembly\n"
+          "\n"
+          "options:\n"
+          "  --set KEY=VALUE      override a setting, e.g. --set train.lr=0.05,\n"
+          "                       --set sg.h1.input=labels (keys: data.K, train.K, loss.K,\n"
+          "                       layer.NAME.K, sg.NAME.K); may be repeated\n"
+          "  --progress, --no-progress\n"
+          "                       draw a progress line on stderr (default: on a terminal)\n"
+          "  -h, --help           show this help\n"
+          "  --version            show the version\n"
+          "\n"
+          "The language is described in docs/language.md.\n",
+          out);
+}
+
+static int bad_flag(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dnic: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(run 'dnic --help' for the options)\n");
+    return DNIC_EXIT_USER;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const flags[] = {"--check", "--run", "--dump-ast", "--dump-ir", "--emit-dot", "--emit-llvm",
+                                        "--set", "--progress", "--no-progress", "--help", "--version"};
+    dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    if (!sets)
+        return DNIC_EXIT_INTERNAL;
+    o.overrides = sets;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes_value = !strcmp(a, "--emit-llvm") || !strcmp(a, "-S") || !strcmp(a, "--set");
+        const char *val = NULL;
+        if (takes_value) {
+            if (i + 1 >= argc) {
+                rc = bad_flag("%s needs a value", a);
+                goto out;
+            }
+            val = argv[++i];
+        } else if (!strncmp(a, "--set=", 6)) {
+            sets[o.noverrides++] = a + 6;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            rc = DNIC_EXIT_OK;
+            goto out;
+        } else if (!strcmp(a, "--version")) {
+            printf("dnic %s (LLVM 19)\n", PACKAGE_VERSION);
+            rc = DNIC_EXIT_OK;
+            goto out;
+        } else if (!strcmp(a, "--check")) {
+            o.action = DNIC_ACTION_CHECK;
+        } else if (!strcmp(a, "--run")) {
+            o.action = DNIC_ACTION_RUN;
+        } else if (!strcmp(a, "--dump-ast")) {
+            o.dump_ast = true;
+        } else if (!strcmp(a, "--dump-ir")) {
+            o.dump_ir = true;
+        } else if (!strcmp(a, "--emit-dot")) {
+            o.emit_dot = true;
+        } else if (!strcmp(a, "--emit-llvm")) {
+            o.emit_llvm = val;
+        } else if (!strcmp(a, "-S")) {
+            o.emit_asm = val;
+        } else if (!strcmp(a, "--set")) {
+            sets[o.noverrides++] = val;
+        } else if (!strcmp(a, "--progress")) {
+            o.progress = 1;
+        } else if (!strcmp(a, "--no-progress")) {
+            o.progress = 0;
+        } else if (a[0] == '-' && a[1]) {
+            const char *best = dnic_did_you_mean(a, flags, (int)(sizeof flags / sizeof flags[0]));
+            fprintf(stderr, "dnic: error: unknown option '%s'", a);
+            if (best)
+                fprintf(stderr, " (did you mean '%s'?)", best);
+            fprintf(stderr, "\n(run 'dnic --help' for the options)\n");
+            rc = DNIC_EXIT_USER;
+            goto out;
+        } else if (o.path) {
+            rc = bad_flag("one model file at a time ('%s' is a second)", a);
+            goto out;
+        } else {
+            o.path = a;
+        }
+    }
+    if (!o.path) {
+        rc = bad_flag("%s", "no model file given: dnic FILE.dni [--check | --run | ...]");
+        goto out;
+    }
+    rc = dnic_compile(&o);
+out:
+    free(sets);
+    return rc;
+}

@@ -1,0 +1,115 @@
+/* --set KEY=VALUE: command-line overrides, applied to the AST before checking so that an
+ * override is checked exactly like the file, with errors pointing into the override's text. */
+#include <string.h>
+
+#include "dnic.h"
+
+static const dnic_span NOSPAN;
+
+static dnic_decl *find_decl(dnic_ast *ast, dnic_decl_kind k, const char *name)
+{
+    for (int i = 0; i < ast->decls.n; i++) {
+        dnic_decl *d = ast->decls.v[i];
+        if (d->kind == k && (!name || (d->name && strcmp(d->name, name) == 0)))
+            return d;
+    }
+    return NULL;
+}
+
+static bool is_name(const char *s, size_t n)
+{
+    if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char *text)
+{
+    const dnic_source *src = dnic_source_from_string(a, "--set", text);
+    const char *eq = strchr(text, '=');
+    dnic_span whole = {src, 1, 1, 1, (int)strlen(text) + 1};
+    if (!eq) {
+        dnic_error(d, whole, "an override is KEY=VALUE, e.g. train.batch=20 or sg.h1.input=labels");
+        return false;
+    }
+    /* split the key into up to three dot-separated parts */
+    const char *part[3];
+    size_t len[3];
+    int nparts = 0;
+    for (const char *p = text; p < eq;) {
+        const char *dot = memchr(p, '.', (size_t)(eq - p));
+        const char *end = dot ? dot : eq;
+        if (nparts == 3 || !is_name(p, (size_t)(end - p))) {
+            dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
+            dnic_error(d, sp, "malformed override key '%.*s'", (int)(eq - text), text);
+            dnic_note(d, NOSPAN, "keys are data.KEY, train.KEY, loss.KEY, layer.NAME.KEY or sg.NAME.KEY");
+            return false;
+        }
+        part[nparts] = p;
+        len[nparts++] = (size_t)(end - p);
+        p = dot ? dot + 1 : eq;
+    }
+    static const char *const blocks[] = {"data", "train", "loss", "layer", "sg"};
+    static const dnic_decl_kind kinds[] = {DECL_DATA, DECL_TRAIN, DECL_LOSS, DECL_LAYER, DECL_SG};
+    int b = -1;
+    for (int i = 0; i < 5; i++)
+        if (strlen(blocks[i]) == len[0] && memcmp(blocks[i], part[0], len[0]) == 0)
+            b = i;
+    dnic_span key0 = {src, 1, 1, 1, 1 + (int)len[0]};
+    if (b < 0) {
+        char *w = dnic_strndup(a, part[0], len[0]);
+        dnic_error(d, key0, "an override key starts with data, train, loss, layer or sg, not '%s'", w);
+        const char *best = dnic_did_you_mean(w, blocks, 5);
+        if (best)
+            dnic_note(d, key0, "did you mean '%s'?", best);
+        return false;
+    }
+    bool named = kinds[b] == DECL_LAYER || kinds[b] == DECL_SG;
+    if (nparts != (named ? 3 : 2)) {
+        dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
+        dnic_error(d, sp, named ? "an override of %s is %s.NAME.KEY" : "an override of %s is %s.KEY", blocks[b], blocks[b]);
+        return false;
+    }
+    const char *name = named ? dnic_strndup(a, part[1], len[1]) : NULL;
+    dnic_decl *decl = find_decl(ast, kinds[b], name);
+    int k = nparts - 1;
+    int kcol = (int)(part[k] - text) + 1;
+    if (!decl) {
+        if (kinds[b] == DECL_SG) {
+            /* --set sg.h1.input=labels on a layer with no SG module adds one */
+            decl = dnic_alloc(a, sizeof *decl);
+            decl->kind = DECL_SG;
+            decl->span = key0;
+            decl->name = name;
+            decl->name_span = (dnic_span){src, 1, (int)(part[1] - text) + 1, 1, (int)(part[1] - text) + 1 + (int)len[1]};
+            dnic_vec_push(a, &ast->decls, decl);
+        } else if (kinds[b] == DECL_LAYER) {
+            dnic_span sp = {src, 1, (int)(part[1] - text) + 1, 1, (int)(part[1] - text) + 1 + (int)len[1]};
+            dnic_error(d, sp, "the model has no layer '%s'", name);
+            return false;
+        } else {
+            dnic_error(d, key0, "the model has no '%s' declaration to override", blocks[b]);
+            return false;
+        }
+    }
+    dnic_expr *value = dnic_parse_value(a, d, src, (size_t)(eq + 1 - text));
+    if (!value)
+        return false;
+    dnic_setting *s = dnic_alloc(a, sizeof *s);
+    s->key = dnic_strndup(a, part[k], len[k]);
+    s->key_span = (dnic_span){src, 1, kcol, 1, kcol + (int)len[k]};
+    s->value = value;
+    s->overridden = true;
+    for (int i = 0; i < decl->settings.n; i++) {
+        dnic_setting *old = decl->settings.v[i];
+        if (strcmp(old->key, s->key) == 0) {
+            decl->settings.v[i] = s;
+            return true;
+        }
+    }
+    dnic_vec_push(a, &decl->settings, s);
+    return true;
+}

@@ -1,0 +1,141 @@
+/* `dnic --run`: JIT-compiles the IR, makes the data and the initial weights from the model's
+ * seed (data first, then parameters, as the seeds draw them), trains with the scheduler and
+ * prints report lines in the seeds' format and a summary. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "binadd.h"
+#include "codegen.h"
+#include "driver.h"
+#include "report.h"
+#include "rng.h"
+
+typedef struct reporter {
+    const dnic_model *m;
+} reporter;
+
+/* Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408 [h1:... h2:...] */
+static void print_report(void *user, const dnic_report *r)
+{
+    const reporter *rp = user;
+    const dnic_model *m = rp->m;
+    char num[64];
+    dnic_format_py2(num, sizeof num, r->loss);
+    printf("Iter:%lld Loss:%s", r->iter, num);
+    if (r->nsg > 0) {
+        int shown = m->train.report_sg >= 0 ? m->train.report_sg : r->nsg - 1;
+        dnic_format_py2(num, sizeof num, r->sg_loss[shown]);
+        printf(" Synthetic Loss:%s", num);
+        if (m->train.report_sg < 0 && r->nsg > 1) {
+            printf(" [");
+            for (int s = 0; s < r->nsg; s++) {
+                dnic_format_py2(num, sizeof num, r->sg_loss[s]);
+                printf("%s%s:%s", s ? " " : "", m->sgs[s].name, num);
+            }
+            printf("]");
+        }
+    }
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* Builds the training set the model declares, drawing from `rng` unless it has its own seed. */
+static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds)
+{
+    const dnic_data_spec *s = &m->data;
+    if (s->kind != DNIC_DATA_BINADD) {
+        dnic_error(d, s->span, "loading %s data is not implemented in this version of dnic; use binary_addition",
+                   s->kind == DNIC_DATA_IDX ? "idx" : "csv");
+        return false;
+    }
+    size_t nx = (size_t)s->examples * (size_t)s->inputs, ny = (size_t)s->examples * (size_t)s->labels;
+    double *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
+    dnic_rng own;
+    if (s->has_seed)
+        dnic_rng_seed(&own, s->seed);
+    bool ok = x && y && dnic_binadd_generate(s->has_seed ? &own : rng, s->bits, s->examples, x, y) == 0 &&
+              dnic_dataset_from_f64(ds, m->train.dtype, s->examples, s->inputs, s->labels, x, y) == DNIC_OK;
+    if (!ok)
+        dnic_error(d, s->span, "out of memory making %d examples", s->examples);
+    free(x);
+    free(y);
+    return ok;
+}
+
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
+{
+    dnic_program p = {
+        .bufs = ir->bufs,
+        .nbufs = ir->nbufs,
+        .nblocks = ir->nblocks,
+        .dtype = ir->dtype,
+        .batch = ir->batch,
+        .x = ir->x,
+        .y = ir->y,
+        .loss_acc = ir->loss_acc,
+    };
+    int nsg = ir->sg_acc_first >= 0 ? m->nsgs : 0;
+    int sg_acc[nsg > 0 ? nsg : 1];
+    for (int s = 0; s < nsg; s++)
+        sg_acc[s] = ir->sg_acc_first + s;
+    p.sg_acc = sg_acc;
+    p.nsg = nsg;
+    dnic_block_desc blocks[ir->nblocks];
+    for (int b = 0; b < ir->nblocks; b++)
+        blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL};
+    p.blocks = blocks;
+
+    dnic_jit_times jt = {0};
+    dnic_jit *jit = dnic_jit_compile(ir, &p, o->emit_llvm, o->emit_asm, &jt);
+    if (!jit)
+        return DNIC_EXIT_INTERNAL;
+    if (o->action != DNIC_ACTION_RUN) {
+        dnic_jit_free(jit);
+        return DNIC_EXIT_OK;
+    }
+    int rc = DNIC_EXIT_USER;
+    dnic_dataset ds = {0};
+    dnic_rng rng;
+    dnic_rng_seed(&rng, m->train.seed);
+    if (dnic_program_alloc(&p) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
+        goto out;
+    }
+    if (!make_data(d, m, &rng, &ds))
+        goto out;
+    if (ds.n < m->train.batch) {
+        dnic_error(d, m->data.span, "the data has %d examples, fewer than one batch of %d", ds.n, m->train.batch);
+        goto out;
+    }
+    dnic_program_init_params(&p, &rng);
+
+    dnic_train_opts to = {
+        .epochs = m->train.epochs,
+        .steps = m->train.steps,
+        .report_every = m->train.report_every,
+        .progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO),
+    };
+    reporter rp = {m};
+    dnic_train_result res;
+    dnic_train(&p, &ds, &to, print_report, &rp, &res);
+    if (res.status == DNIC_ERR_NONFINITE) {
+        dnic_error(d, (dnic_span){0}, "training diverged: %s is NaN or infinite after step %lld (epoch %lld)",
+                   res.bad_buffer, res.bad_step + 1, res.bad_step / (ds.n / m->train.batch));
+        dnic_note(d, (dnic_span){0}, "try a smaller learning rate (train.lr = %g)", m->train.lr);
+        goto out;
+    }
+    if (res.status != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "training failed (status %d)", (int)res.status);
+        goto out;
+    }
+    printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (codegen %.1f, O3 %.1f, JIT %.1f)\n", m->name,
+           res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9),
+           jt.codegen_ms + jt.optimize_ms + jt.jit_ms, jt.codegen_ms, jt.optimize_ms, jt.jit_ms);
+    rc = DNIC_EXIT_OK;
+out:
+    dnic_dataset_free(&ds);
+    dnic_program_free(&p);
+    dnic_jit_free(jit);
+    return rc;
+}

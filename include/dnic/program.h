@@ -1,0 +1,135 @@
+/* The one source of truth for what generated code and the runtime share: buffer and block
+ * descriptors, the kernel signature, and the runtime's program and training API.
+ *
+ * Usage sketch (what `dnic --run` does after code generation):
+ *     dnic_program p;  dnic_program_init(&p, bufs, nbufs, blocks, nblocks, dtype, batch);
+ *     for each block b: p.blocks[b].fn = <JIT-compiled function>;
+ *     dnic_program_alloc(&p);  dnic_program_init_params(&p, &rng);
+ *     dnic_train(&p, &data, &opts, &report);   ...   dnic_program_free(&p);
+ */
+#ifndef DNIC_PROGRAM_H
+#define DNIC_PROGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum dnic_dtype { DNIC_F32, DNIC_F64 } dnic_dtype;
+
+typedef enum dnic_status {
+    DNIC_OK = 0,
+    DNIC_ERR_NOMEM,
+    DNIC_ERR_NONFINITE, /* NaN or Inf in a loss or weight */
+    DNIC_ERR_ARG,
+    DNIC_ERR_IO,
+} dnic_status;
+
+typedef enum dnic_buf_kind {
+    DNIC_BUF_INPUT,  /* the batch's x rows (points into the dataset) */
+    DNIC_BUF_LABELS, /* the batch's y rows */
+    DNIC_BUF_PARAM,  /* weights and biases: initialised, saved, updated in place */
+    DNIC_BUF_TEMP,   /* activations, gradients and messages of one step */
+    DNIC_BUF_ACC,    /* float64 [1,1] loss accumulators, zeroed by the runtime */
+} dnic_buf_kind;
+
+/* How a parameter is initialised: value = draw * scale + shift, where draw is a numpy-legacy
+ * randn or rand draw (DNIC_DRAW_NONE: value = shift, no draws). */
+typedef enum dnic_draw { DNIC_DRAW_NONE, DNIC_DRAW_RANDN, DNIC_DRAW_RAND } dnic_draw;
+
+typedef struct dnic_buffer_desc {
+    const char *name;   /* stable: "h1.weight", "h1.sg.bias", "h1.out", ... */
+    dnic_buf_kind kind;
+    dnic_dtype dtype;   /* ACC buffers are always DNIC_F64 */
+    int rows, cols;
+    dnic_draw draw;     /* PARAM only */
+    double scale, shift;
+    int init_order;     /* PARAM: position in the seeded draw order, -1 for none */
+} dnic_buffer_desc;
+
+typedef enum dnic_block_phase {
+    DNIC_PHASE_STEP,      /* forward, synthetic or true gradient, update, message */
+    DNIC_PHASE_SG_UPDATE, /* the SG module regresses toward the target that arrived */
+} dnic_block_phase;
+
+/* Every generated block has this signature: bufs[i] is the memory of buffer i. */
+typedef void (*dnic_block_fn)(void *const *bufs);
+
+typedef struct dnic_block_desc {
+    const char *name;
+    int stage;
+    dnic_block_phase phase;
+    dnic_block_fn fn;
+} dnic_block_desc;
+
+/* Ownership: a program owns `mem` and `ptrs`; descriptors are borrowed and must outlive it. */
+typedef struct dnic_program {
+    const dnic_buffer_desc *bufs;
+    int nbufs;
+    dnic_block_desc *blocks;
+    int nblocks;
+    dnic_dtype dtype;
+    int batch;
+    int x, y;              /* input and label buffers */
+    int loss_acc;          /* accumulator behind the report's Loss */
+    const int *sg_acc;     /* one accumulator per SG module */
+    const char *const *sg_names;
+    int nsg;
+    void **ptrs;           /* ptrs[i]: buffer i's memory */
+    void *mem;             /* one allocation for every owned buffer */
+} dnic_program;
+
+size_t dnic_dtype_size(dnic_dtype t);
+/* Allocates every buffer but the input and labels (which point into the dataset). */
+dnic_status dnic_program_alloc(dnic_program *p);
+void dnic_program_free(dnic_program *p);
+/* Index of the buffer called `name`, or -1. */
+int dnic_program_find(const dnic_program *p, const char *name);
+
+/* ---- data ------------------------------------------------------------------------------- */
+/* A dataset in the model's dtype, rows of x and y back to back.  Owns x and y. */
+typedef struct dnic_dataset {
+    int n, inputs, labels;
+    dnic_dtype dtype;
+    void *x, *y;
+} dnic_dataset;
+
+/* Takes float64 rows and stores them in `dtype`; returns DNIC_ERR_NOMEM on failure. */
+dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int inputs, int labels, const double *x,
+                                  const double *y);
+void dnic_dataset_free(dnic_dataset *d);
+
+/* ---- initialisation --------------------------------------------------------------------- */
+struct dnic_rng;
+/* Draws every parameter in init_order from the stream: value = draw * scale + shift, computed
+ * in float64 as numpy does and stored in the program's dtype. */
+void dnic_program_init_params(dnic_program *p, struct dnic_rng *rng);
+
+/* ---- training (sched.c) ----------------------------------------------------------------- */
+typedef struct dnic_train_opts {
+    long long epochs, steps;    /* exactly one is > 0; an epoch is floor(n / batch) steps */
+    long long report_every;     /* in epochs, or in steps when steps > 0 */
+    int progress;               /* draw a progress line on stderr */
+} dnic_train_opts;
+
+typedef struct dnic_report {
+    long long iter;             /* the epoch (or step) index the report closes, from 0 */
+    long long step;             /* steps done so far */
+    double loss;                /* summed over the report's pass */
+    const double *sg_loss;      /* one per SG module */
+    int nsg;
+    double elapsed;             /* seconds since training began */
+} dnic_report;
+
+typedef void (*dnic_report_fn)(void *user, const dnic_report *r);
+
+typedef struct dnic_train_result {
+    long long steps;
+    double seconds;
+    dnic_status status;
+    long long bad_step;         /* DNIC_ERR_NONFINITE: the step, and the first bad buffer */
+    const char *bad_buffer;
+} dnic_train_result;
+
+dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_opts *o, dnic_report_fn report,
+                       void *user, dnic_train_result *res);
+
+#endif

@@ -1,0 +1,118 @@
+/* Programs and datasets: one allocation for every buffer, planned once before training, and
+ * the seeded initialisation of parameters in the model's draw order. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnic/program.h"
+#include "rng.h"
+
+enum { ALIGN = 64 }; /* a cache line, and enough for any vector width */
+
+size_t dnic_dtype_size(dnic_dtype t)
+{
+    return t == DNIC_F64 ? 8 : 4;
+}
+
+static size_t buf_bytes(const dnic_buffer_desc *b)
+{
+    size_t n = (size_t)b->rows * (size_t)b->cols * dnic_dtype_size(b->dtype);
+    return (n + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+dnic_status dnic_program_alloc(dnic_program *p)
+{
+    size_t total = 0;
+    for (int i = 0; i < p->nbufs; i++)
+        if (p->bufs[i].kind != DNIC_BUF_INPUT && p->bufs[i].kind != DNIC_BUF_LABELS)
+            total += buf_bytes(&p->bufs[i]);
+    p->ptrs = calloc((size_t)p->nbufs + 1, sizeof *p->ptrs);
+    p->mem = total ? aligned_alloc(ALIGN, total) : NULL;
+    if (!p->ptrs || (total && !p->mem)) {
+        dnic_program_free(p);
+        return DNIC_ERR_NOMEM;
+    }
+    memset(p->mem, 0, total);
+    char *m = p->mem;
+    for (int i = 0; i < p->nbufs; i++)
+        if (p->bufs[i].kind != DNIC_BUF_INPUT && p->bufs[i].kind != DNIC_BUF_LABELS) {
+            p->ptrs[i] = m;
+            m += buf_bytes(&p->bufs[i]);
+        }
+    return DNIC_OK;
+}
+
+void dnic_program_free(dnic_program *p)
+{
+    free(p->mem);
+    free(p->ptrs);
+    p->mem = NULL;
+    p->ptrs = NULL;
+}
+
+int dnic_program_find(const dnic_program *p, const char *name)
+{
+    for (int i = 0; i < p->nbufs; i++)
+        if (strcmp(p->bufs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+void dnic_program_init_params(dnic_program *p, dnic_rng *rng)
+{
+    for (int order = 0;; order++) {
+        int i = 0;
+        while (i < p->nbufs && !(p->bufs[i].kind == DNIC_BUF_PARAM && p->bufs[i].init_order == order))
+            i++;
+        if (i == p->nbufs)
+            return;
+        const dnic_buffer_desc *b = &p->bufs[i];
+        size_t n = (size_t)b->rows * (size_t)b->cols;
+        for (size_t k = 0; k < n; k++) {
+            double v = b->shift;
+            if (b->draw == DNIC_DRAW_RANDN)
+                v = dnic_rng_randn(rng) * b->scale + b->shift;
+            else if (b->draw == DNIC_DRAW_RAND)
+                v = dnic_rng_rand(rng) * b->scale + b->shift;
+            if (b->dtype == DNIC_F64)
+                ((double *)p->ptrs[i])[k] = v;
+            else
+                ((float *)p->ptrs[i])[k] = (float)v;
+        }
+    }
+}
+
+dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int inputs, int labels, const double *x,
+                                  const double *y)
+{
+    memset(d, 0, sizeof *d);
+    size_t es = dnic_dtype_size(dtype);
+    size_t nx = (size_t)n * (size_t)inputs, ny = (size_t)n * (size_t)labels;
+    d->x = malloc(nx * es + 1);
+    d->y = malloc(ny * es + 1);
+    if (!d->x || !d->y) {
+        dnic_dataset_free(d);
+        return DNIC_ERR_NOMEM;
+    }
+    d->n = n;
+    d->inputs = inputs;
+    d->labels = labels;
+    d->dtype = dtype;
+    if (dtype == DNIC_F64) {
+        memcpy(d->x, x, nx * es);
+        memcpy(d->y, y, ny * es);
+    } else {
+        for (size_t i = 0; i < nx; i++)
+            ((float *)d->x)[i] = (float)x[i];
+        for (size_t i = 0; i < ny; i++)
+            ((float *)d->y)[i] = (float)y[i];
+    }
+    return DNIC_OK;
+}
+
+void dnic_dataset_free(dnic_dataset *d)
+{
+    free(d->x);
+    free(d->y);
+    d->x = d->y = NULL;
+}
