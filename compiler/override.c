@@ -35,11 +35,11 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         dnic_error(d, whole, "an override is KEY=VALUE, e.g. train.batch=20 or sg.h1.input=labels");
         return false;
     }
-    /* split the key into up to three dot-separated parts */
+    /* split the key into up to three dot-separated parts, none empty (not "=1", "train.=1") */
     const char *part[3];
     size_t len[3];
     int nparts = 0;
-    for (const char *p = text; p < eq;) {
+    for (const char *p = text;;) {
         const char *dot = memchr(p, '.', (size_t)(eq - p));
         const char *end = dot ? dot : eq;
         if (nparts == 3 || !is_name(p, (size_t)(end - p))) {
@@ -50,7 +50,9 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         }
         part[nparts] = p;
         len[nparts++] = (size_t)(end - p);
-        p = dot ? dot + 1 : eq;
+        if (!dot)
+            break;
+        p = dot + 1;
     }
     static const char *const blocks[] = {"data", "train", "loss", "layer", "sg"};
     static const dnic_decl_kind kinds[] = {DECL_DATA, DECL_TRAIN, DECL_LOSS, DECL_LAYER, DECL_SG};

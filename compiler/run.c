@@ -120,8 +120,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_train_result res;
     dnic_train(&p, &ds, &to, print_report, &rp, &res);
     if (res.status == DNIC_ERR_NONFINITE) {
-        dnic_error(d, (dnic_span){0}, "training diverged: %s is NaN or infinite after step %lld (epoch %lld)",
-                   res.bad_buffer, res.bad_step + 1, res.bad_step / (ds.n / m->train.batch));
+        dnic_error(d, (dnic_span){0}, "training diverged at step %lld (epoch %lld): %s holds NaN or infinity",
+                   res.bad_step + 1, res.bad_step / (ds.n / m->train.batch), res.bad_buffer);
         dnic_note(d, (dnic_span){0}, "try a smaller learning rate (train.lr = %g)", m->train.lr);
         goto out;
     }

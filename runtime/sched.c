@@ -25,12 +25,13 @@ static void zero_accs(dnic_program *p)
             *(double *)p->ptrs[i] = 0;
 }
 
-/* The first parameter or accumulator holding NaN or Inf, or -1. */
+/* The first parameter (else accumulator) holding NaN or Inf, or -1. */
 static int first_nonfinite(const dnic_program *p)
 {
+    for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < p->nbufs; i++) {
         const dnic_buffer_desc *b = &p->bufs[i];
-        if (b->kind != DNIC_BUF_PARAM && b->kind != DNIC_BUF_ACC)
+        if (b->kind != (pass == 0 ? DNIC_BUF_PARAM : DNIC_BUF_ACC))
             continue;
         size_t n = (size_t)b->rows * (size_t)b->cols;
         for (size_t k = 0; k < n; k++) {

@@ -1,0 +1,159 @@
+/* IR builder and verifier tests: block order, draw order, message order and the verifier's
+ * rejection of broken programs. */
+#include <criterion/criterion.h>
+
+#include "testutil.h"
+
+#define SEED_LIKE TU_MODEL_HEAD \
+    "layer h1 = dense(input, 6) { activation = sigmoid init = randn * 2 - 1 bias_init = randn * 2 - 1 }\n" \
+    "layer h2 = dense(h1, 5) { activation = sigmoid }\n" \
+    "layer out = dense(h2, 4) { activation = sigmoid }\n" \
+    "sg h1 { init = randn * 0 }\nsg h2 { }\n"
+
+static int find_buf(const dnic_ir *ir, const char *name)
+{
+    for (int i = 0; i < ir->nbufs; i++)
+        if (!strcmp(ir->bufs[i].name, name))
+            return i;
+    return -1;
+}
+
+/* Index of the first op in block `b` writing buffer `name` with op `op`, or -1. */
+static int op_at(const dnic_ir *ir, int b, dnic_op op, const char *name)
+{
+    int id = find_buf(ir, name);
+    for (int i = 0; i < ir->blocks[b].nops; i++)
+        if (ir->blocks[b].ops[i].op == op && ir->blocks[b].ops[i].dst == id)
+            return i;
+    return -1;
+}
+
+Test(ir, dni_blocks_follow_the_seed_order)
+{
+    tu t;
+    tu_run(&t, SEED_LIKE TU_MODEL_TAIL, true);
+    cr_assert_not_null(t.ir, "%s", tu_errors(&t));
+    cr_assert(dnic_ir_verify(t.ir, stderr));
+    const char *names[] = {"h1.step", "h2.step", "out.step", "h2.sg_update", "h1.sg_update"};
+    int stages[] = {0, 1, 2, 1, 0};
+    cr_assert_eq(t.ir->nblocks, 5);
+    cr_assert_eq(t.ir->nstages, 3);
+    for (int b = 0; b < 5; b++) {
+        cr_assert_str_eq(t.ir->blocks[b].name, names[b]);
+        cr_assert_eq(t.ir->blocks[b].stage, stages[b]);
+    }
+    /* the first stage sends no message; the second sends h1.grad, the SG target of h1 */
+    cr_assert_eq(op_at(t.ir, 0, DNIC_OP_MATMUL_NT, "h1.grad"), -1);
+    cr_assert_neq(op_at(t.ir, 1, DNIC_OP_MATMUL_NT, "h1.grad"), -1);
+    cr_assert_neq(op_at(t.ir, 2, DNIC_OP_MATMUL_NT, "h2.grad"), -1);
+    tu_free(&t);
+}
+
+Test(ir, draw_order_is_construction_order)
+{
+    tu t;
+    tu_run(&t, SEED_LIKE TU_MODEL_TAIL, true);
+    cr_assert_not_null(t.ir, "%s", tu_errors(&t));
+    const char *order[] = {"h1.weight", "h1.bias", "h1.sg.weight", "h1.sg.bias", "h2.weight",
+                           "h2.bias", "h2.sg.weight", "h2.sg.bias", "out.weight", "out.bias"};
+    for (int i = 0; i < 10; i++) {
+        int b = find_buf(t.ir, order[i]);
+        cr_assert_geq(b, 0, "%s", order[i]);
+        cr_assert_eq(t.ir->bufs[b].init_order, i, "%s", order[i]);
+    }
+    int w = find_buf(t.ir, "h1.weight");
+    cr_assert_eq(t.ir->bufs[w].draw, DNIC_DRAW_RANDN);
+    cr_assert_float_eq(t.ir->bufs[w].scale, 2, 0);
+    cr_assert_float_eq(t.ir->bufs[w].shift, -1, 0);
+    int sgw = find_buf(t.ir, "h1.sg.weight");
+    cr_assert_eq(t.ir->bufs[sgw].draw, DNIC_DRAW_RANDN, "randn * 0 still draws");
+    cr_assert_eq(t.ir->bufs[find_buf(t.ir, "h2.sg.weight")].draw, DNIC_DRAW_NONE, "zeros draws nothing");
+    /* Xavier uniform on h2 (6 -> 5): rand * 2L - L with L = sqrt(6 / 11) */
+    int h2 = find_buf(t.ir, "h2.weight");
+    cr_assert_eq(t.ir->bufs[h2].draw, DNIC_DRAW_RAND);
+    cr_assert_float_eq(t.ir->bufs[h2].shift, -0.7385489458759964, 1e-15);
+    tu_free(&t);
+}
+
+Test(ir, message_order_before_and_after_update)
+{
+    for (int after = 0; after < 2; after++) {
+        tu t;
+        tu_run(&t, SEED_LIKE TU_MODEL_TAIL, false);
+        cr_assert_not_null(t.ast);
+        if (after)
+            cr_assert(dnic_apply_override(t.a, &t.d, t.ast, "train.backward_message=after_update"));
+        t.m = dnic_check(t.a, &t.d, t.ast);
+        cr_assert_not_null(t.m, "%s", tu_errors(&t));
+        t.ir = dnic_ir_build(t.a, t.m);
+        cr_assert(dnic_ir_verify(t.ir, stderr));
+        int msg = op_at(t.ir, 1, DNIC_OP_MATMUL_NT, "h1.grad");
+        int upd = op_at(t.ir, 1, DNIC_OP_SGD_W, "h2.weight");
+        cr_assert(after ? msg > upd : msg < upd, "after=%d msg=%d upd=%d", after, msg, upd);
+        tu_free(&t);
+    }
+}
+
+Test(ir, backprop_is_one_stage)
+{
+    tu t;
+    tu_run(&t, SEED_LIKE "loss squared_error(out, labels)\n"
+                         "train { mode = backprop batch = 5 lr = 0.1 epochs = 1 }\n", true);
+    cr_assert_not_null(t.ir, "%s", tu_errors(&t));
+    cr_assert(dnic_ir_verify(t.ir, stderr));
+    cr_assert_eq(t.ir->nblocks, 1);
+    cr_assert_eq(t.ir->nstages, 1);
+    cr_assert_eq(t.ir->sg_acc_first, -1);
+    cr_assert_eq(find_buf(t.ir, "h1.sg.weight"), -1, "backprop ignores SG modules");
+    /* every layer updates; only the first sends no message */
+    cr_assert_neq(op_at(t.ir, 0, DNIC_OP_SGD_W, "h1.weight"), -1);
+    cr_assert_neq(op_at(t.ir, 0, DNIC_OP_MATMUL_NT, "h1.grad"), -1);
+    tu_free(&t);
+}
+
+Test(ir, mlp_sg_module_and_concat)
+{
+    tu t;
+    tu_run(&t, SEED_LIKE "sg out { }\n" TU_MODEL_TAIL, true);
+    cr_assert_null(t.m);
+    tu_free(&t);
+    tu_run(&t, TU_MODEL_HEAD "layer h1 = dense(input, 6)\nlayer out = dense(h1, 4)\n"
+                             "sg h1 { input = output + labels form = mlp hidden = [7, 3] activation = tanh }\n"
+               TU_MODEL_TAIL, true);
+    cr_assert_not_null(t.ir, "%s", tu_errors(&t));
+    cr_assert(dnic_ir_verify(t.ir, stderr));
+    int in = find_buf(t.ir, "h1.sg.in");
+    cr_assert_geq(in, 0);
+    cr_assert_eq(t.ir->bufs[in].cols, 10);
+    cr_assert_eq(t.ir->bufs[find_buf(t.ir, "h1.sg.0.weight")].rows, 10);
+    cr_assert_eq(t.ir->bufs[find_buf(t.ir, "h1.sg.1.weight")].cols, 3);
+    cr_assert_eq(t.ir->bufs[find_buf(t.ir, "h1.sg.2.weight")].cols, 6);
+    tu_free(&t);
+}
+
+/* The verifier must reject what the builder never makes. */
+Test(ir, verifier_rejects_broken_programs)
+{
+    tu t;
+    tu_run(&t, SEED_LIKE TU_MODEL_TAIL, true);
+    cr_assert_not_null(t.ir);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    dnic_ir_op *first = &t.ir->blocks[0].ops[0]; /* h1.out = dense x, h1.weight, h1.bias */
+    dnic_ir_op saved = *first;
+    first->src[1] = find_buf(t.ir, "h2.weight"); /* [6,5]: wrong shape for x [5,8] */
+    cr_assert(!dnic_ir_verify(t.ir, f));
+    *first = saved;
+    first->src[0] = find_buf(t.ir, "h2.out"); /* read before written */
+    cr_assert(!dnic_ir_verify(t.ir, f));
+    *first = saved;
+    first->dst = find_buf(t.ir, "x"); /* writes the input */
+    cr_assert(!dnic_ir_verify(t.ir, f));
+    *first = saved;
+    cr_assert(dnic_ir_verify(t.ir, f));
+    fclose(f);
+    cr_assert(strstr(buf, "h2.out is read before it is written"), "%s", buf);
+    free(buf);
+    tu_free(&t);
+}
