@@ -13,6 +13,7 @@ typedef struct dnic_options {
     dnic_action action;
     bool dump_ast, dump_ir, emit_dot;
     const char *emit_llvm, *emit_asm;
+    const char *save_weights, *load_weights, *save_init, *export_data, *log_csv;
     int progress;            /* -1: when stderr is a terminal */
 } dnic_options;
 

@@ -25,6 +25,13 @@ static void usage(FILE *out)
           "  --set KEY=VALUE      override a setting, e.g. --set train.lr=0.05,\n"
           "                       --set sg.h1.input=labels (keys: data.K, train.K, loss.K,\n"
           "                       layer.NAME.K, sg.NAME.K); may be repeated\n"
+          "  --load-weights FILE  start from the weights in FILE (safetensors) instead of\n"
+          "                       the model's initialisers\n"
+          "  --save-init FILE     write the weights before the first step (safetensors)\n"
+          "  --save-weights FILE  write the trained weights (safetensors)\n"
+          "  --export-data FILE   write the training data as dnic sees it (x, y)\n"
+          "  --log FILE.csv       write one row per report: iter, step, loss, each SG\n"
+          "                       module's synthetic loss, elapsed seconds\n"
           "  --progress, --no-progress\n"
           "                       draw a progress line on stderr (default: on a terminal)\n"
           "  -h, --help           show this help\n"
@@ -45,7 +52,8 @@ static int bad_flag(const char *fmt, const char *arg)
 int main(int argc, char **argv)
 {
     static const char *const flags[] = {"--check", "--run", "--dump-ast", "--dump-ir", "--emit-dot", "--emit-llvm",
-                                        "--set", "--progress", "--no-progress", "--help", "--version"};
+                                        "--set", "--progress", "--no-progress", "--help", "--version",
+                                        "--save-weights", "--load-weights", "--save-init", "--export-data", "--log"};
     dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     if (!sets)
@@ -54,7 +62,11 @@ int main(int argc, char **argv)
     int rc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        bool takes_value = !strcmp(a, "--emit-llvm") || !strcmp(a, "-S") || !strcmp(a, "--set");
+        static const char *const valued[] = {"--emit-llvm", "-S", "--set", "--save-weights", "--load-weights",
+                                             "--save-init", "--export-data", "--log"};
+        bool takes_value = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            takes_value |= !strcmp(a, valued[k]);
         const char *val = NULL;
         if (takes_value) {
             if (i + 1 >= argc) {
@@ -90,6 +102,16 @@ int main(int argc, char **argv)
             o.emit_asm = val;
         } else if (!strcmp(a, "--set")) {
             sets[o.noverrides++] = val;
+        } else if (!strcmp(a, "--save-weights")) {
+            o.save_weights = val;
+        } else if (!strcmp(a, "--load-weights")) {
+            o.load_weights = val;
+        } else if (!strcmp(a, "--save-init")) {
+            o.save_init = val;
+        } else if (!strcmp(a, "--export-data")) {
+            o.export_data = val;
+        } else if (!strcmp(a, "--log")) {
+            o.log_csv = val;
         } else if (!strcmp(a, "--progress")) {
             o.progress = 1;
         } else if (!strcmp(a, "--no-progress")) {
@@ -108,6 +130,12 @@ int main(int argc, char **argv)
         } else {
             o.path = a;
         }
+    }
+    const char *needs_run = o.save_weights ? "--save-weights" : o.load_weights ? "--load-weights" : o.save_init ? "--save-init"
+                          : o.export_data ? "--export-data" : o.log_csv ? "--log" : NULL;
+    if (needs_run && o.action != DNIC_ACTION_RUN) {
+        rc = bad_flag("%s works with --run", needs_run);
+        goto out;
     }
     if (!o.path) {
         rc = bad_flag("%s", "no model file given: dnic FILE.dni [--check | --run | ...]");

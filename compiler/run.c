@@ -1,6 +1,7 @@
 /* `dnic --run`: JIT-compiles the IR, makes the data and the initial weights from the model's
  * seed (data first, then parameters, as the seeds draw them), trains with the scheduler and
  * prints report lines in the seeds' format and a summary. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,9 +11,11 @@
 #include "driver.h"
 #include "report.h"
 #include "rng.h"
+#include "safetensors.h"
 
 typedef struct reporter {
     const dnic_model *m;
+    FILE *log;                 /* --log: a temporary file renamed into place at the end */
 } reporter;
 
 /* Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408 [h1:... h2:...] */
@@ -38,6 +41,71 @@ static void print_report(void *user, const dnic_report *r)
     }
     putchar('\n');
     fflush(stdout);
+    if (rp->log) {
+        fprintf(rp->log, "%lld,%lld,%.17g", r->iter, r->step, r->loss);
+        for (int s = 0; s < r->nsg; s++)
+            fprintf(rp->log, ",%.17g", r->sg_loss[s]);
+        fprintf(rp->log, ",%.6f\n", r->elapsed);
+    }
+}
+
+/* Opens `path`.tmp for the CSV log and writes its header. */
+static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, char **tmp)
+{
+    *tmp = malloc(strlen(path) + 8);
+    if (!*tmp)
+        return NULL;
+    sprintf(*tmp, "%s.tmp", path);
+    FILE *f = fopen(*tmp, "w");
+    if (!f) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return NULL;
+    }
+    fprintf(f, "iter,step,loss");
+    for (int s = 0; s < nsg; s++)
+        fprintf(f, ",%s.sg_loss", m->sgs[s].name);
+    fprintf(f, ",elapsed_s\n");
+    return f;
+}
+
+/* Closes the log and moves it into place (keep = false removes it). */
+static bool close_log(dnic_diag *d, FILE *f, const char *tmp, const char *path, bool keep)
+{
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (keep && ok && rename(tmp, path) == 0)
+        return true;
+    if (keep)
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+    unlink(tmp);
+    return false;
+}
+
+/* --export-data: the training set as the model sees it, in its dtype. */
+static bool export_data(dnic_diag *d, const dnic_dataset *ds, const char *path)
+{
+    dnic_st_tensor t[2] = {
+        {"x", ds->dtype, 2, {ds->n, ds->inputs}, ds->x},
+        {"y", ds->dtype, 2, {ds->n, ds->labels}, ds->y},
+    };
+    char err[512];
+    if (dnic_st_write(path, t, 2, err, sizeof err) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "%s", err);
+        return false;
+    }
+    return true;
+}
+
+static bool save_weights(dnic_diag *d, const dnic_program *p, const char *path)
+{
+    char err[512];
+    if (dnic_program_save(p, path, err, sizeof err) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "%s", err);
+        return false;
+    }
+    return true;
 }
 
 /* Builds the training set the model declares, drawing from `rng` unless it has its own seed. */
@@ -63,8 +131,28 @@ static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dat
     return ok;
 }
 
+/* Fails early, before any training, when an output file's directory cannot be written. */
+static bool writable(dnic_diag *d, const char *path)
+{
+    if (!path)
+        return true;
+    char *dir = strdup(path);
+    if (!dir)
+        return false;
+    char *slash = strrchr(dir, '/');
+    const char *where = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    bool ok = access(where, W_OK) == 0;
+    if (!ok)
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+    free(dir);
+    return ok;
+}
+
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
+    if (o->action == DNIC_ACTION_RUN && !(writable(d, o->save_weights) & writable(d, o->save_init) &
+                                          writable(d, o->export_data) & writable(d, o->log_csv)))
+        return DNIC_EXIT_USER;
     dnic_program p = {
         .bufs = ir->bufs,
         .nbufs = ir->nbufs,
@@ -109,6 +197,15 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     }
     dnic_program_init_params(&p, &rng);
+    char err[512];
+    if (o->load_weights && dnic_program_load(&p, o->load_weights, err, sizeof err) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "%s", err);
+        goto out;
+    }
+    if (o->save_init && !save_weights(d, &p, o->save_init))
+        goto out;
+    if (o->export_data && !export_data(d, &ds, o->export_data))
+        goto out;
 
     dnic_train_opts to = {
         .epochs = m->train.epochs,
@@ -116,9 +213,18 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .report_every = m->train.report_every,
         .progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO),
     };
-    reporter rp = {m};
+    reporter rp = {m, NULL};
+    char *log_tmp = NULL;
+    if (o->log_csv && !(rp.log = open_log(d, m, o->log_csv, nsg, &log_tmp)))
+        goto out;
     dnic_train_result res;
     dnic_train(&p, &ds, &to, print_report, &rp, &res);
+    if (rp.log) {
+        bool logged = close_log(d, rp.log, log_tmp, o->log_csv, res.status == DNIC_OK || res.status == DNIC_ERR_NONFINITE);
+        free(log_tmp);
+        if (!logged && res.status == DNIC_OK)
+            goto out;
+    }
     if (res.status == DNIC_ERR_NONFINITE) {
         dnic_error(d, (dnic_span){0}, "training diverged at step %lld (epoch %lld): %s holds NaN or infinity",
                    res.bad_step + 1, res.bad_step / (ds.n / m->train.batch), res.bad_buffer);
@@ -129,6 +235,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         dnic_error(d, (dnic_span){0}, "training failed (status %d)", (int)res.status);
         goto out;
     }
+    if (o->save_weights && !save_weights(d, &p, o->save_weights))
+        goto out;
     printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (codegen %.1f, O3 %.1f, JIT %.1f)\n", m->name,
            res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9),
            jt.codegen_ms + jt.optimize_ms + jt.jit_ms, jt.codegen_ms, jt.optimize_ms, jt.jit_ms);

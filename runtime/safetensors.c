@@ -1,0 +1,555 @@
+/* Reading and writing safetensors files, with a small JSON reader that accepts exactly the
+ * header shape the format defines and checks every length and offset before using it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "safetensors.h"
+
+enum { MAX_HEADER = 100 * 1024 * 1024, MAX_TENSORS = 100000 };
+
+__attribute__((format(printf, 3, 4))) static dnic_status fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return DNIC_ERR_IO;
+}
+
+static const char *dtype_name(dnic_dtype t)
+{
+    return t == DNIC_F64 ? "F64" : "F32";
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static size_t tensor_bytes(const dnic_st_tensor *t)
+{
+    size_t n = dnic_dtype_size(t->dtype);
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
+}
+
+/* Writes all of buf or fails. */
+static bool write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* The names dnic writes are plain; anything needing a JSON escape is refused. */
+static bool plain_name(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 32)
+            return false;
+    return true;
+}
+
+dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char *err, size_t errlen)
+{
+    /* the header */
+    size_t cap = 64, len = 0;
+    for (int i = 0; i < n; i++)
+        cap += strlen(t[i].name) + 128;
+    char *hdr = malloc(cap + 8);
+    if (!hdr)
+        return fail(err, errlen, "%s: out of memory", path);
+    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"dnic\"}");
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (!plain_name(t[i].name)) {
+            free(hdr);
+            return fail(err, errlen, "%s: tensor name '%s' cannot be written", path, t[i].name);
+        }
+        size_t sz = tensor_bytes(&t[i]);
+        len += (size_t)snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t[i].name,
+                                dtype_name(t[i].dtype));
+        for (int d = 0; d < t[i].ndim; d++)
+            len += (size_t)snprintf(hdr + len, cap - len, "%s%" PRId64, d ? "," : "", t[i].shape[d]);
+        len += (size_t)snprintf(hdr + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + sz);
+        off += sz;
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8)
+        hdr[len++] = ' ';
+
+    /* a temporary file beside the target, then fsync and rename */
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        free(hdr);
+        return fail(err, errlen, "%s: out of memory", path);
+    }
+    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        dnic_status s = fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+        free(tmp);
+        free(hdr);
+        return s;
+    }
+    unsigned char le[8];
+    for (int b = 0; b < 8; b++)
+        le[b] = (unsigned char)((uint64_t)len >> (8 * b));
+    bool ok = write_all(fd, le, 8) && write_all(fd, hdr, len);
+    for (int i = 0; i < n && ok; i++)
+        ok = write_all(fd, t[i].data, tensor_bytes(&t[i]));
+    int saved_errno = errno;
+    ok = ok && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
+    if (ok && rename(tmp, path) != 0) {
+        saved_errno = errno;
+        ok = false;
+    }
+    dnic_status s = DNIC_OK;
+    if (!ok) {
+        s = fail(err, errlen, "cannot write '%s': %s", path, strerror(saved_errno ? saved_errno : EIO));
+        unlink(tmp);
+    } else {
+        /* make the rename itself durable */
+        char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (dir) {
+            if (slash)
+                *(slash == dir ? slash + 1 : slash) = '\0';
+            int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            free(dir);
+        }
+    }
+    free(tmp);
+    free(hdr);
+    return s;
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+typedef struct jr {
+    const char *p, *end, *start;
+    const char *path;
+    char *err;
+    size_t errlen;
+    bool failed;
+} jr;
+
+__attribute__((format(printf, 2, 3))) static bool jfail(jr *j, const char *fmt, ...)
+{
+    if (j->failed)
+        return false;
+    j->failed = true;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail(j->err, j->errlen, "%s: %s", j->path, msg);
+    return false;
+}
+
+static void ws(jr *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static bool expect(jr *j, char c, const char *where)
+{
+    ws(j);
+    if (j->p >= j->end || *j->p != c)
+        return jfail(j, "malformed header: expected '%c' %s at header byte %td", c, where, j->p - j->start);
+    j->p++;
+    return true;
+}
+
+/* A JSON string without escapes other than the simple ones; copied into out (NUL-ended). */
+static bool jstring(jr *j, char *out, size_t cap)
+{
+    if (!expect(j, '"', "(a string)"))
+        return false;
+    size_t n = 0;
+    while (j->p < j->end && *j->p != '"') {
+        char c = *j->p++;
+        if (c == '\\') {
+            if (j->p >= j->end)
+                break;
+            c = *j->p++;
+            if (c == 'n')
+                c = '\n';
+            else if (c == 't')
+                c = '\t';
+            else if (c != '"' && c != '\\' && c != '/')
+                return jfail(j, "malformed header: unsupported escape '\\%c'", c);
+        } else if ((unsigned char)c < 32) {
+            return jfail(j, "malformed header: control character in a string");
+        }
+        if (n + 1 >= cap)
+            return jfail(j, "malformed header: a string is longer than %zu bytes", cap - 1);
+        out[n++] = c;
+    }
+    if (j->p >= j->end)
+        return jfail(j, "malformed header: unterminated string");
+    j->p++;
+    out[n] = '\0';
+    return true;
+}
+
+static bool jint(jr *j, int64_t *v)
+{
+    ws(j);
+    const char *s = j->p;
+    int64_t x = 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        if (x > (INT64_MAX - 9) / 10)
+            return jfail(j, "malformed header: number too large");
+        x = x * 10 + (*j->p++ - '0');
+    }
+    if (j->p == s)
+        return jfail(j, "malformed header: expected a non-negative integer");
+    *v = x;
+    return true;
+}
+
+/* [int, int, ...] with at most `max` entries. */
+static bool jints(jr *j, int64_t *v, int max, int *n, const char *what, const char *tensor)
+{
+    if (!expect(j, '[', what))
+        return false;
+    *n = 0;
+    ws(j);
+    if (j->p < j->end && *j->p == ']') {
+        j->p++;
+        return true;
+    }
+    for (;;) {
+        if (*n == max)
+            return jfail(j, "tensor '%s': %s has more than %d entries", tensor, what, max);
+        if (!jint(j, &v[(*n)++]))
+            return false;
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return expect(j, ']', what);
+    }
+}
+
+/* Skips the __metadata__ object: {"key": "value", ...}. */
+static bool skip_metadata(jr *j)
+{
+    char buf[4096];
+    if (!expect(j, '{', "after \"__metadata__\""))
+        return false;
+    ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return true;
+    }
+    for (;;) {
+        if (!jstring(j, buf, sizeof buf) || !expect(j, ':', "in __metadata__") || !jstring(j, buf, sizeof buf))
+            return false;
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return expect(j, '}', "closing __metadata__");
+    }
+}
+
+void dnic_st_close(dnic_st_file *f)
+{
+    free(f->t);
+    free(f->bytes);
+    free(f->names);
+    memset(f, 0, sizeof *f);
+}
+
+static bool parse_tensor(jr *j, dnic_st_tensor *t, const char *name, size_t data_size)
+{
+    char key[64], val[64];
+    bool have_dtype = false, have_shape = false, have_off = false;
+    int64_t shape[8], off[2];
+    int nshape = 0, noff = 0;
+    if (!expect(j, '{', "opening a tensor"))
+        return false;
+    for (;;) {
+        if (!jstring(j, key, sizeof key) || !expect(j, ':', "after a key"))
+            return false;
+        if (!strcmp(key, "dtype")) {
+            if (!jstring(j, val, sizeof val))
+                return false;
+            if (!strcmp(val, "F64"))
+                t->dtype = DNIC_F64;
+            else if (!strcmp(val, "F32"))
+                t->dtype = DNIC_F32;
+            else
+                return jfail(j, "tensor '%s': dtype %s is not supported (F32 or F64)", name, val);
+            have_dtype = true;
+        } else if (!strcmp(key, "shape")) {
+            if (!jints(j, shape, 8, &nshape, "shape", name))
+                return false;
+            have_shape = true;
+        } else if (!strcmp(key, "data_offsets")) {
+            if (!jints(j, off, 2, &noff, "data_offsets", name))
+                return false;
+            if (noff != 2)
+                return jfail(j, "tensor '%s': data_offsets needs 2 entries", name);
+            have_off = true;
+        } else {
+            return jfail(j, "tensor '%s': unknown field '%s'", name, key);
+        }
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (!expect(j, '}', "closing a tensor"))
+            return false;
+        break;
+    }
+    if (!have_dtype || !have_shape || !have_off)
+        return jfail(j, "tensor '%s': missing %s", name, !have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+    if (nshape < 1 || nshape > 2)
+        return jfail(j, "tensor '%s': %d dimensions (dnic reads 1 or 2)", name, nshape);
+    uint64_t count = 1;
+    for (int d = 0; d < nshape; d++) {
+        if (shape[d] > (int64_t)1 << 31)
+            return jfail(j, "tensor '%s': dimension %" PRId64 " is too large", name, shape[d]);
+        count *= (uint64_t)shape[d];
+        t->shape[d] = shape[d];
+    }
+    t->ndim = nshape;
+    if (off[0] > off[1] || (uint64_t)off[1] > data_size)
+        return jfail(j, "tensor '%s': data_offsets [%" PRId64 ",%" PRId64 "] are outside the %zu data bytes", name, off[0],
+                     off[1], data_size);
+    if ((uint64_t)(off[1] - off[0]) != count * dnic_dtype_size(t->dtype))
+        return jfail(j, "tensor '%s': data_offsets cover %" PRId64 " bytes but the shape needs %" PRIu64, name,
+                     off[1] - off[0], count * dnic_dtype_size(t->dtype));
+    t->data = (const void *)(uintptr_t)off[0]; /* rebased once the header is parsed */
+    return true;
+}
+
+dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return fail(err, errlen, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *bytes = malloc(size + 1);
+    if (!bytes) {
+        fclose(fp);
+        return fail(err, errlen, "%s: out of memory reading %zu bytes", path, size);
+    }
+    size_t got = fread(bytes, 1, size, fp);
+    fclose(fp);
+    if (got != size) {
+        free(bytes);
+        return fail(err, errlen, "%s: cannot read the file", path);
+    }
+    f->bytes = bytes;
+    f->size = size;
+    if (size < 8) {
+        dnic_st_close(f);
+        return fail(err, errlen, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, size);
+    }
+    uint64_t hlen = 0;
+    for (int b = 7; b >= 0; b--)
+        hlen = hlen << 8 | bytes[b];
+    if (hlen > MAX_HEADER) {
+        dnic_st_close(f);
+        return fail(err, errlen, "%s: header length %" PRIu64 " is larger than the %d-byte limit", path, hlen, MAX_HEADER);
+    }
+    if (hlen > size - 8) {
+        dnic_st_close(f);
+        return fail(err, errlen, "%s: truncated: the header needs %" PRIu64 " bytes but the file has %zu after the length",
+                    path, hlen, size - 8);
+    }
+    size_t data_size = size - 8 - (size_t)hlen;
+    jr j = {(const char *)bytes + 8, (const char *)bytes + 8 + hlen, (const char *)bytes + 8, path, err, errlen, false};
+    f->names = malloc((size_t)hlen + 1);
+    f->t = calloc(1, sizeof *f->t);
+    size_t names_used = 0;
+    int cap = 1;
+    if (!f->names || !f->t) {
+        dnic_st_close(f);
+        return fail(err, errlen, "%s: out of memory", path);
+    }
+    bool ok = expect(&j, '{', "at the start of the header");
+    ws(&j);
+    bool empty = ok && j.p < j.end && *j.p == '}';
+    if (empty)
+        j.p++;
+    while (ok && !empty) {
+        char *name = f->names + names_used;
+        ok = jstring(&j, name, (size_t)hlen + 1 - names_used) && expect(&j, ':', "after a tensor name");
+        if (!ok)
+            break;
+        names_used += strlen(name) + 1;
+        if (!strcmp(name, "__metadata__")) {
+            ok = skip_metadata(&j);
+        } else {
+            for (int i = 0; i < f->n; i++)
+                if (!strcmp(f->t[i].name, name)) {
+                    ok = jfail(&j, "tensor '%s' appears twice", name);
+                    break;
+                }
+            if (ok && f->n == MAX_TENSORS)
+                ok = jfail(&j, "more than %d tensors", MAX_TENSORS);
+            if (ok && f->n == cap) {
+                dnic_st_tensor *nt = realloc(f->t, (size_t)cap * 2 * sizeof *nt);
+                if (!nt)
+                    ok = jfail(&j, "out of memory");
+                else {
+                    f->t = nt;
+                    cap *= 2;
+                }
+            }
+            if (ok) {
+                memset(&f->t[f->n], 0, sizeof f->t[f->n]);
+                f->t[f->n].name = name;
+                ok = parse_tensor(&j, &f->t[f->n], name, data_size);
+                f->n += ok;
+            }
+        }
+        if (!ok)
+            break;
+        ws(&j);
+        if (j.p < j.end && *j.p == ',') {
+            j.p++;
+            continue;
+        }
+        ok = expect(&j, '}', "closing the header");
+        break;
+    }
+    if (ok) {
+        ws(&j);
+        if (j.p != j.end)
+            ok = jfail(&j, "malformed header: bytes after the closing '}'");
+    }
+    if (!ok) {
+        dnic_st_close(f);
+        return DNIC_ERR_IO;
+    }
+    const unsigned char *data = bytes + 8 + hlen;
+    for (int i = 0; i < f->n; i++)
+        f->t[i].data = data + (uintptr_t)f->t[i].data;
+    return DNIC_OK;
+}
+
+const dnic_st_tensor *dnic_st_find(const dnic_st_file *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->t[i].name, name))
+            return &f->t[i];
+    return NULL;
+}
+
+/* ---- programs --------------------------------------------------------------------------- */
+
+int dnic_program_params(const dnic_program *p, dnic_st_tensor *out)
+{
+    int n = 0;
+    for (int i = 0; i < p->nbufs; i++) {
+        const dnic_buffer_desc *b = &p->bufs[i];
+        if (b->kind != DNIC_BUF_PARAM)
+            continue;
+        /* biases are 1-D, as numpy's np.random.randn(out) */
+        bool bias = b->rows == 1 && strlen(b->name) > 5 && !strcmp(b->name + strlen(b->name) - 5, ".bias");
+        out[n++] = (dnic_st_tensor){b->name, b->dtype, bias ? 1 : 2, {bias ? b->cols : b->rows, b->cols}, p->ptrs[i]};
+    }
+    return n;
+}
+
+dnic_status dnic_program_save(const dnic_program *p, const char *path, char *err, size_t errlen)
+{
+    dnic_st_tensor *t = malloc(((size_t)p->nbufs + 1) * sizeof *t);
+    if (!t)
+        return fail(err, errlen, "%s: out of memory", path);
+    int n = dnic_program_params(p, t);
+    dnic_status s = dnic_st_write(path, t, n, err, errlen);
+    free(t);
+    return s;
+}
+
+static void shape_str(char *buf, size_t n, const dnic_st_tensor *t)
+{
+    if (t->ndim == 1)
+        snprintf(buf, n, "[%" PRId64 "]", t->shape[0]);
+    else
+        snprintf(buf, n, "[%" PRId64 ",%" PRId64 "]", t->shape[0], t->shape[1]);
+}
+
+dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size_t errlen)
+{
+    dnic_st_file f;
+    dnic_status s = dnic_st_read(&f, path, err, errlen);
+    if (s != DNIC_OK)
+        return s;
+    dnic_st_tensor *want = malloc(((size_t)p->nbufs + 1) * sizeof *want);
+    if (!want) {
+        dnic_st_close(&f);
+        return fail(err, errlen, "%s: out of memory", path);
+    }
+    int n = dnic_program_params(p, want);
+    s = DNIC_OK;
+    /* check everything before changing anything */
+    for (int i = 0; i < n && s == DNIC_OK; i++) {
+        const dnic_st_tensor *got = dnic_st_find(&f, want[i].name);
+        char a[64], b[64];
+        if (!got) {
+            s = fail(err, errlen, "%s: tensor '%s' is missing", path, want[i].name);
+        } else if (got->dtype != want[i].dtype) {
+            s = fail(err, errlen, "%s: tensor '%s' is %s but the model is trained in %s", path, want[i].name,
+                     dtype_name(got->dtype), dtype_name(want[i].dtype));
+        } else if (got->ndim != want[i].ndim || got->shape[0] != want[i].shape[0] ||
+                   (got->ndim == 2 && got->shape[1] != want[i].shape[1])) {
+            shape_str(a, sizeof a, got);
+            shape_str(b, sizeof b, &want[i]);
+            s = fail(err, errlen, "%s: tensor '%s' has shape %s but the model's is %s", path, want[i].name, a, b);
+        }
+    }
+    for (int i = 0; i < f.n && s == DNIC_OK; i++) {
+        bool known = false;
+        for (int k = 0; k < n; k++)
+            known |= !strcmp(f.t[i].name, want[k].name);
+        if (!known)
+            s = fail(err, errlen, "%s: tensor '%s' is not a parameter of this model", path, f.t[i].name);
+    }
+    if (s == DNIC_OK)
+        for (int i = 0; i < n; i++) {
+            const dnic_st_tensor *got = dnic_st_find(&f, want[i].name);
+            memcpy((void *)(uintptr_t)want[i].data, got->data, tensor_bytes(got));
+        }
+    free(want);
+    dnic_st_close(&f);
+    return s;
+}
