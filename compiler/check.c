@@ -1,7 +1,10 @@
 /* The checker: resolves names, checks every setting's value and the shapes of the chain,
  * and builds the checked model.  It reports every error it finds, each at its span. */
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dnic.h"
 
@@ -11,6 +14,7 @@ typedef struct checker {
     const dnic_ast *ast;
     dnic_model *m;
     const dnic_decl *data, *loss, *train;
+    bool reserved_name; /* a layer has a reserved name: its chain would only repeat the error */
 } checker;
 
 static const dnic_span NOSPAN;
@@ -30,6 +34,15 @@ static const char *expr_desc(checker *c, const dnic_expr *e)
     return "?";
 }
 
+/* The span of a call's name: `dense` in dense(input, 4). */
+static dnic_span callee_span(const dnic_expr *call)
+{
+    dnic_span sp = call->span;
+    sp.end_line = sp.line;
+    sp.end_col = sp.col + (int)strlen(call->str);
+    return sp;
+}
+
 /* Suggests the closest of `names` to `got`, as a note at `sp`. */
 static void suggest(checker *c, dnic_span sp, const char *got, const char *const *names, int n)
 {
@@ -38,21 +51,26 @@ static void suggest(checker *c, dnic_span sp, const char *got, const char *const
         dnic_note(c->d, sp, "did you mean '%s'?", best);
 }
 
-/* Evaluates a constant arithmetic expression. */
-static bool eval_num(checker *c, const dnic_expr *e, double *out)
+/* Evaluates a constant arithmetic expression; `what` names it in messages ("lr").  The depth
+ * is bounded so that `1+1+...+1` in a 16 MiB file cannot overflow the stack. */
+static bool eval_num_at(checker *c, const dnic_expr *e, const char *what, int depth, double *out)
 {
     double l, r;
+    if (depth > 1000) {
+        dnic_error(c->d, e->span, "the expression for %s is nested too deeply", what);
+        return false;
+    }
     switch (e->kind) {
     case EXPR_NUM:
         *out = e->num;
         return true;
     case EXPR_NEG:
-        if (!eval_num(c, e->lhs, &l))
+        if (!eval_num_at(c, e->lhs, what, depth + 1, &l))
             return false;
         *out = -l;
         return true;
     case EXPR_BINARY:
-        if (!eval_num(c, e->lhs, &l) || !eval_num(c, e->rhs, &r))
+        if (!eval_num_at(c, e->lhs, what, depth + 1, &l) || !eval_num_at(c, e->rhs, what, depth + 1, &r))
             return false;
         switch (e->op) {
         case '+': *out = l + r; break;
@@ -60,20 +78,25 @@ static bool eval_num(checker *c, const dnic_expr *e, double *out)
         case '*': *out = l * r; break;
         default:
             if (r == 0) {
-                dnic_error(c->d, e->rhs->span, "division by zero");
+                dnic_error(c->d, e->rhs->span, "division by zero in %s", what);
                 return false;
             }
             *out = l / r;
         }
         if (!isfinite(*out)) {
-            dnic_error(c->d, e->span, "the value is not finite");
+            dnic_error(c->d, e->span, "%s is not a finite number", what);
             return false;
         }
         return true;
     default:
-        dnic_error(c->d, e->span, "expected a number, found %s", expr_desc(c, e));
+        dnic_error(c->d, e->span, "%s must be a number, found %s", what, expr_desc(c, e));
         return false;
     }
+}
+
+static bool eval_num(checker *c, const dnic_expr *e, const char *what, double *out)
+{
+    return eval_num_at(c, e, what, 0, out);
 }
 
 static bool is_int_expr(const dnic_expr *e)
@@ -88,7 +111,7 @@ static bool is_int_expr(const dnic_expr *e)
 static bool get_real(checker *c, const dnic_setting *s, double lo, bool lo_open, double hi, double *out)
 {
     double v;
-    if (!eval_num(c, s->value, &v))
+    if (!eval_num(c, s->value, s->key, &v))
         return false;
     if (lo_open ? !(v > lo) : !(v >= lo)) {
         dnic_error(c->d, s->value->span, "%s must be %s %g, not %g", s->key, lo_open ? "greater than" : "at least", lo, v);
@@ -104,13 +127,14 @@ static bool get_real(checker *c, const dnic_setting *s, double lo, bool lo_open,
 
 static bool get_int(checker *c, const dnic_setting *s, long long lo, long long hi, long long *out)
 {
-    if (s->value->kind == EXPR_NUM && !s->value->is_int) {
-        dnic_error(c->d, s->value->span, "%s must be a whole number", s->key);
+    double v;
+    if (!eval_num(c, s->value, s->key, &v))
+        return false;
+    if (v == floor(v) && (s->value->kind == EXPR_NUM || s->value->kind == EXPR_NEG) && !is_int_expr(s->value)) {
+        /* 4.0 and 1e3 are whole, but a count is written as one: 4, 1000 */
+        dnic_error(c->d, s->value->span, "%s must be written as a whole number, without '.' or an exponent", s->key);
         return false;
     }
-    double v;
-    if (!eval_num(c, s->value, &v))
-        return false;
     if (v != floor(v)) {
         dnic_error(c->d, s->value->span, "%s must be a whole number, not %g", s->key, v);
         return false;
@@ -136,8 +160,18 @@ static bool get_int32(checker *c, const dnic_setting *s, int lo, int hi, int *ou
 static int get_enum(checker *c, const dnic_setting *s, const char *const *names, int n)
 {
     if (s->value->kind != EXPR_NAME) {
-        dnic_error(c->d, s->value->span, "%s must be one of its names, found %s", s->key, expr_desc(c, s->value));
-        goto list;
+        /* "dtype must be float32 or float64, found a string" */
+        char buf[256] = "";
+        for (int i = 0, k = 0; i < n; i++)
+            if (names[i]) {
+                int rest = 0;
+                for (int j = i + 1; j < n; j++)
+                    rest += names[j] != NULL;
+                strncat(buf, k++ == 0 ? "" : rest ? ", " : " or ", sizeof buf - strlen(buf) - 1);
+                strncat(buf, names[i], sizeof buf - strlen(buf) - 1);
+            }
+        dnic_error(c->d, s->value->span, "%s must be %s, found %s", s->key, buf, expr_desc(c, s->value));
+        return -1;
     }
     for (int i = 0; i < n; i++)
         if (names[i] && strcmp(names[i], s->value->str) == 0)
@@ -147,7 +181,6 @@ static int get_enum(checker *c, const dnic_setting *s, const char *const *names,
         suggest(c, s->value->span, s->value->str, names, n);
         return -1;
     }
-list:;
     char buf[256] = "";
     for (int i = 0; i < n; i++)
         if (names[i]) {
@@ -160,12 +193,12 @@ list:;
 
 static bool get_bool(checker *c, const dnic_setting *s, bool *out)
 {
-    static const char *const names[] = {"false", "true"};
-    int v = get_enum(c, s, names, 2);
-    if (v < 0)
-        return false;
-    *out = v == 1;
-    return true;
+    if (s->value->kind == EXPR_NAME && (!strcmp(s->value->str, "true") || !strcmp(s->value->str, "false"))) {
+        *out = s->value->str[0] == 't';
+        return true;
+    }
+    dnic_error(c->d, s->value->span, "%s must be true or false, found %s", s->key, expr_desc(c, s->value));
+    return false;
 }
 
 static const char *get_string(checker *c, const dnic_setting *s)
@@ -240,14 +273,14 @@ static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
     const dnic_expr *e = s->value;
     double shift = 0, scale = 1;
     if (e->kind == EXPR_BINARY && (e->op == '+' || e->op == '-')) {
-        if (!eval_num(c, e->rhs, &shift))
+        if (!eval_num(c, e->rhs, dnic_sprintf(c->a, "the shift of %s", s->key), &shift))
             return false;
         if (e->op == '-')
             shift = -shift;
         e = e->lhs;
     }
     if (e->kind == EXPR_BINARY && e->op == '*') {
-        if (!eval_num(c, e->rhs, &scale))
+        if (!eval_num(c, e->rhs, dnic_sprintf(c->a, "the scale of %s", s->key), &scale))
             return false;
         e = e->lhs;
     }
@@ -280,9 +313,17 @@ static void check_file(checker *c, const dnic_setting *s, const char **out)
     const char *p = get_string(c, s);
     if (!p)
         return;
-    FILE *f = fopen(p, "rb");
+    /* relative paths are read from the directory dnic runs in */
+    struct stat st;
+    FILE *f = NULL;
+    if (stat(p, &st) != 0 || (S_ISREG(st.st_mode) && !(f = fopen(p, "rb")))) {
+        char *why = dnic_strdup(c->a, strerror(errno));
+        why[0] = (char)tolower((unsigned char)why[0]);
+        dnic_error(c->d, s->value->span, "cannot open data file '%s': %s", p, why);
+        return;
+    }
     if (!f) {
-        dnic_error(c->d, s->value->span, "cannot open data file '%s'", p);
+        dnic_error(c->d, s->value->span, "data file '%s' is not a regular file", p);
         return;
     }
     fclose(f);
@@ -344,27 +385,39 @@ static void check_data(checker *c, const dnic_decl *d)
         if ((s = require(c, d, "label", "data csv"))) {
             if (s->value->kind == EXPR_STR)
                 ds->label_column = get_string(c, s);
+            else if (s->value->kind == EXPR_NAME || s->value->kind == EXPR_LIST || s->value->kind == EXPR_CALL)
+                dnic_error(c->d, s->value->span,
+                           "label must be a column's name in double quotes or its index from 0, found %s",
+                           expr_desc(c, s->value));
             else
                 get_int32(c, s, 0, 1000000, &ds->label_index);
         }
     }
-    if ((s = find(d, "scale")))
-        get_real(c, s, 0, true, 1e30, &ds->scale);
-    if ((s = find(d, "one_hot")))
-        get_int32(c, s, 2, 1000000, &ds->one_hot);
+    if (ds->kind != DNIC_DATA_BINADD) { /* binary_addition has neither: check_keys said so */
+        if ((s = find(d, "scale")))
+            get_real(c, s, 0, true, 1e30, &ds->scale);
+        if ((s = find(d, "one_hot")))
+            get_int32(c, s, 2, 1000000, &ds->one_hot);
+    }
     const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
     const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
     if (in && get_int32(c, in, 1, 1 << 24, &ds->inputs) && ds->kind == DNIC_DATA_BINADD && ds->bits &&
-        ds->inputs != 2 * ds->bits)
+        ds->inputs != 2 * ds->bits) {
         dnic_error(c->d, in->value->span, "inputs = %d, but binary_addition with bits = %d gives %d inputs",
                    ds->inputs, ds->bits, 2 * ds->bits);
+        ds->inputs = 2 * ds->bits; /* the data's width, so the layers are not blamed too */
+    }
     if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels)) {
-        if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits)
+        if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits) {
             dnic_error(c->d, lab->value->span, "labels = %d, but binary_addition with bits = %d gives %d labels",
                        ds->labels, ds->bits, ds->bits);
-        if (ds->one_hot && ds->labels != ds->one_hot)
+            ds->labels = ds->bits;
+        }
+        if (ds->one_hot && ds->labels != ds->one_hot) {
             dnic_error(c->d, lab->value->span, "labels = %d, but one_hot = %d gives %d labels", ds->labels,
                        ds->one_hot, ds->one_hot);
+            ds->labels = ds->one_hot;
+        }
     }
 }
 
@@ -397,13 +450,15 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->bias = true;
     l->w_init = (dnic_init){DNIC_INIT_XAVIER_UNIFORM, 1, 0};
     l->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
-    if (is_reserved(d->name))
+    if (is_reserved(d->name)) {
         dnic_error(c->d, d->name_span, "'%s' is reserved and cannot name a layer", d->name);
+        c->reserved_name = true;
+    }
     const dnic_expr *call = d->call;
     static const char *const types[] = {"dense"};
     if (strcmp(call->str, "dense") != 0) {
-        dnic_error(c->d, call->span, "unknown layer type '%s'", call->str);
-        suggest(c, call->span, call->str, types, 1);
+        dnic_error(c->d, callee_span(call), "unknown layer type '%s'", call->str);
+        suggest(c, callee_span(call), call->str, types, 1);
         dnic_note(c->d, NOSPAN, "layer types: dense");
     } else if (call->args.n != 2) {
         dnic_error(c->d, call->span, "dense takes 2 arguments (source, width), not %d", call->args.n);
@@ -420,10 +475,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
                 *srcspan = src->value->span;
             }
             dnic_setting ws = {.key = "width", .value = w->value};
-            if (!is_int_expr(w->value) && w->value->kind == EXPR_NUM)
-                dnic_error(c->d, w->value->span, "width must be a whole number");
-            else
-                get_int32(c, &ws, 1, 1 << 20, &l->out);
+            get_int32(c, &ws, 1, 1 << 20, &l->out);
         }
     }
     check_keys(c, d, keys, 4, dnic_sprintf(c->a, "layer '%s'", d->name));
@@ -438,7 +490,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     if ((s = find(d, "init")))
         get_init(c, s, &l->w_init);
     if ((s = find(d, "bias_init"))) {
-        if (!l->bias && find(d, "bias") && !c->d->errors)
+        if (!l->bias)
             dnic_error(c->d, s->key_span, "bias_init is set but layer '%s' has bias = false", d->name);
         get_init(c, s, &l->b_init);
     }
@@ -478,10 +530,14 @@ int dnic_sg_part_width(const dnic_model *m, const dnic_sg *sg, dnic_sg_part p)
 }
 
 /* input = output | labels | input | a '+' of them (a concatenation, in order) */
-static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e)
+static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_expr *whole, int depth)
 {
+    if (depth > 3) { /* five parts or more (four has a repeat, reported as such) */
+        dnic_error(c->d, whole->span, "an SG input has at most 3 parts: output, labels and input");
+        return false;
+    }
     if (e->kind == EXPR_BINARY && e->op == '+')
-        return sg_parts(c, sg, e->lhs) && sg_parts(c, sg, e->rhs);
+        return sg_parts(c, sg, e->lhs, whole, depth + 1) && sg_parts(c, sg, e->rhs, whole, depth + 1);
     static const char *const names[] = {"output", "labels", "input"};
     if (e->kind != EXPR_NAME) {
         dnic_error(c->d, e->span, "an SG input is output, labels, input or a '+' of them, found %s", expr_desc(c, e));
@@ -521,7 +577,7 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     check_keys(c, d, keys, 8, dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
     if ((s = find(d, "input")))
-        sg_parts(c, sg, s->value);
+        sg_parts(c, sg, s->value, s->value, 0);
     else
         sg->parts[sg->nparts++] = DNIC_SG_OUTPUT;
     int form = 0;
@@ -544,7 +600,7 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
             }
     }
     if ((s = find(d, "activation"))) {
-        if (form != 1)
+        if (form == 0)
             dnic_error(c->d, s->key_span, "'activation' sets an mlp SG module's hidden activation; this module is linear");
         int v = get_enum(c, s, ACT_NAMES, DNIC_ACT_COUNT);
         if (v == DNIC_ACT_SOFTMAX)
@@ -574,8 +630,8 @@ static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dn
         if (strcmp(call->str, kinds[i]) == 0)
             k = i;
     if (k < 0) {
-        dnic_error(c->d, call->span, "unknown loss '%s'", call->str);
-        suggest(c, call->span, call->str, kinds, 3);
+        dnic_error(c->d, callee_span(call), "unknown loss '%s'", call->str);
+        suggest(c, callee_span(call), call->str, kinds, 3);
         dnic_note(c->d, NOSPAN, "losses: squared_error, softmax_cross_entropy, sigmoid_cross_entropy");
     } else {
         c->m->loss = (dnic_loss_kind)k;
@@ -671,6 +727,24 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
 
 /* ---- the model ---------------------------------------------------------------------------- */
 
+/* The span of a layer's setting's value, or of its width argument (key NULL), for messages
+ * about the checked layer; the layer's name when the model does not spell it out. */
+static dnic_span layer_span(checker *c, const dnic_layer *l, const char *key)
+{
+    for (int i = 0; i < c->ast->decls.n; i++) {
+        const dnic_decl *d = c->ast->decls.v[i];
+        if (d->kind != DECL_LAYER || strcmp(d->name, l->name) != 0)
+            continue;
+        const dnic_setting *s = key ? find(d, key) : NULL;
+        if (s)
+            return s->value->span;
+        if (!key && d->call->args.n == 2)
+            return ((const dnic_arg *)d->call->args.v[1])->value->span;
+        break;
+    }
+    return l->span;
+}
+
 static const dnic_decl *unique(checker *c, dnic_decl_kind k)
 {
     const dnic_decl *first = NULL;
@@ -711,14 +785,16 @@ static bool order_chain(checker *c, dnic_layer *ls, int n, const int *src, const
                     smallest = k;
             if (smallest != i)
                 continue;
+            /* named the way the data flows: a -> b when b reads a */
+            int cyc[n], len = 0;
+            for (int k = i; len == 0 || k != i; k = src[k])
+                cyc[len++] = k;
             char buf[512] = "";
-            int k = i;
-            do {
-                strncat(buf, ls[k].name, sizeof buf - strlen(buf) - 1);
-                strncat(buf, " -> ", sizeof buf - strlen(buf) - 1);
-                k = src[k];
-            } while (k != i);
-            strncat(buf, ls[i].name, sizeof buf - strlen(buf) - 1);
+            for (int k = len; k >= 0; k--) {
+                strncat(buf, ls[cyc[k % len]].name, sizeof buf - strlen(buf) - 1);
+                if (k > 0)
+                    strncat(buf, " -> ", sizeof buf - strlen(buf) - 1);
+            }
             dnic_error(c->d, srcspan[i], "layers form a cycle: %s", buf);
             ok = false;
         }
@@ -841,7 +917,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
     if (c->loss)
         check_loss(c, c->loss, &out_name, &out_span);
     int out = -1;
-    if (out_name) {
+    if (out_name && n > 0) {
         out = layer_index(m, n, out_name);
         if (out < 0) {
             dnic_error(d, out_span, "the loss reads layer '%s', which is not defined", out_name);
@@ -854,7 +930,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
     if (c->train)
         check_train(c, c->train, &report_sg, &report_sg_span);
 
-    if (resolved && out >= 0)
+    if (resolved && out >= 0 && !c->reserved_name)
         resolved = order_chain(c, m->layers, n, src, srcspan, out);
     else
         resolved = false;
@@ -865,13 +941,17 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
             dnic_layer *l = &m->layers[i];
             l->in = i == 0 ? m->data.inputs : m->layers[i - 1].out;
             if (l->act == DNIC_ACT_SOFTMAX && i != n - 1)
-                dnic_error(d, l->span, "softmax is only for the output layer; '%s' feeds '%s'", l->name,
+                dnic_error(d, layer_span(c, l, "activation"), "softmax is only for the output layer; '%s' feeds '%s'", l->name,
                            m->layers[i + 1].name);
         }
         dnic_layer *o = &m->layers[n - 1];
-        if (m->data.labels && o->out != m->data.labels)
-            dnic_error(d, o->span, "the output layer '%s' is %d wide, but the labels are %d wide", o->name, o->out,
-                       m->data.labels);
+        if (m->data.labels && o->out && o->out != m->data.labels) {
+            dnic_error(d, layer_span(c, o, NULL), "the output layer '%s' is %d wide, but the labels are %d wide", o->name,
+                       o->out, m->data.labels);
+            const dnic_setting *lab = find(c->data, "labels");
+            if (lab)
+                dnic_note(d, lab->value->span, "the labels' width is declared here");
+        }
         if (m->loss == DNIC_LOSS_SOFTMAX_CE && o->act != DNIC_ACT_SOFTMAX)
             dnic_error(d, c->loss->call->span, "softmax_cross_entropy needs the output layer '%s' to use softmax, not %s",
                        o->name, dnic_act_name(o->act));

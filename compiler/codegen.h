@@ -29,4 +29,13 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
                            dnic_jit_times *times);
 void dnic_jit_free(dnic_jit *j);
 
+typedef struct dnic_emit_opts {
+    const char *out_path, *header_path, *prefix;
+    const char *cpu;    /* NULL: x86-64-v3; "native": the host */
+    const char *triple; /* NULL: the host's */
+} dnic_emit_opts;
+
+/* Writes the object and its header (emit.c); returns an exit status. */
+int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o);
+
 #endif

@@ -179,6 +179,10 @@ dnic_source *dnic_source_load(dnic_arena *a, dnic_diag *d, const char *path)
         return NULL;
     }
     buf[n] = '\0';
+    dnic_source *s = dnic_alloc(a, sizeof *s);
+    s->name = dnic_strdup(a, path);
+    s->text = buf;
+    s->len = n;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)buf[i];
         if (c == 0 || (c < 32 && c != '\n' && c != '\t' && c != '\r')) {
@@ -186,13 +190,10 @@ dnic_source *dnic_source_load(dnic_arena *a, dnic_diag *d, const char *path)
             for (size_t j = 0; j < i; j++, col++)
                 if (buf[j] == '\n')
                     line++, col = 0;
-            dnic_error(d, none, "'%s' is not a text file (byte 0x%02x at %d:%d)", path, c, line, col);
+            /* at the byte, so that an editor can jump to it */
+            dnic_error(d, (dnic_span){s, line, col, line, col + 1}, "'%s' is not a text file (byte 0x%02x)", path, c);
             return NULL;
         }
     }
-    dnic_source *s = dnic_alloc(a, sizeof *s);
-    s->name = dnic_strdup(a, path);
-    s->text = buf;
-    s->len = n;
     return s;
 }

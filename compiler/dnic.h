@@ -268,6 +268,7 @@ typedef struct dnic_ir {
     int nblocks, capblocks;
     int nstages;
     int x, y;             /* the input and label buffers */
+    int out;              /* the output layer's activations */
     int loss_acc;         /* f64[1,1] accumulators read by the report */
     int sg_acc_first;     /* model.nsgs consecutive f64[1,1] accumulators, or -1 */
 } dnic_ir;

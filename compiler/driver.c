@@ -31,7 +31,9 @@ int dnic_compile(const dnic_options *o)
     if (o->emit_dot)
         dnic_emit_dot(m, stdout);
     rc = DNIC_EXIT_OK;
-    if (o->action == DNIC_ACTION_RUN || o->emit_llvm || o->emit_asm)
+    if (o->action == DNIC_ACTION_OBJECT)
+        rc = dnic_object(&d, m, ir, o);
+    else if (o->action == DNIC_ACTION_RUN || o->emit_llvm || o->emit_asm)
         rc = dnic_run(&d, m, ir, o);
     else if (!o->dump_ast && !o->dump_ir && !o->emit_dot)
         printf("%s: ok: model %s, %d layers, %d SG modules, %s\n", src->name, m->name, m->nlayers,

@@ -4,7 +4,7 @@
 
 #include "dnic.h"
 
-typedef enum dnic_action { DNIC_ACTION_CHECK, DNIC_ACTION_RUN } dnic_action;
+typedef enum dnic_action { DNIC_ACTION_CHECK, DNIC_ACTION_RUN, DNIC_ACTION_OBJECT } dnic_action;
 
 typedef struct dnic_options {
     const char *path;
@@ -13,7 +13,8 @@ typedef struct dnic_options {
     dnic_action action;
     bool dump_ast, dump_ir, emit_dot;
     const char *emit_llvm, *emit_asm;
-    const char *save_weights, *load_weights, *save_init, *export_data, *log_csv;
+    const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
+    const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     int progress;            /* -1: when stderr is a terminal */
 } dnic_options;
 
@@ -25,5 +26,7 @@ int dnic_compile(const dnic_options *o);
 struct dnic_jit_times;
 /* Compiles the IR, builds the data and trains, printing report lines and a summary. */
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+/* -c: the object and header; fills in the default paths and prefix. */
+int dnic_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
 
 #endif

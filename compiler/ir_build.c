@@ -372,5 +372,10 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
         begin_block(b, dnic_sprintf(a, "%s.sg_update", l->name), st, DNIC_PHASE_SG_UPDATE);
         build_sg_update(b, &sgs[s]);
     }
+    /* inference: the chain's forward pass alone */
+    begin_block(b, "predict", 0, DNIC_PHASE_PREDICT);
+    for (int i = 0; i < n; i++)
+        forward(b, &units[i]);
+    ir->out = units[n - 1].out;
     return ir;
 }

@@ -26,7 +26,7 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
     for (int bi = 0; bi < ir->nblocks; bi++) {
         const dnic_ir_block *blk = &ir->blocks[bi];
         fprintf(out, "block %s stage=%d phase=%s\n", blk->name, blk->stage,
-                blk->phase == DNIC_PHASE_STEP ? "step" : "sg_update");
+                blk->phase == DNIC_PHASE_STEP ? "step" : blk->phase == DNIC_PHASE_SG_UPDATE ? "sg_update" : "predict");
         for (int i = 0; i < blk->nops; i++) {
             const dnic_ir_op *o = &blk->ops[i];
             fprintf(out, "  %s %s", ir->bufs[o->dst].name,

@@ -20,6 +20,16 @@ static void usage(FILE *out)
           "  --emit-dot           print a Graphviz picture of layers and SG modules\n"
           "  --emit-llvm FILE     write the optimised LLVM module as text\n"
           "  -S FILE              write the generated assembly\n"
+          "  -c                   write an object file and a C header to link the model into\n"
+          "                       any program (docs/embedding.md)\n"
+          "\n"
+          "object files (-c):\n"
+          "  -o FILE              the object (default: the model file's name with .o)\n"
+          "  --header FILE        the header (default: the object's name with .h)\n"
+          "  --prefix NAME        the symbols' prefix (default: the model's name)\n"
+          "  --cpu NAME           the CPU to compile for (default: x86-64-v3, i.e. AVX2 and FMA;\n"
+          "                       'native': this machine's)\n"
+          "  --target TRIPLE      the target triple (default: this machine's)\n"
           "\n"
           "options:\n"
           "  --set KEY=VALUE      override a setting, e.g. --set train.lr=0.05,\n"
@@ -30,6 +40,9 @@ static void usage(FILE *out)
           "  --save-init FILE     write the weights before the first step (safetensors)\n"
           "  --save-weights FILE  write the trained weights (safetensors)\n"
           "  --export-data FILE   write the training data as dnic sees it (x, y)\n"
+          "  --save-predictions FILE\n"
+          "                       write the trained model's outputs for the training inputs\n"
+          "                       (y_pred)\n"
           "  --log FILE.csv       write one row per report: iter, step, loss, each SG\n"
           "                       module's synthetic loss, elapsed seconds\n"
           "  --progress, --no-progress\n"
@@ -53,7 +66,8 @@ int main(int argc, char **argv)
 {
     static const char *const flags[] = {"--check", "--run", "--dump-ast", "--dump-ir", "--emit-dot", "--emit-llvm",
                                         "--set", "--progress", "--no-progress", "--help", "--version",
-                                        "--save-weights", "--load-weights", "--save-init", "--export-data", "--log"};
+                                        "--save-weights", "--load-weights", "--save-init", "--export-data", "--log",
+                                        "--header", "--prefix", "--cpu", "--target", "--save-predictions"};
     dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     if (!sets)
@@ -63,7 +77,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         static const char *const valued[] = {"--emit-llvm", "-S", "--set", "--save-weights", "--load-weights",
-                                             "--save-init", "--export-data", "--log"};
+                                             "--save-init", "--export-data", "--log", "-o", "--header",
+                                             "--prefix", "--cpu", "--target", "--save-predictions"};
         bool takes_value = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes_value |= !strcmp(a, valued[k]);
@@ -102,12 +117,26 @@ int main(int argc, char **argv)
             o.emit_asm = val;
         } else if (!strcmp(a, "--set")) {
             sets[o.noverrides++] = val;
+        } else if (!strcmp(a, "-c")) {
+            o.action = DNIC_ACTION_OBJECT;
+        } else if (!strcmp(a, "-o")) {
+            o.out_path = val;
+        } else if (!strcmp(a, "--header")) {
+            o.header_path = val;
+        } else if (!strcmp(a, "--prefix")) {
+            o.prefix = val;
+        } else if (!strcmp(a, "--cpu")) {
+            o.cpu = val;
+        } else if (!strcmp(a, "--target")) {
+            o.target = val;
         } else if (!strcmp(a, "--save-weights")) {
             o.save_weights = val;
         } else if (!strcmp(a, "--load-weights")) {
             o.load_weights = val;
         } else if (!strcmp(a, "--save-init")) {
             o.save_init = val;
+        } else if (!strcmp(a, "--save-predictions")) {
+            o.save_predictions = val;
         } else if (!strcmp(a, "--export-data")) {
             o.export_data = val;
         } else if (!strcmp(a, "--log")) {
@@ -132,9 +161,16 @@ int main(int argc, char **argv)
         }
     }
     const char *needs_run = o.save_weights ? "--save-weights" : o.load_weights ? "--load-weights" : o.save_init ? "--save-init"
-                          : o.export_data ? "--export-data" : o.log_csv ? "--log" : NULL;
+                          : o.export_data ? "--export-data" : o.log_csv ? "--log"
+                          : o.save_predictions ? "--save-predictions" : NULL;
     if (needs_run && o.action != DNIC_ACTION_RUN) {
         rc = bad_flag("%s works with --run", needs_run);
+        goto out;
+    }
+    const char *needs_c = o.out_path ? "-o" : o.header_path ? "--header" : o.prefix ? "--prefix" : o.cpu ? "--cpu"
+                        : o.target ? "--target" : NULL;
+    if (needs_c && o.action != DNIC_ACTION_OBJECT) {
+        rc = bad_flag("%s works with -c", needs_c);
         goto out;
     }
     if (!o.path) {

@@ -44,7 +44,10 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         const char *end = dot ? dot : eq;
         if (nparts == 3 || !is_name(p, (size_t)(end - p))) {
             dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
-            dnic_error(d, sp, "malformed override key '%.*s'", (int)(eq - text), text);
+            if (eq == text)
+                dnic_error(d, sp, "an override needs a key before '=', e.g. train.batch=20");
+            else
+                dnic_error(d, sp, "malformed override key '%.*s'", (int)(eq - text), text);
             dnic_note(d, NOSPAN, "keys are data.KEY, train.KEY, loss.KEY, layer.NAME.KEY or sg.NAME.KEY");
             return false;
         }
@@ -91,11 +94,27 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         } else if (kinds[b] == DECL_LAYER) {
             dnic_span sp = {src, 1, (int)(part[1] - text) + 1, 1, (int)(part[1] - text) + 1 + (int)len[1]};
             dnic_error(d, sp, "the model has no layer '%s'", name);
+            const char **names = dnic_alloc(a, (size_t)(ast->decls.n + 1) * sizeof *names);
+            int n = 0;
+            for (int i = 0; i < ast->decls.n; i++) {
+                const dnic_decl *l = ast->decls.v[i];
+                if (l->kind == DECL_LAYER)
+                    names[n++] = l->name;
+            }
+            const char *best = dnic_did_you_mean(name, names, n);
+            if (best)
+                dnic_note(d, sp, "did you mean '%s'?", best);
             return false;
         } else {
             dnic_error(d, key0, "the model has no '%s' declaration to override", blocks[b]);
             return false;
         }
+    }
+    if (!eq[1 + strspn(eq + 1, " \t")]) {
+        int col = (int)(eq - text) + 1;
+        dnic_error(d, (dnic_span){src, 1, col, 1, col + 1}, "the override of '%.*s' has no value after '='",
+                   (int)(eq - text), text);
+        return false;
     }
     dnic_expr *value = dnic_parse_value(a, d, src, (size_t)(eq + 1 - text));
     if (!value)
@@ -105,13 +124,25 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
     s->key_span = (dnic_span){src, 1, kcol, 1, kcol + (int)len[k]};
     s->value = value;
     s->overridden = true;
+    /* epochs and steps are alternatives: setting one drops the other */
+    const char *other = kinds[b] != DECL_TRAIN ? NULL : !strcmp(s->key, "steps") ? "epochs"
+                      : !strcmp(s->key, "epochs") ? "steps" : NULL;
+    int kept = 0;
+    bool replaced = false;
     for (int i = 0; i < decl->settings.n; i++) {
         dnic_setting *old = decl->settings.v[i];
-        if (strcmp(old->key, s->key) == 0) {
-            decl->settings.v[i] = s;
-            return true;
+        if (other && !strcmp(old->key, other))
+            continue;
+        if (!strcmp(old->key, s->key)) {
+            if (replaced)
+                continue;
+            old = s;
+            replaced = true;
         }
+        decl->settings.v[kept++] = old;
     }
-    dnic_vec_push(a, &decl->settings, s);
+    decl->settings.n = kept;
+    if (!replaced)
+        dnic_vec_push(a, &decl->settings, s);
     return true;
 }

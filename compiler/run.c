@@ -98,6 +98,27 @@ static bool export_data(dnic_diag *d, const dnic_dataset *ds, const char *path)
     return true;
 }
 
+/* --save-predictions: the trained model's outputs for the training inputs. */
+static bool save_predictions(dnic_diag *d, dnic_program *p, const dnic_dataset *ds, const char *path)
+{
+    size_t es = dnic_dtype_size(ds->dtype), out = (size_t)p->bufs[p->out].cols;
+    void *xpad = calloc((size_t)p->batch * (size_t)ds->inputs, es), *y = calloc((size_t)ds->n * out, es);
+    bool ok = xpad && y;
+    if (ok) {
+        dnic_program_predict(p, xpad, ds->x, y, ds->n);
+        dnic_st_tensor t = {"y_pred", ds->dtype, 2, {ds->n, (int64_t)out}, y};
+        char err[512];
+        ok = dnic_st_write(path, &t, 1, err, sizeof err) == DNIC_OK;
+        if (!ok)
+            dnic_error(d, (dnic_span){0}, "%s", err);
+    } else {
+        dnic_error(d, (dnic_span){0}, "out of memory predicting %d rows", ds->n);
+    }
+    free(xpad);
+    free(y);
+    return ok;
+}
+
 static bool save_weights(dnic_diag *d, const dnic_program *p, const char *path)
 {
     char err[512];
@@ -151,7 +172,8 @@ static bool writable(dnic_diag *d, const char *path)
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
     if (o->action == DNIC_ACTION_RUN && !(writable(d, o->save_weights) & writable(d, o->save_init) &
-                                          writable(d, o->export_data) & writable(d, o->log_csv)))
+                                          writable(d, o->export_data) & writable(d, o->log_csv) &
+                                          writable(d, o->save_predictions)))
         return DNIC_EXIT_USER;
     dnic_program p = {
         .bufs = ir->bufs,
@@ -161,6 +183,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .batch = ir->batch,
         .x = ir->x,
         .y = ir->y,
+        .out = ir->out,
         .loss_acc = ir->loss_acc,
     };
     int nsg = ir->sg_acc_first >= 0 ? m->nsgs : 0;
@@ -237,6 +260,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     }
     if (o->save_weights && !save_weights(d, &p, o->save_weights))
         goto out;
+    if (o->save_predictions && !save_predictions(d, &p, &ds, o->save_predictions))
+        goto out;
     printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (codegen %.1f, O3 %.1f, JIT %.1f)\n", m->name,
            res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9),
            jt.codegen_ms + jt.optimize_ms + jt.jit_ms, jt.codegen_ms, jt.optimize_ms, jt.jit_ms);
@@ -245,5 +270,47 @@ out:
     dnic_dataset_free(&ds);
     dnic_program_free(&p);
     dnic_jit_free(jit);
+    return rc;
+}
+
+int dnic_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
+{
+    dnic_arena *a = dnic_arena_new();
+    dnic_emit_opts e = {.out_path = o->out_path, .header_path = o->header_path, .prefix = o->prefix, .cpu = o->cpu,
+                        .triple = o->target};
+    if (!e.prefix)
+        e.prefix = m->name;
+    bool ident = (e.prefix[0] >= 'a' && e.prefix[0] <= 'z') || (e.prefix[0] >= 'A' && e.prefix[0] <= 'Z') || e.prefix[0] == '_';
+    for (const char *c = e.prefix; *c; c++)
+        ident &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
+    int rc = DNIC_EXIT_USER;
+    if (!ident) {
+        dnic_error(d, (dnic_span){0}, "--prefix '%s' is not a C identifier", e.prefix);
+        goto out;
+    }
+    if (!e.out_path) {
+        /* model.dni -> model.o in the current directory, as cc -c does */
+        const char *base = strrchr(m->src->name, '/');
+        base = base ? base + 1 : m->src->name;
+        size_t n = strlen(base);
+        if (n > 4 && !strcmp(base + n - 4, ".dni"))
+            n -= 4;
+        e.out_path = dnic_sprintf(a, "%.*s.o", (int)n, base);
+    }
+    if (!e.header_path) {
+        size_t n = strlen(e.out_path);
+        if (n > 2 && !strcmp(e.out_path + n - 2, ".o"))
+            n -= 2;
+        e.header_path = dnic_sprintf(a, "%.*s.h", (int)n, e.out_path);
+    }
+    if (!strcmp(e.header_path, e.out_path)) {
+        dnic_error(d, (dnic_span){0}, "the header and the object would both be '%s'; use --header PATH", e.out_path);
+        goto out;
+    }
+    if (!writable(d, e.out_path) || !writable(d, e.header_path))
+        goto out;
+    rc = dnic_emit_object(d, m, ir, &e);
+out:
+    dnic_arena_free(a);
     return rc;
 }

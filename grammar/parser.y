@@ -13,7 +13,12 @@ typedef struct dnic_parse_ctx {
     const dnic_source *src;
     int start_token;           /* returned by the first yylex call */
     int line, col;             /* scanner position */
+    int tok_line, tok_col;     /* the end of the last token (not blank or comment) */
+    size_t pos;                /* scanner position as a byte offset into src->text */
+    int depth;                 /* '{' not yet closed */
+    bool value_mode;           /* parsing an override's value, not a file */
     const char *last_text;     /* the text of the last token, for messages */
+    const char *prev_text;     /* and of the token before it */
     dnic_ast *ast;             /* result of a file parse */
     dnic_expr *value;          /* result of a value parse */
 } dnic_parse_ctx;
@@ -143,7 +148,7 @@ settings
     | settings setting         { $$ = $1; dnic_vec_push(A, &$$, $2); }
     ;
 
-/* setting: NAME '=' expr */
+/* setting: NAME '=' expr (in a block the scanner makes `train =` a NAME: data csv { train = ... }) */
 setting
     : IDENT '=' expr {
         $$ = dnic_alloc(A, sizeof *$$);
@@ -206,11 +211,17 @@ list_items
 
 %%
 
+static bool is_keyword(yysymbol_kind_t k)
+{
+    return k == YYSYMBOL_KW_MODEL || k == YYSYMBOL_KW_DATA || k == YYSYMBOL_KW_LAYER || k == YYSYMBOL_KW_SG ||
+           k == YYSYMBOL_KW_LOSS || k == YYSYMBOL_KW_TRAIN;
+}
+
 /* Names a token the way a user reads it: keywords quoted, names with their text. */
 static const char *token_desc(dnic_parse_ctx *ctx, yysymbol_kind_t k, bool with_text)
 {
     if (k == YYSYMBOL_YYEOF)
-        return "end of file";
+        return ctx->value_mode ? "end of the value" : "end of file";
     if (with_text && ctx->last_text) {
         if (k == YYSYMBOL_IDENT)
             return dnic_sprintf(ctx->arena, "name '%s'", ctx->last_text);
@@ -225,26 +236,75 @@ static const char *token_desc(dnic_parse_ctx *ctx, yysymbol_kind_t k, bool with_
     return n;
 }
 
+/* The tokens that start a value; when all are expected the message says "a value". */
+static bool starts_value(yysymbol_kind_t k)
+{
+    const char *n = yysymbol_name(k);
+    return k == YYSYMBOL_INT || k == YYSYMBOL_FLOAT || k == YYSYMBOL_STRING || k == YYSYMBOL_IDENT ||
+           !strcmp(n, "'('") || !strcmp(n, "'['") || !strcmp(n, "'-'");
+}
+
 static int yyreport_syntax_error(const yypcontext_t *pctx, yyscan_t scanner, dnic_parse_ctx *ctx)
 {
     (void)scanner;
-    yysymbol_kind_t expected[8];
-    int n = yypcontext_expected_tokens(pctx, expected, 8);
+    yysymbol_kind_t expected[YYNTOKENS];
+    int n = yypcontext_expected_tokens(pctx, expected, YYNTOKENS);
     yysymbol_kind_t got = yypcontext_token(pctx);
+    /* Say it the way the user writes it: keywords that may name a setting go without saying
+     * when a name is expected, and the seven tokens that start a value are "a value". */
+    bool name = false;
+    int nvalue = 0;
+    for (int i = 0; i < n; i++) {
+        name |= expected[i] == YYSYMBOL_IDENT;
+        nvalue += starts_value(expected[i]);
+    }
+    const char *list[YYNTOKENS];
+    int nlist = 0;
+    if (nvalue == 7)
+        list[nlist++] = "a value";
+    for (int i = 0; i < n; i++) {
+        if ((nvalue == 7 && starts_value(expected[i])) || (name && is_keyword(expected[i])))
+            continue;
+        list[nlist++] = token_desc(ctx, expected[i], false);
+    }
     char buf[512];
+    bool top = false; /* between declarations */
+    for (int i = 0; i < n; i++)
+        top |= expected[i] == YYSYMBOL_KW_DATA;
+    if (got == YYSYMBOL_KW_MODEL && top) {
+        dnic_error(ctx->diag, *yypcontext_location(pctx), "a model file has one 'model NAME' line");
+        return 0;
+    }
     int len = snprintf(buf, sizeof buf, "unexpected %s", token_desc(ctx, got, true));
-    if (n > 0 && n <= 6) {
-        for (int i = 0; i < n && len < (int)sizeof buf; i++)
+    if (nlist > 0 && nlist <= 6) {
+        for (int i = 0; i < nlist && len < (int)sizeof buf; i++)
             len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s",
-                            i == 0 ? ", expected " : i == n - 1 ? " or " : ", ",
-                            token_desc(ctx, expected[i], false));
+                            i == 0 ? ", expected " : i == nlist - 1 ? " or " : ", ", list[i]);
+        /* settings have no separators: `bits 4` and `input = output labels` miss an '=' */
+        const char *p = ctx->prev_text;
+        bool after_name = p && ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z') || p[0] == '_');
+        if (nlist == 1 && !strcmp(list[0], "'='") && after_name && len < (int)sizeof buf)
+            snprintf(buf + len, sizeof buf - (size_t)len, " after '%s'", p);
     }
     dnic_error(ctx->diag, *yypcontext_location(pctx), "%s", buf);
+    if (nlist == 1 && !strcmp(list[0], "'model'"))
+        dnic_note(ctx->diag, (dnic_span){0}, "a model file starts with 'model NAME'");
+    else if (is_keyword(got) && name) {
+        bool brace = false;
+        for (int i = 0; i < n; i++)
+            brace |= !strcmp(yysymbol_name(expected[i]), "'}'");
+        if (brace)
+            dnic_note(ctx->diag, (dnic_span){0}, "is the block before this '%s' missing its '}'?", ctx->last_text);
+        else
+            dnic_note(ctx->diag, (dnic_span){0}, "'%s' is a keyword: it cannot be a name here", ctx->last_text);
+    }
     return 0;
 }
 
 void yyerror(YYLTYPE *lloc, yyscan_t scanner, dnic_parse_ctx *ctx, const char *msg)
 {
     (void)scanner;
+    if (!strcmp(msg, "memory exhausted")) /* the parser's stack: ((((...)))) */
+        msg = "the expression is nested too deeply";
     dnic_error(ctx->diag, *lloc, "%s", msg);
 }

@@ -4,6 +4,7 @@
  * same blocks on other threads. */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void zero_accs(dnic_program *p)
+void dnic_program_zero_accs(dnic_program *p)
 {
     for (int i = 0; i < p->nbufs; i++)
         if (p->bufs[i].kind == DNIC_BUF_ACC)
@@ -52,6 +53,36 @@ static void progress(double t0, long long step, long long total, double loss_so_
     fflush(stderr);
 }
 
+void dnic_program_step(dnic_program *p, const void *x, const void *y)
+{
+    /* blocks only read the input and labels: the const is dropped to fit the one bufs array */
+    p->ptrs[p->x] = (void *)(uintptr_t)x;
+    p->ptrs[p->y] = (void *)(uintptr_t)y;
+    for (int b = 0; b < p->nblocks; b++)
+        if (p->blocks[b].phase != DNIC_PHASE_PREDICT)
+            p->blocks[b].fn(p->ptrs);
+}
+
+void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n)
+{
+    int predict = -1;
+    for (int b = 0; b < p->nblocks; b++)
+        if (p->blocks[b].phase == DNIC_PHASE_PREDICT)
+            predict = b;
+    if (predict < 0 || n <= 0)
+        return;
+    size_t es = dnic_dtype_size(p->dtype);
+    size_t in = (size_t)p->bufs[p->x].cols, out = (size_t)p->bufs[p->out].cols, B = (size_t)p->batch;
+    p->ptrs[p->x] = xpad;
+    for (size_t r = 0; r < (size_t)n; r += B) {
+        size_t rows = (size_t)n - r < B ? (size_t)n - r : B;
+        memset(xpad, 0, B * in * es);
+        memcpy(xpad, (const char *)x + r * in * es, rows * in * es);
+        p->blocks[predict].fn(p->ptrs);
+        memcpy((char *)y + r * out * es, p->ptrs[p->out], rows * out * es);
+    }
+}
+
 dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_opts *o, dnic_report_fn report,
                        void *user, dnic_train_result *res)
 {
@@ -65,15 +96,13 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     size_t es = dnic_dtype_size(d->dtype);
     double sg[p->nsg > 0 ? p->nsg : 1];
     double t0 = now_s(), next_draw = t0 + 0.25;
-    zero_accs(p);
+    dnic_program_zero_accs(p);
     for (long long step = 0; step < total; step++) {
         long long in_epoch = step % per_epoch;
         if (by_epoch && in_epoch == 0)
-            zero_accs(p);
-        p->ptrs[p->x] = (char *)d->x + (size_t)in_epoch * (size_t)B * (size_t)d->inputs * es;
-        p->ptrs[p->y] = (char *)d->y + (size_t)in_epoch * (size_t)B * (size_t)d->labels * es;
-        for (int b = 0; b < p->nblocks; b++)
-            p->blocks[b].fn(p->ptrs);
+            dnic_program_zero_accs(p);
+        dnic_program_step(p, (const char *)d->x + (size_t)in_epoch * (size_t)B * (size_t)d->inputs * es,
+                          (const char *)d->y + (size_t)in_epoch * (size_t)B * (size_t)d->labels * es);
         double loss = *(double *)p->ptrs[p->loss_acc];
         if (!isfinite(loss)) {
             int bad = first_nonfinite(p);
@@ -99,7 +128,7 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
             };
             report(user, &r);
             if (!by_epoch)
-                zero_accs(p);
+                dnic_program_zero_accs(p);
         }
         if (o->progress && (step & 255) == 0) {
             double t = now_s();

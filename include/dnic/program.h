@@ -48,6 +48,7 @@ typedef struct dnic_buffer_desc {
 typedef enum dnic_block_phase {
     DNIC_PHASE_STEP,      /* forward, synthetic or true gradient, update, message */
     DNIC_PHASE_SG_UPDATE, /* the SG module regresses toward the target that arrived */
+    DNIC_PHASE_PREDICT,   /* inference only: the forward pass, never run by training */
 } dnic_block_phase;
 
 /* Every generated block has this signature: bufs[i] is the memory of buffer i. */
@@ -69,6 +70,7 @@ typedef struct dnic_program {
     dnic_dtype dtype;
     int batch;
     int x, y;              /* input and label buffers */
+    int out;               /* the output layer's activations (what predict returns) */
     int loss_acc;          /* accumulator behind the report's Loss */
     const int *sg_acc;     /* one accumulator per SG module */
     const char *const *sg_names;
@@ -128,6 +130,15 @@ typedef struct dnic_train_result {
     long long bad_step;         /* DNIC_ERR_NONFINITE: the step, and the first bad buffer */
     const char *bad_buffer;
 } dnic_train_result;
+
+/* One step on one batch: points the input and labels at x and y and runs the training
+ * blocks in plan order. */
+void dnic_program_step(dnic_program *p, const void *x, const void *y);
+/* The model's outputs for n rows of x, a batch at a time through `xpad` (one batch of the
+ * input's size; the last batch is padded with zeros). */
+void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n);
+/* Zeroes every float64 accumulator. */
+void dnic_program_zero_accs(dnic_program *p);
 
 dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_opts *o, dnic_report_fn report,
                        void *user, dnic_train_result *res);

@@ -1,6 +1,8 @@
 /* Plain float64 reference of seed 001's training steps (DNI with linear synthetic-gradient
    modules, and the backprop baseline), kept in numpy's operation order so JIT-compiled kernels
-   can be checked against it bit for bit. */
+   can be checked against it bit for bit. Bitwise equal to the numpy code when numpy uses netlib
+   BLAS and libm's exp; numpy >= 1.22 on AVX512F CPUs has its own exp (off by 1 ulp on ~1/4 of
+   inputs) unless run with NPY_DISABLE_CPU_FEATURES="AVX512F ...". */
 #ifndef DNI_REF_H
 #define DNI_REF_H
 
@@ -37,7 +39,7 @@ typedef struct dni_ref_net {
     double *back[DNI_REF_MAX_LAYERS]; /* DNI: grad.dot(W_new.T), batch x widths[i]: the target
                                          for layer i-1's SG module */
     double *sg_delta[DNI_REF_MAX_LAYERS]; /* DNI: sg - target (synthetic_gradient_delta) */
-    double *tmp;                      /* scratch, batch x max width (and max in x width) */
+    double *tmp;                      /* scratch: max(width*width, batch*width) doubles */
 } dni_ref_net;
 
 /* Allocates a net with zeroed parameters. widths has nlayers+1 entries, all >= 1.

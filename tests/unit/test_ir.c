@@ -34,11 +34,13 @@ Test(ir, dni_blocks_follow_the_seed_order)
     tu_run(&t, SEED_LIKE TU_MODEL_TAIL, true);
     cr_assert_not_null(t.ir, "%s", tu_errors(&t));
     cr_assert(dnic_ir_verify(t.ir, stderr));
-    const char *names[] = {"h1.step", "h2.step", "out.step", "h2.sg_update", "h1.sg_update"};
-    int stages[] = {0, 1, 2, 1, 0};
-    cr_assert_eq(t.ir->nblocks, 5);
+    const char *names[] = {"h1.step", "h2.step", "out.step", "h2.sg_update", "h1.sg_update", "predict"};
+    int stages[] = {0, 1, 2, 1, 0, 0};
+    cr_assert_eq(t.ir->nblocks, 6);
     cr_assert_eq(t.ir->nstages, 3);
-    for (int b = 0; b < 5; b++) {
+    cr_assert_eq(t.ir->blocks[5].phase, DNIC_PHASE_PREDICT);
+    cr_assert_eq(t.ir->blocks[5].nops, 3, "predict is the forward pass alone");
+    for (int b = 0; b < 6; b++) {
         cr_assert_str_eq(t.ir->blocks[b].name, names[b]);
         cr_assert_eq(t.ir->blocks[b].stage, stages[b]);
     }
@@ -101,7 +103,7 @@ Test(ir, backprop_is_one_stage)
                          "train { mode = backprop batch = 5 lr = 0.1 epochs = 1 }\n", true);
     cr_assert_not_null(t.ir, "%s", tu_errors(&t));
     cr_assert(dnic_ir_verify(t.ir, stderr));
-    cr_assert_eq(t.ir->nblocks, 1);
+    cr_assert_eq(t.ir->nblocks, 2, "one training block and predict");
     cr_assert_eq(t.ir->nstages, 1);
     cr_assert_eq(t.ir->sg_acc_first, -1);
     cr_assert_eq(find_buf(t.ir, "h1.sg.weight"), -1, "backprop ignores SG modules");

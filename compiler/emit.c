@@ -1,0 +1,281 @@
+/* Object emission (`dnic model.dni -c -o model.o`): the block functions, the model's
+ * description for the runtime, and exported NAME_* wrappers, compiled by a TargetMachine into
+ * a position-independent object, plus the header that declares them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "codegen.h"
+#include "config.h"
+#include "driver.h"
+
+/* The description dnic_rt_create reads (runtime/embed.c): a header line, then one line per
+ * buffer, block and SG accumulator.  Doubles are written in hex so they round-trip exactly. */
+static char *describe(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
+{
+    long skip = m->data.kind == DNIC_DATA_BINADD && !m->data.has_seed ? 2L * m->data.examples : 0;
+    char *s = dnic_sprintf(a, "dnic-model 1 %d %d %u %ld %d %d %d %d\n", (int)ir->dtype, ir->batch, m->train.seed, skip,
+                           ir->x, ir->y, ir->out, ir->loss_acc);
+    for (int i = 0; i < ir->nbufs; i++) {
+        const dnic_buffer_desc *b = &ir->bufs[i];
+        s = dnic_sprintf(a, "%sbuf %s %d %d %d %d %a %a %d\n", s, b->name, (int)b->kind, b->rows, b->cols, (int)b->draw,
+                         b->scale, b->shift, b->init_order);
+    }
+    for (int i = 0; i < ir->nblocks; i++)
+        s = dnic_sprintf(a, "%sblock %s %d %d\n", s, ir->blocks[i].name, ir->blocks[i].stage, (int)ir->blocks[i].phase);
+    for (int i = 0; ir->sg_acc_first >= 0 && i < m->nsgs; i++)
+        s = dnic_sprintf(a, "%ssg %d\n", s, ir->sg_acc_first + i);
+    return s;
+}
+
+typedef struct wrap {
+    LLVMContextRef C;
+    LLVMModuleRef M;
+    LLVMBuilderRef B;
+    const char *prefix;
+    dnic_arena *a;
+} wrap;
+
+static LLVMValueRef declare(wrap *w, const char *name, LLVMTypeRef ty)
+{
+    LLVMValueRef f = LLVMGetNamedFunction(w->M, name);
+    return f ? f : LLVMAddFunction(w->M, name, ty);
+}
+
+/* Defines PREFIX_name(params...) { return callee(lead..., params...); } with an optional
+ * conversion of the result. */
+static void forward_fn(wrap *w, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int np, const char *callee,
+                       LLVMTypeRef cret, LLVMValueRef *lead, int nlead)
+{
+    LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)np, 0);
+    LLVMValueRef fn = LLVMAddFunction(w->M, dnic_sprintf(w->a, "%s_%s", w->prefix, name), fty);
+    LLVMSetVisibility(fn, LLVMDefaultVisibility);
+    LLVMPositionBuilderAtEnd(w->B, LLVMAppendBasicBlockInContext(w->C, fn, "entry"));
+    LLVMTypeRef cparams[8];
+    LLVMValueRef args[8];
+    int n = 0;
+    for (int i = 0; i < nlead; i++) {
+        cparams[n] = LLVMTypeOf(lead[i]);
+        args[n++] = lead[i];
+    }
+    for (int i = 0; i < np; i++) {
+        cparams[n] = params[i];
+        args[n++] = LLVMGetParam(fn, (unsigned)i);
+    }
+    LLVMTypeRef cty = LLVMFunctionType(cret, cparams, (unsigned)n, 0);
+    LLVMValueRef r = LLVMBuildCall2(w->B, cty, declare(w, callee, cty), args, (unsigned)n, "");
+    if (LLVMGetTypeKind(ret) == LLVMVoidTypeKind)
+        LLVMBuildRetVoid(w->B);
+    else if (ret != cret)
+        LLVMBuildRet(w->B, LLVMBuildFPTrunc(w->B, r, ret, ""));
+    else
+        LLVMBuildRet(w->B, r);
+}
+
+static void build_wrappers(wrap *w, const dnic_model *m, const dnic_ir *ir)
+{
+    LLVMTypeRef ptr = LLVMPointerTypeInContext(w->C, 0), i32 = LLVMInt32TypeInContext(w->C);
+    LLVMTypeRef vd = LLVMVoidTypeInContext(w->C), f64 = LLVMDoubleTypeInContext(w->C);
+    LLVMTypeRef T = ir->dtype == DNIC_F64 ? f64 : LLVMFloatTypeInContext(w->C);
+
+    const char *text = describe(w->a, m, ir);
+    LLVMValueRef desc = LLVMConstStringInContext(w->C, text, (unsigned)strlen(text), 0);
+    LLVMValueRef gdesc = LLVMAddGlobal(w->M, LLVMTypeOf(desc), dnic_sprintf(w->a, "%s_desc", w->prefix));
+    LLVMSetInitializer(gdesc, desc);
+    LLVMSetGlobalConstant(gdesc, 1);
+    LLVMSetLinkage(gdesc, LLVMPrivateLinkage);
+
+    LLVMValueRef *fns = dnic_alloc(w->a, (size_t)ir->nblocks * sizeof *fns);
+    for (int b = 0; b < ir->nblocks; b++) {
+        fns[b] = LLVMGetNamedFunction(w->M, dnic_block_symbol(w->a, w->prefix, b));
+        DNIC_ASSERT(fns[b] != NULL);
+        LLVMSetLinkage(fns[b], LLVMInternalLinkage);
+    }
+    LLVMValueRef arr = LLVMConstArray2(ptr, fns, (uint64_t)ir->nblocks);
+    LLVMValueRef garr = LLVMAddGlobal(w->M, LLVMTypeOf(arr), dnic_sprintf(w->a, "%s_blocks", w->prefix));
+    LLVMSetInitializer(garr, arr);
+    LLVMSetGlobalConstant(garr, 1);
+    LLVMSetLinkage(garr, LLVMPrivateLinkage);
+
+    LLVMValueRef lead[3] = {gdesc, garr, LLVMConstInt(i32, (unsigned long long)ir->nblocks, 0)};
+    forward_fn(w, "create", ptr, NULL, 0, "dnic_rt_create", ptr, lead, 3);
+    forward_fn(w, "free", vd, (LLVMTypeRef[]){ptr}, 1, "dnic_rt_free", vd, NULL, 0);
+    forward_fn(w, "load", i32, (LLVMTypeRef[]){ptr, ptr}, 2, "dnic_rt_load", i32, NULL, 0);
+    forward_fn(w, "save", i32, (LLVMTypeRef[]){ptr, ptr}, 2, "dnic_rt_save", i32, NULL, 0);
+    forward_fn(w, "error", ptr, (LLVMTypeRef[]){ptr}, 1, "dnic_rt_error", ptr, NULL, 0);
+    forward_fn(w, "predict", vd, (LLVMTypeRef[]){ptr, ptr, ptr, i32}, 4, "dnic_rt_predict", vd, NULL, 0);
+    forward_fn(w, "train_step", T, (LLVMTypeRef[]){ptr, ptr, ptr}, 3, "dnic_rt_train_step", f64, NULL, 0);
+}
+
+static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
+{
+    const char *P = o->prefix, *T = ir->dtype == DNIC_F64 ? "double" : "float";
+    size_t n = strlen(o->header_path);
+    char *tmp = malloc(n + 16);
+    if (!tmp)
+        return false;
+    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", o->header_path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->header_path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        free(tmp);
+        return false;
+    }
+    char guard[256];
+    snprintf(guard, sizeof guard, "%s", P);
+    for (char *c = guard; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char)(*c - 'a' + 'A');
+    int in = ir->bufs[ir->x].cols, out = ir->bufs[ir->out].cols;
+    fprintf(f,
+            "/* %s.h: model '%s' compiled by dnic %s (do not edit; regenerate with dnic -c).\n"
+            " * Link the object with the dnic runtime: cc prog.c %s.o $(pkg-config --cflags --libs dnic)\n"
+            " * Values are %s; rows are row-major, %d inputs and %d outputs wide.\n"
+            " *\n"
+            " *     %s *m = %s_create();\n"
+            " *     %s loss = %s_train_step(m, x, y);   // x: %s_BATCH rows of inputs, y: of labels\n"
+            " *     %s_predict(m, x, out, n);\n"
+            " *     if (%s_save(m, \"w.safetensors\") != 0) puts(%s_error(m));\n"
+            " *     %s_free(m);\n"
+            " */\n"
+            "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
+            P, m->name, PACKAGE_VERSION, P, T, in, out, P, P, T, P, P, P, P, P, P, guard, guard);
+    fprintf(f, "#define %s_INPUT_SIZE %d\n#define %s_OUTPUT_SIZE %d\n#define %s_LABEL_SIZE %d\n", P, in, P, out, P,
+            ir->bufs[ir->y].cols);
+    fprintf(f, "#define %s_BATCH %d /* the batch size train_step takes */\n\n", P, ir->batch);
+    fprintf(f, "typedef struct %s %s;\n\n", P, P);
+    fprintf(f, "/* A model with the weights its .dni file's initialisers draw from its seed (%u), exactly\n"
+               " * as `dnic --run` starts; NULL when out of memory. */\n%s *%s_create(void);\n\n", m->train.seed, P, P);
+    fprintf(f, "/* Frees the model (NULL is fine). */\nvoid %s_free(%s *m);\n\n", P, P);
+    fprintf(f, "/* Reads / writes the weights as safetensors, the files of dnic --load-weights and\n"
+               " * --save-weights; 0 on success, otherwise non-zero and %s_error says why. A failed load\n"
+               " * changes no weight; a save is atomic. */\nint %s_load(%s *m, const char *path);\n"
+               "int %s_save(const %s *m, const char *path);\nconst char *%s_error(const %s *m);\n\n",
+            P, P, P, P, P, P, P);
+    fprintf(f, "/* The outputs for n rows of inputs (x: n * %s_INPUT_SIZE values, y: n * %s_OUTPUT_SIZE). */\n"
+               "void %s_predict(%s *m, const %s *x, %s *y, int n);\n\n", P, P, P, P, T, T);
+    fprintf(f, "/* One training step on %s_BATCH rows (x: inputs, y: labels), exactly as dnic --run does one;\n"
+               " * returns the step's share of the report's Loss. */\n%s %s_train_step(%s *m, const %s *x, const %s *y);\n\n",
+            P, T, P, P, T, T);
+    fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, o->header_path) != 0)
+        ok = false;
+    if (!ok) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->header_path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
+{
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    bool native = o->cpu && !strcmp(o->cpu, "native");
+    char *triple = o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
+    char *cpu = native ? LLVMGetHostCPUName() : NULL, *features = native ? LLVMGetHostCPUFeatures() : NULL;
+    const char *cpu_name = native ? cpu : o->cpu ? o->cpu : "x86-64-v3";
+    const char *feat = native ? features : "";
+    LLVMTargetRef target;
+    char *err = NULL;
+    int rc = DNIC_EXIT_USER;
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = NULL;
+    LLVMTargetMachineRef tm = NULL;
+    dnic_arena *a = dnic_arena_new();
+    char *tmp = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        dnic_error(d, (dnic_span){0}, "unknown target '%s': %s", triple, err);
+        goto out;
+    }
+    tm = LLVMCreateTargetMachine(target, triple, cpu_name, feat, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
+                                 LLVMCodeModelDefault);
+    if (!tm) {
+        dnic_error(d, (dnic_span){0}, "cannot make code for CPU '%s' on '%s'", cpu_name, triple);
+        goto out;
+    }
+    mod = dnic_codegen(ctx, ir, o->prefix, cpu_name, feat);
+    LLVMSetSourceFileName(mod, o->prefix, strlen(o->prefix));
+    LLVMSetTarget(mod, triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    char *layout = LLVMCopyStringRepOfTargetData(td);
+    LLVMSetDataLayout(mod, layout);
+    LLVMDisposeMessage(layout);
+    LLVMDisposeTargetData(td);
+    wrap w = {ctx, mod, LLVMCreateBuilderInContext(ctx), o->prefix, a};
+    build_wrappers(&w, m, ir);
+    LLVMDisposeBuilder(w.B);
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &err)) {
+        fprintf(stderr, "dnic: internal error: the generated module is invalid:\n%s\n", err);
+        rc = DNIC_EXIT_INTERNAL;
+        goto out;
+    }
+    LLVMDisposeMessage(err);
+    err = NULL;
+    LLVMPassBuilderOptionsRef popts = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef perr = LLVMRunPasses(mod, "default<O3>", tm, popts);
+    LLVMDisposePassBuilderOptions(popts);
+    if (perr) {
+        char *msg = LLVMGetErrorMessage(perr);
+        fprintf(stderr, "dnic: internal error: optimising: %s\n", msg);
+        LLVMDisposeErrorMessage(msg);
+        rc = DNIC_EXIT_INTERNAL;
+        goto out;
+    }
+    size_t n = strlen(o->out_path);
+    tmp = malloc(n + 16);
+    DNIC_ASSERT(tmp != NULL);
+    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", o->out_path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    close(fd);
+    if (LLVMTargetMachineEmitToFile(tm, mod, tmp, LLVMObjectFile, &err)) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, err);
+        unlink(tmp);
+        goto out;
+    }
+    if (!write_header(d, m, ir, o)) {
+        unlink(tmp);
+        goto out;
+    }
+    if (chmod(tmp, 0644) != 0 || rename(tmp, o->out_path) != 0) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    rc = DNIC_EXIT_OK;
+out:
+    free(tmp);
+    LLVMDisposeMessage(err);
+    if (mod)
+        LLVMDisposeModule(mod);
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    LLVMContextDispose(ctx);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    dnic_arena_free(a);
+    return rc;
+}

@@ -1,0 +1,61 @@
+#!/bin/bash
+# End to end: `dnic -c` emits an object and header that a C program links with the runtime
+# alone; its train_step and predict compute exactly what `dnic --run` computes (bit for bit in
+# float64); the object is reproducible and exports only the documented symbols.
+. "${top_srcdir:-.}/tests/lib.sh"
+: "${top_builddir:=.}" "${CC:=cc}"
+cd "$top_srcdir" || exit 1
+M=examples/seed_dni.dni
+
+check "dnic -c writes an object and a header" "$DNIC" $M -c -o "$TMP/seed_dni.o"
+[ -f "$TMP/seed_dni.h" ] && ok "the header goes beside the object" || not_ok "the header goes beside the object"
+"$DNIC" $M -c -o "$TMP/again.o" --header "$TMP/again.h" > /dev/null 2>&1
+cmp -s "$TMP/seed_dni.o" "$TMP/again.o" && ok "the same model gives a byte-identical object" ||
+    not_ok "the same model gives a byte-identical object"
+
+want="seed_dni_create seed_dni_error seed_dni_free seed_dni_load seed_dni_predict seed_dni_save seed_dni_train_step"
+got=$(nm -g --defined-only "$TMP/seed_dni.o" | awk '{print $3}' | sort | tr '\n' ' ' | sed 's/ $//')
+[ "$got" = "$want" ] && ok "the object exports only the documented symbols" ||
+    not_ok "the object exports only the documented symbols" "got: $got"
+undef=$(nm -u "$TMP/seed_dni.o" | awk '{print $2}' | grep -v '^dnic_rt_' | sort | tr '\n' ' ')
+[ "$undef" = "exp " ] && ok "beyond the runtime it needs only libm's exp" || not_ok "beyond the runtime it needs only libm's exp" "$undef"
+
+if $CC -std=c11 -Wall -Wextra -Werror -I"$TMP" -I"$top_srcdir/runtime" -I"$top_srcdir/include" examples/embed/main.c \
+    "$TMP/seed_dni.o" "$top_builddir/libdnic.a" -lm -o "$TMP/embed" 2> "$TMP/cc.err"; then
+    ok "examples/embed links with cc and libdnic.a alone"
+else
+    not_ok "examples/embed links with cc and libdnic.a alone" "$(cat "$TMP/cc.err")"
+fi
+"$TMP/embed" 50 "$TMP/emb.st" > "$TMP/embed.out" 2>&1
+check "examples/embed runs" test -s "$TMP/embed.out"
+grep -q "^a missing file: cannot open 'no-such-file.safetensors': No such file or directory$" "$TMP/embed.out" &&
+    ok "load errors reach the program" || not_ok "load errors reach the program" "$(tail -2 "$TMP/embed.out")"
+
+# dnic --run for the same 50 steps, reporting every step
+"$DNIC" $M --run --no-progress --set train.steps=50 --set train.report_every=1 --log "$TMP/run.csv" \
+    --save-weights "$TMP/run.st" --save-predictions "$TMP/pred.st" > "$TMP/run.out" 2>&1
+sed -n 's/^step \([0-9]*\) loss \(.*\)/\1 \2/p' "$TMP/embed.out" > "$TMP/a.txt"
+tail -n +2 "$TMP/run.csv" | awk -F, '{print $1, $3}' > "$TMP/b.txt"
+if [ -s "$TMP/a.txt" ] && diff "$TMP/a.txt" "$TMP/b.txt" > /dev/null; then ok "train_step's 50 losses equal dnic --run's to 17 digits"
+else not_ok "train_step's 50 losses equal dnic --run's to 17 digits" "$(diff "$TMP/a.txt" "$TMP/b.txt" | head -5)" "$(cat "$TMP/run.out")"; fi
+cmp -s "$TMP/emb.st" "$TMP/run.st" && ok "the trained weights equal dnic --run's bit for bit" ||
+    not_ok "the trained weights equal dnic --run's bit for bit"
+# predict: the first three rows of y_pred, as %.17g, against the program's
+hlen=$(od -An -t u8 -N 8 "$TMP/pred.st" | tr -d ' ')
+od -An -v -t f8 -j $((8 + hlen)) -N $((3 * 8 * 8)) "$TMP/pred.st" | tr -s ' ' '\n' | sed '/^$/d' > "$TMP/p1.txt"
+sed -n 's/^predict [0-9]*: //p' "$TMP/embed.out" | tr ' ' '\n' > "$TMP/p2.txt"
+if [ "$(wc -l < "$TMP/p1.txt")" -eq 24 ] && awk 'NR == FNR { a[FNR] = $1; next } { if (a[FNR] != $1 + 0) exit 1 }' \
+    "$TMP/p1.txt" "$TMP/p2.txt"; then ok "predict equals the JIT's predictions"
+else not_ok "predict equals the JIT's predictions" "$(paste "$TMP/p1.txt" "$TMP/p2.txt" | head -3)"; fi
+
+expect_fail() { # NAME PATTERN ARGS...
+    name=$1 pat=$2; shift 2
+    out=$("$DNIC" "$@" 2>&1); rc=$?
+    if [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qF -- "$pat"; then ok "$name"; else not_ok "$name" "exit $rc" "$out"; fi
+}
+expect_fail "a prefix must be a C identifier" "error: --prefix '9x' is not a C identifier" $M -c -o "$TMP/x.o" --prefix 9x
+expect_fail "-o needs -c" "error: -o works with -c" $M -o "$TMP/x.o"
+expect_fail "an unknown target is an error" "error: unknown target" $M -c -o "$TMP/x.o" --target nonsense-cpu-none
+"$DNIC" $M -c -o "$TMP/p.o" --prefix adder > /dev/null 2>&1 && grep -q '^adder \*adder_create(void);$' "$TMP/p.h" &&
+    ok "--prefix names the symbols" || not_ok "--prefix names the symbols"
+finish

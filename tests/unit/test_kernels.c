@@ -1,0 +1,1009 @@
+/* Kernel tests for the LLVM half (codegen.c + jit.c), in three parts:
+ *
+ *  1. every op of ir_ops.def, alone in a hand-built IR, JIT-compiled and run on seeded random
+ *     inputs, against an obvious long double reference kernel written here, for widths
+ *     1, 3, 8, 17, 33, 100 and 257 in the batch, K and N dimensions, in float32 and float64;
+ *  2. a gradient check: one backprop step of a real model (front end -> IR -> JIT) changes every
+ *     weight by -lr dL/dW and every bias by -lr (1/B) dL/db, with dL/dθ from central finite
+ *     differences of a plain C forward pass;
+ *  3. the seed-like DNI model (and its label-conditioned variant, and backprop) against the
+ *     float64 C reference of the seeds in tests/ref/dni_ref.c, over five steps.
+ *
+ * The error measure everywhere is normwise per buffer (buf_err):
+ *     err = max_i |got_i - ref_i| / max(1, max_i |ref_i|)
+ * i.e. the largest absolute error relative to the buffer's largest magnitude, with buffers
+ * whose values are all below 1 compared absolutely; NaN or infinity on either side is an
+ * infinite error.  Bounds: float32 buffers 1e-5, float64 buffers 1e-12, the float64 [1,1]
+ * accumulators (float64 in both dtypes) 1e-12, dnic vs dni_ref 1e-12.  The gradient check uses
+ * max_i |Δ_i - Δexp_i| / max_i |Δexp_i| <= 1e-7 per parameter (relative to the update's size,
+ * since updates are small). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binadd.h"
+#include "codegen.h"
+#include "rng.h"
+#include "testutil.h"
+
+#include "../ref/dni_ref.h"
+
+#define TOL_F32 1e-5
+#define TOL_F64 1e-12
+#define TOL_ACC 1e-12
+#define TOL_GRAD 1e-7
+#define TOL_REF 1e-12
+
+/* ---- the error measure ------------------------------------------------------------------ */
+
+/* max |got - ref| / max(1, max |ref|); INFINITY when anything is NaN or infinite. */
+static double buf_err(const double *got, const long double *ref, size_t n)
+{
+    long double maxerr = 0, maxref = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]) || !isfinite(ref[i]))
+            return INFINITY;
+        long double e = fabsl((long double)got[i] - ref[i]);
+        if (e > maxerr)
+            maxerr = e;
+        if (fabsl(ref[i]) > maxref)
+            maxref = fabsl(ref[i]);
+    }
+    return (double)(maxerr / (maxref > 1 ? maxref : 1));
+}
+
+/* The same for a float64 reference. */
+static double buf_err_d(const double *got, const double *ref, size_t n)
+{
+    long double *r = malloc((n ? n : 1) * sizeof *r);
+    cr_assert_not_null(r);
+    for (size_t i = 0; i < n; i++)
+        r[i] = ref[i];
+    double e = buf_err(got, r, n);
+    free(r);
+    return e;
+}
+
+/* ---- JIT-compiled programs -------------------------------------------------------------- */
+
+typedef struct jprog {
+    const dnic_ir *ir;
+    dnic_program p;
+    dnic_block_desc *blocks;
+    dnic_jit *jit;
+} jprog;
+
+/* JIT-compiles every block of `ir` and allocates its buffers (all zero). */
+static void jprog_make(jprog *j, const dnic_ir *ir)
+{
+    memset(j, 0, sizeof *j);
+    j->ir = ir;
+    j->blocks = calloc((size_t)ir->nblocks + 1, sizeof *j->blocks);
+    cr_assert_not_null(j->blocks);
+    for (int b = 0; b < ir->nblocks; b++)
+        j->blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL};
+    j->p = (dnic_program){
+        .bufs = ir->bufs,
+        .nbufs = ir->nbufs,
+        .blocks = j->blocks,
+        .nblocks = ir->nblocks,
+        .dtype = ir->dtype,
+        .batch = ir->batch,
+        .x = ir->x,
+        .y = ir->y,
+        .loss_acc = ir->loss_acc,
+    };
+    dnic_jit_times jt_;
+    j->jit = dnic_jit_compile(ir, &j->p, NULL, NULL, &jt_);
+    if (getenv("KT_TIME")) fprintf(stderr, "jit %.1f %.1f %.1f\n", jt_.codegen_ms, jt_.optimize_ms, jt_.jit_ms);
+    cr_assert_not_null(j->jit, "the JIT failed");
+    for (int b = 0; b < ir->nblocks; b++)
+        cr_assert_not_null(j->p.blocks[b].fn, "block %d has no function", b);
+    cr_assert_eq(dnic_program_alloc(&j->p), DNIC_OK);
+}
+
+/* One training step: every block in plan order but the inference-only ones. */
+static void jprog_run(jprog *j)
+{
+    for (int b = 0; b < j->p.nblocks; b++)
+        if (j->p.blocks[b].phase != DNIC_PHASE_PREDICT)
+            j->p.blocks[b].fn(j->p.ptrs);
+}
+
+static void jprog_free(jprog *j)
+{
+    dnic_program_free(&j->p);
+    dnic_jit_free(j->jit);
+    free(j->blocks);
+}
+
+static size_t nel(const jprog *j, int buf)
+{
+    return (size_t)j->p.bufs[buf].rows * (size_t)j->p.bufs[buf].cols;
+}
+
+static double getv(const jprog *j, int buf, size_t i)
+{
+    if (j->p.bufs[buf].dtype == DNIC_F64)
+        return ((const double *)j->p.ptrs[buf])[i];
+    return (double)((const float *)j->p.ptrs[buf])[i];
+}
+
+/* Stores v rounded to the buffer's dtype. */
+static void setv(jprog *j, int buf, size_t i, double v)
+{
+    if (j->p.bufs[buf].dtype == DNIC_F64)
+        ((double *)j->p.ptrs[buf])[i] = v;
+    else
+        ((float *)j->p.ptrs[buf])[i] = (float)v;
+}
+
+/* A malloc'd float64 copy of a buffer (exact for float32). */
+static double *copy_d(const jprog *j, int buf)
+{
+    size_t n = nel(j, buf);
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = getv(j, buf, i);
+    return v;
+}
+
+static long double *copy_ld(const jprog *j, int buf)
+{
+    size_t n = nel(j, buf);
+    long double *v = malloc((n ? n : 1) * sizeof *v);
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = getv(j, buf, i);
+    return v;
+}
+
+static int find_buf(const dnic_ir *ir, const char *name)
+{
+    for (int i = 0; i < ir->nbufs; i++)
+        if (!strcmp(ir->bufs[i].name, name))
+            return i;
+    return -1;
+}
+
+/* Uniform in [lo, hi). */
+static double unif(dnic_rng *r, double lo, double hi)
+{
+    return lo + (hi - lo) * dnic_rng_rand(r);
+}
+
+/* ---- part 1: hand-built IR, one op at a time --------------------------------------------- */
+
+static dnic_ir *kir_new(dnic_arena *a, dnic_dtype t, int batch, int maxbufs, int maxblocks)
+{
+    dnic_ir *ir = dnic_alloc(a, sizeof *ir);
+    ir->dtype = t;
+    ir->batch = batch;
+    ir->bufs = dnic_alloc(a, (size_t)maxbufs * sizeof *ir->bufs);
+    ir->capbufs = maxbufs;
+    ir->blocks = dnic_alloc(a, (size_t)maxblocks * sizeof *ir->blocks);
+    ir->capblocks = maxblocks;
+    ir->nstages = 1;
+    ir->x = ir->y = ir->loss_acc = ir->sg_acc_first = -1;
+    return ir;
+}
+
+static int kbuf(dnic_arena *a, dnic_ir *ir, const char *name, dnic_buf_kind kind, int rows, int cols)
+{
+    cr_assert_lt(ir->nbufs, ir->capbufs);
+    dnic_buffer_desc *d = &ir->bufs[ir->nbufs];
+    d->name = dnic_strdup(a, name);
+    d->kind = kind;
+    d->dtype = kind == DNIC_BUF_ACC ? DNIC_F64 : ir->dtype;
+    d->rows = rows;
+    d->cols = cols;
+    d->init_order = -1;
+    return ir->nbufs++;
+}
+
+static dnic_ir_block *kblock(dnic_arena *a, dnic_ir *ir, const char *name, int maxops)
+{
+    cr_assert_lt(ir->nblocks, ir->capblocks);
+    dnic_ir_block *b = &ir->blocks[ir->nblocks++];
+    b->name = name;
+    b->stage = 0;
+    b->phase = DNIC_PHASE_STEP;
+    b->ops = dnic_alloc(a, (size_t)maxops * sizeof *b->ops);
+    b->cap = maxops;
+    return b;
+}
+
+static dnic_ir *KT_IR; static dnic_arena *KT_A;
+static dnic_ir_block *kblock(dnic_arena *a, dnic_ir *ir, const char *name, int maxops);
+static dnic_ir_op *kop(dnic_ir_block *b, dnic_op op, int dst, int s0, int s1, int s2)
+{
+    if (getenv("KT_SPLIT") && b->nops > 0) b = kblock(KT_A, KT_IR, "x", 2);
+    cr_assert_lt(b->nops, b->cap);
+    dnic_ir_op *o = &b->ops[b->nops++];
+    o->op = op;
+    o->dst = dst;
+    o->src[0] = s0;
+    o->src[1] = s1;
+    o->src[2] = s2;
+    o->src[3] = -1;
+    o->nsrc = dnic_op_nsrc(op);
+    o->act = DNIC_ACT_LINEAR;
+    return o;
+}
+
+static long double act_ref(dnic_act a, long double z)
+{
+    switch (a) {
+    case DNIC_ACT_SIGMOID: return 1.0L / (1.0L + expl(-z));
+    case DNIC_ACT_TANH: return tanhl(z);
+    case DNIC_ACT_RELU: return z > 0 ? z : 0;
+    default: return z;
+    }
+}
+
+/* act'(z) from the activation's output y (docs/semantics.md). */
+static long double deriv_ref(dnic_act a, long double y)
+{
+    switch (a) {
+    case DNIC_ACT_SIGMOID: return y * (1 - y);
+    case DNIC_ACT_TANH: return 1 - y * y;
+    case DNIC_ACT_RELU: return y > 0 ? 1 : 0;
+    default: return 1;
+    }
+}
+
+typedef struct shape {
+    int B, K, N;
+} shape;
+
+enum { MAXCHECKS = 48 };
+
+typedef struct check {
+    const char *name;
+    double err, tol;
+} check;
+
+typedef struct suite_result {
+    check c[MAXCHECKS];
+    int n;
+} suite_result;
+
+static void record(suite_result *r, const char *name, double err, double tol)
+{
+    cr_assert_lt(r->n, MAXCHECKS);
+    r->c[r->n++] = (check){name, err, tol};
+}
+
+static const dnic_act ACT_GRAD_ACTS[4] = {DNIC_ACT_SIGMOID, DNIC_ACT_TANH, DNIC_ACT_RELU, DNIC_ACT_LINEAR};
+static const char *const DENSE_NAMES[DNIC_ACT_COUNT][2] = {
+    {"dense sigmoid", "dense sigmoid+bias"}, {"dense tanh", "dense tanh+bias"}, {"dense relu", "dense relu+bias"},
+    {"dense linear", "dense linear+bias"},   {"dense softmax", "dense softmax+bias"},
+};
+static const char *const ACT_GRAD_NAMES[4] = {"act_grad sigmoid", "act_grad tanh", "act_grad relu", "act_grad linear"};
+
+/* Builds one IR holding every op (three blocks), runs it once on seeded random inputs and
+ * compares every written buffer with the reference.  perturb != 0 adds perturb * tol *
+ * max(1, max|ref|) to one element of the reference of "dense sigmoid+bias" (the sanity test). */
+static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double perturb)
+{
+    const int B = sh.B, K = sh.K, N = sh.N;
+    const double lr = 0.37;
+    const double tol = t == DNIC_F64 ? TOL_F64 : TOL_F32;
+    dnic_arena *a = dnic_arena_new();
+    dnic_ir *ir = kir_new(a, t, B, 64, 40); KT_IR = ir; KT_A = a;
+    /* inputs: PARAM so that they are allocated and count as defined for the verifier */
+    int X = kbuf(a, ir, "X", DNIC_BUF_PARAM, B, K), W = kbuf(a, ir, "W", DNIC_BUF_PARAM, K, N);
+    int bias = kbuf(a, ir, "b", DNIC_BUF_PARAM, 1, N), G = kbuf(a, ir, "G", DNIC_BUF_PARAM, B, N);
+    int A = kbuf(a, ir, "A", DNIC_BUF_PARAM, B, N), Y = kbuf(a, ir, "Y", DNIC_BUF_PARAM, B, N);
+    int P = kbuf(a, ir, "P", DNIC_BUF_PARAM, B, N);
+    int Wu = kbuf(a, ir, "Wu", DNIC_BUF_PARAM, K, N), Bu = kbuf(a, ir, "Bu", DNIC_BUF_PARAM, 1, N);
+    int dense[DNIC_ACT_COUNT][2], ag[4];
+    dnic_ir_block *fwd = kblock(a, ir, "fwd", 16);
+    for (int act = 0; act < DNIC_ACT_COUNT; act++)
+        for (int hb = 0; hb < 2; hb++) {
+            dense[act][hb] = kbuf(a, ir, DENSE_NAMES[act][hb], DNIC_BUF_TEMP, B, N);
+            kop(fwd, DNIC_OP_DENSE, dense[act][hb], X, W, hb ? bias : -1)->act = (dnic_act)act;
+        }
+    int cat2 = kbuf(a, ir, "concat 2", DNIC_BUF_TEMP, B, K + N);
+    kop(fwd, DNIC_OP_CONCAT, cat2, X, G, -1);
+    int cat3 = kbuf(a, ir, "concat 3", DNIC_BUF_TEMP, B, K + 2 * N);
+    kop(fwd, DNIC_OP_CONCAT, cat3, X, G, A);
+    dnic_ir_block *bwd = kblock(a, ir, "bwd", 16);
+    for (int i = 0; i < 4; i++) {
+        ag[i] = kbuf(a, ir, ACT_GRAD_NAMES[i], DNIC_BUF_TEMP, B, N);
+        kop(bwd, DNIC_OP_ACT_GRAD, ag[i], G, A, -1)->act = ACT_GRAD_ACTS[i];
+    }
+    int sub = kbuf(a, ir, "sub", DNIC_BUF_TEMP, B, N);
+    kop(bwd, DNIC_OP_SUB, sub, G, A, -1);
+    int mnt = kbuf(a, ir, "matmul_nt", DNIC_BUF_TEMP, B, K);
+    kop(bwd, DNIC_OP_MATMUL_NT, mnt, G, W, -1);
+    kop(bwd, DNIC_OP_SGD_W, Wu, X, G, -1)->lr = lr;
+    kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
+    dnic_ir_block *acc = kblock(a, ir, "acc", 8);
+    int abs1 = kbuf(a, ir, "abs_sum", DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, "abs_sum accumulate", DNIC_BUF_ACC, 1, 1);
+    int lsq = kbuf(a, ir, "loss_sum squared", DNIC_BUF_ACC, 1, 1);
+    int lsce = kbuf(a, ir, "loss_sum softmax ce", DNIC_BUF_ACC, 1, 1);
+    int lbce = kbuf(a, ir, "loss_sum sigmoid ce", DNIC_BUF_ACC, 1, 1);
+    kop(acc, DNIC_OP_ABS_SUM, abs1, G, -1, -1)->accumulate = false;
+    kop(acc, DNIC_OP_ABS_SUM, abs2, A, -1, -1)->accumulate = true;
+    kop(acc, DNIC_OP_LOSS_SUM, lsq, A, Y, -1)->act = DNIC_ACT_LINEAR;
+    kop(acc, DNIC_OP_LOSS_SUM, lsce, P, Y, -1)->act = DNIC_ACT_SOFTMAX;
+    kop(acc, DNIC_OP_LOSS_SUM, lbce, P, Y, -1)->act = DNIC_ACT_SIGMOID;
+    char *vbuf = NULL;
+    size_t vlen = 0;
+    FILE *vf = open_memstream(&vbuf, &vlen);
+    bool verified = dnic_ir_verify(ir, vf);
+    fclose(vf);
+    cr_assert(verified, "the hand-built IR does not verify: %s", vbuf);
+    free(vbuf);
+
+    jprog j;
+    jprog_make(&j, ir);
+    dnic_rng r;
+    dnic_rng_seed(&r, seed);
+    double wscale = sqrt(3.0 / K); /* keeps x.W of order 1 whatever K is */
+    for (size_t i = 0; i < nel(&j, X); i++)
+        setv(&j, X, i, unif(&r, -1, 1));
+    for (size_t i = 0; i < nel(&j, W); i++)
+        setv(&j, W, i, unif(&r, -1, 1) * wscale);
+    for (size_t i = 0; i < (size_t)N; i++) {
+        setv(&j, bias, i, unif(&r, -1, 1));
+        setv(&j, Bu, i, unif(&r, -1, 1));
+    }
+    for (size_t i = 0; i < nel(&j, Wu); i++)
+        setv(&j, Wu, i, unif(&r, -1, 1));
+    for (size_t i = 0; i < nel(&j, G); i++) {
+        setv(&j, G, i, unif(&r, -1, 1));
+        setv(&j, A, i, i % 7 == 3 ? 0.0 : unif(&r, -1, 1)); /* relu' at exactly 0 */
+        /* labels in [0,1] with exact 0s and 1s; probabilities likewise (clamped logs) */
+        setv(&j, Y, i, i % 5 == 0 ? 0.0 : i % 5 == 1 ? 1.0 : unif(&r, 0, 1));
+        setv(&j, P, i, i % 6 == 2 ? 0.0 : i % 6 == 4 ? 1.0 : unif(&r, 0, 1));
+    }
+    const double init_acc[5] = {123.25, 7.5, 1.5, 0.25, -2.0};
+    const int accs[5] = {abs1, abs2, lsq, lsce, lbce};
+    for (int i = 0; i < 5; i++)
+        setv(&j, accs[i], 0, init_acc[i]);
+
+    long double *x = copy_ld(&j, X), *w = copy_ld(&j, W), *b = copy_ld(&j, bias), *g = copy_ld(&j, G);
+    long double *av = copy_ld(&j, A), *y = copy_ld(&j, Y), *p = copy_ld(&j, P);
+    long double *wu = copy_ld(&j, Wu), *bu = copy_ld(&j, Bu);
+    jprog_run(&j);
+
+    suite_result res = {0};
+    size_t BN = (size_t)B * N;
+    long double *ref = malloc(((size_t)B * (K + 2 * N) + (size_t)K * N + 1) * sizeof *ref);
+    long double *z = malloc((BN + 1) * sizeof *z);
+    cr_assert(ref && z);
+#define COMPARE(buf, name, n, tl)                                                                                   \
+    do {                                                                                                            \
+        double *got_ = copy_d(&j, buf);                                                                             \
+        record(&res, name, buf_err(got_, ref, n), tl);                                                              \
+        free(got_);                                                                                                 \
+    } while (0)
+
+    /* DENSE: z = x.W (exact in long double), then bias, then the activation */
+    for (int i = 0; i < B; i++)
+        for (int n = 0; n < N; n++) {
+            long double s = 0;
+            for (int k = 0; k < K; k++)
+                s += x[(size_t)i * K + k] * w[(size_t)k * N + n];
+            z[(size_t)i * N + n] = s;
+        }
+    for (int act = 0; act < DNIC_ACT_COUNT; act++)
+        for (int hb = 0; hb < 2; hb++) {
+            for (int i = 0; i < B; i++) {
+                long double *row = ref + (size_t)i * N, mx = -INFINITY, sum = 0;
+                for (int n = 0; n < N; n++) {
+                    row[n] = z[(size_t)i * N + n] + (hb ? b[n] : 0);
+                    if (row[n] > mx)
+                        mx = row[n];
+                }
+                if (act == DNIC_ACT_SOFTMAX) {
+                    for (int n = 0; n < N; n++)
+                        sum += row[n] = expl(row[n] - mx);
+                    for (int n = 0; n < N; n++)
+                        row[n] /= sum;
+                } else {
+                    for (int n = 0; n < N; n++)
+                        row[n] = act_ref((dnic_act)act, row[n]);
+                }
+            }
+            if (perturb != 0 && act == DNIC_ACT_SIGMOID && hb) {
+                long double mx = 0;
+                for (size_t e = 0; e < BN; e++)
+                    mx = fabsl(ref[e]) > mx ? fabsl(ref[e]) : mx;
+                ref[BN / 2] += (long double)perturb * tol * (mx > 1 ? mx : 1);
+            }
+            COMPARE(dense[act][hb], DENSE_NAMES[act][hb], BN, tol);
+        }
+    /* CONCAT */
+    for (int parts = 2; parts <= 3; parts++) {
+        int wd = K + (parts - 1) * N;
+        for (int i = 0; i < B; i++) {
+            for (int k = 0; k < K; k++)
+                ref[(size_t)i * wd + k] = x[(size_t)i * K + k];
+            for (int n = 0; n < N; n++) {
+                ref[(size_t)i * wd + K + n] = g[(size_t)i * N + n];
+                if (parts == 3)
+                    ref[(size_t)i * wd + K + N + n] = av[(size_t)i * N + n];
+            }
+        }
+        COMPARE(parts == 2 ? cat2 : cat3, parts == 2 ? "concat 2" : "concat 3", (size_t)B * wd, tol);
+    }
+    /* ACT_GRAD, SUB */
+    for (int a4 = 0; a4 < 4; a4++) {
+        for (size_t e = 0; e < BN; e++)
+            ref[e] = g[e] * deriv_ref(ACT_GRAD_ACTS[a4], av[e]);
+        COMPARE(ag[a4], ACT_GRAD_NAMES[a4], BN, tol);
+    }
+    for (size_t e = 0; e < BN; e++)
+        ref[e] = g[e] - av[e];
+    COMPARE(sub, "sub", BN, tol);
+    /* MATMUL_NT: [B,K] = G[B,N] . W[K,N]^T */
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < K; k++) {
+            long double s = 0;
+            for (int n = 0; n < N; n++)
+                s += g[(size_t)i * N + n] * w[(size_t)k * N + n];
+            ref[(size_t)i * K + k] = s;
+        }
+    COMPARE(mnt, "matmul_nt", (size_t)B * K, tol);
+    /* SGD_W: Wu -= (X^T . G) * lr;  SGD_B: Bu -= mean_rows(G) * lr.  lr as the kernel has it. */
+    long double lrt = t == DNIC_F64 ? (long double)lr : (long double)(float)lr;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            long double s = 0;
+            for (int i = 0; i < B; i++)
+                s += x[(size_t)i * K + k] * g[(size_t)i * N + n];
+            ref[(size_t)k * N + n] = wu[(size_t)k * N + n] - s * lrt;
+        }
+    COMPARE(Wu, "sgd_w", (size_t)K * N, tol);
+    for (int n = 0; n < N; n++) {
+        long double s = 0;
+        for (int i = 0; i < B; i++)
+            s += g[(size_t)i * N + n];
+        ref[n] = bu[n] - s / B * lrt;
+    }
+    COMPARE(Bu, "sgd_b", (size_t)N, tol);
+    /* accumulators, in float64 whatever the dtype */
+    long double sa = 0, sb = init_acc[1], sq = init_acc[2], sce = init_acc[3], bce = init_acc[4];
+    const long double tiny = 1e-300;
+    for (size_t e = 0; e < BN; e++) {
+        sa += fabsl(g[e]);
+        sb += fabsl(av[e]);
+        long double d = av[e] - y[e];
+        sq += 0.5L * d * d;
+        long double pp = p[e] > tiny ? p[e] : tiny, q = 1 - p[e] > tiny ? 1 - p[e] : tiny;
+        sce += -y[e] * logl(pp);
+        bce += -(y[e] * logl(pp) + (1 - y[e]) * logl(q));
+    }
+    const long double accref[5] = {sa, sb, sq, sce, bce};
+    for (int i = 0; i < 5; i++) {
+        ref[0] = accref[i];
+        COMPARE(accs[i], ir->bufs[accs[i]].name, 1, TOL_ACC);
+    }
+#undef COMPARE
+    free(ref);
+    free(z);
+    free(x);
+    free(w);
+    free(b);
+    free(g);
+    free(av);
+    free(y);
+    free(p);
+    free(wu);
+    free(bu);
+    jprog_free(&j);
+    /* the names point into static tables or the arena: copy the arena ones out */
+    for (int i = 0; i < res.n; i++)
+        for (int k = 0; k < 5; k++)
+            if (res.c[i].name == ir->bufs[accs[k]].name)
+                res.c[i].name = (const char *[]){"abs_sum", "abs_sum accumulate", "loss_sum squared",
+                                                 "loss_sum softmax ce", "loss_sum sigmoid ce"}[k];
+    dnic_arena_free(a);
+    return res;
+}
+
+static const int WIDTHS[7] = {1, 3, 8, 17, 33, 100, 257};
+
+/* Non-square shapes catch transposed indices that square ones hide; together with the cube
+ * diagonal every width appears in every dimension. */
+static const shape MIXED[] = {
+    {1, 257, 3}, {3, 1, 257}, {257, 3, 1}, {8, 100, 17}, {17, 8, 100}, {100, 17, 8},
+    {33, 1, 100}, {1, 33, 8}, {257, 17, 33}, {3, 257, 100}, {100, 3, 257}, {8, 33, 1},
+};
+
+static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
+{
+    suite_result r = run_suite(t, sh, seed, 0);
+    cr_expect_eq(r.n, 10 + 2 + 4 + 1 + 1 + 2 + 5, "every op is checked");
+    for (int i = 0; i < r.n; i++)
+        cr_expect(r.c[i].err <= r.c[i].tol, "%s %s B=%d K=%d N=%d: error %.3g > %.3g",
+                  t == DNIC_F64 ? "float64" : "float32", r.c[i].name, sh.B, sh.K, sh.N, r.c[i].err, r.c[i].tol);
+}
+
+static void diagonal(dnic_dtype t, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        expect_suite(t, (shape){WIDTHS[i], WIDTHS[i], WIDTHS[i]}, 1000u + (uint32_t)i);
+}
+
+static void mixed(dnic_dtype t, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        expect_suite(t, MIXED[i], 2000u + (uint32_t)i);
+}
+
+Test(kernels, f64_small_cubes) { diagonal(DNIC_F64, 0, 5); }
+Test(kernels, f64_large_cubes) { diagonal(DNIC_F64, 5, 7); }
+Test(kernels, f64_mixed_a) { mixed(DNIC_F64, 0, 6); }
+Test(kernels, f64_mixed_b) { mixed(DNIC_F64, 6, 12); }
+Test(kernels, f32_small_cubes) { diagonal(DNIC_F32, 0, 5); }
+Test(kernels, f32_large_cubes) { diagonal(DNIC_F32, 5, 7); }
+Test(kernels, f32_mixed_a) { mixed(DNIC_F32, 0, 6); }
+Test(kernels, f32_mixed_b) { mixed(DNIC_F32, 6, 12); }
+
+/* The comparisons can fail: a reference off by 10x the bound in one element is reported (in
+ * that buffer only), as are NaN and a last-place error in float64. */
+Test(sanity, comparison_detects_mismatch)
+{
+    for (int dt = 0; dt < 2; dt++) {
+        dnic_dtype t = dt ? DNIC_F64 : DNIC_F32;
+        suite_result r = run_suite(t, (shape){17, 8, 33}, 77, 10);
+        int failed = 0;
+        for (int i = 0; i < r.n; i++)
+            if (!(r.c[i].err <= r.c[i].tol)) {
+                failed++;
+                cr_expect_str_eq(r.c[i].name, "dense sigmoid+bias");
+                cr_expect_gt(r.c[i].err, 5 * r.c[i].tol);
+            }
+        cr_expect_eq(failed, 1, "%s: the perturbed buffer and only it fails", dt ? "float64" : "float32");
+    }
+    double got[3] = {0.5, -2, 4};
+    long double ref[3] = {0.5L, -2.0L, 4.0L};
+    cr_expect_eq(buf_err(got, ref, 3), 0);
+    ref[2] = 4 * (1 + 4e-12L);
+    cr_expect_gt(buf_err(got, ref, 3), TOL_F64);
+    ref[2] = 4;
+    got[1] = NAN;
+    cr_expect_eq(buf_err(got, ref, 3), INFINITY);
+    got[1] = -2;
+    ref[0] = INFINITY;
+    cr_expect_eq(buf_err(got, ref, 3), INFINITY);
+}
+
+/* ---- parts 2 and 3: real models from the front end ----------------------------------------- */
+
+typedef struct model_run {
+    tu t;
+    jprog j;
+} model_run;
+
+static void model_make(model_run *mr, const char *text)
+{
+    tu_run(&mr->t, text, true);
+    cr_assert_not_null(mr->t.ir, "the model does not build:\n%s", tu_errors(&mr->t));
+    cr_assert(dnic_ir_verify(mr->t.ir, stderr));
+    jprog_make(&mr->j, mr->t.ir);
+}
+
+static void model_free(model_run *mr)
+{
+    jprog_free(&mr->j);
+    tu_free(&mr->t);
+}
+
+static int buf_of(const model_run *mr, const char *fmt, const char *layer)
+{
+    char name[128];
+    snprintf(name, sizeof name, fmt, layer);
+    int b = find_buf(mr->t.ir, name);
+    cr_assert_geq(b, 0, "no buffer %s", name);
+    return b;
+}
+
+static double *param(model_run *mr, const char *fmt, const char *layer)
+{
+    return mr->j.p.ptrs[buf_of(mr, fmt, layer)];
+}
+
+static void zero_accs(model_run *mr)
+{
+    for (int i = 0; i < mr->j.p.nbufs; i++)
+        if (mr->j.p.bufs[i].kind == DNIC_BUF_ACC)
+            *(double *)mr->j.p.ptrs[i] = 0;
+}
+
+/* ---- part 2: gradient check ----------------------------------------------------------- */
+
+enum { GC_MAXL = 4 };
+
+/* The loss of a float64 model on one batch, computed plainly: L = sum over the batch of
+ * 0.5 (out - y)^2, -y log p (softmax) or -(y log p + (1 - y) log(1 - p)) (sigmoid). */
+static double chain_loss(const dnic_model *m, double *const *w, double *const *b, const double *x, const double *y,
+                         int B)
+{
+    double h[2][64 * 16];
+    const double *in = x;
+    for (int l = 0; l < m->nlayers; l++) {
+        const dnic_layer *ly = &m->layers[l];
+        double *o = h[l % 2];
+        cr_assert_leq(B * ly->out, 64 * 16);
+        for (int i = 0; i < B; i++) {
+            double mx = -INFINITY, sum = 0;
+            for (int n = 0; n < ly->out; n++) {
+                double s = 0;
+                for (int k = 0; k < ly->in; k++)
+                    s += in[i * ly->in + k] * w[l][k * ly->out + n];
+                if (b[l])
+                    s += b[l][n];
+                o[i * ly->out + n] = s;
+                mx = s > mx ? s : mx;
+            }
+            for (int n = 0; n < ly->out; n++) {
+                double *v = &o[i * ly->out + n];
+                switch (ly->act) {
+                case DNIC_ACT_SIGMOID: *v = 1 / (1 + exp(-*v)); break;
+                case DNIC_ACT_TANH: *v = tanh(*v); break;
+                case DNIC_ACT_RELU: *v = *v > 0 ? *v : 0; break;
+                case DNIC_ACT_SOFTMAX: sum += *v = exp(*v - mx); break;
+                default: break;
+                }
+            }
+            if (ly->act == DNIC_ACT_SOFTMAX)
+                for (int n = 0; n < ly->out; n++)
+                    o[i * ly->out + n] /= sum;
+        }
+        in = o;
+    }
+    double L = 0;
+    for (int e = 0; e < B * m->data.labels; e++) {
+        double o = in[e], t = y[e];
+        if (m->loss == DNIC_LOSS_SQUARED)
+            L += 0.5 * (o - t) * (o - t);
+        else if (m->loss == DNIC_LOSS_SOFTMAX_CE)
+            L -= t * log(o);
+        else
+            L -= t * log(o) + (1 - t) * log(1 - o);
+    }
+    return L;
+}
+
+/* One backprop step of the model in `text` (float64, backprop mode) against finite differences:
+ * every weight must move by -lr dL/dW, every bias by -lr (1/B) dL/db. */
+static void gradient_check(const char *text, uint32_t seed)
+{
+    model_run mr;
+    model_make(&mr, text);
+    const dnic_model *m = mr.t.m;
+    const int B = m->train.batch, L = m->nlayers;
+    const double lr = m->train.lr;
+    cr_assert_eq(m->train.dtype, DNIC_F64);
+    cr_assert_leq(L, GC_MAXL);
+    dnic_rng r;
+    dnic_rng_seed(&r, seed);
+    double *w0[GC_MAXL] = {0}, *b0[GC_MAXL] = {0}, *wd[GC_MAXL] = {0}, *bd[GC_MAXL] = {0};
+    for (int l = 0; l < L; l++) {
+        const dnic_layer *ly = &m->layers[l];
+        size_t nw = (size_t)ly->in * ly->out;
+        wd[l] = param(&mr, "%s.weight", ly->name);
+        w0[l] = malloc(nw * sizeof *w0[l]);
+        for (size_t e = 0; e < nw; e++)
+            w0[l][e] = wd[l][e] = unif(&r, -1, 1) * sqrt(3.0 / ly->in);
+        if (ly->bias) {
+            bd[l] = param(&mr, "%s.bias", ly->name);
+            b0[l] = malloc((size_t)ly->out * sizeof *b0[l]);
+            for (int n = 0; n < ly->out; n++)
+                b0[l][n] = bd[l][n] = unif(&r, -0.5, 0.5);
+        }
+    }
+    int nx = B * m->data.inputs, ny = B * m->data.labels;
+    double *x = malloc((size_t)nx * sizeof *x), *y = malloc((size_t)ny * sizeof *y);
+    for (int e = 0; e < nx; e++)
+        x[e] = unif(&r, -1, 1);
+    for (int i = 0; i < B; i++)
+        for (int n = 0; n < m->data.labels; n++)
+            y[i * m->data.labels + n] = m->loss == DNIC_LOSS_SOFTMAX_CE ? (double)(n == i % m->data.labels)
+                                                                         : unif(&r, 0, 1);
+    mr.j.p.ptrs[mr.t.ir->x] = x;
+    mr.j.p.ptrs[mr.t.ir->y] = y;
+    jprog_run(&mr.j);
+
+    /* fourth-order central differences, h = 1e-4: truncation ~h^4, rounding ~1e-16 L / h */
+    const double h = 1e-4;
+    for (int l = 0; l < L; l++) {
+        const dnic_layer *ly = &m->layers[l];
+        for (int isb = 0; isb < 2; isb++) {
+            double *p0 = isb ? b0[l] : w0[l], *pd = isb ? bd[l] : wd[l];
+            if (!p0)
+                continue;
+            size_t np = isb ? (size_t)ly->out : (size_t)ly->in * ly->out;
+            double maxexp = 0, maxdiff = 0, maxsum = 0;
+            for (size_t e = 0; e < np; e++) {
+                double v = p0[e], f[4];
+                const double steps[4] = {-2 * h, -h, h, 2 * h};
+                for (int s = 0; s < 4; s++) {
+                    p0[e] = v + steps[s];
+                    f[s] = chain_loss(m, w0, b0, x, y, B);
+                }
+                p0[e] = v;
+                double grad = (8 * (f[2] - f[1]) - (f[3] - f[0])) / (12 * h);
+                double expect = -lr * grad / (isb ? B : 1);
+                double delta = pd[e] - v;
+                maxexp = fmax(maxexp, fabs(expect));
+                maxdiff = fmax(maxdiff, fabs(delta - expect));
+                maxsum = fmax(maxsum, fabs(delta + lr * grad)); /* the other convention */
+            }
+            cr_expect_gt(maxexp, 1e-6, "%s.%s: the step changes it", ly->name, isb ? "bias" : "weight");
+            cr_expect_leq(maxdiff, TOL_GRAD * maxexp, "%s %s.%s: max |Δ - (-lr dL/dθ%s)| = %.3g, max |Δ| = %.3g", m->name,
+                          ly->name, isb ? "bias" : "weight", isb ? " / B" : "", maxdiff, maxexp);
+            if (isb && B > 1)
+                cr_expect_gt(maxsum, 0.1 * maxexp, "the bias check tells the batch mean from the batch sum");
+        }
+    }
+    for (int l = 0; l < L; l++) {
+        free(w0[l]);
+        free(b0[l]);
+    }
+    free(x);
+    free(y);
+    model_free(&mr);
+}
+
+#define GC_HEAD \
+    "model gc\n" \
+    "data binary_addition { bits = 4 examples = 20 inputs = 8 labels = 4 }\n"
+#define GC_TRAIN "train { mode = backprop batch = 5 lr = 0.1 steps = 1 dtype = float64 }\n"
+
+/* 8 -> 7 (tanh) -> 4 (sigmoid), squared error, biases on */
+Test(gradcheck, tanh_sigmoid_squared_error)
+{
+    gradient_check(GC_HEAD "layer h = dense(input, 7) { activation = tanh }\n"
+                           "layer out = dense(h, 4) { activation = sigmoid }\n"
+                           "loss squared_error(out, labels)\n" GC_TRAIN,
+                   11);
+}
+
+/* a deeper chain through a linear layer (no act_grad op) and one without bias */
+Test(gradcheck, tanh_linear_sigmoid_squared_error)
+{
+    gradient_check(GC_HEAD "layer h1 = dense(input, 7) { activation = tanh }\n"
+                           "layer h2 = dense(h1, 6) { activation = linear }\n"
+                           "layer h3 = dense(h2, 5) { activation = sigmoid  bias = false }\n"
+                           "layer out = dense(h3, 4) { activation = sigmoid }\n"
+                           "loss squared_error(out, labels)\n" GC_TRAIN,
+                   12);
+}
+
+/* the cross-entropy losses, whose output delta p - y the IR uses directly */
+Test(gradcheck, softmax_cross_entropy)
+{
+    gradient_check(GC_HEAD "layer h = dense(input, 7) { activation = tanh }\n"
+                           "layer out = dense(h, 4) { activation = softmax }\n"
+                           "loss softmax_cross_entropy(out, labels)\n" GC_TRAIN,
+                   13);
+}
+
+Test(gradcheck, sigmoid_cross_entropy)
+{
+    gradient_check(GC_HEAD "layer h = dense(input, 7) { activation = tanh }\n"
+                           "layer out = dense(h, 4) { activation = sigmoid }\n"
+                           "loss sigmoid_cross_entropy(out, labels)\n" GC_TRAIN,
+                   14);
+}
+
+/* ---- part 3: against the seeds' C reference ----------------------------------------------- */
+
+static const char *const LAYERS[3] = {"h1", "h2", "out"};
+
+typedef struct refcase {
+    int h1, h2;        /* hidden widths; 16 inputs, 8 labels */
+    bool dni;          /* else backprop */
+    bool labels;       /* SG input = labels */
+    bool bias;
+    bool swap_order;   /* the other backward_message than dni_ref's (DNI: after, backprop: before) */
+    double lr;
+} refcase;
+
+typedef struct refpair {
+    model_run mr;
+    dni_ref_net net;
+    double *x, *y;     /* 5 batches of 10 */
+    refcase c;
+} refpair;
+
+enum { REF_BATCH = 10, REF_STEPS = 5 };
+
+static void refpair_make(refpair *rp, refcase c, uint32_t seed)
+{
+    memset(rp, 0, sizeof *rp);
+    rp->c = c;
+    char text[2048];
+    const char *sgin = c.labels ? "labels" : "output", *bias = c.bias ? "true" : "false";
+    snprintf(text, sizeof text,
+             "model ref\n"
+             "data binary_addition { bits = 8 examples = 50 inputs = 16 labels = 8 }\n"
+             "layer h1 = dense(input, %d) { activation = sigmoid  bias = %s }\n"
+             "layer h2 = dense(h1, %d) { activation = sigmoid  bias = %s }\n"
+             "layer out = dense(h2, 8) { activation = sigmoid  bias = %s }\n"
+             "%s%s%s%s%s"
+             "loss squared_error(out, labels) { report = %s }\n"
+             "train { mode = %s batch = %d lr = %.17g steps = %d dtype = float64 backward_message = %s }\n",
+             c.h1, bias, c.h2, bias, bias, c.dni ? "sg h1 { input = " : "", c.dni ? sgin : "",
+             c.dni ? " }\nsg h2 { input = " : "", c.dni ? sgin : "", c.dni ? " }\n" : "",
+             c.dni ? "abs_error" : "abs_delta", c.dni ? "dni" : "backprop", REF_BATCH, c.lr, REF_STEPS,
+             c.dni != c.swap_order ? "after_update" : "before_update");
+    model_make(&rp->mr, text);
+    const int widths[4] = {16, c.h1, c.h2, 8};
+    cr_assert_eq(dni_ref_create(&rp->net, 3, widths, REF_BATCH, c.bias, c.labels, c.lr), 0);
+    /* the same random parameters in both, SG modules included */
+    dnic_rng r;
+    dnic_rng_seed(&r, seed);
+    for (int l = 0; l < 3; l++) {
+        size_t in = (size_t)widths[l], out = (size_t)widths[l + 1];
+        double *w = param(&rp->mr, "%s.weight", LAYERS[l]);
+        for (size_t e = 0; e < in * out; e++)
+            w[e] = rp->net.w[l][e] = dnic_rng_randn(&r);
+        if (c.bias) {
+            double *b = param(&rp->mr, "%s.bias", LAYERS[l]);
+            for (size_t e = 0; e < out; e++)
+                b[e] = rp->net.b[l][e] = dnic_rng_randn(&r);
+        }
+        if (c.dni && l < 2) {
+            double *sw = param(&rp->mr, "%s.sg.weight", LAYERS[l]), *sb = param(&rp->mr, "%s.sg.bias", LAYERS[l]);
+            cr_assert_eq(rp->mr.j.p.bufs[buf_of(&rp->mr, "%s.sg.weight", LAYERS[l])].rows, rp->net.sg_in[l]);
+            for (size_t e = 0; e < (size_t)rp->net.sg_in[l] * out; e++)
+                sw[e] = rp->net.sg_w[l][e] = dnic_rng_randn(&r) * 0.5;
+            for (size_t e = 0; e < out; e++)
+                sb[e] = rp->net.sg_b[l][e] = dnic_rng_randn(&r) * 0.5;
+        }
+    }
+    rp->x = malloc(REF_STEPS * REF_BATCH * 16 * sizeof *rp->x);
+    rp->y = malloc(REF_STEPS * REF_BATCH * 8 * sizeof *rp->y);
+    cr_assert(rp->x && rp->y);
+    cr_assert_eq(dnic_binadd_generate(&r, 8, REF_STEPS * REF_BATCH, rp->x, rp->y), 0);
+}
+
+static void refpair_free(refpair *rp)
+{
+    free(rp->x);
+    free(rp->y);
+    dni_ref_destroy(&rp->net);
+    model_free(&rp->mr);
+}
+
+typedef struct ref_checks {
+    check c[24];
+    char names[24][40];
+    int n;
+} ref_checks;
+
+/* Compares the dnic buffer "<layer><suffix>" with a reference array of n values. */
+static void ref_check(ref_checks *rc, refpair *rp, int l, const char *suffix, const double *ref, size_t n)
+{
+    cr_assert_lt(rc->n, 24);
+    char *name = rc->names[rc->n];
+    snprintf(name, sizeof rc->names[0], "%s%s", LAYERS[l], suffix);
+    int b = buf_of(&rp->mr, "%s", name);
+    cr_assert_eq(nel(&rp->mr.j, b), n, "%s has %zu values, the reference %zu", name, nel(&rp->mr.j, b), n);
+    rc->c[rc->n++] = (check){name, buf_err_d(rp->mr.j.p.ptrs[b], ref, n), TOL_REF};
+}
+
+static void ref_check_acc(ref_checks *rc, refpair *rp, const char *name, double ref)
+{
+    cr_assert_lt(rc->n, 24);
+    double got = *(double *)rp->mr.j.p.ptrs[buf_of(&rp->mr, "%s", name)];
+    rc->c[rc->n++] = (check){name, buf_err_d(&got, &ref, 1), TOL_REF};
+}
+
+/* Runs step `s` in both; returns the largest error over every parameter, the loss sums, the
+ * SG predictions and the messages, and (when report) expects each to be within TOL_REF. */
+static double refpair_step(refpair *rp, int s, bool report)
+{
+    const double *bx = rp->x + (size_t)s * REF_BATCH * 16, *by = rp->y + (size_t)s * REF_BATCH * 8;
+    dnic_program *p = &rp->mr.j.p;
+    p->ptrs[rp->mr.t.ir->x] = (void *)(uintptr_t)bx; /* read-only: the IR never writes x or y */
+    p->ptrs[rp->mr.t.ir->y] = (void *)(uintptr_t)by;
+    zero_accs(&rp->mr);
+    jprog_run(&rp->mr.j);
+    double loss, sg_loss = 0;
+    dni_ref_net *net = &rp->net;
+    if (rp->c.dni)
+        dni_ref_dni_step(net, bx, by, &loss, &sg_loss);
+    else
+        loss = dni_ref_bp_step(net, bx, by);
+
+    ref_checks rc = {.n = 0};
+    for (int l = 0; l < 3; l++) {
+        size_t out = (size_t)net->widths[l + 1];
+        ref_check(&rc, rp, l, ".weight", net->w[l], (size_t)net->widths[l] * out);
+        if (rp->c.bias)
+            ref_check(&rc, rp, l, ".bias", net->b[l], out);
+        if (rp->c.dni && l < 2) {
+            ref_check(&rc, rp, l, ".sg.weight", net->sg_w[l], (size_t)net->sg_in[l] * out);
+            ref_check(&rc, rp, l, ".sg.bias", net->sg_b[l], out);
+            ref_check(&rc, rp, l, ".sg.pred", net->sg[l], REF_BATCH * out);
+            /* the message layer l+1 sent down: layer l's SG target */
+            ref_check(&rc, rp, l, ".grad", net->back[l + 1], REF_BATCH * out);
+        }
+    }
+    ref_check_acc(&rc, rp, "loss.sum", loss);
+    if (rp->c.dni) {
+        ref_check_acc(&rc, rp, "h2.sg.loss", sg_loss);
+        double h1sg = 0;
+        for (size_t e = 0; e < (size_t)REF_BATCH * net->widths[1]; e++)
+            h1sg += fabs(net->sg_delta[0][e]);
+        ref_check_acc(&rc, rp, "h1.sg.loss", h1sg);
+    }
+    double worst = 0;
+    for (int i = 0; i < rc.n; i++) {
+        worst = fmax(worst, rc.c[i].err);
+        if (report)
+            cr_expect(rc.c[i].err <= rc.c[i].tol, "%s%s %d-%d step %d: %s error %.3g > %.3g",
+                      rp->c.dni ? "dni" : "backprop", rp->c.labels ? " labels" : "", rp->c.h1, rp->c.h2, s,
+                      rc.c[i].name, rc.c[i].err, rc.c[i].tol);
+    }
+    return worst;
+}
+
+static void ref_compare(refcase c, uint32_t seed)
+{
+    refpair rp;
+    refpair_make(&rp, c, seed);
+    for (int s = 0; s < REF_STEPS; s++)
+        refpair_step(&rp, s, true);
+    refpair_free(&rp);
+}
+
+Test(dni_ref, dni_16_12_9_8)
+{
+    ref_compare((refcase){12, 9, true, false, true, false, 0.01}, 21);
+}
+
+Test(dni_ref, dni_seed_16_64_32_8)
+{
+    ref_compare((refcase){64, 32, true, false, true, false, 0.01}, 22);
+}
+
+Test(dni_ref, dni_labels_16_12_9_8)
+{
+    ref_compare((refcase){12, 9, true, true, true, false, 0.01}, 23);
+}
+
+Test(dni_ref, dni_labels_seed_16_64_32_8)
+{
+    ref_compare((refcase){64, 32, true, true, true, false, 0.01}, 24);
+}
+
+Test(dni_ref, backprop_bias_16_12_9_8)
+{
+    ref_compare((refcase){12, 9, false, false, true, false, 0.1}, 25);
+}
+
+Test(dni_ref, backprop_seed_16_128_64_8)
+{
+    ref_compare((refcase){128, 64, false, false, false, false, 0.1}, 26);
+}
+
+/* The comparison with dni_ref can fail: a 1e-9 change to one reference weight is reported, and
+ * so is the other message order (dni_ref sends messages after the update). */
+Test(sanity, dni_ref_comparison_detects_mismatch)
+{
+    refpair rp;
+    refpair_make(&rp, (refcase){12, 9, true, false, true, false, 0.01}, 31);
+    cr_expect_leq(refpair_step(&rp, 0, false), TOL_REF);
+    rp.net.w[1][5] *= 1 + 1e-9;
+    double e = refpair_step(&rp, 1, false);
+    cr_expect_gt(e, TOL_REF, "a perturbed reference weight goes unnoticed (error %.3g)", e);
+    refpair_free(&rp);
+
+    refpair_make(&rp, (refcase){12, 9, true, false, true, true, 0.01}, 31);
+    e = refpair_step(&rp, 0, false);
+    cr_expect_gt(e, 1e-6, "before_update vs the seeds' after_update: error %.3g", e);
+    refpair_free(&rp);
+}
