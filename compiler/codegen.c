@@ -3,7 +3,10 @@
  * so after inlining LLVM knows that outputs do not overlap inputs; every loop bound is a
  * constant.  Floating point is strict (no fast-math flags): results follow the order of
  * operations in docs/semantics.md. */
+#include <stdlib.h>
 #include <string.h>
+
+#include <llvm-c/DebugInfo.h>
 
 #include "codegen.h"
 
@@ -12,6 +15,8 @@ typedef struct cg {
     LLVMModuleRef M;
     LLVMBuilderRef B;
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
+    int lanes;                  /* elements of T in one vector register */
+    bool unroll;                /* let LLVM unroll loops (DNIC_UNROLL=1, for measurements) */
     LLVMValueRef fn;            /* the function being built */
     const dnic_ir *ir;
     const char *cpu, *features;
@@ -74,12 +79,27 @@ static LLVMValueRef loop_begin(cg *g, loop *l, long long n)
     return l->iv;
 }
 
+/* Marks a loop's back edge "do not unroll": the loops are already blocked for registers, and
+ * fully unrolling constant-trip loops would multiply compile time for little gain. */
+static void no_unroll(cg *g, LLVMValueRef backedge)
+{
+    if (g->unroll)
+        return;
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->C, NULL, 0);
+    LLVMMetadataRef name = LLVMMDStringInContext2(g->C, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef dis = LLVMMDNodeInContext2(g->C, &name, 1);
+    LLVMMetadataRef ops[2] = {tmp, dis};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(g->C, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, id);
+    LLVMSetMetadata(backedge, LLVMGetMDKindIDInContext(g->C, "llvm.loop", 9), LLVMMetadataAsValue(g->C, id));
+}
+
 static void loop_end(cg *g, loop *l)
 {
     LLVMValueRef next = LLVMBuildNSWAdd(g->B, l->iv, ci(g, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->B);
     LLVMAddIncoming(l->iv, &next, &latch, 1);
-    LLVMBuildBr(g->B, l->head);
+    no_unroll(g, LLVMBuildBr(g->B, l->head));
     LLVMPositionBuilderAtEnd(g->B, l->exit);
 }
 
@@ -109,9 +129,43 @@ static void set(cg *g, LLVMValueRef v, LLVMValueRef p)
     LLVMBuildStore(g->B, v, p);
 }
 
-/* Calls a math function: an LLVM intrinsic when there is one, else libm. */
+/* A constant like v: a scalar, or a vector of v's width. */
+static LLVMValueRef cl(cg *g, LLVMValueRef like, double x)
+{
+    LLVMTypeRef t = LLVMTypeOf(like);
+    if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
+        return LLVMConstReal(t, x);
+    unsigned n = LLVMGetVectorSize(t);
+    LLVMValueRef e[16];
+    DNIC_ASSERT(n <= 16);
+    for (unsigned i = 0; i < n; i++)
+        e[i] = LLVMConstReal(LLVMGetElementType(t), x);
+    return LLVMConstVector(e, n);
+}
+
+/* Calls a math function on a scalar or a vector: an LLVM intrinsic when there is one, else
+ * libm, lane by lane. */
 static LLVMValueRef math1(cg *g, const char *base, LLVMTypeRef t, LLVMValueRef x)
 {
+    if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) {
+        unsigned n = LLVMGetVectorSize(t);
+        LLVMTypeRef et = LLVMGetElementType(t);
+        if (strcmp(base, "exp") == 0 || strcmp(base, "log") == 0 || strcmp(base, "fabs") == 0) {
+            const char *name = dnic_sprintf(g->a, "llvm.%s.v%u%s", base, n, et == g->f64 ? "f64" : "f32");
+            LLVMTypeRef fty = LLVMFunctionType(t, &t, 1, 0);
+            LLVMValueRef f = LLVMGetNamedFunction(g->M, name);
+            if (!f)
+                f = LLVMAddFunction(g->M, name, fty);
+            return LLVMBuildCall2(g->B, fty, f, &x, 1, "");
+        }
+        LLVMValueRef r = LLVMGetUndef(t);
+        for (unsigned i = 0; i < n; i++) {
+            LLVMValueRef lane = LLVMConstInt(g->i32, i, 0);
+            LLVMValueRef e = math1(g, base, et, LLVMBuildExtractElement(g->B, x, lane, ""));
+            r = LLVMBuildInsertElement(g->B, r, e, lane, "");
+        }
+        return r;
+    }
     bool is64 = t == g->f64;
     const char *name;
     if (strcmp(base, "exp") == 0)
@@ -155,14 +209,14 @@ static LLVMValueRef fsub(cg *g, LLVMValueRef a, LLVMValueRef b)
 /* act(v) for an elementwise activation (softmax is done per row by the caller). */
 static LLVMValueRef act_fwd(cg *g, dnic_act act, LLVMValueRef v)
 {
-    LLVMTypeRef T = g->T;
+    LLVMTypeRef T = LLVMTypeOf(v);
     switch (act) {
     case DNIC_ACT_SIGMOID: /* 1 / (1 + exp(-v)), as the seeds */
-        return LLVMBuildFDiv(g->B, cf(g, T, 1), fadd(g, cf(g, T, 1), math1(g, "exp", T, LLVMBuildFNeg(g->B, v, ""))), "");
+        return LLVMBuildFDiv(g->B, cl(g, v, 1), fadd(g, cl(g, v, 1), math1(g, "exp", T, LLVMBuildFNeg(g->B, v, ""))), "");
     case DNIC_ACT_TANH:
         return math1(g, "tanh", T, v);
     case DNIC_ACT_RELU:
-        return LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, v, cf(g, T, 0), ""), v, cf(g, T, 0), "");
+        return LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, v, cl(g, v, 0), ""), v, cl(g, v, 0), "");
     case DNIC_ACT_LINEAR:
     case DNIC_ACT_SOFTMAX:
     case DNIC_ACT_COUNT:
@@ -187,68 +241,209 @@ static LLVMValueRef act_deriv(cg *g, dnic_act act, LLVMValueRef y)
     }
 }
 
+/* ---- a register-blocked matrix product --------------------------------------------------- */
+
+/* C[M,N] = sum over k < K, in k order from zero, of A(m,k) * B(k,n), where
+ * A(m,k) = a[m*sam + k*sak] (a == NULL: A = 1) and B(k,n) = b[k*sbk + n].  Each tile of MR
+ * rows by NR vectors keeps its sums in registers across the k loop; columns beyond the last
+ * whole vector are done one at a time.  Every C element is still the same ordered sum of
+ * separately rounded products (fmul then fadd, never a fused fma), so results are those of
+ * the plain loops in docs/semantics.md.  `epi` stores each finished vector (lanes wide) of
+ * row m starting at column n. */
+typedef struct opctx opctx;
+typedef void (*gemm_epi)(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes);
+
+typedef struct gemm {
+    int M, N, K;
+    LLVMValueRef a, b;
+    long long sam, sak, sbk;
+    gemm_epi epi;
+} gemm;
+
+enum { MR = 4, NRV = 2 }; /* tile: 4 rows by 2 vectors */
+
+static LLVMTypeRef vec_type(cg *g, int lanes)
+{
+    return lanes == 1 ? g->T : LLVMVectorType(g->T, (unsigned)lanes);
+}
+
+/* Loads `lanes` contiguous elements at base[idx]. */
+static LLVMValueRef vload(cg *g, LLVMValueRef base, LLVMValueRef idx, int lanes)
+{
+    LLVMTypeRef vt = vec_type(g, lanes);
+    LLVMValueRef v = LLVMBuildLoad2(g->B, vt, at(g, g->T, base, idx), "");
+    LLVMSetAlignment(v, (unsigned)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T));
+    return v;
+}
+
+static void vstore(cg *g, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx, int lanes)
+{
+    (void)lanes;
+    LLVMValueRef s = LLVMBuildStore(g->B, v, at(g, g->T, base, idx));
+    LLVMSetAlignment(s, (unsigned)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T));
+}
+
+static LLVMValueRef splat(cg *g, LLVMValueRef x, int lanes)
+{
+    if (lanes == 1)
+        return x;
+    LLVMTypeRef vt = vec_type(g, lanes);
+    LLVMValueRef v = LLVMBuildInsertElement(g->B, LLVMGetUndef(vt), x, LLVMConstInt(g->i32, 0, 0), "");
+    return LLVMBuildShuffleVector(g->B, v, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(g->i32, (unsigned)lanes)), "");
+}
+
+static LLVMValueRef gemm_a(cg *g, const gemm *p, LLVMValueRef m, LLVMValueRef k)
+{
+    if (!p->a)
+        return cf(g, g->T, 1);
+    LLVMValueRef idx = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, m, ci(g, p->sam), ""), LLVMBuildMul(g->B, k, ci(g, p->sak), ""), "");
+    return ld(g, g->T, p->a, idx);
+}
+
+/* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
+ * hand so that the accumulators are phis of its header. */
+static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes)
+{
+    LLVMTypeRef vt = vec_type(g, lanes);
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->B);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->C, g->fn, "k");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->C, g->fn, "kbody");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->C, g->fn, "kdone");
+    LLVMBuildBr(g->B, head);
+    LLVMPositionBuilderAtEnd(g->B, head);
+    LLVMValueRef k = LLVMBuildPhi(g->B, g->i64, "k"), zero_i = ci(g, 0), zero = LLVMConstNull(vt);
+    LLVMAddIncoming(k, &zero_i, &pre, 1);
+    LLVMValueRef acc[MR][NRV], next[MR][NRV];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
+            acc[r][v] = LLVMBuildPhi(g->B, vt, "acc");
+            LLVMAddIncoming(acc[r][v], &zero, &pre, 1);
+        }
+    LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, p->K), ""), body, exit);
+    LLVMPositionBuilderAtEnd(g->B, body);
+    LLVMValueRef bv[NRV];
+    LLVMValueRef brow = LLVMBuildMul(g->B, k, ci(g, p->sbk), "");
+    for (int v = 0; v < nv; v++)
+        bv[v] = vload(g, p->b, LLVMBuildAdd(g->B, brow, LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""), ""), lanes);
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef av = splat(g, gemm_a(g, p, LLVMBuildAdd(g->B, m0, ci(g, r), ""), k), lanes);
+        for (int v = 0; v < nv; v++)
+            next[r][v] = fadd(g, acc[r][v], fmul(g, av, bv[v]));
+    }
+    LLVMValueRef knext = LLVMBuildNSWAdd(g->B, k, ci(g, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->B);
+    LLVMAddIncoming(k, &knext, &latch, 1);
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            LLVMAddIncoming(acc[r][v], &next[r][v], &latch, 1);
+    no_unroll(g, LLVMBuildBr(g->B, head));
+    LLVMPositionBuilderAtEnd(g->B, exit);
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
+                   acc[r][v], lanes);
+}
+
+static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
+{
+    int lanes = g->lanes, step = lanes * NRV;
+    int full = p->N / step, rest = p->N % step;
+    if (full > 0) {
+        loop ln;
+        LLVMValueRef t = loop_begin(g, &ln, full);
+        gemm_tile(g, c, p, m0, LLVMBuildMul(g->B, t, ci(g, step), ""), mr, NRV, lanes);
+        loop_end(g, &ln);
+    }
+    int n = full * step;
+    if (rest >= lanes) { /* one more whole vector */
+        gemm_tile(g, c, p, m0, ci(g, n), mr, 1, lanes);
+        n += lanes;
+        rest -= lanes;
+    }
+    for (int j = 0; j < rest; j++) /* single columns */
+        gemm_tile(g, c, p, m0, ci(g, n + j), mr, 1, 1);
+}
+
+static void gen_gemm(cg *g, opctx *c, const gemm *p)
+{
+    int full = p->M / MR, rest = p->M % MR;
+    if (full > 0) {
+        loop lm;
+        LLVMValueRef t = loop_begin(g, &lm, full);
+        gemm_rows(g, c, p, LLVMBuildMul(g->B, t, ci(g, MR), ""), MR);
+        loop_end(g, &lm);
+    }
+    if (rest > 0)
+        gemm_rows(g, c, p, ci(g, (long long)full * MR), rest);
+}
+
 /* ---- ops -------------------------------------------------------------------------------- */
 
-typedef struct opctx {
+struct opctx {
     cg *g;
     const dnic_ir_op *o;
     LLVMValueRef dst, s[3];
     const dnic_buffer_desc *D, *S[3];
-} opctx;
+};
 
-/* dst[B,N] = act(x[B,K] . W[K,N] + b): row by row, the dot products accumulated from zero in
- * k order, then the bias added (x.dot(W) + bias, as the seeds). */
+/* dst[B,N] = act(x[B,K] . W[K,N] + b): the products summed from zero in k order, then the
+ * bias added (x.dot(W) + bias, as the seeds), then the activation. */
+static void dense_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
+{
+    cg *g = c->g;
+    if (c->s[2])
+        v = fadd(g, v, vload(g, c->s[2], n, lanes));
+    vstore(g, v, c->dst, ix(g, m, c->D->cols, n), lanes);
+}
+
+/* dst = act(dst) over the whole buffer, a vector at a time: one call site per op keeps the
+ * code small (the activation is not repeated in every tile's epilogue). */
+static void gen_act_pass(opctx *c)
+{
+    cg *g = c->g;
+    long long n = (long long)c->D->rows * c->D->cols;
+    int lanes = g->lanes;
+    if (n / lanes > 0) {
+        loop l;
+        LLVMValueRef i = LLVMBuildMul(g->B, loop_begin(g, &l, n / lanes), ci(g, lanes), "");
+        vstore(g, act_fwd(g, c->o->act, vload(g, c->dst, i, lanes)), c->dst, i, lanes);
+        loop_end(g, &l);
+    }
+    for (long long i = n / lanes * lanes; i < n; i++)
+        st(g, g->T, act_fwd(g, c->o->act, ld(g, g->T, c->dst, ci(g, i))), c->dst, ci(g, i));
+}
+
 static void gen_dense(opctx *c)
 {
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, N = c->D->cols, K = c->S[1]->rows;
-    loop li, ln, lk, ln2, ln3;
-    LLVMValueRef i = loop_begin(g, &li, Bn);
-    LLVMValueRef n = loop_begin(g, &ln, N);
-    st(g, T, cf(g, T, 0), c->dst, ix(g, i, N, n));
-    loop_end(g, &ln);
-    LLVMValueRef k = loop_begin(g, &lk, K);
-    LLVMValueRef xv = ld(g, T, c->s[0], ix(g, i, K, k));
-    n = loop_begin(g, &ln2, N);
-    LLVMValueRef di = ix(g, i, N, n);
-    st(g, T, fadd(g, ld(g, T, c->dst, di), fmul(g, xv, ld(g, T, c->s[1], ix(g, k, N, n)))), c->dst, di);
-    loop_end(g, &ln2);
-    loop_end(g, &lk);
-    if (c->o->act == DNIC_ACT_SOFTMAX) {
-        /* add the bias, subtract the row's max, exponentiate, normalise */
-        LLVMValueRef mx = var(g, T, cf(g, T, -__builtin_inf()));
-        n = loop_begin(g, &ln3, N);
-        di = ix(g, i, N, n);
-        LLVMValueRef v = ld(g, T, c->dst, di);
-        if (c->s[2])
-            v = fadd(g, v, ld(g, T, c->s[2], n));
-        st(g, T, v, c->dst, di);
-        LLVMValueRef m = get(g, T, mx);
-        set(g, LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, v, m, ""), v, m, ""), mx);
-        loop_end(g, &ln3);
-        LLVMValueRef sum = var(g, T, cf(g, T, 0));
-        loop le;
-        n = loop_begin(g, &le, N);
-        di = ix(g, i, N, n);
-        LLVMValueRef e = math1(g, "exp", T, fsub(g, ld(g, T, c->dst, di), get(g, T, mx)));
-        st(g, T, e, c->dst, di);
-        set(g, fadd(g, get(g, T, sum), e), sum);
-        loop_end(g, &le);
-        loop lnorm;
-        n = loop_begin(g, &lnorm, N);
-        di = ix(g, i, N, n);
-        st(g, T, LLVMBuildFDiv(g->B, ld(g, T, c->dst, di), get(g, T, sum), ""), c->dst, di);
-        loop_end(g, &lnorm);
-    } else {
-        n = loop_begin(g, &ln3, N);
-        di = ix(g, i, N, n);
-        LLVMValueRef v = ld(g, T, c->dst, di);
-        if (c->s[2])
-            v = fadd(g, v, ld(g, T, c->s[2], n));
-        st(g, T, act_fwd(g, c->o->act, v), c->dst, di);
-        loop_end(g, &ln3);
+    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, dense_epi};
+    gen_gemm(g, c, &p);
+    if (c->o->act != DNIC_ACT_SOFTMAX) {
+        if (c->o->act != DNIC_ACT_LINEAR)
+            gen_act_pass(c);
+        return;
     }
+    /* softmax per row: subtract the row's max, exponentiate, normalise */
+    loop li, ln, le, lnorm;
+    LLVMValueRef i = loop_begin(g, &li, Bn);
+    LLVMValueRef mx = var(g, T, cf(g, T, -__builtin_inf()));
+    LLVMValueRef n = loop_begin(g, &ln, N);
+    LLVMValueRef v = ld(g, T, c->dst, ix(g, i, N, n)), mv = get(g, T, mx);
+    set(g, LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, v, mv, ""), v, mv, ""), mx);
+    loop_end(g, &ln);
+    LLVMValueRef sum = var(g, T, cf(g, T, 0));
+    n = loop_begin(g, &le, N);
+    LLVMValueRef di = ix(g, i, N, n);
+    LLVMValueRef e = math1(g, "exp", T, fsub(g, ld(g, T, c->dst, di), get(g, T, mx)));
+    st(g, T, e, c->dst, di);
+    set(g, fadd(g, get(g, T, sum), e), sum);
+    loop_end(g, &le);
+    n = loop_begin(g, &lnorm, N);
+    di = ix(g, i, N, n);
+    st(g, T, LLVMBuildFDiv(g->B, ld(g, T, c->dst, di), get(g, T, sum), ""), c->dst, di);
+    loop_end(g, &lnorm);
     loop_end(g, &li);
 }
 
@@ -288,58 +483,59 @@ static void gen_elementwise(opctx *c)
     loop_end(g, &l);
 }
 
-/* dst[B,K] = d[B,N] . W[K,N]^T */
+/* dst[B,K] = d[B,N] . W[K,N]^T, through W^T copied to the scratch buffer so that both
+ * operands are read along rows; each sum runs over n in order from zero. */
+static void store_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
+{
+    vstore(c->g, v, c->dst, ix(c->g, m, c->D->cols, n), lanes);
+}
+
 static void gen_matmul_nt(opctx *c)
 {
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, K = c->D->cols, N = c->S[0]->cols;
-    loop li, lk, ln;
-    LLVMValueRef i = loop_begin(g, &li, Bn);
+    LLVMValueRef wt = c->s[2]; /* the scratch buffer, [N,K] */
+    loop lk, ln;
     LLVMValueRef k = loop_begin(g, &lk, K);
-    LLVMValueRef acc = var(g, T, cf(g, T, 0));
     LLVMValueRef n = loop_begin(g, &ln, N);
-    set(g, fadd(g, get(g, T, acc), fmul(g, ld(g, T, c->s[0], ix(g, i, N, n)), ld(g, T, c->s[1], ix(g, k, N, n)))), acc);
+    st(g, T, ld(g, T, c->s[1], ix(g, k, N, n)), wt, ix(g, n, K, k));
     loop_end(g, &ln);
-    st(g, T, get(g, T, acc), c->dst, ix(g, i, K, k));
     loop_end(g, &lk);
-    loop_end(g, &li);
+    gemm p = {Bn, K, N, c->s[0], wt, N, 1, K, store_epi};
+    gen_gemm(g, c, &p);
 }
 
 /* W[K,N] -= (x[B,K]^T . d[B,N]) * lr: the batch sum first, then the scale, as the seeds. */
-static void gen_sgd_w(opctx *c)
+static void sgd_w_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
     cg *g = c->g;
-    LLVMTypeRef T = g->T;
-    int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
-    loop lk, ln, li;
-    LLVMValueRef k = loop_begin(g, &lk, K);
-    LLVMValueRef n = loop_begin(g, &ln, N);
-    LLVMValueRef acc = var(g, T, cf(g, T, 0));
-    LLVMValueRef i = loop_begin(g, &li, Bn);
-    set(g, fadd(g, get(g, T, acc), fmul(g, ld(g, T, c->s[0], ix(g, i, K, k)), ld(g, T, c->s[1], ix(g, i, N, n)))), acc);
-    loop_end(g, &li);
-    LLVMValueRef wi = ix(g, k, N, n);
-    st(g, T, fsub(g, ld(g, T, c->dst, wi), fmul(g, get(g, T, acc), cf(g, T, c->o->lr))), c->dst, wi);
-    loop_end(g, &ln);
-    loop_end(g, &lk);
+    LLVMValueRef idx = ix(g, m, c->D->cols, n);
+    vstore(g, fsub(g, vload(g, c->dst, idx, lanes), fmul(g, v, cl(g, v, c->o->lr))), c->dst, idx, lanes);
 }
 
-/* b[N] -= (sum_rows(d) / B) * lr: np.average over the batch, then the scale. */
-static void gen_sgd_b(opctx *c)
+static void gen_sgd_w(opctx *c)
+{
+    int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, sgd_w_epi};
+    gen_gemm(c->g, c, &p);
+}
+
+/* b[N] -= (sum_rows(d) / B) * lr: np.average over the batch, then the scale.  The row sum is
+ * the matrix product of a row of ones with d (1 * x is exact). */
+static void sgd_b_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
     cg *g = c->g;
-    LLVMTypeRef T = g->T;
+    (void)m;
+    LLVMValueRef mean = LLVMBuildFDiv(g->B, v, cl(g, v, c->S[0]->rows), "");
+    vstore(g, fsub(g, vload(g, c->dst, n, lanes), fmul(g, mean, cl(g, v, c->o->lr))), c->dst, n, lanes);
+}
+
+static void gen_sgd_b(opctx *c)
+{
     int N = c->D->cols, Bn = c->S[0]->rows;
-    loop ln, li;
-    LLVMValueRef n = loop_begin(g, &ln, N);
-    LLVMValueRef acc = var(g, T, cf(g, T, 0));
-    LLVMValueRef i = loop_begin(g, &li, Bn);
-    set(g, fadd(g, get(g, T, acc), ld(g, T, c->s[0], ix(g, i, N, n))), acc);
-    loop_end(g, &li);
-    LLVMValueRef mean = LLVMBuildFDiv(g->B, get(g, T, acc), cf(g, T, Bn), "");
-    st(g, T, fsub(g, ld(g, T, c->dst, n), fmul(g, mean, cf(g, T, c->o->lr))), c->dst, n);
-    loop_end(g, &ln);
+    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, sgd_b_epi};
+    gen_gemm(c->g, c, &p);
 }
 
 static LLVMValueRef to_f64(cg *g, LLVMValueRef v)
@@ -432,6 +628,10 @@ static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name)
             c.s[s] = LLVMGetParam(fn, (unsigned)s + 1);
             c.S[s] = &g->ir->bufs[o->src[s]];
         }
+    if (o->scratch >= 0) {
+        c.s[2] = LLVMGetParam(fn, 3);
+        c.S[2] = &g->ir->bufs[o->scratch];
+    }
     switch (o->op) {
     case DNIC_OP_DENSE: gen_dense(&c); break;
     case DNIC_OP_CONCAT: gen_concat(&c); break;
@@ -468,6 +668,8 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     g->i1 = LLVMInt1TypeInContext(ctx);
     g->ptr = LLVMPointerTypeInContext(ctx, 0);
     g->vd = LLVMVoidTypeInContext(ctx);
+    g->lanes = ir->dtype == DNIC_F64 ? 4 : 8; /* a 256-bit register (AVX2) */
+    g->unroll = getenv("DNIC_UNROLL") && !strcmp(getenv("DNIC_UNROLL"), "1");
     for (int b = 0; b < ir->nblocks; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
         LLVMValueRef *opfn = dnic_alloc(g->a, (size_t)(blk->nops + 1) * sizeof *opfn);
@@ -486,6 +688,8 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
             args[0] = ld(g, g->ptr, bufs, ci(g, o->dst));
             for (int s = 0; s < 3; s++)
                 args[s + 1] = o->src[s] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->src[s])) : LLVMConstPointerNull(g->ptr);
+            if (o->scratch >= 0)
+                args[3] = ld(g, g->ptr, bufs, ci(g, o->scratch));
             LLVMBuildCall2(g->B, opty, opfn[i], args, 4, "");
         }
         LLVMBuildRetVoid(g->B);

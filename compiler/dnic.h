@@ -248,6 +248,7 @@ typedef struct dnic_ir_op {
     dnic_act act;     /* DENSE, ACT_GRAD */
     double lr;        /* SGD_W, SGD_B */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
+    int scratch;      /* MATMUL_NT: a TEMP buffer for W^T, written then read by the op; else -1 */
 } dnic_ir_op;
 
 typedef struct dnic_ir_block {

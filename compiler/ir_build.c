@@ -146,6 +146,7 @@ static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
     o->src[3] = -1;
     o->nsrc = dnic_op_nsrc(op);
     o->act = DNIC_ACT_LINEAR;
+    o->scratch = -1;
     return o;
 }
 
@@ -169,6 +170,15 @@ static void forward(builder *b, const unit *u)
     emit(b, DNIC_OP_DENSE, u->out, u->in, u->w, u->b)->act = u->act;
 }
 
+/* The backward message grad_in = dz . W^T, through a transposed copy of W so that the
+ * product reads both operands contiguously. */
+static void message(builder *b, const unit *u, int dz)
+{
+    const dnic_buffer_desc *w = &b->ir->bufs[u->w];
+    int t = add_buf(b, dnic_sprintf(b->a, "%s.t", w->name), DNIC_BUF_TEMP, w->cols, w->rows);
+    emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, u->w, -1)->scratch = t;
+}
+
 /* Backpropagates `g` (the gradient w.r.t. the last unit's output; when g_is_delta it is
  * already w.r.t. its pre-activation) through units[n-1..0], updating each unit's parameters
  * and sending each unit's message to grad_in in the model's order (before or after the
@@ -184,12 +194,12 @@ static void backward(builder *b, const unit *units, int n, int g, bool g_is_delt
             emit(b, DNIC_OP_ACT_GRAD, dz, g, u->out, -1)->act = u->act;
         }
         if (!after && u->grad_in >= 0)
-            emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, u->w, -1);
+            message(b, u, dz);
         emit(b, DNIC_OP_SGD_W, u->w, u->in, dz, -1)->lr = u->lr;
         if (u->b >= 0)
             emit(b, DNIC_OP_SGD_B, u->b, dz, -1, -1)->lr = u->lr;
         if (after && u->grad_in >= 0)
-            emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, u->w, -1);
+            message(b, u, dz);
         g = u->grad_in;
     }
 }

@@ -37,6 +37,8 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
                     fprintf(out, "%s %s", s ? "," : "", ir->bufs[o->src[s]].name);
             if (o->op == DNIC_OP_DENSE || o->op == DNIC_OP_ACT_GRAD)
                 fprintf(out, " act=%s", dnic_act_name(o->act));
+            if (o->scratch >= 0)
+                fprintf(out, " scratch=%s", ir->bufs[o->scratch].name);
             if (o->op == DNIC_OP_LOSS_SUM)
                 fprintf(out, " loss=%s", o->act == DNIC_ACT_LINEAR ? "squared" : o->act == DNIC_ACT_SOFTMAX ? "softmax_ce" : "sigmoid_ce");
             if (o->op == DNIC_OP_SGD_W || o->op == DNIC_OP_SGD_B)

@@ -95,6 +95,10 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
     case DNIC_OP_MATMUL_NT:
         shape(v, s[0], Bn, B(v, s[1])->cols);
         shape(v, o->dst, Bn, B(v, s[1])->rows);
+        if (o->scratch < 0 || o->scratch >= v->ir->nbufs || B(v, o->scratch)->kind != DNIC_BUF_TEMP)
+            fail(v, "needs a temporary scratch buffer for W^T");
+        else
+            shape(v, o->scratch, B(v, s[1])->cols, B(v, s[1])->rows);
         break;
     case DNIC_OP_SGD_W:
         shape(v, s[0], Bn, d->rows);
@@ -114,9 +118,13 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
     case DNIC_OP_COUNT:
         fail(v, "bad op");
     }
+    if (o->op != DNIC_OP_MATMUL_NT && o->scratch != -1)
+        fail(v, "only matmul_nt takes a scratch buffer");
     if (updates && !(o->lr > 0))
         fail(v, "learning rate %g is not positive", o->lr);
     defined[o->dst] = true;
+    if (o->scratch >= 0 && o->scratch < v->ir->nbufs)
+        defined[o->scratch] = true;
 }
 
 bool dnic_ir_verify(const dnic_ir *ir, FILE *err)
