@@ -1,6 +1,7 @@
 /* The syntax tree: constructors used by the grammar's actions and the stable --dump-ast
  * text form (tested with goldens). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dnic.h"
@@ -73,13 +74,29 @@ void dnic_expr_print(const dnic_expr *e, FILE *out)
         }
         fputc(']', out);
         break;
-    case EXPR_BINARY:
-        fputc('(', out);
-        dnic_expr_print(e->lhs, out);
-        fprintf(out, " %c ", e->op);
-        dnic_expr_print(e->rhs, out);
-        fputc(')', out);
+    case EXPR_BINARY: {
+        /* 1 + 1 + ... + 1 nests to the left as deep as the file is long: walk that chain in a
+         * loop, innermost first, so that only the parser-bounded nesting recurses */
+        size_t n = 0;
+        const dnic_expr *l = e;
+        for (; l->kind == EXPR_BINARY; l = l->lhs)
+            n++;
+        const dnic_expr **chain = malloc(n * sizeof *chain);
+        DNIC_ASSERT(chain != NULL);
+        size_t i = n;
+        for (const dnic_expr *b = e; b->kind == EXPR_BINARY; b = b->lhs)
+            chain[--i] = b;
+        for (i = 0; i < n; i++)
+            fputc('(', out);
+        dnic_expr_print(l, out);
+        for (i = 0; i < n; i++) {
+            fprintf(out, " %c ", chain[i]->op);
+            dnic_expr_print(chain[i]->rhs, out);
+            fputc(')', out);
+        }
+        free(chain);
         break;
+    }
     case EXPR_NEG:
         fputs("(-", out);
         dnic_expr_print(e->lhs, out);

@@ -270,18 +270,14 @@ static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
     static const char *const named[] = {"zeros", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform", "randn", "rand"};
     static const dnic_init_kind kinds[] = {DNIC_INIT_ZEROS, DNIC_INIT_XAVIER_NORMAL, DNIC_INIT_XAVIER_UNIFORM,
                                            DNIC_INIT_HE_NORMAL, DNIC_INIT_HE_UNIFORM, DNIC_INIT_RANDN, DNIC_INIT_RAND};
-    const dnic_expr *e = s->value;
-    double shift = 0, scale = 1;
+    /* the shape first, then the name, then the constants: `0.2 * randn` is not a scale of 0.2 */
+    const dnic_expr *e = s->value, *shift_e = NULL, *scale_e = NULL;
     if (e->kind == EXPR_BINARY && (e->op == '+' || e->op == '-')) {
-        if (!eval_num(c, e->rhs, dnic_sprintf(c->a, "the shift of %s", s->key), &shift))
-            return false;
-        if (e->op == '-')
-            shift = -shift;
+        shift_e = e;
         e = e->lhs;
     }
     if (e->kind == EXPR_BINARY && e->op == '*') {
-        if (!eval_num(c, e->rhs, dnic_sprintf(c->a, "the scale of %s", s->key), &scale))
-            return false;
+        scale_e = e;
         e = e->lhs;
     }
     if (e->kind != EXPR_NAME) {
@@ -289,19 +285,28 @@ static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
                    s->key, expr_desc(c, e));
         return false;
     }
-    for (int i = 0; i < (int)(sizeof named / sizeof named[0]); i++) {
-        if (strcmp(named[i], e->str) != 0)
-            continue;
-        if (kinds[i] != DNIC_INIT_RANDN && kinds[i] != DNIC_INIT_RAND && e != s->value) {
-            dnic_error(c->d, s->value->span, "only randn and rand can be scaled and shifted, not '%s'", e->str);
-            return false;
-        }
-        *out = (dnic_init){kinds[i], scale, shift};
-        return true;
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof named / sizeof named[0]); i++)
+        if (strcmp(named[i], e->str) == 0)
+            k = i;
+    if (k < 0) {
+        dnic_error(c->d, e->span, "unknown initialiser '%s'", e->str);
+        suggest(c, e->span, e->str, named, (int)(sizeof named / sizeof named[0]));
+        return false;
     }
-    dnic_error(c->d, e->span, "unknown initialiser '%s'", e->str);
-    suggest(c, e->span, e->str, named, (int)(sizeof named / sizeof named[0]));
-    return false;
+    if (kinds[k] != DNIC_INIT_RANDN && kinds[k] != DNIC_INIT_RAND && e != s->value) {
+        dnic_error(c->d, s->value->span, "only randn and rand can be scaled and shifted, not '%s'", e->str);
+        return false;
+    }
+    double shift = 0, scale = 1;
+    if (shift_e && !eval_num(c, shift_e->rhs, dnic_sprintf(c->a, "the shift of %s", s->key), &shift))
+        return false;
+    if (shift_e && shift_e->op == '-')
+        shift = -shift;
+    if (scale_e && !eval_num(c, scale_e->rhs, dnic_sprintf(c->a, "the scale of %s", s->key), &scale))
+        return false;
+    *out = (dnic_init){kinds[k], scale, shift};
+    return true;
 }
 
 /* ---- declarations ------------------------------------------------------------------------- */
@@ -405,18 +410,18 @@ static void check_data(checker *c, const dnic_decl *d)
         ds->inputs != 2 * ds->bits) {
         dnic_error(c->d, in->value->span, "inputs = %d, but binary_addition with bits = %d gives %d inputs",
                    ds->inputs, ds->bits, 2 * ds->bits);
-        ds->inputs = 2 * ds->bits; /* the data's width, so the layers are not blamed too */
+        ds->inputs = 0; /* unknown: the layers are not blamed for it too */
     }
     if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels)) {
         if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits) {
             dnic_error(c->d, lab->value->span, "labels = %d, but binary_addition with bits = %d gives %d labels",
                        ds->labels, ds->bits, ds->bits);
-            ds->labels = ds->bits;
+            ds->labels = 0;
         }
-        if (ds->one_hot && ds->labels != ds->one_hot) {
+        if (ds->one_hot && ds->labels && ds->labels != ds->one_hot) {
             dnic_error(c->d, lab->value->span, "labels = %d, but one_hot = %d gives %d labels", ds->labels,
                        ds->one_hot, ds->one_hot);
-            ds->labels = ds->one_hot;
+            ds->labels = 0;
         }
     }
 }
@@ -662,11 +667,11 @@ static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dn
 static void check_train(checker *c, const dnic_decl *d, const char **report_sg, dnic_span *report_sg_span)
 {
     static const char *const keys[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
-                                       "dtype", "optimizer", "backward_message", "report_sg"};
+                                       "dtype", "optimizer", "backward_message", "report_sg", "lag"};
     dnic_train_spec *t = &c->m->train;
     t->dtype = DNIC_F32;
     t->report_sg = -1;
-    check_keys(c, d, keys, 11, "train");
+    check_keys(c, d, keys, 12, "train");
     const dnic_setting *s;
     static const char *const modes[] = {"dni", "backprop"};
     if ((s = find(d, "mode"))) {
@@ -689,6 +694,8 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
         get_int(c, st, 1, 1LL << 40, &t->steps);
     long long total = t->epochs ? t->epochs : t->steps;
     t->report_every = total >= 10 ? total / 10 : 1;
+    if ((s = find(d, "lag")))
+        get_int32(c, s, 0, 7, &t->lag);
     if ((s = find(d, "report_every")))
         get_int(c, s, 1, 1LL << 40, &t->report_every);
     if ((s = find(d, "seed"))) {
@@ -945,6 +952,9 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
                            m->layers[i + 1].name);
         }
         dnic_layer *o = &m->layers[n - 1];
+        if (o->act == DNIC_ACT_SOFTMAX && o->out == 1) /* its output is always 1: nothing to learn */
+            dnic_error(d, layer_span(c, o, "activation"), "softmax needs at least 2 units, but layer '%s' is 1 wide; use sigmoid",
+                       o->name);
         if (m->data.labels && o->out && o->out != m->data.labels) {
             dnic_error(d, layer_span(c, o, NULL), "the output layer '%s' is %d wide, but the labels are %d wide", o->name,
                        o->out, m->data.labels);

@@ -209,6 +209,7 @@ typedef struct dnic_train_spec {
     dnic_dtype dtype;
     dnic_message_order message;
     int report_sg;             /* SG module whose loss the report line shows; -1 = all */
+    int lag;                   /* d: an SG target is applied before step t+1+d (0..7) */
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -277,6 +278,9 @@ typedef struct dnic_ir {
 const char *dnic_op_name(dnic_op op);
 int dnic_op_nsrc(dnic_op op);
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m);
+/* The accumulator block b adds to (-1: none) and its estimated floating-point operations. */
+int dnic_ir_block_acc(const dnic_ir *ir, int b);
+double dnic_ir_block_cost(const dnic_ir *ir, int b);
 /* Checks shapes, def-before-use and buffer kinds; returns false after reporting to stderr
  * (a failure is a compiler bug, not a user error). */
 bool dnic_ir_verify(const dnic_ir *ir, FILE *err);

@@ -20,15 +20,16 @@
 static char *describe(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
 {
     long skip = m->data.kind == DNIC_DATA_BINADD && !m->data.has_seed ? 2L * m->data.examples : 0;
-    char *s = dnic_sprintf(a, "dnic-model 1 %d %d %u %ld %d %d %d %d\n", (int)ir->dtype, ir->batch, m->train.seed, skip,
-                           ir->x, ir->y, ir->out, ir->loss_acc);
+    char *s = dnic_sprintf(a, "dnic-model 1 %d %d %u %ld %d %d %d %d %d\n", (int)ir->dtype, ir->batch, m->train.seed,
+                           skip, ir->x, ir->y, ir->out, ir->loss_acc, ir->nstages);
     for (int i = 0; i < ir->nbufs; i++) {
         const dnic_buffer_desc *b = &ir->bufs[i];
         s = dnic_sprintf(a, "%sbuf %s %d %d %d %d %a %a %d\n", s, b->name, (int)b->kind, b->rows, b->cols, (int)b->draw,
                          b->scale, b->shift, b->init_order);
     }
     for (int i = 0; i < ir->nblocks; i++)
-        s = dnic_sprintf(a, "%sblock %s %d %d\n", s, ir->blocks[i].name, ir->blocks[i].stage, (int)ir->blocks[i].phase);
+        s = dnic_sprintf(a, "%sblock %s %d %d %d\n", s, ir->blocks[i].name, ir->blocks[i].stage, (int)ir->blocks[i].phase,
+                         dnic_ir_block_acc(ir, i));
     for (int i = 0; ir->sg_acc_first >= 0 && i < m->nsgs; i++)
         s = dnic_sprintf(a, "%ssg %d\n", s, ir->sg_acc_first + i);
     return s;

@@ -389,3 +389,31 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     ir->out = units[n - 1].out;
     return ir;
 }
+
+int dnic_ir_block_acc(const dnic_ir *ir, int b)
+{
+    const dnic_ir_block *blk = &ir->blocks[b];
+    for (int i = 0; i < blk->nops; i++)
+        if (blk->ops[i].op == DNIC_OP_ABS_SUM || blk->ops[i].op == DNIC_OP_LOSS_SUM)
+            return blk->ops[i].dst;
+    return -1;
+}
+
+double dnic_ir_block_cost(const dnic_ir *ir, int b)
+{
+    const dnic_ir_block *blk = &ir->blocks[b];
+    double cost = 0;
+    for (int i = 0; i < blk->nops; i++) {
+        const dnic_ir_op *o = &blk->ops[i];
+        const dnic_buffer_desc *d = &ir->bufs[o->dst];
+        double n = (double)d->rows * d->cols;
+        switch (o->op) {
+        case DNIC_OP_DENSE: cost += 2 * n * ir->bufs[o->src[1]].rows; break;
+        case DNIC_OP_MATMUL_NT: cost += 2 * n * ir->bufs[o->src[0]].cols; break;
+        case DNIC_OP_SGD_W: cost += 2 * n * ir->batch; break;
+        case DNIC_OP_SGD_B: cost += n * ir->batch; break;
+        default: cost += o->nsrc ? (double)ir->bufs[o->src[0]].rows * ir->bufs[o->src[0]].cols : n; break;
+        }
+    }
+    return cost;
+}

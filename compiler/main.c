@@ -45,6 +45,10 @@ static void usage(FILE *out)
           "                       (y_pred)\n"
           "  --log FILE.csv       write one row per report: iter, step, loss, each SG\n"
           "                       module's synthetic loss, elapsed seconds\n"
+          "  --schedule auto|sequential|pipeline\n"
+          "                       run stages one after another, or each on its own thread\n"
+          "                       (default auto: the planner decides; docs/scheduler.md)\n"
+          "  --threads N          threads for the pipeline (default: the number of cores)\n"
           "  --progress, --no-progress\n"
           "                       draw a progress line on stderr (default: on a terminal)\n"
           "  -h, --help           show this help\n"
@@ -67,7 +71,8 @@ int main(int argc, char **argv)
     static const char *const flags[] = {"--check", "--run", "--dump-ast", "--dump-ir", "--emit-dot", "--emit-llvm",
                                         "--set", "--progress", "--no-progress", "--help", "--version",
                                         "--save-weights", "--load-weights", "--save-init", "--export-data", "--log",
-                                        "--header", "--prefix", "--cpu", "--target", "--save-predictions"};
+                                        "--header", "--prefix", "--cpu", "--target", "--save-predictions",
+                                        "--schedule", "--threads"};
     dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     if (!sets)
@@ -78,7 +83,8 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         static const char *const valued[] = {"--emit-llvm", "-S", "--set", "--save-weights", "--load-weights",
                                              "--save-init", "--export-data", "--log", "-o", "--header",
-                                             "--prefix", "--cpu", "--target", "--save-predictions"};
+                                             "--prefix", "--cpu", "--target", "--save-predictions", "--schedule",
+                                             "--threads"};
         bool takes_value = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes_value |= !strcmp(a, valued[k]);
@@ -135,6 +141,25 @@ int main(int argc, char **argv)
             o.load_weights = val;
         } else if (!strcmp(a, "--save-init")) {
             o.save_init = val;
+        } else if (!strcmp(a, "--schedule")) {
+            if (!strcmp(val, "auto"))
+                o.schedule = DNIC_SCHED_AUTO;
+            else if (!strcmp(val, "sequential"))
+                o.schedule = DNIC_SCHED_SEQUENTIAL;
+            else if (!strcmp(val, "pipeline"))
+                o.schedule = DNIC_SCHED_PIPELINE;
+            else {
+                rc = bad_flag("--schedule is auto, sequential or pipeline, not '%s'", val);
+                goto out;
+            }
+        } else if (!strcmp(a, "--threads")) {
+            char *end;
+            long n = strtol(val, &end, 10);
+            if (*val == '\0' || *end != '\0' || n < 1 || n > 64) {
+                rc = bad_flag("--threads is a number from 1 to 64, not '%s'", val);
+                goto out;
+            }
+            o.threads = (int)n;
         } else if (!strcmp(a, "--save-predictions")) {
             o.save_predictions = val;
         } else if (!strcmp(a, "--export-data")) {

@@ -185,6 +185,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .y = ir->y,
         .out = ir->out,
         .loss_acc = ir->loss_acc,
+        .nstages = ir->nstages,
+        .nslots = m->train.lag + 1,
     };
     int nsg = ir->sg_acc_first >= 0 ? m->nsgs : 0;
     int sg_acc[nsg > 0 ? nsg : 1];
@@ -194,7 +196,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     p.nsg = nsg;
     dnic_block_desc blocks[ir->nblocks];
     for (int b = 0; b < ir->nblocks; b++)
-        blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL};
+        blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
+                                      dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b)};
     p.blocks = blocks;
 
     dnic_jit_times jt = {0};
@@ -235,7 +238,14 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .steps = m->train.steps,
         .report_every = m->train.report_every,
         .progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO),
+        .lag = m->train.lag,
+        .schedule = o->schedule,
+        .threads = o->threads,
     };
+    dnic_sched_plan plan;
+    dnic_plan_schedule(&p, &to, &plan);
+    if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
+        fprintf(stderr, "dnic: note: %s\n", plan.why);
     reporter rp = {m, NULL};
     char *log_tmp = NULL;
     if (o->log_csv && !(rp.log = open_log(d, m, o->log_csv, nsg, &log_tmp)))
@@ -262,9 +272,10 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     if (o->save_predictions && !save_predictions(d, &p, &ds, o->save_predictions))
         goto out;
-    printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (codegen %.1f, O3 %.1f, JIT %.1f)\n", m->name,
-           res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9),
-           jt.codegen_ms + jt.optimize_ms + jt.jit_ms, jt.codegen_ms, jt.optimize_ms, jt.jit_ms);
+    printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (codegen %.1f, O3 %.1f, JIT %.1f); %s\n",
+           m->name, res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9),
+           jt.codegen_ms + jt.optimize_ms + jt.jit_ms, jt.codegen_ms, jt.optimize_ms, jt.jit_ms,
+           plan.schedule == DNIC_SCHED_PIPELINE ? plan.why : "sequential");
     rc = DNIC_EXIT_OK;
 out:
     dnic_dataset_free(&ds);

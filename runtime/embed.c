@@ -94,15 +94,15 @@ static bool parse(dnic_rt *m, const char *desc, const dnic_block_fn *fns, int nf
             dnic_block_desc *b = &m->blocks[ik];
             b->name = word(&s, &names);
             int phase;
-            if (!b->name || sscanf(s, " %d %d%n", &b->stage, &phase, &consumed) != 2)
+            if (!b->name || sscanf(s, " %d %d %d%n", &b->stage, &phase, &b->acc, &consumed) != 3)
                 return false;
             b->phase = (dnic_block_phase)phase;
             b->fn = fns[ik++];
         } else if (!strncmp(l, "sg ", 3)) {
             if (sscanf(l + 3, " %d%n", &m->sg_acc[is++], &consumed) != 1)
                 return false;
-        } else if (sscanf(l, "dnic-model 1 %d %d %u %ld %d %d %d %d%n", &dtype, &m->p.batch, seed, skip, &m->p.x, &m->p.y,
-                          &m->p.out, &m->p.loss_acc, &consumed) != 8) {
+        } else if (sscanf(l, "dnic-model 1 %d %d %u %ld %d %d %d %d %d%n", &dtype, &m->p.batch, seed, skip, &m->p.x,
+                          &m->p.y, &m->p.out, &m->p.loss_acc, &m->p.nstages, &consumed) != 9) {
             return false;
         }
         l = *end ? end + 1 : end;

@@ -1,6 +1,7 @@
 /* Programs and datasets: one allocation for every buffer, planned once before training, and
  * the seeded initialisation of parameters in the model's draw order. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,32 +23,48 @@ static size_t buf_bytes(const dnic_buffer_desc *b)
 
 dnic_status dnic_program_alloc(dnic_program *p)
 {
+    int slots = p->nslots > 0 ? p->nslots : 1;
+    p->nslots = slots;
     size_t total = 0;
-    for (int i = 0; i < p->nbufs; i++)
-        if (p->bufs[i].kind != DNIC_BUF_INPUT && p->bufs[i].kind != DNIC_BUF_LABELS)
-            total += buf_bytes(&p->bufs[i]);
-    p->ptrs = calloc((size_t)p->nbufs + 1, sizeof *p->ptrs);
-    p->mem = total ? aligned_alloc(ALIGN, total) : NULL;
-    if (!p->ptrs || (total && !p->mem)) {
+    for (int i = 0; i < p->nbufs; i++) {
+        dnic_buf_kind k = p->bufs[i].kind;
+        if (k != DNIC_BUF_INPUT && k != DNIC_BUF_LABELS)
+            total += buf_bytes(&p->bufs[i]) * (k == DNIC_BUF_TEMP ? (size_t)slots : 1);
+    }
+    p->slot_ptrs = calloc((size_t)slots, sizeof *p->slot_ptrs);
+    bool ok = p->slot_ptrs != NULL;
+    for (int s = 0; ok && s < slots; s++)
+        ok = (p->slot_ptrs[s] = calloc((size_t)p->nbufs + 1, sizeof **p->slot_ptrs)) != NULL;
+    p->mem = ok && total ? aligned_alloc(ALIGN, total) : NULL;
+    if (!ok || (total && !p->mem)) {
         dnic_program_free(p);
         return DNIC_ERR_NOMEM;
     }
     memset(p->mem, 0, total);
     char *m = p->mem;
-    for (int i = 0; i < p->nbufs; i++)
-        if (p->bufs[i].kind != DNIC_BUF_INPUT && p->bufs[i].kind != DNIC_BUF_LABELS) {
-            p->ptrs[i] = m;
-            m += buf_bytes(&p->bufs[i]);
+    for (int i = 0; i < p->nbufs; i++) {
+        dnic_buf_kind k = p->bufs[i].kind;
+        if (k == DNIC_BUF_INPUT || k == DNIC_BUF_LABELS)
+            continue;
+        for (int s = 0; s < slots; s++) {
+            p->slot_ptrs[s][i] = m;
+            if (k == DNIC_BUF_TEMP || s == slots - 1)
+                m += buf_bytes(&p->bufs[i]);
         }
+    }
+    p->ptrs = p->slot_ptrs[0];
     return DNIC_OK;
 }
 
 void dnic_program_free(dnic_program *p)
 {
     free(p->mem);
-    free(p->ptrs);
+    for (int s = 0; p->slot_ptrs && s < p->nslots; s++)
+        free(p->slot_ptrs[s]);
+    free(p->slot_ptrs);
     p->mem = NULL;
     p->ptrs = NULL;
+    p->slot_ptrs = NULL;
 }
 
 int dnic_program_find(const dnic_program *p, const char *name)

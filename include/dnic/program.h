@@ -59,6 +59,8 @@ typedef struct dnic_block_desc {
     int stage;
     dnic_block_phase phase;
     dnic_block_fn fn;
+    int acc;           /* the accumulator the block adds to, or -1 */
+    double cost;       /* estimated floating-point operations per run, for placing stages */
 } dnic_block_desc;
 
 /* Ownership: a program owns `mem` and `ptrs`; descriptors are borrowed and must outlive it. */
@@ -75,7 +77,10 @@ typedef struct dnic_program {
     const int *sg_acc;     /* one accumulator per SG module */
     const char *const *sg_names;
     int nsg;
-    void **ptrs;           /* ptrs[i]: buffer i's memory */
+    int nstages;
+    int nslots;            /* copies of every temporary: 1 + the schedule's lag (set before alloc) */
+    void **ptrs;           /* ptrs[i]: buffer i's memory (slot 0) */
+    void ***slot_ptrs;     /* slot_ptrs[s][i]: buffer i in slot s (parameters are shared) */
     void *mem;             /* one allocation for every owned buffer */
 } dnic_program;
 
@@ -106,11 +111,26 @@ struct dnic_rng;
 void dnic_program_init_params(dnic_program *p, struct dnic_rng *rng);
 
 /* ---- training (sched.c) ----------------------------------------------------------------- */
+typedef enum dnic_schedule { DNIC_SCHED_AUTO, DNIC_SCHED_SEQUENTIAL, DNIC_SCHED_PIPELINE } dnic_schedule;
+
 typedef struct dnic_train_opts {
     long long epochs, steps;    /* exactly one is > 0; an epoch is floor(n / batch) steps */
     long long report_every;     /* in epochs, or in steps when steps > 0 */
     int progress;               /* draw a progress line on stderr */
+    int lag;                    /* d: the SG target of step t is applied before step t+1+d */
+    dnic_schedule schedule;     /* AUTO: the planner decides (dnic_plan_schedule) */
+    int threads;                /* pipeline threads (0: the number of cores) */
 } dnic_train_opts;
+
+/* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
+ * the first stage of each thread (stage_of_thread[0..threads]).  `why` explains the choice. */
+typedef struct dnic_sched_plan {
+    dnic_schedule schedule;
+    int threads;
+    int first_stage[65];
+    char why[160];
+} dnic_sched_plan;
+void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sched_plan *plan);
 
 typedef struct dnic_report {
     long long iter;             /* the epoch (or step) index the report closes, from 0 */

@@ -1,0 +1,882 @@
+/* Loading IDX and CSV data sets.  Both read through one small source type that is either a
+ * plain file (whose length bounds every allocation before it is made) or a gzip stream (whose
+ * buffers grow only as decompressed data really arrives), so a hostile header can neither
+ * make the loader read out of bounds nor allocate more than the data it holds. */
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "dataset_files.h"
+
+enum {
+    CHUNK = 1 << 15,          /* values decoded at a time */
+    GZ_FIRST = 1 << 20,       /* a gzip stream's first allocation, in values */
+    MAX_VALUES = INT_MAX,     /* per file and per dataset array */
+};
+
+__attribute__((format(printf, 3, 4))) static dnic_status fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return DNIC_ERR_IO;
+}
+
+static dnic_status nomem(char *err, size_t errlen, const char *path)
+{
+    fail(err, errlen, "%s: out of memory", path);
+    return DNIC_ERR_NOMEM;
+}
+
+static const char *dtype_name(dnic_dtype t)
+{
+    return t == DNIC_F64 ? "float64" : "float32";
+}
+
+static dnic_status check_opts(const dnic_data_opts *o, char *err, size_t errlen)
+{
+    if (!o || o->one_hot < 0 || o->inputs < 0 || o->labels < 0 || (o->dtype != DNIC_F32 && o->dtype != DNIC_F64) ||
+        !isfinite(o->scale)) {
+        fail(err, errlen, "invalid data options");
+        return DNIC_ERR_ARG;
+    }
+    return DNIC_OK;
+}
+
+/* True when x, stored in dtype t, is a finite number. */
+static bool fits(double x, dnic_dtype t)
+{
+    return isfinite(x) && (t == DNIC_F64 || fabs(x) <= (double)FLT_MAX);
+}
+
+static void store(void *buf, dnic_dtype t, size_t i, double x)
+{
+    if (t == DNIC_F64)
+        ((double *)buf)[i] = x;
+    else
+        ((float *)buf)[i] = (float)x;
+}
+
+/* Grows *buf (elements of es bytes, *cap of them) to hold `need`, at most `total`; new space
+ * is zeroed when `zero`.  Growth doubles, so a stream costs O(total) copies at most. */
+static bool reserve(void **buf, size_t *cap, size_t need, size_t total, size_t es, bool zero)
+{
+    if (need <= *cap)
+        return true;
+    size_t nc = *cap ? *cap : 1;
+    while (nc < need)
+        nc = nc > SIZE_MAX / 4 ? need : nc * 2;
+    if (nc > total)
+        nc = total;
+    if (nc < need)
+        return false;
+    void *q = realloc(*buf, nc * es + 1);
+    if (!q)
+        return false;
+    if (zero)
+        memset((char *)q + *cap * es, 0, (nc - *cap) * es);
+    *buf = q;
+    *cap = nc;
+    return true;
+}
+
+/* ---- sources: a plain file or a gzip stream --------------------------------------------- */
+
+typedef struct src {
+    const char *path;
+    FILE *f;
+    gzFile gz;
+    long long size;           /* plain: the file's length; gzip: -1 */
+    bool bad;                 /* a read failed (rather than the data ending) */
+    char why[128];            /* ...and why */
+} src;
+
+static dnic_status src_open(src *s, const char *path, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    s->size = -1;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, errlen, "%s: not a regular file", path);
+    }
+    unsigned char m[2];
+    bool gz = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+    if (!gz) {
+        rewind(f);
+        s->f = f;
+        s->size = (long long)st.st_size;
+        return DNIC_OK;
+    }
+    fclose(f);
+    s->gz = gzopen(path, "rb");
+    if (!s->gz)
+        return fail(err, errlen, "cannot open '%s': %s", path, errno ? strerror(errno) : "out of memory");
+    gzbuffer(s->gz, 1 << 17);
+    return DNIC_OK;
+}
+
+static void src_close(src *s)
+{
+    if (s->f)
+        fclose(s->f);
+    if (s->gz)
+        gzclose(s->gz);
+    s->f = NULL;
+    s->gz = NULL;
+}
+
+/* Reads up to n bytes; fewer means the data ended or, with s->bad set, a read failed. */
+static size_t src_read(src *s, void *buf, size_t n)
+{
+    if (s->f) {
+        size_t got = fread(buf, 1, n, s->f);
+        if (got < n && ferror(s->f)) {
+            s->bad = true;
+            snprintf(s->why, sizeof s->why, "read error: %s", strerror(errno));
+        }
+        return got;
+    }
+    size_t got = 0;
+    while (got < n) {
+        unsigned want = n - got > (1u << 30) ? 1u << 30 : (unsigned)(n - got);
+        int r = gzread(s->gz, (char *)buf + got, want);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    int e = Z_OK;
+    const char *m = gzerror(s->gz, &e);
+    /* Z_BUF_ERROR: the compressed stream ends early, which is the data ending early */
+    if (e != Z_OK && e != Z_BUF_ERROR) {
+        /* zlib's message is "path: what" */
+        size_t pl = strlen(s->path);
+        if (m && strncmp(m, s->path, pl) == 0 && strncmp(m + pl, ": ", 2) == 0)
+            m += pl + 2;
+        s->bad = true;
+        snprintf(s->why, sizeof s->why, "corrupt gzip data (%s)",
+                 e == Z_ERRNO ? strerror(errno) : (m && *m) ? m : "zlib error");
+    }
+    return got;
+}
+
+/* ---- IDX -------------------------------------------------------------------------------- */
+
+typedef struct idx {
+    src s;
+    bool labels;              /* the labels file (else the images file) */
+    int type, es, ndims;
+    uint32_t magic;
+    size_t n, width;          /* records, and values per record */
+    long long hdr;            /* header bytes */
+} idx;
+
+static int idx_size(int type)
+{
+    switch (type) {
+    case 0x08:
+    case 0x09:
+        return 1;
+    case 0x0B:
+        return 2;
+    case 0x0C:
+    case 0x0D:
+        return 4;
+    case 0x0E:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+static const char *unit(const idx *f)
+{
+    return f->labels ? "label" : "image";
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Big-endian values of an IDX type to float64. */
+static void decode(const unsigned char *p, int type, size_t k, double *v)
+{
+    switch (type) {
+    case 0x08:
+        for (size_t i = 0; i < k; i++)
+            v[i] = p[i];
+        break;
+    case 0x09:
+        for (size_t i = 0; i < k; i++)
+            v[i] = (int)p[i] - (p[i] & 0x80 ? 256 : 0);
+        break;
+    case 0x0B:
+        for (size_t i = 0; i < k; i++) {
+            long u = (long)p[2 * i] << 8 | p[2 * i + 1];
+            v[i] = (double)(u >= 0x8000 ? u - 0x10000 : u);
+        }
+        break;
+    case 0x0C:
+        for (size_t i = 0; i < k; i++) {
+            int64_t u = be32(p + 4 * i);
+            v[i] = (double)(u >= 0x80000000LL ? u - 0x100000000LL : u);
+        }
+        break;
+    case 0x0D:
+        for (size_t i = 0; i < k; i++) {
+            uint32_t u = be32(p + 4 * i);
+            float x;
+            memcpy(&x, &u, sizeof x);
+            v[i] = (double)x;
+        }
+        break;
+    default: /* 0x0E */
+        for (size_t i = 0; i < k; i++) {
+            uint64_t u = (uint64_t)be32(p + 8 * i) << 32 | be32(p + 8 * i + 4);
+            double x;
+            memcpy(&x, &u, sizeof x);
+            v[i] = x;
+        }
+        break;
+    }
+}
+
+static const char *const ANY_IDX = "2 zero bytes, a type 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E and";
+
+/* Opens an IDX file and reads its header. */
+static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_data_opts *o, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->labels = labels;
+    dnic_status st = src_open(&f->s, path, err, errlen);
+    if (st != DNIC_OK)
+        return st;
+    unsigned char m[4];
+    size_t got = src_read(&f->s, m, 4);
+    if (f->s.bad)
+        st = fail(err, errlen, "%s: %s in the header", path, f->s.why);
+    else if (got < 4)
+        st = fail(err, errlen, "%s: truncated: %zu bytes, shorter than the 4-byte magic number", path, got);
+    if (st != DNIC_OK) {
+        src_close(&f->s);
+        return st;
+    }
+    f->magic = be32(m);
+    f->type = m[2];
+    f->es = idx_size(m[2]);
+    f->ndims = m[3];
+    const char *want = labels ? "0x00000801 for labels" : "0x00000803 for images";
+    if (m[0] || m[1] || !f->es || f->ndims < 1)
+        st = fail(err, errlen, "%s: wrong magic 0x%08" PRIX32 " (expected %s: %s %s)", path, f->magic, want, ANY_IDX,
+                  labels ? "1 dimension, or 2 when one_hot is 0" : "1 or more dimensions");
+    else if (!labels && f->ndims == 1 && o->inputs > 1)
+        st = fail(err, errlen,
+                  "%s: wrong magic 0x%08" PRIX32 " (expected %s: a 1-dimension file is 1 wide but the model declares "
+                  "inputs = %d)",
+                  path, f->magic, want, o->inputs);
+    else if (labels && f->ndims > 2)
+        st = fail(err, errlen, "%s: wrong magic 0x%08" PRIX32 " (expected %s: 1 dimension, or 2 when one_hot is 0)", path,
+                  f->magic, want);
+    else if (labels && f->ndims == 2 && o->one_hot > 0)
+        st = fail(err, errlen,
+                  "%s: wrong magic 0x%08" PRIX32 " (expected %s: with one_hot = %d a label is one class number, so the "
+                  "file has 1 dimension)",
+                  path, f->magic, want, o->one_hot);
+    if (st != DNIC_OK) {
+        src_close(&f->s);
+        return st;
+    }
+
+    unsigned char d[4 * 255];
+    got = src_read(&f->s, d, (size_t)f->ndims * 4);
+    if (f->s.bad || got < (size_t)f->ndims * 4) {
+        if (f->s.bad)
+            fail(err, errlen, "%s: %s in the header", path, f->s.why);
+        else
+            fail(err, errlen, "%s: truncated header: %zu of its %d dimensions", path, got / 4, f->ndims);
+        src_close(&f->s);
+        return DNIC_ERR_IO;
+    }
+    f->hdr = 4 + 4LL * f->ndims;
+    uint64_t total = 1;
+    bool big = false;
+    for (int i = 0; i < f->ndims; i++) {
+        total *= be32(d + 4 * i); /* <= 2^31 * 2^32: no overflow before the check */
+        if (total > MAX_VALUES) {
+            big = true;
+            break;
+        }
+    }
+    if (big) {
+        char dims[160];
+        size_t len = 0;
+        for (int i = 0; i < f->ndims && len < sizeof dims - 40; i++)
+            len += (size_t)snprintf(dims + len, sizeof dims - len, "%s%" PRIu32, i ? " x " : "", be32(d + 4 * i));
+        if (len >= sizeof dims - 40)
+            snprintf(dims + len, sizeof dims - len, " x ...");
+        src_close(&f->s);
+        return fail(err, errlen, "%s: the dimensions %s hold more than the %d values dnic reads from a file", path, dims,
+                    MAX_VALUES);
+    }
+    f->n = be32(d);
+    f->width = 1;
+    for (int i = 1; i < f->ndims; i++)
+        f->width *= be32(d + 4 * i);
+    if (f->n == 0)
+        st = fail(err, errlen, "%s: the file holds no %ss (dimension 0 is 0)", path, unit(f));
+    else if (f->width == 0)
+        st = fail(err, errlen, "%s: %ss are 0 wide (a dimension is 0)", path, unit(f));
+    if (st == DNIC_OK && f->s.size >= 0) {
+        /* a plain file: its length must be exactly what the header declares */
+        long long data = f->s.size - f->hdr, need = (long long)(f->n * f->width) * f->es;
+        if (data < need)
+            st = fail(err, errlen, "%s: truncated at %s %lld of %zu", path, unit(f),
+                      data / ((long long)f->width * f->es), f->n);
+        else if (data > need)
+            st = fail(err, errlen, "%s: %lld bytes after the %zu %ss the header declares", path, data - need, f->n,
+                      unit(f));
+    }
+    if (st != DNIC_OK)
+        src_close(&f->s);
+    return st;
+}
+
+/* Reads the records of f into *outp, in o->dtype: each value (times `scale`), or, with
+ * one_hot > 0, the one-hot row of each class number. */
+static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double scale, void **outp, char *err,
+                            size_t errlen)
+{
+    const char *path = f->s.path;
+    size_t total = f->n * f->width;
+    size_t outw = one_hot > 0 ? (size_t)one_hot : f->width;
+    size_t outtotal = f->n * outw, es = dnic_dtype_size(o->dtype);
+    size_t cap = 0;
+    void *out = NULL;
+    unsigned char *raw = malloc((size_t)CHUNK * 8);
+    double *v = malloc((size_t)CHUNK * sizeof *v);
+    dnic_status st = DNIC_OK;
+    if (!raw || !v || !reserve(&out, &cap, f->s.size >= 0 ? outtotal : (outtotal < GZ_FIRST ? outtotal : GZ_FIRST),
+                               outtotal, es, one_hot > 0))
+        st = nomem(err, errlen, path);
+    size_t done = 0;
+    while (st == DNIC_OK && done < total) {
+        size_t k = total - done < CHUNK ? total - done : CHUNK;
+        size_t got = src_read(&f->s, raw, k * (size_t)f->es), kv = got / (size_t)f->es;
+        decode(raw, f->type, kv, v);
+        /* one-hot labels are 1-D: a value is a record of outw outputs */
+        if (!reserve(&out, &cap, one_hot > 0 ? (done + kv) * outw : done + kv, outtotal, es, one_hot > 0)) {
+            st = nomem(err, errlen, path);
+            break;
+        }
+        if (one_hot > 0) {
+            for (size_t i = 0; i < kv; i++) {
+                double c = v[i];
+                if (c != floor(c) || c < 0 || c >= one_hot) {
+                    st = fail(err, errlen, "%s: label %.17g at record %zu %s for one_hot = %d", path, c, done + i,
+                              c == floor(c) ? "is out of range" : "is not a class number", one_hot);
+                    break;
+                }
+                store(out, o->dtype, (done + i) * outw + (size_t)c, 1);
+            }
+        } else {
+            for (size_t i = 0; i < kv; i++) {
+                double x = v[i] * scale;
+                if (!fits(x, o->dtype)) {
+                    if (scale != 1)
+                        st = fail(err, errlen, "%s: value %.17g at %s %zu, element %zu, times scale %g is not finite in %s",
+                                  path, v[i], unit(f), (done + i) / f->width, (done + i) % f->width, scale,
+                                  dtype_name(o->dtype));
+                    else
+                        st = fail(err, errlen, "%s: value %.17g at %s %zu, element %zu is not finite in %s", path, v[i],
+                                  unit(f), (done + i) / f->width, (done + i) % f->width, dtype_name(o->dtype));
+                    break;
+                }
+                store(out, o->dtype, done + i, x);
+            }
+        }
+        if (st != DNIC_OK)
+            break;
+        done += kv;
+        if (got < k * (size_t)f->es) {
+            if (f->s.bad)
+                st = fail(err, errlen, "%s: %s at %s %zu of %zu", path, f->s.why, unit(f), done / f->width, f->n);
+            else
+                st = fail(err, errlen, "%s: truncated at %s %zu of %zu", path, unit(f), done / f->width, f->n);
+        }
+    }
+    if (st == DNIC_OK && f->s.gz) {
+        /* the stream must end here, and its checksum must hold */
+        unsigned char extra;
+        if (src_read(&f->s, &extra, 1) == 1)
+            st = fail(err, errlen, "%s: more data after the %zu %ss the header declares", path, f->n, unit(f));
+        else if (f->s.bad)
+            st = fail(err, errlen, "%s: %s after the last %s", path, f->s.why, unit(f));
+    }
+    free(raw);
+    free(v);
+    if (st != DNIC_OK) {
+        free(out);
+        return st;
+    }
+    *outp = out;
+    return DNIC_OK;
+}
+
+dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *labels, const dnic_data_opts *o,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    dnic_status st = check_opts(o, err, errlen);
+    if (st != DNIC_OK)
+        return st;
+    idx im, lb;
+    if ((st = idx_open(&im, images, false, o, err, errlen)) != DNIC_OK)
+        return st;
+    if (o->inputs > 0 && im.width != (size_t)o->inputs) {
+        src_close(&im.s);
+        return fail(err, errlen, "%s: images are %zu wide but the model declares inputs = %d", images, im.width,
+                    o->inputs);
+    }
+    if ((st = idx_open(&lb, labels, true, o, err, errlen)) != DNIC_OK) {
+        src_close(&im.s);
+        return st;
+    }
+    size_t lw = o->one_hot > 0 ? (size_t)o->one_hot : lb.width;
+    if (im.n != lb.n)
+        st = fail(err, errlen, "%s: %zu images but %s has %zu labels", images, im.n, labels, lb.n);
+    else if (o->labels > 0 && lw != (size_t)o->labels && o->one_hot > 0)
+        st = fail(err, errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", labels, o->one_hot,
+                  o->one_hot, o->labels);
+    else if (o->labels > 0 && lw != (size_t)o->labels)
+        st = fail(err, errlen, "%s: labels are %zu wide but the model declares labels = %d", labels, lw, o->labels);
+    else if (lb.n > MAX_VALUES / lw)
+        st = fail(err, errlen, "%s: %zu labels one-hot over %d classes are more than %d values", labels, lb.n,
+                  o->one_hot, MAX_VALUES);
+    if (st == DNIC_OK)
+        st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
+    if (st == DNIC_OK)
+        st = idx_read(&lb, o, o->one_hot, 1, &out->y, err, errlen);
+    src_close(&im.s);
+    src_close(&lb.s);
+    if (st != DNIC_OK) {
+        dnic_dataset_free(out);
+        memset(out, 0, sizeof *out);
+        return st;
+    }
+    out->n = (int)im.n;
+    out->inputs = (int)im.width;
+    out->labels = (int)lw;
+    out->dtype = o->dtype;
+    return DNIC_OK;
+}
+
+/* ---- CSV -------------------------------------------------------------------------------- */
+
+typedef struct field {
+    const char *p;            /* the text (inside the quotes, "" still doubled, when quoted) */
+    size_t n;
+    bool quoted;
+} field;
+
+typedef struct csv {
+    const char *path;
+    char *err;
+    size_t errlen;
+    field *f;
+    size_t nf, fcap;
+    char *tmp;                /* one field's text, unescaped and NUL-ended */
+    size_t tcap;
+} csv;
+
+static bool blank(const char *p, const char *e)
+{
+    for (; p < e; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            return false;
+    return true;
+}
+
+static const char *skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* Reads a whole file (decompressed when gzip). */
+static dnic_status read_all(const char *path, char **outp, size_t *lenp, char *err, size_t errlen)
+{
+    src s;
+    dnic_status st = src_open(&s, path, err, errlen);
+    if (st != DNIC_OK)
+        return st;
+    size_t cap = s.size >= 0 ? (size_t)s.size : (size_t)1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        src_close(&s);
+        return nomem(err, errlen, path);
+    }
+    for (;;) {
+        if (len == cap && s.gz) {
+            char *nb = cap < SIZE_MAX / 4 ? realloc(buf, cap * 2 + 1) : NULL;
+            if (!nb) {
+                free(buf);
+                src_close(&s);
+                return nomem(err, errlen, path);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t want = cap - len, got = src_read(&s, buf + len, want);
+        len += got;
+        if (s.bad) {
+            free(buf);
+            st = fail(err, errlen, "%s: %s", path, s.why);
+            src_close(&s);
+            return st;
+        }
+        if (got < want || (s.f && len == cap))
+            break;
+    }
+    src_close(&s);
+    buf[len] = '\0';
+    *outp = buf;
+    *lenp = len;
+    return DNIC_OK;
+}
+
+/* Splits the line [p, e) into c->f; false (with the message) on a malformed quoted field. */
+static bool split(csv *c, const char *p, const char *e, long long row)
+{
+    c->nf = 0;
+    for (;;) {
+        if (c->nf == c->fcap) {
+            size_t nc = c->fcap ? c->fcap * 2 : 16;
+            field *nf = realloc(c->f, nc * sizeof *nf);
+            if (!nf) {
+                fail(c->err, c->errlen, "%s: out of memory", c->path);
+                return false;
+            }
+            c->f = nf;
+            c->fcap = nc;
+        }
+        field *f = &c->f[c->nf++];
+        const char *q = skip_ws(p, e);
+        if (q < e && *q == '"') {
+            const char *s = ++q;
+            for (;;) {
+                if (q >= e) {
+                    fail(c->err, c->errlen, "%s:%lld:%zu: a quoted field is not closed before the end of the line",
+                         c->path, row, c->nf);
+                    return false;
+                }
+                if (*q == '"') {
+                    if (q + 1 < e && q[1] == '"') {
+                        q += 2;
+                        continue;
+                    }
+                    break;
+                }
+                q++;
+            }
+            *f = (field){s, (size_t)(q - s), true};
+            q = skip_ws(q + 1, e);
+            if (q < e && *q != ',') {
+                fail(c->err, c->errlen, "%s:%lld:%zu: unexpected '%c' after a closing quote", c->path, row, c->nf, *q);
+                return false;
+            }
+            p = q;
+        } else {
+            const char *comma = memchr(p, ',', (size_t)(e - p));
+            const char *end = comma ? comma : e;
+            *f = (field){p, (size_t)(end - p), false};
+            p = end;
+        }
+        if (p >= e)
+            return true;
+        p++; /* the comma */
+    }
+}
+
+/* The text of field i, unescaped and trimmed of spaces, in c->tmp (NUL-ended); its length. */
+static size_t text(csv *c, size_t i)
+{
+    const field *f = &c->f[i];
+    size_t n = 0;
+    for (size_t k = 0; k < f->n; k++) {
+        c->tmp[n++] = f->p[k];
+        if (f->quoted && f->p[k] == '"')
+            k++; /* "" is one quote */
+    }
+    c->tmp[n] = '\0';
+    if (!f->quoted) {
+        const char *s = skip_ws(c->tmp, c->tmp + n);
+        while (n > (size_t)(s - c->tmp) && (c->tmp[n - 1] == ' ' || c->tmp[n - 1] == '\t'))
+            n--;
+        n -= (size_t)(s - c->tmp);
+        memmove(c->tmp, s, n);
+        c->tmp[n] = '\0';
+    }
+    return n;
+}
+
+/* Cell (row, i) as a number in *v; false (with the message) when it is not one. */
+static bool number(csv *c, long long row, size_t i, double *v)
+{
+    size_t n = text(c, i);
+    if (c->f[i].quoted) { /* spaces inside the quotes, too */
+        const char *s = skip_ws(c->tmp, c->tmp + n);
+        while (n > (size_t)(s - c->tmp) && (c->tmp[n - 1] == ' ' || c->tmp[n - 1] == '\t'))
+            n--;
+        n -= (size_t)(s - c->tmp);
+        memmove(c->tmp, s, n);
+        c->tmp[n] = '\0';
+    }
+    if (n == 0) {
+        fail(c->err, c->errlen, "%s:%lld:%zu: empty cell, expected a number", c->path, row, i + 1);
+        return false;
+    }
+    char *end;
+    *v = strtod(c->tmp, &end);
+    int shown = n > 40 ? 40 : (int)n;
+    const char *more = n > 40 ? "..." : "";
+    if (end != c->tmp + n) {
+        fail(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a number", c->path, row, i + 1, shown, c->tmp, more);
+        return false;
+    }
+    if (!isfinite(*v)) {
+        fail(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a finite number", c->path, row, i + 1, shown, c->tmp,
+             more);
+        return false;
+    }
+    return true;
+}
+
+/* "a, b, c" (cut short with ", ..." when long) for the no-such-column message. */
+static void column_list(char *buf, size_t cap, char *const *names, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t w = strlen(names[i]) + 2;
+        if (len + w + 8 > cap) {
+            snprintf(buf + len, cap - len, "%s...", i ? ", " : "");
+            return;
+        }
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", names[i]);
+    }
+}
+
+/* Finds the label column: its index in *lab, or false with the message. */
+static bool find_label(csv *c, char *const *names, size_t ncols, const dnic_data_opts *o, size_t *lab)
+{
+    if (!o->label_column) {
+        if (o->label_index < 0 || (size_t)o->label_index >= ncols) {
+            fail(c->err, c->errlen, "%s: label column %d is out of range: the header has %zu column%s (0..%zu)", c->path,
+                 o->label_index, ncols, ncols == 1 ? "" : "s", ncols - 1);
+            return false;
+        }
+        *lab = (size_t)o->label_index;
+        return true;
+    }
+    size_t found = ncols;
+    for (size_t i = 0; i < ncols; i++) {
+        if (strcmp(names[i], o->label_column) != 0)
+            continue;
+        if (found < ncols) {
+            fail(c->err, c->errlen, "%s: column '%s' appears twice (columns %zu and %zu)", c->path, o->label_column, found,
+                 i);
+            return false;
+        }
+        found = i;
+    }
+    if (found == ncols) {
+        char list[256];
+        column_list(list, sizeof list, names, ncols);
+        fail(c->err, c->errlen, "%s: no column named '%s' (columns: %s)", c->path, o->label_column, list);
+        return false;
+    }
+    *lab = found;
+    return true;
+}
+
+static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_data_opts *o, dnic_dataset *out)
+{
+    const char *path = c->path, *p = buf, *end = buf + len;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3; /* a UTF-8 byte order mark */
+    if (blank(p, end))
+        return fail(c->err, c->errlen, "%s: empty file, expected a header row of column names", path);
+
+    /* the header */
+    const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
+    const char *next = nl ? nl + 1 : end;
+    if (le > p && le[-1] == '\r')
+        le--;
+    if (blank(p, le))
+        return fail(c->err, c->errlen, "%s:1: the header row is empty", path);
+    if (!split(c, p, le, 1))
+        return DNIC_ERR_IO;
+    size_t ncols = c->nf;
+    if (ncols > MAX_VALUES)
+        return fail(c->err, c->errlen, "%s:1: more than %d columns", path, MAX_VALUES);
+    char **names = malloc(ncols * sizeof *names);
+    char *store_names = malloc((size_t)(le - p) + ncols + 1);
+    if (!names || !store_names) {
+        free(names);
+        free(store_names);
+        return nomem(c->err, c->errlen, path);
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < ncols; i++) {
+        size_t n = text(c, i);
+        names[i] = store_names + used;
+        memcpy(names[i], c->tmp, n + 1);
+        used += n + 1;
+    }
+    size_t lab = 0;
+    bool ok = find_label(c, names, ncols, o, &lab);
+    free(names);
+    free(store_names);
+    if (!ok)
+        return DNIC_ERR_IO;
+    size_t inputs = ncols - 1, lw = o->one_hot > 0 ? (size_t)o->one_hot : 1;
+    if (inputs == 0)
+        return fail(c->err, c->errlen, "%s: the label is the only column, so there are no inputs", path);
+    if (o->inputs > 0 && inputs != (size_t)o->inputs)
+        return fail(c->err, c->errlen, "%s: %zu input column%s but the model declares inputs = %d", path, inputs,
+                    inputs == 1 ? "" : "s", o->inputs);
+    if (o->labels > 0 && lw != (size_t)o->labels) {
+        if (o->one_hot > 0)
+            return fail(c->err, c->errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", path,
+                        o->one_hot, o->one_hot, o->labels);
+        return fail(c->err, c->errlen, "%s: the label column gives 1 label but the model declares labels = %d", path,
+                    o->labels);
+    }
+
+    /* the records */
+    size_t es = dnic_dtype_size(o->dtype), n = 0, xcap = 0, ycap = 0;
+    long long row = 1;
+    dnic_status st = DNIC_OK;
+    for (p = next; p < end && st == DNIC_OK; p = next) {
+        row++;
+        nl = memchr(p, '\n', (size_t)(end - p));
+        le = nl ? nl : end;
+        next = nl ? nl + 1 : end;
+        if (le > p && le[-1] == '\r')
+            le--;
+        if (blank(p, le)) {
+            if (blank(next, end))
+                break;
+            st = fail(c->err, c->errlen, "%s:%lld: empty line (only empty lines at the end are ignored)", path, row);
+            break;
+        }
+        if (!split(c, p, le, row)) {
+            st = DNIC_ERR_IO;
+            break;
+        }
+        if (c->nf != ncols) {
+            st = fail(c->err, c->errlen, "%s:%lld: %zu field%s, expected %zu", path, row, c->nf, c->nf == 1 ? "" : "s",
+                      ncols);
+            break;
+        }
+        if (n + 1 > MAX_VALUES / inputs || n + 1 > MAX_VALUES / lw) {
+            st = fail(c->err, c->errlen, "%s:%lld: more than %d values", path, row, MAX_VALUES);
+            break;
+        }
+        if (!reserve(&out->x, &xcap, (n + 1) * inputs, SIZE_MAX / 16, es, false) ||
+            !reserve(&out->y, &ycap, (n + 1) * lw, SIZE_MAX / 16, es, true)) {
+            st = nomem(c->err, c->errlen, path);
+            break;
+        }
+        size_t j = 0;
+        for (size_t i = 0; i < ncols; i++) {
+            double v;
+            if (!number(c, row, i, &v)) {
+                st = DNIC_ERR_IO;
+                break;
+            }
+            if (i != lab) {
+                double x = v * o->scale;
+                if (!fits(x, o->dtype)) {
+                    st = fail(c->err, c->errlen, "%s:%lld:%zu: %s times scale %g is not finite in %s", path, row, i + 1,
+                              c->tmp, o->scale, dtype_name(o->dtype));
+                    break;
+                }
+                store(out->x, o->dtype, n * inputs + j++, x);
+            } else if (o->one_hot > 0) {
+                if (v != floor(v) || v < 0 || v >= o->one_hot) {
+                    st = fail(c->err, c->errlen, "%s:%lld:%zu: label %s %s for one_hot = %d", path, row, i + 1, c->tmp,
+                              v == floor(v) ? "is out of range" : "is not a class number", o->one_hot);
+                    break;
+                }
+                store(out->y, o->dtype, n * lw + (size_t)v, 1);
+            } else {
+                if (!fits(v, o->dtype)) {
+                    st = fail(c->err, c->errlen, "%s:%lld:%zu: label %s is not finite in %s", path, row, i + 1, c->tmp,
+                              dtype_name(o->dtype));
+                    break;
+                }
+                store(out->y, o->dtype, n, v);
+            }
+        }
+        n++;
+    }
+    if (st == DNIC_OK && n == 0)
+        st = fail(c->err, c->errlen, "%s: no data rows after the header", path);
+    if (st != DNIC_OK)
+        return st;
+    /* give back what doubling left over (shrinking cannot fail to keep the data) */
+    void *q = realloc(out->x, n * inputs * es + 1);
+    out->x = q ? q : out->x;
+    q = realloc(out->y, n * lw * es + 1);
+    out->y = q ? q : out->y;
+    out->n = (int)n;
+    out->inputs = (int)inputs;
+    out->labels = (int)lw;
+    out->dtype = o->dtype;
+    return DNIC_OK;
+}
+
+dnic_status dnic_load_csv(dnic_dataset *out, const char *path, const dnic_data_opts *o, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    dnic_status st = check_opts(o, err, errlen);
+    if (st != DNIC_OK)
+        return st;
+    char *buf;
+    size_t len;
+    if ((st = read_all(path, &buf, &len, err, errlen)) != DNIC_OK)
+        return st;
+    csv c = {path, err, errlen, NULL, 0, 0, NULL, 0};
+    c.tmp = malloc(len + 1); /* any field's text fits */
+    if (!c.tmp)
+        st = nomem(err, errlen, path);
+    else
+        st = csv_parse(&c, buf, len, o, out);
+    free(c.tmp);
+    free(c.f);
+    free(buf);
+    if (st != DNIC_OK) {
+        dnic_dataset_free(out);
+        memset(out, 0, sizeof *out);
+    }
+    return st;
+}
