@@ -20,7 +20,7 @@ got=$(nm -g --defined-only "$TMP/seed_dni.o" | awk '{print $3}' | sort | tr '\n'
 undef=$(nm -u "$TMP/seed_dni.o" | awk '{print $2}' | grep -v '^dnic_rt_' | sort | tr '\n' ' ')
 [ "$undef" = "exp " ] && ok "beyond the runtime it needs only libm's exp" || not_ok "beyond the runtime it needs only libm's exp" "$undef"
 
-if $CC -std=c11 -Wall -Wextra -Werror -I"$TMP" -I"$top_srcdir/runtime" -I"$top_srcdir/include" examples/embed/main.c \
+if $CC -std=c11 ${SAN_CFLAGS:-} -Wall -Wextra -Werror -I"$TMP" -I"$top_srcdir/runtime" -I"$top_srcdir/include" examples/embed/main.c \
     "$TMP/seed_dni.o" "$top_builddir/libdnic.a" -lm -o "$TMP/embed" 2> "$TMP/cc.err"; then
     ok "examples/embed links with cc and libdnic.a alone"
 else
