@@ -171,6 +171,8 @@ static bool writable(dnic_diag *d, const char *path)
 
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
+    if (!(writable(d, o->emit_llvm) & writable(d, o->emit_asm)))
+        return DNIC_EXIT_USER;
     if (o->action == DNIC_ACTION_RUN && !(writable(d, o->save_weights) & writable(d, o->save_init) &
                                           writable(d, o->export_data) & writable(d, o->log_csv) &
                                           writable(d, o->save_predictions)))
