@@ -667,11 +667,13 @@ static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dn
 static void check_train(checker *c, const dnic_decl *d, const char **report_sg, dnic_span *report_sg_span)
 {
     static const char *const keys[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
-                                       "dtype", "optimizer", "backward_message", "report_sg", "lag"};
+                                       "dtype", "optimizer", "backward_message", "report_sg", "lag",
+                                       "momentum", "beta1", "beta2", "eps"};
     dnic_train_spec *t = &c->m->train;
     t->dtype = DNIC_F32;
     t->report_sg = -1;
-    check_keys(c, d, keys, 12, "train");
+    t->opt = (dnic_opt_spec){DNIC_OPT_SGD, 0.9, 0.9, 0.999, 1e-8};
+    check_keys(c, d, keys, 16, "train");
     const dnic_setting *s;
     static const char *const modes[] = {"dni", "backprop"};
     if ((s = find(d, "mode"))) {
@@ -712,9 +714,25 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     static const char *const opts[] = {"sgd", "momentum", "adam"};
     if ((s = find(d, "optimizer"))) {
         int v = get_enum(c, s, opts, 3);
-        if (v > 0)
-            dnic_error(c->d, s->value->span, "optimizer '%s' is not available yet; this version of dnic trains with sgd",
-                       opts[v]);
+        if (v >= 0)
+            t->opt.kind = (dnic_optimizer)v;
+    }
+    /* each optimiser's own settings, refused with another optimiser rather than ignored */
+    static const char *const hyper[] = {"momentum", "beta1", "beta2", "eps"};
+    double *dst[] = {&t->opt.momentum, &t->opt.beta1, &t->opt.beta2, &t->opt.eps};
+    for (int h = 0; h < 4; h++) {
+        if (!(s = find(d, hyper[h])))
+            continue;
+        bool fits = h == 0 ? t->opt.kind == DNIC_OPT_MOMENTUM : t->opt.kind == DNIC_OPT_ADAM;
+        if (!fits)
+            dnic_error(c->d, s->key_span, "'%s' is a setting of optimizer = %s", hyper[h], h == 0 ? "momentum" : "adam");
+        else if (h == 3)
+            get_real(c, s, 0, true, 1, dst[h]);
+        else {
+            get_real(c, s, 0, false, 1, dst[h]);
+            if (*dst[h] >= 1)
+                dnic_error(c->d, s->value->span, "%s must be less than 1", hyper[h]);
+        }
     }
     static const char *const orders[] = {"before_update", "after_update"};
     if ((s = find(d, "backward_message"))) {

@@ -150,7 +150,7 @@ static LLVMValueRef math1(cg *g, const char *base, LLVMTypeRef t, LLVMValueRef x
     if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) {
         unsigned n = LLVMGetVectorSize(t);
         LLVMTypeRef et = LLVMGetElementType(t);
-        if (strcmp(base, "exp") == 0 || strcmp(base, "log") == 0 || strcmp(base, "fabs") == 0) {
+        if (strcmp(base, "exp") == 0 || strcmp(base, "log") == 0 || strcmp(base, "fabs") == 0 || strcmp(base, "sqrt") == 0) {
             const char *name = dnic_sprintf(g->a, "llvm.%s.v%u%s", base, n, et == g->f64 ? "f64" : "f32");
             LLVMTypeRef fty = LLVMFunctionType(t, &t, 1, 0);
             LLVMValueRef f = LLVMGetNamedFunction(g->M, name);
@@ -174,6 +174,8 @@ static LLVMValueRef math1(cg *g, const char *base, LLVMTypeRef t, LLVMValueRef x
         name = is64 ? "llvm.log.f64" : "llvm.log.f32";
     else if (strcmp(base, "fabs") == 0)
         name = is64 ? "llvm.fabs.f64" : "llvm.fabs.f32";
+    else if (strcmp(base, "sqrt") == 0)
+        name = is64 ? "llvm.sqrt.f64" : "llvm.sqrt.f32";
     else
         name = is64 ? base : dnic_sprintf(g->a, "%sf", base);
     LLVMTypeRef fty = LLVMFunctionType(t, &t, 1, 0);
@@ -382,8 +384,9 @@ static void gen_gemm(cg *g, opctx *c, const gemm *p)
 struct opctx {
     cg *g;
     const dnic_ir_op *o;
-    LLVMValueRef dst, s[3];
+    LLVMValueRef dst, s[3], state[3];
     const dnic_buffer_desc *D, *S[3];
+    LLVMValueRef c1, c2; /* adam: the bias corrections 1 - beta^t of this update, in T */
 };
 
 /* dst[B,N] = act(x[B,K] . W[K,N] + b): the products summed from zero in k order, then the
@@ -506,17 +509,65 @@ static void gen_matmul_nt(opctx *c)
     gen_gemm(g, c, &p);
 }
 
+/* Applies the update rule to parameter elements idx.. with gradient g (lanes wide):
+ * sgd: p -= g * lr (the seeds); momentum: v = momentum * v + g, p -= lr * v;
+ * adam: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, p -= lr (m / c1) / (sqrt(v / c2) + eps). */
+static void apply_update(opctx *c, LLVMValueRef idx, LLVMValueRef g, int lanes)
+{
+    cg *gg = c->g;
+    const dnic_opt_spec *opt = &c->o->opt;
+    LLVMValueRef p = vload(gg, c->dst, idx, lanes), step;
+    if (opt->kind == DNIC_OPT_SGD) {
+        step = fmul(gg, g, cl(gg, g, c->o->lr));
+    } else if (opt->kind == DNIC_OPT_MOMENTUM) {
+        LLVMValueRef v = fadd(gg, fmul(gg, cl(gg, g, opt->momentum), vload(gg, c->state[0], idx, lanes)), g);
+        vstore(gg, v, c->state[0], idx, lanes);
+        step = fmul(gg, cl(gg, g, c->o->lr), v);
+    } else {
+        LLVMValueRef m = fadd(gg, fmul(gg, cl(gg, g, opt->beta1), vload(gg, c->state[0], idx, lanes)),
+                              fmul(gg, cl(gg, g, 1 - opt->beta1), g));
+        LLVMValueRef v = fadd(gg, fmul(gg, cl(gg, g, opt->beta2), vload(gg, c->state[1], idx, lanes)),
+                              fmul(gg, cl(gg, g, 1 - opt->beta2), fmul(gg, g, g)));
+        vstore(gg, m, c->state[0], idx, lanes);
+        vstore(gg, v, c->state[1], idx, lanes);
+        LLVMValueRef mhat = LLVMBuildFDiv(gg->B, m, splat(gg, c->c1, lanes), "");
+        LLVMValueRef vhat = LLVMBuildFDiv(gg->B, v, splat(gg, c->c2, lanes), "");
+        LLVMValueRef den = fadd(gg, math1(gg, "sqrt", LLVMTypeOf(vhat), vhat), cl(gg, g, opt->eps));
+        step = fmul(gg, cl(gg, g, c->o->lr), LLVMBuildFDiv(gg->B, mhat, den, ""));
+    }
+    vstore(gg, fsub(gg, p, step), c->dst, idx, lanes);
+}
+
+/* Adam counts its updates in a float64 [1,1] state buffer: t += 1, then c = 1 - beta^t. */
+static void adam_prologue(opctx *c)
+{
+    cg *g = c->g;
+    if (c->o->opt.kind != DNIC_OPT_ADAM)
+        return;
+    LLVMValueRef t = fadd(g, ld(g, g->f64, c->state[2], ci(g, 0)), cf(g, g->f64, 1));
+    st(g, g->f64, t, c->state[2], ci(g, 0));
+    LLVMTypeRef args[2] = {g->f64, g->f64};
+    LLVMTypeRef fty = LLVMFunctionType(g->f64, args, 2, 0);
+    LLVMValueRef pw = LLVMGetNamedFunction(g->M, "llvm.pow.f64");
+    if (!pw)
+        pw = LLVMAddFunction(g->M, "llvm.pow.f64", fty);
+    LLVMValueRef a1[2] = {cf(g, g->f64, c->o->opt.beta1), t}, a2[2] = {cf(g, g->f64, c->o->opt.beta2), t};
+    LLVMValueRef c1 = fsub(g, cf(g, g->f64, 1), LLVMBuildCall2(g->B, fty, pw, a1, 2, ""));
+    LLVMValueRef c2 = fsub(g, cf(g, g->f64, 1), LLVMBuildCall2(g->B, fty, pw, a2, 2, ""));
+    c->c1 = g->T == g->f64 ? c1 : LLVMBuildFPTrunc(g->B, c1, g->T, "");
+    c->c2 = g->T == g->f64 ? c2 : LLVMBuildFPTrunc(g->B, c2, g->T, "");
+}
+
 /* W[K,N] -= (x[B,K]^T . d[B,N]) * lr: the batch sum first, then the scale, as the seeds. */
 static void sgd_w_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
-    cg *g = c->g;
-    LLVMValueRef idx = ix(g, m, c->D->cols, n);
-    vstore(g, fsub(g, vload(g, c->dst, idx, lanes), fmul(g, v, cl(g, v, c->o->lr))), c->dst, idx, lanes);
+    apply_update(c, ix(c->g, m, c->D->cols, n), v, lanes);
 }
 
 static void gen_sgd_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
+    adam_prologue(c);
     gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, sgd_w_epi};
     gen_gemm(c->g, c, &p);
 }
@@ -527,13 +578,13 @@ static void sgd_b_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, 
 {
     cg *g = c->g;
     (void)m;
-    LLVMValueRef mean = LLVMBuildFDiv(g->B, v, cl(g, v, c->S[0]->rows), "");
-    vstore(g, fsub(g, vload(g, c->dst, n, lanes), fmul(g, mean, cl(g, v, c->o->lr))), c->dst, n, lanes);
+    apply_update(c, n, LLVMBuildFDiv(g->B, v, cl(g, v, c->S[0]->rows), ""), lanes);
 }
 
 static void gen_sgd_b(opctx *c)
 {
     int N = c->D->cols, Bn = c->S[0]->rows;
+    adam_prologue(c);
     gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, sgd_b_epi};
     gen_gemm(c->g, c, &p);
 }
@@ -605,16 +656,18 @@ static void add_target_attrs(cg *g, LLVMValueRef fn)
     add_attr(g, fn, (int)LLVMAttributeFunctionIndex, "nounwind");
 }
 
+enum { OP_ARGS = 7 }; /* dst, three sources (or scratch), three optimiser states */
+
 /* One op as an internal function over noalias buffers, inlined into its block. */
 static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name)
 {
-    LLVMTypeRef params[4] = {g->ptr, g->ptr, g->ptr, g->ptr};
-    LLVMTypeRef fty = LLVMFunctionType(g->vd, params, 4, 0);
+    LLVMTypeRef params[OP_ARGS] = {g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef fty = LLVMFunctionType(g->vd, params, OP_ARGS, 0);
     LLVMValueRef fn = LLVMAddFunction(g->M, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_target_attrs(g, fn);
     add_attr(g, fn, (int)LLVMAttributeFunctionIndex, "alwaysinline");
-    for (int p = 1; p <= 4; p++) {
+    for (int p = 1; p <= OP_ARGS; p++) {
         add_attr(g, fn, p, "noalias");
         add_attr(g, fn, p, "nocapture");
     }
@@ -632,6 +685,9 @@ static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name)
         c.s[2] = LLVMGetParam(fn, 3);
         c.S[2] = &g->ir->bufs[o->scratch];
     }
+    for (int i = 0; i < 3; i++)
+        if (o->state[i] >= 0)
+            c.state[i] = LLVMGetParam(fn, (unsigned)(4 + i));
     switch (o->op) {
     case DNIC_OP_DENSE: gen_dense(&c); break;
     case DNIC_OP_CONCAT: gen_concat(&c); break;
@@ -681,16 +737,19 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
         g->fn = fn;
         LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
         LLVMValueRef bufs = LLVMGetParam(fn, 0);
-        LLVMTypeRef opty = LLVMFunctionType(g->vd, (LLVMTypeRef[]){g->ptr, g->ptr, g->ptr, g->ptr}, 4, 0);
+        LLVMTypeRef opargs[OP_ARGS] = {g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr};
+        LLVMTypeRef opty = LLVMFunctionType(g->vd, opargs, OP_ARGS, 0);
         for (int i = 0; i < blk->nops; i++) {
             const dnic_ir_op *o = &blk->ops[i];
-            LLVMValueRef args[4];
+            LLVMValueRef args[OP_ARGS];
             args[0] = ld(g, g->ptr, bufs, ci(g, o->dst));
+            for (int k = 0; k < 3; k++)
+                args[4 + k] = o->state[k] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->state[k])) : LLVMConstPointerNull(g->ptr);
             for (int s = 0; s < 3; s++)
                 args[s + 1] = o->src[s] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->src[s])) : LLVMConstPointerNull(g->ptr);
             if (o->scratch >= 0)
                 args[3] = ld(g, g->ptr, bufs, ci(g, o->scratch));
-            LLVMBuildCall2(g->B, opty, opfn[i], args, 4, "");
+            LLVMBuildCall2(g->B, opty, opfn[i], args, OP_ARGS, "");
         }
         LLVMBuildRetVoid(g->B);
     }

@@ -157,6 +157,14 @@ typedef enum dnic_loss_kind { DNIC_LOSS_SQUARED, DNIC_LOSS_SOFTMAX_CE, DNIC_LOSS
 typedef enum dnic_report_kind { DNIC_REPORT_ABS_ERROR, DNIC_REPORT_ABS_DELTA, DNIC_REPORT_LOSS } dnic_report_kind;
 typedef enum dnic_mode { DNIC_MODE_DNI, DNIC_MODE_BACKPROP } dnic_mode;
 typedef enum dnic_message_order { DNIC_MSG_BEFORE_UPDATE, DNIC_MSG_AFTER_UPDATE } dnic_message_order;
+typedef enum dnic_optimizer { DNIC_OPT_SGD, DNIC_OPT_MOMENTUM, DNIC_OPT_ADAM } dnic_optimizer;
+
+/* The update rule and its settings (docs/semantics.md, "Optimisers"). */
+typedef struct dnic_opt_spec {
+    dnic_optimizer kind;
+    double momentum;           /* momentum: v = momentum * v + g */
+    double beta1, beta2, eps;  /* adam */
+} dnic_opt_spec;
 typedef enum dnic_data_kind { DNIC_DATA_BINADD, DNIC_DATA_IDX, DNIC_DATA_CSV } dnic_data_kind;
 
 typedef struct dnic_sg {
@@ -210,6 +218,7 @@ typedef struct dnic_train_spec {
     dnic_message_order message;
     int report_sg;             /* SG module whose loss the report line shows; -1 = all */
     int lag;                   /* d: an SG target is applied before step t+1+d (0..7) */
+    dnic_opt_spec opt;
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -250,6 +259,8 @@ typedef struct dnic_ir_op {
     double lr;        /* SGD_W, SGD_B */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
     int scratch;      /* MATMUL_NT: a TEMP buffer for W^T, written then read by the op; else -1 */
+    dnic_opt_spec opt;/* SGD_W, SGD_B: the update rule */
+    int state[3];     /* its STATE buffers: momentum: velocity; adam: m, v, step count; else -1 */
 } dnic_ir_op;
 
 typedef struct dnic_ir_block {

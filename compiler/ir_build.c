@@ -147,6 +147,7 @@ static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
     o->nsrc = dnic_op_nsrc(op);
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
+    o->state[0] = o->state[1] = o->state[2] = -1;
     return o;
 }
 
@@ -168,6 +169,26 @@ static int cols_of(builder *b, int id)
 static void forward(builder *b, const unit *u)
 {
     emit(b, DNIC_OP_DENSE, u->out, u->in, u->w, u->b)->act = u->act;
+}
+
+/* An update of parameter `param` with the model's optimiser and its state buffers. */
+static void update(builder *b, dnic_op op, int param, int s0, int s1, double lr)
+{
+    const dnic_opt_spec *opt = &b->m->train.opt;
+    dnic_ir_op *o = emit(b, op, param, s0, s1, -1);
+    o->lr = lr;
+    o->opt = *opt;
+    const dnic_buffer_desc *p = &b->ir->bufs[param];
+    const char *pn = p->name;
+    int rows = p->rows, cols = p->cols;
+    if (opt->kind == DNIC_OPT_MOMENTUM) {
+        o->state[0] = add_buf(b, dnic_sprintf(b->a, "%s.velocity", pn), DNIC_BUF_STATE, rows, cols);
+    } else if (opt->kind == DNIC_OPT_ADAM) {
+        o->state[0] = add_buf(b, dnic_sprintf(b->a, "%s.adam_m", pn), DNIC_BUF_STATE, rows, cols);
+        o->state[1] = add_buf(b, dnic_sprintf(b->a, "%s.adam_v", pn), DNIC_BUF_STATE, rows, cols);
+        o->state[2] = add_buf(b, dnic_sprintf(b->a, "%s.adam_t", pn), DNIC_BUF_STATE, 1, 1);
+        b->ir->bufs[o->state[2]].dtype = DNIC_F64;
+    }
 }
 
 /* The backward message grad_in = dz . W^T, through a transposed copy of W so that the
@@ -195,9 +216,9 @@ static void backward(builder *b, const unit *units, int n, int g, bool g_is_delt
         }
         if (!after && u->grad_in >= 0)
             message(b, u, dz);
-        emit(b, DNIC_OP_SGD_W, u->w, u->in, dz, -1)->lr = u->lr;
+        update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr);
         if (u->b >= 0)
-            emit(b, DNIC_OP_SGD_B, u->b, dz, -1, -1)->lr = u->lr;
+            update(b, DNIC_OP_SGD_B, u->b, dz, -1, u->lr);
         if (after && u->grad_in >= 0)
             message(b, u, dz);
         g = u->grad_in;

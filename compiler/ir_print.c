@@ -3,7 +3,7 @@
 
 static const char *kind_name(dnic_buf_kind k)
 {
-    static const char *const n[] = {"input", "labels", "param", "temp", "acc"};
+    static const char *const n[] = {"input", "labels", "param", "temp", "acc", "state"};
     return n[k];
 }
 
@@ -41,8 +41,13 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
                 fprintf(out, " scratch=%s", ir->bufs[o->scratch].name);
             if (o->op == DNIC_OP_LOSS_SUM)
                 fprintf(out, " loss=%s", o->act == DNIC_ACT_LINEAR ? "squared" : o->act == DNIC_ACT_SOFTMAX ? "softmax_ce" : "sigmoid_ce");
-            if (o->op == DNIC_OP_SGD_W || o->op == DNIC_OP_SGD_B)
+            if (o->op == DNIC_OP_SGD_W || o->op == DNIC_OP_SGD_B) {
                 fprintf(out, " lr=%.17g", o->lr);
+                if (o->opt.kind == DNIC_OPT_MOMENTUM)
+                    fprintf(out, " momentum=%.17g velocity=%s", o->opt.momentum, ir->bufs[o->state[0]].name);
+                else if (o->opt.kind == DNIC_OPT_ADAM)
+                    fprintf(out, " adam(beta1=%.17g, beta2=%.17g, eps=%.17g)", o->opt.beta1, o->opt.beta2, o->opt.eps);
+            }
             fputc('\n', out);
         }
     }

@@ -120,6 +120,18 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
     }
     if (o->op != DNIC_OP_MATMUL_NT && o->scratch != -1)
         fail(v, "only matmul_nt takes a scratch buffer");
+    for (int i = 0; i < 3; i++) {
+        int st = o->state[i];
+        bool needed = updates && ((o->opt.kind == DNIC_OPT_MOMENTUM && i == 0) || (o->opt.kind == DNIC_OPT_ADAM));
+        if (needed != (st >= 0))
+            fail(v, "state buffer %d %s", i, needed ? "is missing" : "is not expected");
+        else if (st >= v->ir->nbufs || (st >= 0 && B(v, st)->kind != DNIC_BUF_STATE))
+            fail(v, "state buffer %d is not a STATE buffer", i);
+        else if (st >= 0 && i < 2)
+            shape(v, st, d->rows, d->cols);
+        else if (st >= 0)
+            shape(v, st, 1, 1);
+    }
     if (updates && !(o->lr > 0))
         fail(v, "learning rate %g is not positive", o->lr);
     defined[o->dst] = true;

@@ -29,6 +29,7 @@ typedef enum dnic_buf_kind {
     DNIC_BUF_PARAM,  /* weights and biases: initialised, saved, updated in place */
     DNIC_BUF_TEMP,   /* activations, gradients and messages of one step */
     DNIC_BUF_ACC,    /* float64 [1,1] loss accumulators, zeroed by the runtime */
+    DNIC_BUF_STATE,  /* optimiser state (zero at the start): kept by checkpoints, not weights files */
 } dnic_buf_kind;
 
 /* How a parameter is initialised: value = draw * scale + shift, where draw is a numpy-legacy

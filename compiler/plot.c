@@ -1,0 +1,872 @@
+/* Training-log charts: reads the CSV logs `--log` writes and draws them as one SVG, a panel per
+ * logged quantity, a polyline per run.  Everything is parsed before anything is written, and
+ * the picture goes to a temporary file that is renamed into place. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "plot.h"
+
+/* ---- reading the logs ------------------------------------------------------------------- */
+
+typedef struct plot_run {
+    const char *path;
+    char *label;
+    char **names;  /* ncols column names */
+    int ncols, step;
+    double *cells; /* nrows x ncols; NAN marks a gap */
+    int nrows, cap;
+} plot_run;
+
+static void run_free(plot_run *r)
+{
+    for (int c = 0; c < r->ncols; c++)
+        free(r->names[c]);
+    free(r->names);
+    free(r->cells);
+    free(r->label);
+}
+
+static void log_error(const char *path, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dnic: error: %s:%d: ", path, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void oom(void)
+{
+    fprintf(stderr, "dnic: error: out of memory\n");
+}
+
+/* A cell quoted in a message: at most 40 bytes, control characters as '?'. */
+static const char *shown(const char *s)
+{
+    static char buf[48];
+    size_t n = 0;
+    for (; s[n] && n < 40; n++)
+        buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
+    buf[n] = 0;
+    if (s[n])
+        strcpy(buf + n, "...");
+    return buf;
+}
+
+static char *dup_str(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+/* Splits `s` at commas in place, trimming blanks; returns the field count or -1 (no memory). */
+static int split(char *s, char ***fields, int *cap)
+{
+    int n = 0;
+    for (;;) {
+        char *end = strchr(s, ',');
+        if (end)
+            *end = 0;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t len = strlen(s);
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+            s[--len] = 0;
+        if (n == *cap) {
+            int nc = *cap ? 2 * *cap : 16;
+            char **nf = realloc(*fields, (size_t)nc * sizeof *nf);
+            if (!nf)
+                return -1;
+            *fields = nf;
+            *cap = nc;
+        }
+        (*fields)[n++] = s;
+        if (!end)
+            return n;
+        s = end + 1;
+    }
+}
+
+/* A cell's value: true with *v set (NAN for an empty, nan or infinite cell), false if the
+ * text is not a number. */
+static bool parse_cell(const char *s, double *v)
+{
+    if (!*s) {
+        *v = (double)NAN;
+        return true;
+    }
+    char *end;
+    double d = strtod(s, &end);
+    if (end == s || *end)
+        return false;
+    *v = isfinite(d) ? d : (double)NAN;
+    return true;
+}
+
+static bool is_blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t')
+            return false;
+    return true;
+}
+
+static bool parse_header(plot_run *r, char **f, int nf, int line)
+{
+    for (int c = 0; c < nf; c++) {
+        double v;
+        if (*f[c] && parse_cell(f[c], &v) && isfinite(v)) {
+            log_error(r->path, line, "missing header: the first line holds numbers, not column names");
+            return false;
+        }
+    }
+    r->names = calloc((size_t)nf, sizeof *r->names);
+    if (!r->names) {
+        oom();
+        return false;
+    }
+    r->step = -1;
+    for (int c = 0; c < nf; c++) {
+        if (!*f[c]) {
+            log_error(r->path, line, "empty column name (field %d)", c + 1);
+            return false;
+        }
+        for (int p = 0; p < c; p++)
+            if (!strcmp(r->names[p], f[c])) {
+                log_error(r->path, line, "duplicate column '%s'", shown(f[c]));
+                return false;
+            }
+        if (!(r->names[c] = dup_str(f[c], strlen(f[c])))) {
+            oom();
+            return false;
+        }
+        r->ncols = c + 1;
+        if (!strcmp(f[c], "step"))
+            r->step = c;
+    }
+    if (r->step < 0) {
+        log_error(r->path, line, "no 'step' column in the header");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_row(plot_run *r, char **f, int nf, int line)
+{
+    if (nf != r->ncols) {
+        log_error(r->path, line, "expected %d fields, found %d", r->ncols, nf);
+        return false;
+    }
+    if (r->nrows == r->cap) {
+        int nc = r->cap ? 2 * r->cap : 64;
+        double *cells = realloc(r->cells, (size_t)nc * (size_t)r->ncols * sizeof *cells);
+        if (!cells) {
+            oom();
+            return false;
+        }
+        r->cells = cells;
+        r->cap = nc;
+    }
+    double *row = r->cells + (size_t)r->nrows * (size_t)r->ncols;
+    for (int c = 0; c < nf; c++) {
+        if (!parse_cell(f[c], &row[c])) {
+            log_error(r->path, line, "field %d ('%s') is not a number: '%s'", c + 1, shown(r->names[c]), shown(f[c]));
+            return false;
+        }
+        if (c == r->step && isnan(row[c])) {
+            log_error(r->path, line, "field %d ('step') must be a finite number, found '%s'", c + 1, shown(f[c]));
+            return false;
+        }
+    }
+    r->nrows++;
+    return true;
+}
+
+static bool read_log(plot_run *r)
+{
+    FILE *f = fopen(r->path, "r");
+    if (!f) {
+        fprintf(stderr, "dnic: error: %s: cannot read: %s\n", r->path, strerror(errno));
+        return false;
+    }
+    char *line = NULL, **fields = NULL;
+    size_t lcap = 0;
+    int fcap = 0, lineno = 0;
+    bool ok = false, have_header = false;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        len = (ssize_t)strlen(line); /* a NUL byte ends the line */
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        char *s = line;
+        if (lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
+            s += 3; /* a UTF-8 byte order mark */
+        if (is_blank(s))
+            continue;
+        int nf = split(s, &fields, &fcap);
+        if (nf < 0) {
+            oom();
+            goto out;
+        }
+        if (!have_header) {
+            if (!parse_header(r, fields, nf, lineno))
+                goto out;
+            have_header = true;
+        } else if (!parse_row(r, fields, nf, lineno))
+            goto out;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "dnic: error: %s: cannot read: %s\n", r->path, strerror(errno));
+        goto out;
+    }
+    if (!have_header)
+        log_error(r->path, 1, "missing header: the file is empty");
+    else if (!r->nrows)
+        log_error(r->path, lineno + 1, "no data rows");
+    else
+        ok = true;
+out:
+    free(line);
+    free(fields);
+    fclose(f);
+    return ok;
+}
+
+/* The legend's name for a run: the file's base name without ".csv". */
+static char *default_label(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b && b[1] ? b + 1 : path;
+    size_t n = strlen(b);
+    while (n > 1 && b[n - 1] == '/')
+        n--;
+    if (n > 4 && b[n - 4] == '.' && (b[n - 3] | 0x20) == 'c' && (b[n - 2] | 0x20) == 's' && (b[n - 1] | 0x20) == 'v')
+        n -= 4;
+    return dup_str(b, n);
+}
+
+/* ---- panels and axes -------------------------------------------------------------------- */
+
+typedef struct plot_series {
+    int run, col, key; /* key: the SG module's marker, -1 outside the SG panel */
+} plot_series;
+
+typedef struct plot_panel {
+    const char *col; /* the column, or the first SG column for the SG panel */
+    bool sg;
+    plot_series *s;
+    int ns, scap;
+    const char **keys; /* SG panel: the modules' column names */
+    int nkeys;
+} plot_panel;
+
+typedef struct plot_axis {
+    double lo, hi;
+    bool log;
+    int nt, nminor;
+    double t[64], minor[128], step;
+} plot_axis;
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && !strcmp(s + n - m, suffix);
+}
+
+static bool is_axis_column(const char *name)
+{
+    return !strcmp(name, "iter") || !strcmp(name, "step") || !strcmp(name, "elapsed_s");
+}
+
+static double nice(double x)
+{
+    double e = floor(log10(x)), f = x / pow(10, e);
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * pow(10, e);
+}
+
+static void linear_axis(plot_axis *a, double lo, double hi)
+{
+    if (!(hi > lo)) {
+        double d = lo == 0 ? 1 : fabs(lo) * 0.1;
+        lo -= d;
+        hi += d;
+    }
+    a->log = false;
+    a->nminor = 0;
+    a->step = nice((hi - lo) / 5);
+    double k0 = floor(lo / a->step + 1e-9), k1 = ceil(hi / a->step - 1e-9);
+    if (!isfinite(a->step) || !(a->step > 0) || k1 - k0 > 60 || !(k1 > k0)) {
+        a->lo = lo;
+        a->hi = hi;
+        a->t[0] = lo;
+        a->t[1] = hi;
+        a->nt = 2;
+        a->step = hi - lo;
+        return;
+    }
+    a->nt = 0;
+    for (double k = k0; k <= k1; k++) {
+        double t = k * a->step;
+        a->t[a->nt++] = fabs(t) < a->step * 1e-9 ? 0 : t;
+    }
+    a->lo = a->t[0];
+    a->hi = a->t[a->nt - 1];
+}
+
+static void log_axis(plot_axis *a, double lo, double hi)
+{
+    a->log = true;
+    int e0 = (int)floor(log10(lo) + 1e-9), e1 = (int)ceil(log10(hi) - 1e-9);
+    int every = (e1 - e0 + 7) / 8;
+    if (every < 1)
+        every = 1;
+    e0 = (int)floor((double)e0 / every) * every;
+    e1 = (int)ceil((double)e1 / every) * every;
+    a->lo = pow(10, e0);
+    a->hi = pow(10, e1);
+    a->step = every;
+    a->nt = a->nminor = 0;
+    for (int e = e0; e <= e1 && a->nt < 64; e += every) {
+        a->t[a->nt++] = pow(10, e);
+        for (int m = 2; every == 1 && e1 - e0 <= 6 && e < e1 && m <= 9; m++)
+            a->minor[a->nminor++] = m * pow(10, e);
+    }
+}
+
+/* Where v falls on the axis, 0 (lo) to 1 (hi). */
+static double axis_frac(const plot_axis *a, double v)
+{
+    double f = a->log ? (log10(v) - log10(a->lo)) / (log10(a->hi) - log10(a->lo)) : (v - a->lo) / (a->hi - a->lo);
+    return isfinite(f) ? (f < -10 ? -10 : f > 10 ? 10 : f) : 0;
+}
+
+/* A tick label: 20k, 1.5M, 0.25, 1e-5. */
+static void tick_label(char *buf, size_t n, const plot_axis *a, double v)
+{
+    if (a->log) {
+        int e = (int)lround(log10(v));
+        if (e >= -4 && e <= 5)
+            snprintf(buf, n, "%g", v);
+        else
+            snprintf(buf, n, "1e%d", e);
+        return;
+    }
+    double big = fmax(fabs(a->lo), fabs(a->hi));
+    static const char suffix[] = "kMGT";
+    if (big >= 1e4 && a->step >= 100 && big < 1e15) {
+        int s = big >= 1e12 ? 3 : big >= 1e9 ? 2 : big >= 1e6 ? 1 : 0;
+        double div = pow(1000, s + 1), st = a->step / div;
+        int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
+        if (v == 0)
+            snprintf(buf, n, "0");
+        else
+            snprintf(buf, n, "%.*f%c", dec, v / div, suffix[s]);
+    } else if (big >= 1e6 || a->step < 1e-4) {
+        int sig = (int)floor(log10(big)) - (int)floor(log10(a->step)) + 1;
+        snprintf(buf, n, "%.*g", sig < 1 ? 1 : sig > 17 ? 17 : sig, v);
+    } else {
+        int dec = a->step >= 1 ? 0 : (int)ceil(-log10(a->step) - 1e-9);
+        snprintf(buf, n, "%.*f", dec, v);
+    }
+}
+
+/* ---- SVG -------------------------------------------------------------------------------- */
+
+enum {
+    W = 900,             /* picture width */
+    ML = 76, MR = 24,    /* plot area margins */
+    PW = W - ML - MR,    /* plot area width */
+    PH = 190,            /* plot area height */
+    PANEL_TOP = 30,      /* title line above the plot area */
+    PANEL_H = PANEL_TOP + PH + 26,
+    PANEL_GAP = 16,
+    LEGEND_ROW = 20,
+    MAX_POINTS = 4 * PW, /* a longer stretch of a series is thinned to its per-pixel extremes */
+};
+
+static const char *const colours[8] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                       "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+static const char *const dashes[4] = {NULL, "7 4", "2 3", "9 3 2 3"};
+
+/* Writes text as XML character data: escapes markup, replaces control characters and bytes
+ * that are not UTF-8 with '?'. */
+static void xml_text(FILE *o, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                               : (c & 0xF8) == 0xF0 && c <= 0xF4 ? 4 : 0;
+        bool valid = len > 0 && end - p >= len;
+        for (int i = 1; valid && i < len; i++)
+            valid = (p[i] & 0xC0) == 0x80;
+        if (valid && len == 3)
+            valid = !(c == 0xE0 && p[1] < 0xA0) && !(c == 0xED && p[1] >= 0xA0) && !(c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE);
+        if (valid && len == 4)
+            valid = !(c == 0xF0 && p[1] < 0x90) && !(c == 0xF4 && p[1] >= 0x90);
+        if (!valid || (c < 0x20 && c != '\t') || c == 0x7f) {
+            fputc('?', o);
+            p++;
+            continue;
+        }
+        switch (c) {
+        case '&': fputs("&amp;", o); break;
+        case '<': fputs("&lt;", o); break;
+        case '>': fputs("&gt;", o); break;
+        case '"': fputs("&quot;", o); break;
+        case '\'': fputs("&apos;", o); break;
+        default: fwrite(p, 1, (size_t)len, o);
+        }
+        p += len;
+    }
+}
+
+static void xml_str(FILE *o, const char *s)
+{
+    xml_text(o, s, strlen(s));
+}
+
+/* The rough width in pixels of text at 12 px. */
+static double text_width(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return 6.8 * n;
+}
+
+static void stroke_style(FILE *o, int run)
+{
+    fprintf(o, " stroke=\"%s\"", colours[run % 8]);
+    const char *d = dashes[(run / 8) % 4];
+    if (d)
+        fprintf(o, " stroke-dasharray=\"%s\"", d);
+}
+
+/* A marker: circle, square, triangle, diamond, inverted triangle, cross. */
+static void marker(FILE *o, int key, double x, double y, const char *colour)
+{
+    const char *style = "fill=\"#fff\" stroke-width=\"1.4\"";
+    switch (key % 6) {
+    case 0: fprintf(o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.4\" %s stroke=\"%s\"/>\n", x, y, style, colour); break;
+    case 1:
+        fprintf(o, "<rect x=\"%.1f\" y=\"%.1f\" width=\"6.4\" height=\"6.4\" %s stroke=\"%s\"/>\n", x - 3.2, y - 3.2, style,
+                colour);
+        break;
+    case 2:
+        fprintf(o, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" %s stroke=\"%s\"/>\n", x, y - 4.2, x + 4, y + 3,
+                x - 4, y + 3, style, colour);
+        break;
+    case 3:
+        fprintf(o, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\" %s stroke=\"%s\"/>\n", x, y - 4.4, x + 4.4,
+                y, x, y + 4.4, x - 4.4, y, style, colour);
+        break;
+    case 4:
+        fprintf(o, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" %s stroke=\"%s\"/>\n", x, y + 4.2, x + 4, y - 3,
+                x - 4, y - 3, style, colour);
+        break;
+    default:
+        fprintf(o, "<path d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\" fill=\"none\" stroke-width=\"1.6\" stroke=\"%s\"/>\n",
+                x - 3.5, y - 3.5, x + 3.5, y + 3.5, x - 3.5, y + 3.5, x + 3.5, y - 3.5, colour);
+    }
+}
+
+typedef struct plot_ctx {
+    FILE *o;
+    const plot_run *runs;
+    int n;
+    plot_axis x;
+} plot_ctx;
+
+/* One stretch of a series without gaps, rows [a, b), as a polyline (a dot if one point). */
+static void segment(const plot_ctx *c, const plot_series *s, const plot_axis *y, int a, int b, double top)
+{
+    const plot_run *r = &c->runs[s->run];
+    const double *cells = r->cells;
+    int nc = r->ncols;
+    if (b - a == 1) {
+        double px = ML + axis_frac(&c->x, cells[(size_t)a * nc + r->step]) * PW;
+        double py = top + PH - axis_frac(y, cells[(size_t)a * nc + s->col]) * PH;
+        fprintf(c->o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\" fill=\"%s\"/>\n", px, py, colours[s->run % 8]);
+        return;
+    }
+    fprintf(c->o, "<polyline data-run=\"%d\" fill=\"none\" stroke-width=\"1.8\" stroke-linejoin=\"round\"", s->run);
+    stroke_style(c->o, s->run);
+    fputs(" points=\"", c->o);
+    bool thin = b - a > MAX_POINTS;
+    int col = -1, first = 0;
+    double lo = 0, hi = 0, last = 0, lastx = 0;
+    const char *sep = "";
+    for (int i = a; i <= b; i++) {
+        double px = 0, py = 0;
+        if (i < b) {
+            px = ML + axis_frac(&c->x, cells[(size_t)i * nc + r->step]) * PW;
+            py = top + PH - axis_frac(y, cells[(size_t)i * nc + s->col]) * PH;
+        }
+        if (!thin) {
+            if (i < b)
+                fprintf(c->o, "%s%.1f,%.1f", sep, px, py);
+            sep = " ";
+            continue;
+        }
+        /* thinned: per pixel column, its first, lowest, highest and last points */
+        int pc = (int)floor(px);
+        if (i < b && pc == col && i > a) {
+            lo = fmin(lo, py);
+            hi = fmax(hi, py);
+            last = py;
+            lastx = px;
+            continue;
+        }
+        if (i > a) {
+            double fy = cells[(size_t)first * nc + s->col];
+            fy = top + PH - axis_frac(y, fy) * PH;
+            fprintf(c->o, "%s%.1f,%.1f", sep, lastx, fy);
+            sep = " ";
+            if (lo < fy && lo < last)
+                fprintf(c->o, " %.1f,%.1f", lastx, lo);
+            if (hi > fy && hi > last)
+                fprintf(c->o, " %.1f,%.1f", lastx, hi);
+            if (last != fy)
+                fprintf(c->o, " %.1f,%.1f", lastx, last);
+        }
+        col = pc;
+        first = i;
+        lo = hi = last = py;
+        lastx = px;
+    }
+    fputs("\"><title>", c->o);
+    xml_str(c->o, r->label);
+    fputs(": ", c->o);
+    xml_str(c->o, r->names[s->col]);
+    fputs("</title></polyline>\n", c->o);
+}
+
+static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool last_panel)
+{
+    FILE *o = c->o;
+    /* the y range over every finite value */
+    double lo = (double)INFINITY, hi = -(double)INFINITY;
+    for (int k = 0; k < p->ns; k++) {
+        const plot_run *r = &c->runs[p->s[k].run];
+        for (int i = 0; i < r->nrows; i++) {
+            double v = r->cells[(size_t)i * r->ncols + p->s[k].col];
+            if (!isnan(v)) {
+                lo = fmin(lo, v);
+                hi = fmax(hi, v);
+            }
+        }
+    }
+    bool empty = lo > hi;
+    plot_axis y;
+    if (empty)
+        linear_axis(&y, 0, 1);
+    else if (lo > 0 && hi / lo > 100)
+        log_axis(&y, lo, hi);
+    else
+        linear_axis(&y, lo, hi);
+
+    fputs("<g class=\"panel\" data-column=\"", o);
+    xml_str(o, p->sg ? "*.sg_loss" : p->col);
+    fputs("\">\n", o);
+    /* title, with the SG modules' marker key on the right */
+    fprintf(o, "<text x=\"%d\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">", ML, top + 18);
+    if (p->sg)
+        fputs(p->nkeys > 1 ? "synthetic gradient losses" : "synthetic gradient loss", o);
+    else
+        xml_str(o, p->col);
+    if (y.log)
+        fputs("<tspan font-size=\"11\" font-weight=\"normal\" fill=\"#777\">  (log scale)</tspan>", o);
+    fputs("</text>\n", o);
+    if (p->sg) {
+        double kx = W - MR;
+        for (int k = p->nkeys - 1; k >= 0; k--) {
+            size_t len = strlen(p->keys[k]) - strlen(".sg_loss");
+            char tmp[64];
+            snprintf(tmp, sizeof tmp, "%.*s", (int)(len < 60 ? len : 60), p->keys[k]);
+            kx -= text_width(tmp);
+            fprintf(o, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#444\">", kx, top + 18);
+            xml_text(o, p->keys[k], len);
+            fputs("</text>\n", o);
+            kx -= 10;
+            if (p->nkeys > 1)
+                marker(o, k, kx, top + 14, "#444");
+            kx -= 18;
+        }
+    }
+    double pt = top + PANEL_TOP;
+    fprintf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#fcfcfc\" stroke=\"none\"/>\n", ML, pt, PW, PH);
+    /* grid lines and tick labels */
+    for (int k = 0; k < y.nminor; k++) {
+        double py = pt + PH - axis_frac(&y, y.minor[k]) * PH;
+        fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#f0f0f0\"/>\n", ML, py, ML + PW, py);
+    }
+    char buf[64];
+    for (int k = 0; k < y.nt; k++) {
+        double py = pt + PH - axis_frac(&y, y.t[k]) * PH;
+        fprintf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", ML, py, ML + PW, py);
+        tick_label(buf, sizeof buf, &y, y.t[k]);
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" fill=\"#555\">%s</text>\n", ML - 6,
+                py + 4, buf);
+    }
+    for (int k = 0; k < c->x.nt; k++) {
+        double px = ML + axis_frac(&c->x, c->x.t[k]) * PW;
+        fprintf(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", px, pt, px, pt + PH);
+        tick_label(buf, sizeof buf, &c->x, c->x.t[k]);
+        fprintf(o, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">%s</text>\n", px,
+                pt + PH + 15, buf);
+    }
+    fprintf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ML, pt, PW, PH);
+    if (last_panel)
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#333\">step</text>\n", ML + PW / 2,
+                pt + PH + 32);
+    if (empty)
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#999\">no finite values</text>\n",
+                ML + PW / 2, pt + PH / 2);
+    /* the series: polylines, then the SG modules' markers on top */
+    for (int k = 0; k < p->ns; k++) {
+        const plot_series *s = &p->s[k];
+        const plot_run *r = &c->runs[s->run];
+        for (int i = 0; i < r->nrows;) {
+            while (i < r->nrows && isnan(r->cells[(size_t)i * r->ncols + s->col]))
+                i++;
+            int j = i;
+            while (j < r->nrows && !isnan(r->cells[(size_t)j * r->ncols + s->col]))
+                j++;
+            if (j > i)
+                segment(c, s, &y, i, j, pt);
+            i = j;
+        }
+    }
+    for (int k = 0; p->nkeys > 1 && k < p->ns; k++) {
+        const plot_series *s = &p->s[k];
+        const plot_run *r = &c->runs[s->run];
+        enum { MARKS = 8 };
+        for (int m = 0; m < MARKS && m < r->nrows; m++) {
+            double at = r->nrows <= MARKS ? m : (m + (s->key + 1.0) / (p->nkeys + 1.0)) * r->nrows / MARKS;
+            int i = (int)at;
+            if (i >= r->nrows)
+                i = r->nrows - 1;
+            double v = r->cells[(size_t)i * r->ncols + s->col];
+            if (isnan(v))
+                continue;
+            marker(o, s->key, ML + axis_frac(&c->x, r->cells[(size_t)i * r->ncols + r->step]) * PW,
+                   pt + PH - axis_frac(&y, v) * PH, colours[s->run % 8]);
+        }
+    }
+    fputs("</g>\n", o);
+}
+
+/* Lays out the legend from y = top; returns its height (and draws it if o). */
+static int legend(FILE *o, const plot_run *runs, int n, double top)
+{
+    double x = ML;
+    int rows = 1;
+    for (int i = 0; i < n; i++) {
+        double w = 30 + text_width(runs[i].label) + 20;
+        if (x + w > W - MR && x > ML) {
+            x = ML;
+            rows++;
+        }
+        if (o) {
+            double y = top + (rows - 1) * LEGEND_ROW;
+            fprintf(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke-width=\"2.5\"", x, y + 10, x + 24,
+                    y + 10);
+            stroke_style(o, i);
+            fprintf(o, "/>\n<text x=\"%.1f\" y=\"%.1f\" fill=\"#222\">", x + 30, y + 14);
+            xml_str(o, runs[i].label);
+            fputs("</text>\n", o);
+        }
+        x += w;
+    }
+    return rows * LEGEND_ROW;
+}
+
+static bool add_series(plot_panel *p, plot_series s)
+{
+    if (p->ns == p->scap) {
+        int nc = p->scap ? 2 * p->scap : 8;
+        plot_series *ns = realloc(p->s, (size_t)nc * sizeof *ns);
+        if (!ns)
+            return false;
+        p->s = ns;
+        p->scap = nc;
+    }
+    p->s[p->ns++] = s;
+    return true;
+}
+
+/* Groups the runs' columns into panels (*out, *nalloc of them zeroed then filled); returns
+ * the count, or -1 (no memory). */
+static int build_panels(const plot_run *runs, int n, plot_panel **out, int *nalloc)
+{
+    int np = 0, total = 0;
+    for (int i = 0; i < n; i++)
+        total += runs[i].ncols;
+    plot_panel *p = calloc((size_t)total + 1, sizeof *p);
+    if (!p)
+        return -1;
+    *out = p;
+    *nalloc = total + 1;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < runs[i].ncols; c++) {
+            const char *name = runs[i].names[c];
+            if (is_axis_column(name))
+                continue;
+            bool sg = ends_with(name, ".sg_loss");
+            int k = 0;
+            while (k < np && (sg ? !p[k].sg : p[k].sg || strcmp(p[k].col, name)))
+                k++;
+            if (k == np) {
+                p[np].col = name;
+                p[np].sg = sg;
+                if (sg && !(p[np].keys = calloc((size_t)total, sizeof *p[np].keys)))
+                    return -1;
+                np++;
+            }
+            plot_series s = {i, c, -1};
+            if (sg) {
+                int key = 0;
+                while (key < p[k].nkeys && strcmp(p[k].keys[key], name))
+                    key++;
+                if (key == p[k].nkeys)
+                    p[k].keys[p[k].nkeys++] = name;
+                s.key = key;
+            }
+            if (!add_series(&p[k], s))
+                return -1;
+        }
+    return np;
+}
+
+static void write_svg(FILE *o, const plot_run *runs, int n, const plot_panel *p, int np)
+{
+    plot_ctx c = {.o = o, .runs = runs, .n = n};
+    double xlo = (double)INFINITY, xhi = -(double)INFINITY;
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < runs[i].nrows; r++) {
+            double v = runs[i].cells[(size_t)r * runs[i].ncols + runs[i].step];
+            xlo = fmin(xlo, v);
+            xhi = fmax(xhi, v);
+        }
+    linear_axis(&c.x, xlo, xhi);
+    double legend_top = 40;
+    int lh = legend(NULL, runs, n, legend_top);
+    double panels_top = legend_top + lh + 10;
+    int h = (int)ceil(panels_top + (np ? np : 1) * (PANEL_H + PANEL_GAP) + 20);
+
+    fprintf(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" height=\"%d\" "
+               "viewBox=\"0 0 %d %d\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n",
+            W, h, W, h);
+    fputs("<title>Training curves: ", o);
+    for (int i = 0; i < n; i++) {
+        xml_str(o, runs[i].label);
+        fputs(i + 1 < n ? ", " : "", o);
+    }
+    fputs("</title>\n", o);
+    fprintf(o, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", W, h);
+    fprintf(o, "<text x=\"%d\" y=\"26\" font-size=\"17\" font-weight=\"bold\" fill=\"#111\">Training curves</text>\n", ML);
+    fputs("<g class=\"legend\">\n", o);
+    legend(o, runs, n, legend_top);
+    fputs("</g>\n", o);
+    for (int k = 0; k < np; k++)
+        draw_panel(&c, &p[k], panels_top + k * (PANEL_H + PANEL_GAP), k == np - 1);
+    if (!np)
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" fill=\"#999\">no columns to plot</text>\n", ML, panels_top + 40);
+    fputs("</svg>\n", o);
+}
+
+/* ---- entry point ------------------------------------------------------------------------ */
+
+static bool write_atomically(const char *svg_path, const plot_run *runs, int n, const plot_panel *p, int np)
+{
+    size_t len = strlen(svg_path);
+    char *tmp = malloc(len + 8);
+    if (!tmp) {
+        oom();
+        return false;
+    }
+    memcpy(tmp, svg_path, len);
+    memcpy(tmp + len, ".XXXXXX", 8);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "dnic: error: cannot write '%s': %s\n", svg_path, strerror(errno));
+        free(tmp);
+        return false;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    FILE *o = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "w") : NULL;
+    bool ok = o != NULL;
+    if (o) {
+        write_svg(o, runs, n, p, np);
+        ok = fflush(o) == 0 && !ferror(o) && fsync(fileno(o)) == 0;
+        ok = fclose(o) == 0 && ok;
+    } else
+        close(fd);
+    if (ok && rename(tmp, svg_path) == 0) {
+        free(tmp);
+        return true;
+    }
+    fprintf(stderr, "dnic: error: cannot write '%s': %s\n", svg_path, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return false;
+}
+
+int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path)
+{
+    if (n <= 0) {
+        fprintf(stderr, "dnic: error: no logs to plot\n");
+        return 1;
+    }
+    plot_run *runs = calloc((size_t)n, sizeof *runs);
+    plot_panel *panels = NULL;
+    int np = 0, nalloc = 0, rc = 1;
+    if (!runs) {
+        oom();
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        runs[i].path = csv_paths[i];
+        runs[i].label = labels && labels[i] ? dup_str(labels[i], strlen(labels[i])) : default_label(csv_paths[i]);
+        if (!runs[i].label) {
+            oom();
+            goto out;
+        }
+        if (!read_log(&runs[i]))
+            goto out;
+    }
+    np = build_panels(runs, n, &panels, &nalloc);
+    if (np < 0) {
+        oom();
+        goto out;
+    }
+    if (write_atomically(svg_path, runs, n, panels, np))
+        rc = 0;
+out:
+    for (int k = 0; k < nalloc; k++) {
+        free(panels[k].s);
+        free(panels[k].keys);
+    }
+    free(panels);
+    for (int i = 0; i < n; i++)
+        run_free(&runs[i]);
+    free(runs);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/* Training-log charts: `dnic --plot`-style SVG pictures of the CSV logs `--run --log` writes.
+ * C11 + POSIX only (no LLVM); lives in libdnicfe.a. */
+#ifndef DNIC_PLOT_H
+#define DNIC_PLOT_H
+
+/* Reads the CSV logs csv_paths[0..n) (header `iter,step,loss,<sg>.sg_loss...,elapsed_s`, plus
+ * any further numeric columns such as test_loss and test_accuracy; empty, `nan` and `inf` cells
+ * are gaps) and writes one self-contained SVG chart, 900 px wide, to svg_path:
+ *   - one panel per numeric column other than iter, step and elapsed_s, in order of first
+ *     appearance, except that every `*.sg_loss` column shares one "synthetic gradient losses"
+ *     panel (its modules told apart by marker shapes, with a key in the panel's title line);
+ *   - x = step (the same range in every panel), y = the column, with nice round ticks, grid
+ *     lines and tick labels; the y axis is logarithmic when the panel's values are all positive
+ *     and span more than 2 decades;
+ *   - one <polyline> per run per column (a gap splits it; a lone point is a dot), colours
+ *     distinct for the first 8 runs, then repeated with dash patterns;
+ *   - a legend naming each run: labels[i], or when labels or labels[i] is NULL the file's base
+ *     name without `.csv`.
+ * Returns 0, or 1 after printing `dnic: error: FILE:LINE: message` to stderr for a malformed
+ * log (missing header, wrong field count, non-numeric cell, no rows; `dnic: error: FILE: ...`
+ * when it cannot be read). The SVG goes to a temporary file renamed over svg_path, so on
+ * error nothing is written. */
+int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path);
+
+#endif
