@@ -216,9 +216,11 @@ static const char *get_string(checker *c, const dnic_setting *s)
 
 /* ---- settings tables ---------------------------------------------------------------------- */
 
-/* Looks up `key` in a block, reporting unknown and duplicate keys once per block. */
-static void check_keys(checker *c, const dnic_decl *d, const char *const *keys, int n, const char *what)
+/* Looks up `key` in a block, reporting unknown and duplicate keys once per block; returns the
+ * number of unknown keys. */
+static int check_keys(checker *c, const dnic_decl *d, const char *const *keys, int n, const char *what)
 {
+    int unknown = 0;
     for (int i = 0; i < d->settings.n; i++) {
         const dnic_setting *s = d->settings.v[i];
         bool known = false;
@@ -227,6 +229,7 @@ static void check_keys(checker *c, const dnic_decl *d, const char *const *keys, 
         if (!known) {
             dnic_error(c->d, s->key_span, "unknown setting '%s' in %s", s->key, what);
             suggest(c, s->key_span, s->key, keys, n);
+            unknown++;
             continue;
         }
         for (int j = 0; j < i; j++) {
@@ -238,6 +241,7 @@ static void check_keys(checker *c, const dnic_decl *d, const char *const *keys, 
             }
         }
     }
+    return unknown;
 }
 
 /* The value of `key` in a block (the last one if an override replaced it), or NULL. */
@@ -368,8 +372,8 @@ static void check_data(checker *c, const dnic_decl *d)
         }
     } else if (ds->kind == DNIC_DATA_IDX) {
         static const char *const keys[] = {"train_images", "train_labels", "test_images", "test_labels",
-                                           "scale", "one_hot", "inputs", "labels"};
-        check_keys(c, d, keys, 8, "data idx");
+                                           "scale", "one_hot", "inputs", "labels", "limit", "test_limit"};
+        check_keys(c, d, keys, 10, "data idx");
         if ((s = require(c, d, "train_images", "data idx")))
             check_file(c, s, &ds->train_x);
         if ((s = require(c, d, "train_labels", "data idx")))
@@ -381,8 +385,9 @@ static void check_data(checker *c, const dnic_decl *d)
         if (!find(d, "test_images") != !find(d, "test_labels"))
             dnic_error(c->d, d->span, "data idx needs both test_images and test_labels, or neither");
     } else {
-        static const char *const keys[] = {"train", "test", "label", "scale", "one_hot", "inputs", "labels"};
-        check_keys(c, d, keys, 7, "data csv");
+        static const char *const keys[] = {"train", "test", "label", "scale", "one_hot", "inputs", "labels",
+                                           "limit", "test_limit"};
+        check_keys(c, d, keys, 9, "data csv");
         if ((s = require(c, d, "train", "data csv")))
             check_file(c, s, &ds->train_x);
         if ((s = find(d, "test")))
@@ -403,6 +408,11 @@ static void check_data(checker *c, const dnic_decl *d)
             get_real(c, s, 0, true, 1e30, &ds->scale);
         if ((s = find(d, "one_hot")))
             get_int32(c, s, 2, 1000000, &ds->one_hot);
+        if ((s = find(d, "limit")))
+            get_int32(c, s, 1, 1 << 30, &ds->limit);
+        if ((s = find(d, "test_limit")) && get_int32(c, s, 1, 1 << 30, &ds->test_limit) &&
+            !find(d, ds->kind == DNIC_DATA_IDX ? "test_images" : "test"))
+            dnic_error(c->d, s->key_span, "test_limit limits the test set, but data %s has none", d->name);
     }
     const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
     const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
@@ -579,16 +589,19 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
         dnic_error(c->d, d->name_span, "sg names layer '%s', which is not defined", d->name);
         suggest(c, d->name_span, d->name, layer_names(c, nlayers, false), nlayers);
     }
-    check_keys(c, d, keys, 8, dnic_sprintf(c->a, "sg '%s'", d->name));
+    int unknown = check_keys(c, d, keys, 8, dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
     if ((s = find(d, "input")))
         sg_parts(c, sg, s->value, s->value, 0);
     else
         sg->parts[sg->nparts++] = DNIC_SG_OUTPUT;
+    /* form = 0 linear, 1 mlp, -1 unknown: a bad or misspelled form says nothing of the others */
     int form = 0;
     static const char *const forms[] = {"linear", "mlp"};
     if ((s = find(d, "form")))
         form = get_enum(c, s, forms, 2);
+    else if (unknown > 0)
+        form = -1;
     const dnic_setting *h = find(d, "hidden");
     if (form == 1 && !h)
         dnic_error(c->d, s->value->span, "an mlp SG module needs 'hidden', e.g. hidden = [64]");
@@ -668,12 +681,12 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
 {
     static const char *const keys[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                        "dtype", "optimizer", "backward_message", "report_sg", "lag",
-                                       "momentum", "beta1", "beta2", "eps"};
+                                       "momentum", "beta1", "beta2", "eps", "shuffle"};
     dnic_train_spec *t = &c->m->train;
     t->dtype = DNIC_F32;
     t->report_sg = -1;
     t->opt = (dnic_opt_spec){DNIC_OPT_SGD, 0.9, 0.9, 0.999, 1e-8};
-    check_keys(c, d, keys, 16, "train");
+    check_keys(c, d, keys, 17, "train");
     const dnic_setting *s;
     static const char *const modes[] = {"dni", "backprop"};
     if ((s = find(d, "mode"))) {
@@ -698,6 +711,8 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     t->report_every = total >= 10 ? total / 10 : 1;
     if ((s = find(d, "lag")))
         get_int32(c, s, 0, 7, &t->lag);
+    if ((s = find(d, "shuffle")))
+        get_bool(c, s, &t->shuffle);
     if ((s = find(d, "report_every")))
         get_int(c, s, 1, 1LL << 40, &t->report_every);
     if ((s = find(d, "seed"))) {
@@ -712,10 +727,12 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
             t->dtype = v ? DNIC_F64 : DNIC_F32;
     }
     static const char *const opts[] = {"sgd", "momentum", "adam"};
+    bool opt_known = true; /* a bad optimizer says nothing of its settings */
     if ((s = find(d, "optimizer"))) {
         int v = get_enum(c, s, opts, 3);
         if (v >= 0)
             t->opt.kind = (dnic_optimizer)v;
+        opt_known = v >= 0;
     }
     /* each optimiser's own settings, refused with another optimiser rather than ignored */
     static const char *const hyper[] = {"momentum", "beta1", "beta2", "eps"};
@@ -724,14 +741,18 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
         if (!(s = find(d, hyper[h])))
             continue;
         bool fits = h == 0 ? t->opt.kind == DNIC_OPT_MOMENTUM : t->opt.kind == DNIC_OPT_ADAM;
+        double v;
+        if (!opt_known)
+            continue;
         if (!fits)
             dnic_error(c->d, s->key_span, "'%s' is a setting of optimizer = %s", hyper[h], h == 0 ? "momentum" : "adam");
         else if (h == 3)
             get_real(c, s, 0, true, 1, dst[h]);
-        else {
-            get_real(c, s, 0, false, 1, dst[h]);
-            if (*dst[h] >= 1)
-                dnic_error(c->d, s->value->span, "%s must be less than 1", hyper[h]);
+        else if (get_real(c, s, 0, false, 1e300, &v)) {
+            if (v >= 1)
+                dnic_error(c->d, s->value->span, "%s must be less than 1, not %g", hyper[h], v);
+            else
+                *dst[h] = v;
         }
     }
     static const char *const orders[] = {"before_update", "after_update"};
@@ -791,7 +812,8 @@ static const dnic_decl *unique(checker *c, dnic_decl_kind k)
 
 /* Orders the layers into the chain input -> ... -> loss layer, reporting cycles, branches and
  * layers off the chain. */
-static bool order_chain(checker *c, dnic_layer *ls, int n, const int *src, const dnic_span *srcspan, int out)
+static bool order_chain(checker *c, dnic_layer *ls, int n, const int *src, const dnic_span *srcspan, int out,
+                        dnic_span out_span)
 {
     bool ok = true;
     /* cycles: follow sources from every layer */
@@ -852,18 +874,25 @@ static bool order_chain(checker *c, dnic_layer *ls, int n, const int *src, const
     int order[n > 0 ? n : 1], len = 0;
     for (int k = out; k >= 0; k = src[k])
         order[len++] = k;
-    for (int i = 0; i < n; i++) {
-        bool on = false;
-        for (int k = 0; k < len; k++)
-            on |= order[k] == i;
-        if (!on) {
-            dnic_error(c->d, ls[i].span, "layer '%s' is not on the chain from the input to the loss layer '%s'",
-                       ls[i].name, ls[out].name);
-            ok = false;
+    if (len < n) {
+        /* no cycle, one layer reads the input and none feeds two: the layers are one path from
+         * the input, and those off the way to the loss come after the layer it reads */
+        int next = -1, last = out;
+        for (bool more = true; more;) {
+            more = false;
+            for (int i = 0; i < n; i++)
+                if (src[i] == last) {
+                    if (last == out)
+                        next = i;
+                    last = i;
+                    more = true;
+                    break;
+                }
         }
-    }
-    if (!ok)
+        dnic_error(c->d, out_span, "the loss reads layer '%s', but '%s' feeds '%s'; the loss reads the last layer, '%s'",
+                   ls[out].name, ls[out].name, ls[next].name, ls[last].name);
         return false;
+    }
     dnic_layer tmp[n];
     for (int k = 0; k < len; k++)
         tmp[k] = ls[order[len - 1 - k]];
@@ -956,7 +985,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
         check_train(c, c->train, &report_sg, &report_sg_span);
 
     if (resolved && out >= 0 && !c->reserved_name)
-        resolved = order_chain(c, m->layers, n, src, srcspan, out);
+        resolved = order_chain(c, m->layers, n, src, srcspan, out, out_span);
     else
         resolved = false;
 

@@ -205,6 +205,7 @@ typedef struct dnic_data_spec {
     double scale;              /* inputs are multiplied by this (1 = as stored) */
     int one_hot;               /* > 0: labels are class numbers, one-hot over this many */
     int inputs, labels;        /* declared widths */
+    int limit, test_limit;     /* files: use only the first N examples (0: all) */
 } dnic_data_spec;
 
 typedef struct dnic_train_spec {
@@ -219,6 +220,7 @@ typedef struct dnic_train_spec {
     int report_sg;             /* SG module whose loss the report line shows; -1 = all */
     int lag;                   /* d: an SG target is applied before step t+1+d (0..7) */
     dnic_opt_spec opt;
+    bool shuffle;              /* a new seeded order of examples every epoch */
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -291,6 +293,8 @@ int dnic_op_nsrc(dnic_op op);
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m);
 /* The accumulator block b adds to (-1: none) and its estimated floating-point operations. */
 int dnic_ir_block_acc(const dnic_ir *ir, int b);
+/* DNIC_READS_X | DNIC_READS_Y for the batch inputs block b reads. */
+int dnic_ir_block_reads(const dnic_ir *ir, int b);
 double dnic_ir_block_cost(const dnic_ir *ir, int b);
 /* Checks shapes, def-before-use and buffer kinds; returns false after reporting to stderr
  * (a failure is a compiler bug, not a user error). */

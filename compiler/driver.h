@@ -15,6 +15,7 @@ typedef struct dnic_options {
     const char *emit_llvm, *emit_asm;
     const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
+    const char *plot_svg;    /* --plot: the run's curves */
     int progress;            /* -1: when stderr is a terminal */
     dnic_schedule schedule;  /* --schedule */
     int threads;             /* --threads (0: the number of cores) */

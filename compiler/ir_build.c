@@ -438,3 +438,15 @@ double dnic_ir_block_cost(const dnic_ir *ir, int b)
     }
     return cost;
 }
+
+int dnic_ir_block_reads(const dnic_ir *ir, int b)
+{
+    const dnic_ir_block *blk = &ir->blocks[b];
+    int reads = 0;
+    for (int i = 0; i < blk->nops; i++)
+        for (int k = 0; k < 4; k++) {
+            reads |= blk->ops[i].src[k] == ir->x ? DNIC_READS_X : 0;
+            reads |= blk->ops[i].src[k] == ir->y ? DNIC_READS_Y : 0;
+        }
+    return reads;
+}

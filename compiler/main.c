@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "driver.h"
+#include "plot.h"
 
 static void usage(FILE *out)
 {
@@ -49,10 +50,14 @@ static void usage(FILE *out)
           "                       run stages one after another, or each on its own thread\n"
           "                       (default auto: the planner decides; docs/scheduler.md)\n"
           "  --threads N          threads for the pipeline (default: the number of cores)\n"
+          "  --plot FILE.svg      draw the loss (and accuracy) curves of the run\n"
           "  --progress, --no-progress\n"
           "                       draw a progress line on stderr (default: on a terminal)\n"
           "  -h, --help           show this help\n"
           "  --version            show the version\n"
+          "\n"
+          "       dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
+          "                       overlay the curves of several runs' --log files\n"
           "\n"
           "The language is described in docs/language.md.\n",
           out);
@@ -66,13 +71,47 @@ static int bad_flag(const char *fmt, const char *arg)
     return DNIC_EXIT_USER;
 }
 
+/* dnic plot A.csv [B.csv ...] -o F.svg: overlays the curves of several runs' logs. */
+static int plot_command(int argc, char **argv)
+{
+    const char **csv = calloc((size_t)argc + 1, sizeof *csv);
+    const char *out = NULL;
+    int n = 0, rc = DNIC_EXIT_USER;
+    if (!csv)
+        return DNIC_EXIT_INTERNAL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-o")) {
+            if (i + 1 >= argc) {
+                rc = bad_flag("%s needs a value", "-o");
+                goto out;
+            }
+            out = argv[++i];
+        } else if (argv[i][0] == '-') {
+            rc = bad_flag("unknown option '%s' for dnic plot (dnic plot LOG.csv... -o CHART.svg)", argv[i]);
+            goto out;
+        } else {
+            csv[n++] = argv[i];
+        }
+    }
+    if (!n || !out) {
+        rc = bad_flag("%s", "dnic plot LOG.csv [LOG.csv ...] -o CHART.svg");
+        goto out;
+    }
+    rc = dnic_plot(csv, NULL, n, out) == 0 ? DNIC_EXIT_OK : DNIC_EXIT_USER;
+out:
+    free(csv);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const char *const flags[] = {"--check", "--run", "--dump-ast", "--dump-ir", "--emit-dot", "--emit-llvm",
                                         "--set", "--progress", "--no-progress", "--help", "--version",
                                         "--save-weights", "--load-weights", "--save-init", "--export-data", "--log",
                                         "--header", "--prefix", "--cpu", "--target", "--save-predictions",
-                                        "--schedule", "--threads"};
+                                        "--schedule", "--threads", "--plot"};
+    if (argc >= 2 && !strcmp(argv[1], "plot"))
+        return plot_command(argc - 2, argv + 2);
     dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     if (!sets)
@@ -84,7 +123,7 @@ int main(int argc, char **argv)
         static const char *const valued[] = {"--emit-llvm", "-S", "--set", "--save-weights", "--load-weights",
                                              "--save-init", "--export-data", "--log", "-o", "--header",
                                              "--prefix", "--cpu", "--target", "--save-predictions", "--schedule",
-                                             "--threads"};
+                                             "--threads", "--plot"};
         bool takes_value = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes_value |= !strcmp(a, valued[k]);
@@ -160,6 +199,8 @@ int main(int argc, char **argv)
                 goto out;
             }
             o.threads = (int)n;
+        } else if (!strcmp(a, "--plot")) {
+            o.plot_svg = val;
         } else if (!strcmp(a, "--save-predictions")) {
             o.save_predictions = val;
         } else if (!strcmp(a, "--export-data")) {
@@ -187,7 +228,7 @@ int main(int argc, char **argv)
     }
     const char *needs_run = o.save_weights ? "--save-weights" : o.load_weights ? "--load-weights" : o.save_init ? "--save-init"
                           : o.export_data ? "--export-data" : o.log_csv ? "--log"
-                          : o.save_predictions ? "--save-predictions" : NULL;
+                          : o.save_predictions ? "--save-predictions" : o.plot_svg ? "--plot" : NULL;
     if (needs_run && o.action != DNIC_ACTION_RUN) {
         rc = bad_flag("%s works with --run", needs_run);
         goto out;

@@ -21,7 +21,7 @@ typedef struct plot_run {
     char *label;
     char **names;  /* ncols column names */
     int ncols, step;
-    double *cells; /* nrows x ncols; NAN marks a gap */
+    double *cells; /* nrows x ncols: values, PLOT_GAP or PLOT_EMPTY */
     int nrows, cap;
 } plot_run;
 
@@ -49,10 +49,13 @@ static void oom(void)
     fprintf(stderr, "dnic: error: out of memory\n");
 }
 
-/* A cell quoted in a message: at most 40 bytes, control characters as '?'. */
+/* A cell quoted in a message: at most 40 bytes, control characters as '?'.  The last two
+ * answers stay valid. */
 static const char *shown(const char *s)
 {
-    static char buf[48];
+    static char bufs[2][48];
+    static int next;
+    char *buf = bufs[next++ & 1];
     size_t n = 0;
     for (; s[n] && n < 40; n++)
         buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
@@ -100,19 +103,24 @@ static int split(char *s, char ***fields, int *cap)
     }
 }
 
-/* A cell's value: true with *v set (NAN for an empty, nan or infinite cell), false if the
- * text is not a number. */
+/* Cells hold a finite value, PLOT_GAP (nan or inf: the line breaks there) or PLOT_EMPTY (an
+ * empty cell: not measured at that row, e.g. a test metric logged every few reports; the line
+ * goes on from the previous value to the next). */
+#define PLOT_GAP ((double)NAN)
+#define PLOT_EMPTY ((double)INFINITY)
+
+/* A cell's value: true with *v set, false if the text is not a number. */
 static bool parse_cell(const char *s, double *v)
 {
     if (!*s) {
-        *v = (double)NAN;
+        *v = PLOT_EMPTY;
         return true;
     }
     char *end;
     double d = strtod(s, &end);
     if (end == s || *end)
         return false;
-    *v = isfinite(d) ? d : (double)NAN;
+    *v = isfinite(d) ? d : PLOT_GAP;
     return true;
 }
 
@@ -186,7 +194,7 @@ static bool parse_row(plot_run *r, char **f, int nf, int line)
             log_error(r->path, line, "field %d ('%s') is not a number: '%s'", c + 1, shown(r->names[c]), shown(f[c]));
             return false;
         }
-        if (c == r->step && isnan(row[c])) {
+        if (c == r->step && !isfinite(row[c])) {
             log_error(r->path, line, "field %d ('step') must be a finite number, found '%s'", c + 1, shown(f[c]));
             return false;
         }
@@ -367,7 +375,9 @@ static void tick_label(char *buf, size_t n, const plot_axis *a, double v)
     }
     double big = fmax(fabs(a->lo), fabs(a->hi));
     static const char suffix[] = "kMGT";
-    if (big >= 1e4 && a->step >= 100 && big < 1e15) {
+    if (!isfinite(big) || !isfinite(a->step) || !(a->step > 0))
+        snprintf(buf, n, "%.3g", v);
+    else if (big >= 1e4 && a->step >= 100 && big < 1e15) {
         int s = big >= 1e12 ? 3 : big >= 1e9 ? 2 : big >= 1e6 ? 1 : 0;
         double div = pow(1000, s + 1), st = a->step / div;
         int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
@@ -490,70 +500,66 @@ typedef struct plot_ctx {
     const plot_run *runs;
     int n;
     plot_axis x;
+    double *px, *py; /* scratch: room for the longest run's points */
 } plot_ctx;
 
-/* One stretch of a series without gaps, rows [a, b), as a polyline (a dot if one point). */
-static void segment(const plot_ctx *c, const plot_series *s, const plot_axis *y, int a, int b, double top)
+/* One stretch of a series without gaps, the n points (px[i], py[i]), as a polyline (a dot if
+ * it is one point); a stretch longer than MAX_POINTS keeps, per pixel column, its first,
+ * lowest, highest and last points. */
+static void segment(const plot_ctx *c, const plot_series *s, const double *px, const double *py, int n)
 {
     const plot_run *r = &c->runs[s->run];
-    const double *cells = r->cells;
-    int nc = r->ncols;
-    if (b - a == 1) {
-        double px = ML + axis_frac(&c->x, cells[(size_t)a * nc + r->step]) * PW;
-        double py = top + PH - axis_frac(y, cells[(size_t)a * nc + s->col]) * PH;
-        fprintf(c->o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\" fill=\"%s\"/>\n", px, py, colours[s->run % 8]);
+    if (n == 1) {
+        fprintf(c->o, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\" fill=\"%s\"/>\n", px[0], py[0], colours[s->run % 8]);
         return;
     }
     fprintf(c->o, "<polyline data-run=\"%d\" fill=\"none\" stroke-width=\"1.8\" stroke-linejoin=\"round\"", s->run);
     stroke_style(c->o, s->run);
     fputs(" points=\"", c->o);
-    bool thin = b - a > MAX_POINTS;
-    int col = -1, first = 0;
-    double lo = 0, hi = 0, last = 0, lastx = 0;
     const char *sep = "";
-    for (int i = a; i <= b; i++) {
-        double px = 0, py = 0;
-        if (i < b) {
-            px = ML + axis_frac(&c->x, cells[(size_t)i * nc + r->step]) * PW;
-            py = top + PH - axis_frac(y, cells[(size_t)i * nc + s->col]) * PH;
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        if (n > MAX_POINTS)
+            while (j < n && floor(px[j]) == floor(px[i]))
+                j++;
+        /* [i, j) share a pixel column (or j = i + 1) */
+        int lo = i, hi = i;
+        for (int k = i + 1; k < j; k++) {
+            lo = py[k] < py[lo] ? k : lo;
+            hi = py[k] > py[hi] ? k : hi;
         }
-        if (!thin) {
-            if (i < b)
-                fprintf(c->o, "%s%.1f,%.1f", sep, px, py);
-            sep = " ";
-            continue;
-        }
-        /* thinned: per pixel column, its first, lowest, highest and last points */
-        int pc = (int)floor(px);
-        if (i < b && pc == col && i > a) {
-            lo = fmin(lo, py);
-            hi = fmax(hi, py);
-            last = py;
-            lastx = px;
-            continue;
-        }
-        if (i > a) {
-            double fy = cells[(size_t)first * nc + s->col];
-            fy = top + PH - axis_frac(y, fy) * PH;
-            fprintf(c->o, "%s%.1f,%.1f", sep, lastx, fy);
-            sep = " ";
-            if (lo < fy && lo < last)
-                fprintf(c->o, " %.1f,%.1f", lastx, lo);
-            if (hi > fy && hi > last)
-                fprintf(c->o, " %.1f,%.1f", lastx, hi);
-            if (last != fy)
-                fprintf(c->o, " %.1f,%.1f", lastx, last);
-        }
-        col = pc;
-        first = i;
-        lo = hi = last = py;
-        lastx = px;
+        int keep[4] = {i, lo < hi ? lo : hi, lo < hi ? hi : lo, j - 1};
+        for (int k = 0; k < 4; k++)
+            if (k == 0 || keep[k] != keep[k - 1]) {
+                fprintf(c->o, "%s%.1f,%.1f", sep, px[keep[k]], py[keep[k]]);
+                sep = " ";
+            }
+        i = j;
     }
     fputs("\"><title>", c->o);
     xml_str(c->o, r->label);
     fputs(": ", c->o);
     xml_str(c->o, r->names[s->col]);
     fputs("</title></polyline>\n", c->o);
+}
+
+/* Draws a series: its stretches between gaps, empty cells skipped.  px, py: scratch space
+ * for r->nrows points. */
+static void series(const plot_ctx *c, const plot_series *s, const plot_axis *y, double top, double *px, double *py)
+{
+    const plot_run *r = &c->runs[s->run];
+    int n = 0;
+    for (int i = 0; i <= r->nrows; i++) {
+        double v = i < r->nrows ? r->cells[(size_t)i * r->ncols + s->col] : PLOT_GAP;
+        if (isfinite(v)) {
+            px[n] = ML + axis_frac(&c->x, r->cells[(size_t)i * r->ncols + r->step]) * PW;
+            py[n++] = top + PH - axis_frac(y, v) * PH;
+        } else if (isnan(v)) {
+            if (n)
+                segment(c, s, px, py, n);
+            n = 0;
+        }
+    }
 }
 
 static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool last_panel)
@@ -565,7 +571,7 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
         const plot_run *r = &c->runs[p->s[k].run];
         for (int i = 0; i < r->nrows; i++) {
             double v = r->cells[(size_t)i * r->ncols + p->s[k].col];
-            if (!isnan(v)) {
+            if (isfinite(v)) {
                 lo = fmin(lo, v);
                 hi = fmax(hi, v);
             }
@@ -590,7 +596,7 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
     else
         xml_str(o, p->col);
     if (y.log)
-        fputs("<tspan font-size=\"11\" font-weight=\"normal\" fill=\"#777\">  (log scale)</tspan>", o);
+        fputs("<tspan dx=\"8\" font-size=\"11\" font-weight=\"normal\" fill=\"#777\">(log scale)</tspan>", o);
     fputs("</text>\n", o);
     if (p->sg) {
         double kx = W - MR;
@@ -638,20 +644,8 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
         fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#999\">no finite values</text>\n",
                 ML + PW / 2, pt + PH / 2);
     /* the series: polylines, then the SG modules' markers on top */
-    for (int k = 0; k < p->ns; k++) {
-        const plot_series *s = &p->s[k];
-        const plot_run *r = &c->runs[s->run];
-        for (int i = 0; i < r->nrows;) {
-            while (i < r->nrows && isnan(r->cells[(size_t)i * r->ncols + s->col]))
-                i++;
-            int j = i;
-            while (j < r->nrows && !isnan(r->cells[(size_t)j * r->ncols + s->col]))
-                j++;
-            if (j > i)
-                segment(c, s, &y, i, j, pt);
-            i = j;
-        }
-    }
+    for (int k = 0; k < p->ns; k++)
+        series(c, &p->s[k], &y, pt, c->px, c->py);
     for (int k = 0; p->nkeys > 1 && k < p->ns; k++) {
         const plot_series *s = &p->s[k];
         const plot_run *r = &c->runs[s->run];
@@ -662,7 +656,7 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
             if (i >= r->nrows)
                 i = r->nrows - 1;
             double v = r->cells[(size_t)i * r->ncols + s->col];
-            if (isnan(v))
+            if (!isfinite(v))
                 continue;
             marker(o, s->key, ML + axis_frac(&c->x, r->cells[(size_t)i * r->ncols + r->step]) * PW,
                    pt + PH - axis_frac(&y, v) * PH, colours[s->run % 8]);
@@ -753,9 +747,9 @@ static int build_panels(const plot_run *runs, int n, plot_panel **out, int *nall
     return np;
 }
 
-static void write_svg(FILE *o, const plot_run *runs, int n, const plot_panel *p, int np)
+static void write_svg(FILE *o, const plot_run *runs, int n, const plot_panel *p, int np, double *scratch, int maxrows)
 {
-    plot_ctx c = {.o = o, .runs = runs, .n = n};
+    plot_ctx c = {.o = o, .runs = runs, .n = n, .px = scratch, .py = scratch + maxrows};
     double xlo = (double)INFINITY, xhi = -(double)INFINITY;
     for (int i = 0; i < n; i++)
         for (int r = 0; r < runs[i].nrows; r++) {
@@ -793,7 +787,8 @@ static void write_svg(FILE *o, const plot_run *runs, int n, const plot_panel *p,
 
 /* ---- entry point ------------------------------------------------------------------------ */
 
-static bool write_atomically(const char *svg_path, const plot_run *runs, int n, const plot_panel *p, int np)
+static bool write_atomically(const char *svg_path, const plot_run *runs, int n, const plot_panel *p, int np,
+                             double *scratch, int maxrows)
 {
     size_t len = strlen(svg_path);
     char *tmp = malloc(len + 8);
@@ -814,7 +809,7 @@ static bool write_atomically(const char *svg_path, const plot_run *runs, int n, 
     FILE *o = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "w") : NULL;
     bool ok = o != NULL;
     if (o) {
-        write_svg(o, runs, n, p, np);
+        write_svg(o, runs, n, p, np, scratch, maxrows);
         ok = fflush(o) == 0 && !ferror(o) && fsync(fileno(o)) == 0;
         ok = fclose(o) == 0 && ok;
     } else
@@ -837,6 +832,7 @@ int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, co
     }
     plot_run *runs = calloc((size_t)n, sizeof *runs);
     plot_panel *panels = NULL;
+    double *scratch = NULL;
     int np = 0, nalloc = 0, rc = 1;
     if (!runs) {
         oom();
@@ -857,7 +853,15 @@ int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, co
         oom();
         goto out;
     }
-    if (write_atomically(svg_path, runs, n, panels, np))
+    int maxrows = 0;
+    for (int i = 0; i < n; i++)
+        maxrows = runs[i].nrows > maxrows ? runs[i].nrows : maxrows;
+    scratch = malloc(2 * (size_t)maxrows * sizeof *scratch);
+    if (!scratch) {
+        oom();
+        goto out;
+    }
+    if (write_atomically(svg_path, runs, n, panels, np, scratch, maxrows))
         rc = 0;
 out:
     for (int k = 0; k < nalloc; k++) {
@@ -865,6 +869,7 @@ out:
         free(panels[k].keys);
     }
     free(panels);
+    free(scratch);
     for (int i = 0; i < n; i++)
         run_free(&runs[i]);
     free(runs);

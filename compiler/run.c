@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include "binadd.h"
+#include "dataset_files.h"
 #include "codegen.h"
 #include "driver.h"
+#include "plot.h"
 #include "report.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -16,6 +18,7 @@
 typedef struct reporter {
     const dnic_model *m;
     FILE *log;                 /* --log: a temporary file renamed into place at the end */
+    bool test;                 /* the log has test columns */
 } reporter;
 
 /* Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408 [h1:... h2:...] */
@@ -39,18 +42,22 @@ static void print_report(void *user, const dnic_report *r)
             printf("]");
         }
     }
+    if (r->has_test)
+        printf(" Test loss:%.6g accuracy:%.2f%%", r->test_loss, 100 * r->test_accuracy);
     putchar('\n');
     fflush(stdout);
     if (rp->log) {
         fprintf(rp->log, "%lld,%lld,%.17g", r->iter, r->step, r->loss);
         for (int s = 0; s < r->nsg; s++)
             fprintf(rp->log, ",%.17g", r->sg_loss[s]);
+        if (rp->test)
+            fprintf(rp->log, ",%.17g,%.17g", r->test_loss, r->test_accuracy);
         fprintf(rp->log, ",%.6f\n", r->elapsed);
     }
 }
 
 /* Opens `path`.tmp for the CSV log and writes its header. */
-static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, char **tmp)
+static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, bool test, char **tmp)
 {
     *tmp = malloc(strlen(path) + 8);
     if (!*tmp)
@@ -66,7 +73,7 @@ static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int n
     fprintf(f, "iter,step,loss");
     for (int s = 0; s < nsg; s++)
         fprintf(f, ",%s.sg_loss", m->sgs[s].name);
-    fprintf(f, ",elapsed_s\n");
+    fprintf(f, "%s,elapsed_s\n", test ? ",test_loss,test_accuracy" : "");
     return f;
 }
 
@@ -129,14 +136,32 @@ static bool save_weights(dnic_diag *d, const dnic_program *p, const char *path)
     return true;
 }
 
-/* Builds the training set the model declares, drawing from `rng` unless it has its own seed. */
-static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds)
+/* Builds the training set the model declares (and its test set, when it has one), drawing
+ * the built-in data from `rng` unless the data block has its own seed. */
+static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds, dnic_dataset *test)
 {
     const dnic_data_spec *s = &m->data;
-    if (s->kind != DNIC_DATA_BINADD) {
-        dnic_error(d, s->span, "loading %s data is not implemented in this version of dnic; use binary_addition",
-                   s->kind == DNIC_DATA_IDX ? "idx" : "csv");
-        return false;
+    char err[768];
+    dnic_data_opts lo = {.scale = s->scale, .one_hot = s->one_hot, .inputs = s->inputs, .labels = s->labels,
+                         .dtype = m->train.dtype, .label_column = s->label_column, .label_index = s->label_index};
+    if (s->kind == DNIC_DATA_IDX || s->kind == DNIC_DATA_CSV) {
+        bool idx = s->kind == DNIC_DATA_IDX;
+        if ((idx ? dnic_load_idx(ds, s->train_x, s->train_y, &lo, err, sizeof err)
+                 : dnic_load_csv(ds, s->train_x, &lo, err, sizeof err)) != DNIC_OK) {
+            dnic_error(d, (dnic_span){0}, "%s", err);
+            return false;
+        }
+        if (s->test_x && (idx ? dnic_load_idx(test, s->test_x, s->test_y, &lo, err, sizeof err)
+                              : dnic_load_csv(test, s->test_x, &lo, err, sizeof err)) != DNIC_OK) {
+            dnic_error(d, (dnic_span){0}, "%s", err);
+            return false;
+        }
+        /* limit: the first N examples (the arrays keep their size; only n shrinks) */
+        if (s->limit && s->limit < ds->n)
+            ds->n = s->limit;
+        if (s->test_limit && s->test_limit < test->n)
+            test->n = s->test_limit;
+        return true;
     }
     size_t nx = (size_t)s->examples * (size_t)s->inputs, ny = (size_t)s->examples * (size_t)s->labels;
     double *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
@@ -175,7 +200,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         return DNIC_EXIT_USER;
     if (o->action == DNIC_ACTION_RUN && !(writable(d, o->save_weights) & writable(d, o->save_init) &
                                           writable(d, o->export_data) & writable(d, o->log_csv) &
-                                          writable(d, o->save_predictions)))
+                                          writable(d, o->save_predictions) & writable(d, o->plot_svg)))
         return DNIC_EXIT_USER;
     dnic_program p = {
         .bufs = ir->bufs,
@@ -188,7 +213,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .out = ir->out,
         .loss_acc = ir->loss_acc,
         .nstages = ir->nstages,
-        .nslots = m->train.lag + 1,
+        .nslots = m->train.lag + 2, /* the training slots and one for evaluating while training */
     };
     int nsg = ir->sg_acc_first >= 0 ? m->nsgs : 0;
     int sg_acc[nsg > 0 ? nsg : 1];
@@ -199,7 +224,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_block_desc blocks[ir->nblocks];
     for (int b = 0; b < ir->nblocks; b++)
         blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
-                                      dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b)};
+                                      dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b), dnic_ir_block_reads(ir, b)};
     p.blocks = blocks;
 
     dnic_jit_times jt = {0};
@@ -211,14 +236,14 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         return DNIC_EXIT_OK;
     }
     int rc = DNIC_EXIT_USER;
-    dnic_dataset ds = {0};
+    dnic_dataset ds = {0}, test = {0};
     dnic_rng rng;
     dnic_rng_seed(&rng, m->train.seed);
     if (dnic_program_alloc(&p) != DNIC_OK) {
         dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
         goto out;
     }
-    if (!make_data(d, m, &rng, &ds))
+    if (!make_data(d, m, &rng, &ds, &test))
         goto out;
     if (ds.n < m->train.batch) {
         dnic_error(d, m->data.span, "the data has %d examples, fewer than one batch of %d", ds.n, m->train.batch);
@@ -243,21 +268,41 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .lag = m->train.lag,
         .schedule = o->schedule,
         .threads = o->threads,
+        .shuffle = m->train.shuffle,
+        .seed = m->train.seed,
+        .test = test.n > 0 ? &test : NULL,
+        .eval = m->loss == DNIC_LOSS_SOFTMAX_CE ? DNIC_EVAL_SOFTMAX_CE
+              : m->loss == DNIC_LOSS_SIGMOID_CE ? DNIC_EVAL_SIGMOID_CE : DNIC_EVAL_SQUARED,
     };
     dnic_sched_plan plan;
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
         fprintf(stderr, "dnic: note: %s\n", plan.why);
-    reporter rp = {m, NULL};
+    reporter rp = {m, NULL, test.n > 0};
     char *log_tmp = NULL;
-    if (o->log_csv && !(rp.log = open_log(d, m, o->log_csv, nsg, &log_tmp)))
+    /* --plot draws from the log: a temporary one when no --log was asked for */
+    char plot_log[] = "/tmp/dnic-plot-XXXXXX.csv";
+    const char *log_path = o->log_csv;
+    if (o->plot_svg && !log_path) {
+        int fd = mkstemps(plot_log, 4);
+        if (fd < 0) {
+            dnic_error(d, (dnic_span){0}, "cannot make a temporary log for --plot: %s", strerror(errno));
+            goto out;
+        }
+        close(fd);
+        log_path = plot_log;
+    }
+    if (log_path && !(rp.log = open_log(d, m, log_path, nsg, rp.test, &log_tmp)))
         goto out;
     dnic_train_result res;
     dnic_train(&p, &ds, &to, print_report, &rp, &res);
     if (rp.log) {
-        bool logged = close_log(d, rp.log, log_tmp, o->log_csv, res.status == DNIC_OK || res.status == DNIC_ERR_NONFINITE);
+        bool logged = close_log(d, rp.log, log_tmp, log_path, res.status == DNIC_OK || res.status == DNIC_ERR_NONFINITE);
         free(log_tmp);
-        if (!logged && res.status == DNIC_OK)
+        bool plotted = !o->plot_svg || !logged || dnic_plot(&log_path, (const char *const[]){m->name}, 1, o->plot_svg) == 0;
+        if (log_path == plot_log)
+            unlink(plot_log);
+        if ((!logged || !plotted) && res.status == DNIC_OK)
             goto out;
     }
     if (res.status == DNIC_ERR_NONFINITE) {
@@ -281,6 +326,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     rc = DNIC_EXIT_OK;
 out:
     dnic_dataset_free(&ds);
+    dnic_dataset_free(&test);
     dnic_program_free(&p);
     dnic_jit_free(jit);
     return rc;

@@ -861,8 +861,8 @@ dnic_status dnic_load_csv(dnic_dataset *out, const char *path, const dnic_data_o
     dnic_status st = check_opts(o, err, errlen);
     if (st != DNIC_OK)
         return st;
-    char *buf;
-    size_t len;
+    char *buf = NULL;
+    size_t len = 0;
     if ((st = read_all(path, &buf, &len, err, errlen)) != DNIC_OK)
         return st;
     csv c = {path, err, errlen, NULL, 0, 0, NULL, 0};

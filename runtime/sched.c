@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dnic/program.h"
+#include "rng.h"
 
 enum { RING = 64, MAX_STAGES = 64 };
 
@@ -65,26 +66,6 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y)
     for (int b = 0; b < p->nblocks; b++)
         if (p->blocks[b].phase != DNIC_PHASE_PREDICT)
             p->blocks[b].fn(p->ptrs);
-}
-
-void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n)
-{
-    int predict = -1;
-    for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase == DNIC_PHASE_PREDICT)
-            predict = b;
-    if (predict < 0 || n <= 0)
-        return;
-    size_t es = dnic_dtype_size(p->dtype);
-    size_t in = (size_t)p->bufs[p->x].cols, out = (size_t)p->bufs[p->out].cols, B = (size_t)p->batch;
-    p->ptrs[p->x] = xpad;
-    for (size_t r = 0; r < (size_t)n; r += B) {
-        size_t rows = (size_t)n - r < B ? (size_t)n - r : B;
-        memset(xpad, 0, B * in * es);
-        memcpy(xpad, (const char *)x + r * in * es, rows * in * es);
-        p->blocks[predict].fn(p->ptrs);
-        memcpy((char *)y + r * out * es, p->ptrs[p->out], rows * out * es);
-    }
 }
 
 /* ---- planning ---------------------------------------------------------------------------- */
@@ -162,16 +143,27 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
+/* An epoch's order of examples, cached per stage and task kind (the two may be in different
+ * epochs at once). */
+typedef struct order {
+    long long epoch;
+    int *perm;
+} order;
+
 typedef struct stage {
     int step_block, sgu_block;  /* block indices (-1: none) */
     int sg;                     /* index of its SG module among p->sg_acc, or -1 */
     void **ptrs[8];             /* this stage's own pointer arrays, one per slot */
+    void *xb[8], *yb[8];        /* shuffled batches gathered for this stage, one per slot */
+    order ord[2];               /* [0]: for STEP tasks, [1]: for SG_UPDATE tasks */
     _Atomic long long steps_done, sgus_done;
 } stage;
 
 typedef struct pass_total {
     double loss;
     double sg[MAX_STAGES];
+    int has_test;
+    double test_loss, test_accuracy;
 } pass_total;
 
 typedef struct run {
@@ -190,6 +182,9 @@ typedef struct run {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool threaded;
+    bool has_sgu;
+    _Atomic long long evals_done; /* evaluations done, counting evaluated passes in order */
+    void **eval_ptrs;             /* a slot of its own for inference while training runs */
 } run;
 
 static long long pass_of(const run *r, long long t)
@@ -236,16 +231,64 @@ static void publish(run *r, _Atomic long long *c, long long v)
         wake(r);
 }
 
+/* 64-bit mixing (splitmix64) to seed each epoch's shuffle from (seed, epoch). */
+static uint32_t mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (uint32_t)((z ^ (z >> 31)) >> 16);
+}
+
+/* The order of examples in epoch e: a Fisher-Yates shuffle (numpy's) from a stream of its own,
+ * so that any stage can compute any epoch's order without sharing state. */
+static const int *epoch_order(run *r, order *o, long long e)
+{
+    if (o->epoch == e)
+        return o->perm;
+    dnic_rng rng;
+    dnic_rng_seed(&rng, mix((uint64_t)r->o->seed << 32 ^ (uint64_t)e));
+    int n = r->d->n;
+    for (int i = 0; i < n; i++)
+        o->perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)dnic_rng_below(&rng, (uint64_t)i + 1), tmp = o->perm[i];
+        o->perm[i] = o->perm[j];
+        o->perm[j] = tmp;
+    }
+    o->epoch = e;
+    return o->perm;
+}
+
+/* Copies the batch's rows, in the epoch's order, into dst. */
+static void gather(void *dst, const void *src, const int *rows, int B, size_t width)
+{
+    for (int i = 0; i < B; i++)
+        memcpy((char *)dst + (size_t)i * width, (const char *)src + (size_t)rows[i] * width, width);
+}
+
 /* Runs one task of stage k for step t in its slot and returns what it added to its
  * accumulator (the accumulator is zeroed first, so every step's share is exact). */
 static double run_task(run *r, int k, int block, long long t)
 {
     dnic_program *p = r->p;
-    void **ptrs = r->st[k].ptrs[t % r->slots];
+    int slot = (int)(t % r->slots);
+    void **ptrs = r->st[k].ptrs[slot];
     long long row = t % r->per_epoch * p->batch;
     size_t es = dnic_dtype_size(r->d->dtype);
-    ptrs[p->x] = (char *)r->d->x + (size_t)row * (size_t)r->d->inputs * es;
-    ptrs[p->y] = (char *)r->d->y + (size_t)row * (size_t)r->d->labels * es;
+    size_t xw = (size_t)r->d->inputs * es, yw = (size_t)r->d->labels * es;
+    int reads = p->blocks[block].reads;
+    if (!r->o->shuffle) {
+        ptrs[p->x] = (char *)r->d->x + (size_t)row * xw;
+        ptrs[p->y] = (char *)r->d->y + (size_t)row * yw;
+    } else if (reads) {
+        stage *s = &r->st[k];
+        const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], t / r->per_epoch) + row;
+        if (reads & DNIC_READS_X)
+            gather(ptrs[p->x] = s->xb[slot], r->d->x, perm, p->batch, xw);
+        if (reads & DNIC_READS_Y)
+            gather(ptrs[p->y] = s->yb[slot], r->d->y, perm, p->batch, yw);
+    }
     int acc = p->blocks[block].acc;
     if (acc >= 0)
         *(double *)ptrs[acc] = 0;
@@ -294,10 +337,13 @@ static void do_step(run *r, int k, long long t)
     publish(r, &s->steps_done, t + 1);
 }
 
+static void eval_barrier(run *r, long long t);
+
 /* Stages first..last-1, through every step and the lagged SG updates that follow. */
 static void run_stages(run *r, int first, int last)
 {
-    for (long long t = 0; t < r->total + r->lag + 1 && !atomic_load(&r->stop); t++)
+    for (long long t = 0; t < r->total + r->lag + 1 && !atomic_load(&r->stop); t++) {
+        eval_barrier(r, t);
         for (int k = first; k < last && !atomic_load(&r->stop); k++) {
             long long ts = t - 1 - r->lag;
             if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
@@ -305,6 +351,7 @@ static void run_stages(run *r, int first, int last)
             if (t < r->total)
                 do_step(r, k, t);
         }
+    }
 }
 
 typedef struct worker {
@@ -349,12 +396,74 @@ static void progress(double t0, long long step, long long total, double loss)
     fflush(stderr);
 }
 
+/* The passes the test set is scored at are the reported ones; the score is taken once the
+ * sequential schedule has finished iteration gate(P): the last step of P plus, when SG modules
+ * lag, the iterations that apply their updates for P's steps. */
+static long long gate_of(const run *r, long long P)
+{
+    long long end = (P + 1) * r->pass_len;
+    if (end > r->total)
+        end = r->total;
+    return end - 1 + (r->has_sgu ? r->lag + 1 : 0);
+}
+
+/* The n-th evaluated pass (passes are evaluated when reported). */
+static long long eval_pass(const run *r, long long n)
+{
+    return r->by_epoch ? (n + 1) * r->o->report_every - 1 : n;
+}
+
+static bool eval_wanted(const run *r, long long n)
+{
+    return r->o->test && eval_pass(r, n) < r->npasses;
+}
+
+/* Every stage has finished iteration g of the sequential schedule. */
+static bool iteration_done(run *r, long long g)
+{
+    for (int k = 0; k < r->S; k++) {
+        long long steps = g + 1 < r->total ? g + 1 : r->total;
+        if (atomic_load(&r->st[k].steps_done) < steps)
+            return false;
+        long long sgus = g - r->lag < r->total ? g - r->lag : r->total;
+        if (r->st[k].sgu_block >= 0 && sgus > 0 && atomic_load(&r->st[k].sgus_done) < sgus)
+            return false;
+    }
+    return true;
+}
+
+/* Scores the test set for the next evaluated pass if its gate has been reached. */
+static void evaluate_ready(run *r)
+{
+    long long n = atomic_load(&r->evals_done);
+    if (!eval_wanted(r, n) || !iteration_done(r, gate_of(r, eval_pass(r, n))))
+        return;
+    pass_total *pt = &r->ring[eval_pass(r, n) % RING];
+    double loss = NAN, acc = NAN;
+    dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &loss, &acc);
+    pt->has_test = 1;
+    pt->test_loss = loss;
+    pt->test_accuracy = acc;
+    publish(r, &r->evals_done, n + 1);
+}
+
+/* A stage waits before iteration t while an evaluation gated before t is still to be done. */
+static void eval_barrier(run *r, long long t)
+{
+    long long n = atomic_load(&r->evals_done);
+    if (eval_wanted(r, n) && t > gate_of(r, eval_pass(r, n))) {
+        if (r->threaded)
+            wait_ge(r, &r->evals_done, n + 1);
+    }
+}
+
 /* Reports every pass that has completed; returns the number of passes handled so far. */
 static long long report_ready(run *r, long long next, dnic_report_fn report, void *user, double t0)
 {
     dnic_program *p = r->p;
     double sg[MAX_STAGES];
-    while (next < r->npasses && pass_complete(r, next)) {
+    while (next < r->npasses && pass_complete(r, next) &&
+           !(r->o->test && reported_pass(r, next) && !r->ring[next % RING].has_test)) {
         pass_total *pt = &r->ring[next % RING];
         if (reported_pass(r, next)) {
             for (int s = 0; s < p->nsg; s++)
@@ -371,6 +480,9 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .sg_loss = sg,
                 .nsg = p->nsg,
                 .elapsed = now_s() - t0,
+                .has_test = pt->has_test,
+                .test_loss = pt->test_loss,
+                .test_accuracy = pt->test_accuracy,
             };
             report(user, &rep);
         }
@@ -408,6 +520,7 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     dnic_status status = DNIC_OK;
+    size_t es = dnic_dtype_size(d->dtype);
     for (int k = 0; k < S; k++) {
         stage *s = &r->st[k];
         s->step_block = s->sgu_block = s->sg = -1;
@@ -417,7 +530,26 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                 status = DNIC_ERR_NOMEM;
             else
                 memcpy(s->ptrs[sl], p->slot_ptrs[sl], (size_t)p->nbufs * sizeof *s->ptrs[sl]);
+            if (o->shuffle) {
+                s->xb[sl] = malloc((size_t)p->batch * (size_t)d->inputs * es);
+                s->yb[sl] = malloc((size_t)p->batch * (size_t)d->labels * es);
+                if (!s->xb[sl] || !s->yb[sl])
+                    status = DNIC_ERR_NOMEM;
+            }
         }
+        for (int w = 0; w < 2 && o->shuffle; w++) {
+            s->ord[w].epoch = -1;
+            if (!(s->ord[w].perm = malloc((size_t)d->n * sizeof *s->ord[w].perm)))
+                status = DNIC_ERR_NOMEM;
+        }
+    }
+    if (o->test) {
+        /* inference uses the slot after the training slots when there is one */
+        r->eval_ptrs = p->nslots > r->slots ? p->slot_ptrs[r->slots] : p->slot_ptrs[0];
+        if (p->nslots <= r->slots && S > 1)
+            status = DNIC_ERR_ARG;
+        if (o->test->inputs != d->inputs || o->test->labels != d->labels || o->test->dtype != d->dtype)
+            status = DNIC_ERR_ARG;
     }
     for (int b = 0; b < p->nblocks; b++) {
         const dnic_block_desc *bd = &p->blocks[b];
@@ -432,9 +564,11 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                     r->st[bd->stage].sg = s;
         }
     }
-    for (int k = 0; k < S; k++)
+    for (int k = 0; k < S; k++) {
         if (r->st[k].step_block < 0)
             status = DNIC_ERR_ARG;
+        r->has_sgu |= r->st[k].sgu_block >= 0;
+    }
     dnic_sched_plan plan;
     dnic_plan_schedule(p, o, &plan);
     double t0 = now_s();
@@ -449,6 +583,7 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                 if (t < r->total)
                     do_step(r, k, t);
             }
+            evaluate_ready(r);
             next = report_ready(r, next, report, user, t0);
             if (o->progress && (t & 255) == 0 && now_s() >= next_draw && t < r->total) {
                 progress(t0, t + 1, r->total, r->ring[pass_of(r, t) % RING].loss);
@@ -472,12 +607,15 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
         long long next = 0;
         double next_draw = t0 + 0.25;
         while (next < r->npasses && !atomic_load(&r->stop)) {
+            evaluate_ready(r);
             next = report_ready(r, next, report, user, t0);
             if (next >= r->npasses)
                 break;
             pthread_mutex_lock(&r->mu);
             atomic_fetch_add(&r->waiters, 1);
-            if (!pass_complete(r, next) && !atomic_load(&r->stop)) {
+            long long ne = atomic_load(&r->evals_done);
+            bool eval_ready = eval_wanted(r, ne) && iteration_done(r, gate_of(r, eval_pass(r, ne)));
+            if (!pass_complete(r, next) && !eval_ready && !atomic_load(&r->stop)) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_nsec += 250000000;
@@ -510,9 +648,15 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     res->steps = status == DNIC_OK ? r->total : atomic_load(&r->st[S - 1].steps_done);
     res->seconds = now_s() - t0;
     res->status = status;
-    for (int k = 0; k < S; k++)
-        for (int sl = 0; sl < r->slots; sl++)
+    for (int k = 0; k < S; k++) {
+        for (int sl = 0; sl < r->slots; sl++) {
             free(r->st[k].ptrs[sl]);
+            free(r->st[k].xb[sl]);
+            free(r->st[k].yb[sl]);
+        }
+        free(r->st[k].ord[0].perm);
+        free(r->st[k].ord[1].perm);
+    }
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);

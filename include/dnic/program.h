@@ -62,7 +62,10 @@ typedef struct dnic_block_desc {
     dnic_block_fn fn;
     int acc;           /* the accumulator the block adds to, or -1 */
     double cost;       /* estimated floating-point operations per run, for placing stages */
+    int reads;         /* DNIC_READS_X | DNIC_READS_Y: which of the batch's inputs it reads */
 } dnic_block_desc;
+
+enum { DNIC_READS_X = 1, DNIC_READS_Y = 2 };
 
 /* Ownership: a program owns `mem` and `ptrs`; descriptors are borrowed and must outlive it. */
 typedef struct dnic_program {
@@ -114,6 +117,10 @@ void dnic_program_init_params(dnic_program *p, struct dnic_rng *rng);
 /* ---- training (sched.c) ----------------------------------------------------------------- */
 typedef enum dnic_schedule { DNIC_SCHED_AUTO, DNIC_SCHED_SEQUENTIAL, DNIC_SCHED_PIPELINE } dnic_schedule;
 
+/* Test-set scoring: the loss per example, and accuracy as the class with the largest output
+ * (softmax) or as every output rounded to the label (sigmoid and squared error). */
+typedef enum dnic_eval_kind { DNIC_EVAL_SQUARED, DNIC_EVAL_SOFTMAX_CE, DNIC_EVAL_SIGMOID_CE } dnic_eval_kind;
+
 typedef struct dnic_train_opts {
     long long epochs, steps;    /* exactly one is > 0; an epoch is floor(n / batch) steps */
     long long report_every;     /* in epochs, or in steps when steps > 0 */
@@ -121,6 +128,10 @@ typedef struct dnic_train_opts {
     int lag;                    /* d: the SG target of step t is applied before step t+1+d */
     dnic_schedule schedule;     /* AUTO: the planner decides (dnic_plan_schedule) */
     int threads;                /* pipeline threads (0: the number of cores) */
+    int shuffle;                /* visit the examples in a new seeded order every epoch */
+    uint32_t seed;              /* the shuffle's seed */
+    const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */
+    dnic_eval_kind eval;        /* how to score the test set */
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -140,6 +151,9 @@ typedef struct dnic_report {
     const double *sg_loss;      /* one per SG module */
     int nsg;
     double elapsed;             /* seconds since training began */
+    int has_test;               /* test_loss and test_accuracy are set */
+    double test_loss;           /* mean loss per test example */
+    double test_accuracy;       /* fraction of test examples right */
 } dnic_report;
 
 typedef void (*dnic_report_fn)(void *user, const dnic_report *r);
@@ -158,6 +172,11 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y);
 /* The model's outputs for n rows of x, a batch at a time through `xpad` (one batch of the
  * input's size; the last batch is padded with zeros). */
 void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n);
+/* The same through pointer array `ptrs` (a slot of its own while training runs). */
+void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const void *x, void *y, int n);
+/* Scores the model on a dataset: mean loss per example and the fraction right. */
+dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_dataset *d, dnic_eval_kind kind, double *loss,
+                          double *accuracy);
 /* Zeroes every float64 accumulator. */
 void dnic_program_zero_accs(dnic_program *p);
 
