@@ -1063,18 +1063,19 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
                 for (int p = 0; p < sg->nparts; p++)
                     sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
                 m->layers[li].sg = m->nsgs++;
-                if (target_true[j]) {
-                    /* the true gradient exists without backprop only next to the loss */
-                    bool next_to_loss = true;
-                    for (int l2 = li + 1; l2 < n - 1; l2++)
+                if (target_true[j] && m->train.mode == DNIC_MODE_DNI) {
+                    /* the true gradient exists without backprop only next to the loss: it stops at
+                     * the next layer with an SG module (backprop mode ignores SG modules) */
+                    int stop = -1;
+                    for (int l2 = n - 2; l2 > li; l2--)
                         for (int j2 = 0; j2 < k; j2++)
                             if (strcmp(m->layers[l2].name, sgs[j2].name) == 0)
-                                next_to_loss = false;
-                    if (!next_to_loss)
+                                stop = l2;
+                    if (stop >= 0)
                         dnic_error(d, find(sgdecl[j], "target")->value->span,
-                                   "target = true needs the true gradient at '%s', which only backpropagation through the "
-                                   "later SG modules' layers gives; use target = bootstrap",
-                                   sg->name);
+                                   "target = true needs the true gradient at '%s', but the loss's gradient stops at '%s', "
+                                   "which has an SG module; use target = bootstrap",
+                                   sg->name, m->layers[stop].name);
                 }
             }
     }

@@ -16,6 +16,8 @@ typedef struct dnic_options {
     const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
+    const char *checkpoint, *resume;
+    long long checkpoint_every;
     int progress;            /* -1: when stderr is a terminal */
     dnic_schedule schedule;  /* --schedule */
     int threads;             /* --threads (0: the number of cores) */

@@ -51,6 +51,9 @@ static void usage(FILE *out)
           "                       (default auto: the planner decides; docs/scheduler.md)\n"
           "  --threads N          threads for the pipeline (default: the number of cores)\n"
           "  --plot FILE.svg      draw the loss (and accuracy) curves of the run\n"
+          "  --checkpoint FILE    save the whole training state to FILE (at the end, every\n"
+          "                       --checkpoint-every N epochs, and on SIGINT/SIGTERM)\n"
+          "  --resume FILE        continue from a checkpoint, exactly where it stopped\n"
           "  --progress, --no-progress\n"
           "                       draw a progress line on stderr (default: on a terminal)\n"
           "  -h, --help           show this help\n"
@@ -109,7 +112,8 @@ int main(int argc, char **argv)
                                         "--set", "--progress", "--no-progress", "--help", "--version",
                                         "--save-weights", "--load-weights", "--save-init", "--export-data", "--log",
                                         "--header", "--prefix", "--cpu", "--target", "--save-predictions",
-                                        "--schedule", "--threads", "--plot"};
+                                        "--schedule", "--threads", "--plot",
+                                        "--checkpoint", "--checkpoint-every", "--resume"};
     if (argc >= 2 && !strcmp(argv[1], "plot"))
         return plot_command(argc - 2, argv + 2);
     dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
@@ -123,7 +127,8 @@ int main(int argc, char **argv)
         static const char *const valued[] = {"--emit-llvm", "-S", "--set", "--save-weights", "--load-weights",
                                              "--save-init", "--export-data", "--log", "-o", "--header",
                                              "--prefix", "--cpu", "--target", "--save-predictions", "--schedule",
-                                             "--threads", "--plot"};
+                                             "--threads", "--plot", "--checkpoint", "--checkpoint-every",
+                                             "--resume"};
         bool takes_value = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes_value |= !strcmp(a, valued[k]);
@@ -199,6 +204,19 @@ int main(int argc, char **argv)
                 goto out;
             }
             o.threads = (int)n;
+        } else if (!strcmp(a, "--checkpoint")) {
+            o.checkpoint = val;
+        } else if (!strcmp(a, "--resume")) {
+            o.resume = val;
+        } else if (!strcmp(a, "--checkpoint-every")) {
+            char *end;
+            long long n = strtoll(val, &end, 10);
+            if (*val == '\0' || *end != '\0' || n < 1) {
+                rc = bad_flag("--checkpoint-every is a positive number of epochs (steps for a model counting steps), not '%s'",
+                              val);
+                goto out;
+            }
+            o.checkpoint_every = n;
         } else if (!strcmp(a, "--plot")) {
             o.plot_svg = val;
         } else if (!strcmp(a, "--save-predictions")) {
@@ -228,7 +246,8 @@ int main(int argc, char **argv)
     }
     const char *needs_run = o.save_weights ? "--save-weights" : o.load_weights ? "--load-weights" : o.save_init ? "--save-init"
                           : o.export_data ? "--export-data" : o.log_csv ? "--log"
-                          : o.save_predictions ? "--save-predictions" : o.plot_svg ? "--plot" : NULL;
+                          : o.save_predictions ? "--save-predictions" : o.plot_svg ? "--plot"
+                          : o.checkpoint ? "--checkpoint" : o.resume ? "--resume" : NULL;
     if (needs_run && o.action != DNIC_ACTION_RUN) {
         rc = bad_flag("%s works with --run", needs_run);
         goto out;
@@ -237,6 +256,10 @@ int main(int argc, char **argv)
                         : o.target ? "--target" : NULL;
     if (needs_c && o.action != DNIC_ACTION_OBJECT) {
         rc = bad_flag("%s works with -c", needs_c);
+        goto out;
+    }
+    if (o.checkpoint_every && !o.checkpoint) {
+        rc = bad_flag("%s", "--checkpoint-every needs --checkpoint FILE");
         goto out;
     }
     if (!o.path) {

@@ -2,6 +2,7 @@
  * seed (data first, then parameters, as the seeds draw them), trains with the scheduler and
  * prints report lines in the seeds' format and a summary. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -194,13 +195,44 @@ static bool writable(dnic_diag *d, const char *path)
     return ok;
 }
 
+/* SIGINT/SIGTERM: the first asks training to stop at the next step boundary (saving the
+ * checkpoint); a second exits at once (files are written atomically, so none is corrupted). */
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+    if (interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    interrupted = 1;
+}
+
+/* A model's identity for checkpoints: FNV-1a of its IR's text (shapes, ops, rates). */
+static uint64_t fingerprint(const dnic_ir *ir)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return 0;
+    dnic_ir_print(ir, f);
+    fclose(f);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ull;
+    free(buf);
+    return h;
+}
+
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
     if (!(writable(d, o->emit_llvm) & writable(d, o->emit_asm)))
         return DNIC_EXIT_USER;
     if (o->action == DNIC_ACTION_RUN && !(writable(d, o->save_weights) & writable(d, o->save_init) &
                                           writable(d, o->export_data) & writable(d, o->log_csv) &
-                                          writable(d, o->save_predictions) & writable(d, o->plot_svg)))
+                                          writable(d, o->save_predictions) & writable(d, o->plot_svg) &
+                                          writable(d, o->checkpoint)))
         return DNIC_EXIT_USER;
     dnic_program p = {
         .bufs = ir->bufs,
@@ -227,6 +259,12 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
                                       dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b), dnic_ir_block_reads(ir, b)};
     p.blocks = blocks;
 
+    /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
+    interrupted = 0;
+    if (o->action == DNIC_ACTION_RUN) {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
     dnic_jit_times jt = {0};
     dnic_jit *jit = dnic_jit_compile(ir, &p, o->emit_llvm, o->emit_asm, &jt);
     if (!jit)
@@ -273,6 +311,13 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .test = test.n > 0 ? &test : NULL,
         .eval = m->loss == DNIC_LOSS_SOFTMAX_CE ? DNIC_EVAL_SOFTMAX_CE
               : m->loss == DNIC_LOSS_SIGMOID_CE ? DNIC_EVAL_SIGMOID_CE : DNIC_EVAL_SQUARED,
+        .checkpoint = o->checkpoint,
+        .checkpoint_every = o->checkpoint_every,
+        .resume = o->resume,
+        .fingerprint = fingerprint(ir),
+        .interrupt = &interrupted,
+        /* for tests: an interrupt at a known step instead of a signal's unknown one */
+        .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
     };
     dnic_sched_plan plan;
     dnic_plan_schedule(&p, &to, &plan);
@@ -309,6 +354,16 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         dnic_error(d, (dnic_span){0}, "training diverged at step %lld (epoch %lld): %s holds NaN or infinity",
                    res.bad_step + 1, res.bad_step / (ds.n / m->train.batch), res.bad_buffer);
         dnic_note(d, (dnic_span){0}, "try a smaller learning rate (train.lr = %g)", m->train.lr);
+        goto out;
+    }
+    if (res.status == DNIC_ERR_INTERRUPTED) {
+        fprintf(stderr, "dnic: interrupted after step %lld%s%s\n", res.bad_step + 1,
+                res.checkpointed ? "; the checkpoint is in " : "", res.checkpointed ? o->checkpoint : "");
+        rc = 130;
+        goto out;
+    }
+    if (res.status == DNIC_ERR_IO) {
+        dnic_error(d, (dnic_span){0}, "%s", res.error);
         goto out;
     }
     if (res.status != DNIC_OK) {

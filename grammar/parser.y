@@ -15,6 +15,7 @@ typedef struct dnic_parse_ctx {
     int line, col;             /* scanner position */
     int tok_line, tok_col;     /* the end of the last token (not blank or comment) */
     size_t pos;                /* scanner position as a byte offset into src->text */
+    char tok_first, prev_first; /* the first character of the last token and the one before */
     int depth;                 /* '{' not yet closed */
     bool value_mode;           /* parsing an override's value, not a file */
     const char *last_text;     /* the text of the last token, for messages */

@@ -35,7 +35,9 @@ typedef struct dnic_data_opts {
  * the width is the product of the others.  labels: 1-D (one value, or one class number when
  * one_hot > 0, per record), or 2-D [n, labels] when one_hot == 0.  Values must be finite in
  * `o->dtype` after scaling; at most 2^31 - 1 values per file.  On failure *out is empty
- * (nothing to free), err says why and the status is DNIC_ERR_IO (or DNIC_ERR_NOMEM). */
+ * (nothing to free), err says why and the status is DNIC_ERR_IO (DNIC_ERR_NOMEM when memory
+ * runs out, DNIC_ERR_ARG for options out of range: negative widths or one_hot, a non-finite
+ * scale). */
 dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *labels, const dnic_data_opts *o,
                           char *err, size_t errlen);
 

@@ -11,6 +11,7 @@
  * until its SG update.  Each task computes what it computes in the sequential order, so both
  * schedules give the same numbers bit for bit, whatever the threads' timing. */
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,6 +24,7 @@
 
 #include "dnic/program.h"
 #include "rng.h"
+#include "safetensors.h"
 
 enum { RING = 64, MAX_STAGES = 64 };
 
@@ -157,6 +159,7 @@ typedef struct stage {
     void *xb[8], *yb[8];        /* shuffled batches gathered for this stage, one per slot */
     order ord[2];               /* [0]: for STEP tasks, [1]: for SG_UPDATE tasks */
     _Atomic long long steps_done, sgus_done;
+    _Atomic long long iter;     /* the iteration this stage's thread has announced */
 } stage;
 
 typedef struct pass_total {
@@ -185,6 +188,14 @@ typedef struct run {
     bool has_sgu;
     _Atomic long long evals_done; /* evaluations done, counting evaluated passes in order */
     void **eval_ptrs;             /* a slot of its own for inference while training runs */
+    _Atomic long long released;   /* stage threads may run iterations up to this one */
+    long long start;              /* the first iteration (after a resume) */
+    long long next_ckpt;          /* the next iteration a checkpoint is taken after, or -1 */
+    long long ckpt_len;           /* iterations between checkpoints */
+    long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
+    long long handled;            /* the last iteration whose events have been handled */
+    bool interrupted;
+    dnic_train_result *res;
 } run;
 
 static long long pass_of(const run *r, long long t)
@@ -337,13 +348,15 @@ static void do_step(run *r, int k, long long t)
     publish(r, &s->steps_done, t + 1);
 }
 
-static void eval_barrier(run *r, long long t);
-
-/* Stages first..last-1, through every step and the lagged SG updates that follow. */
+/* Stages first..last-1, through every step and the lagged SG updates that follow.  Before an
+ * iteration a thread announces it, then waits while the caller holds the gate below it (to
+ * evaluate, checkpoint or stop at an iteration boundary). */
 static void run_stages(run *r, int first, int last)
 {
-    for (long long t = 0; t < r->total + r->lag + 1 && !atomic_load(&r->stop); t++) {
-        eval_barrier(r, t);
+    for (long long t = r->start; t < r->total + r->lag + 1 && !atomic_load(&r->stop); t++) {
+        for (int k = first; k < last; k++)
+            atomic_store(&r->st[k].iter, t);
+        wait_ge(r, &r->released, t);
         for (int k = first; k < last && !atomic_load(&r->stop); k++) {
             long long ts = t - 1 - r->lag;
             if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
@@ -432,11 +445,11 @@ static bool iteration_done(run *r, long long g)
     return true;
 }
 
-/* Scores the test set for the next evaluated pass if its gate has been reached. */
-static void evaluate_ready(run *r)
+/* Scores the test set for the next evaluated pass if its gate is iteration g. */
+static void evaluate_at(run *r, long long g)
 {
     long long n = atomic_load(&r->evals_done);
-    if (!eval_wanted(r, n) || !iteration_done(r, gate_of(r, eval_pass(r, n))))
+    if (!eval_wanted(r, n) || gate_of(r, eval_pass(r, n)) != g)
         return;
     pass_total *pt = &r->ring[eval_pass(r, n) % RING];
     double loss = NAN, acc = NAN;
@@ -447,14 +460,231 @@ static void evaluate_ready(run *r)
     publish(r, &r->evals_done, n + 1);
 }
 
-/* A stage waits before iteration t while an evaluation gated before t is still to be done. */
-static void eval_barrier(run *r, long long t)
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+
+enum { CKPT_VERSION = 1, NCOUNTERS = 12 };
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
-    long long n = atomic_load(&r->evals_done);
-    if (eval_wanted(r, n) && t > gate_of(r, eval_pass(r, n))) {
-        if (r->threaded)
-            wait_ge(r, &r->evals_done, n + 1);
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The tensors of a checkpoint: parameters and optimiser state by name, every temporary of
+ * every slot as NAME@SLOT (step t's activations wait there for its lagged SG update), then the
+ * counters and the pass totals.  `names` holds the generated names. */
+static int ckpt_tensors(run *r, dnic_st_tensor *t, char *names, double *counters, double *ring)
+{
+    dnic_program *p = r->p;
+    int n = 0;
+    for (int i = 0; i < p->nbufs; i++) {
+        const dnic_buffer_desc *b = &p->bufs[i];
+        if (b->kind == DNIC_BUF_PARAM || b->kind == DNIC_BUF_STATE)
+            t[n++] = (dnic_st_tensor){b->name, b->dtype, 2, {b->rows, b->cols}, p->ptrs[i]};
+        else if (b->kind == DNIC_BUF_TEMP)
+            for (int sl = 0; sl < r->slots; sl++) {
+                sprintf(names, "%s@%d", b->name, sl);
+                t[n++] = (dnic_st_tensor){names, b->dtype, 2, {b->rows, b->cols}, p->slot_ptrs[sl][i]};
+                names += strlen(names) + 1;
+            }
     }
+    t[n++] = (dnic_st_tensor){"dnic.counters", DNIC_F64, 1, {NCOUNTERS}, counters};
+    t[n++] = (dnic_st_tensor){"dnic.passes", DNIC_F64, 2, {RING, MAX_STAGES + 4}, ring};
+    return n;
+}
+
+static size_t names_len(const dnic_program *p, int slots)
+{
+    size_t n = 1;
+    for (int i = 0; i < p->nbufs; i++)
+        n += (strlen(p->bufs[i].name) + 8) * (size_t)slots;
+    return n;
+}
+
+static void ring_out(run *r, double *ring)
+{
+    for (int i = 0; i < RING; i++) {
+        double *row = ring + (size_t)i * (MAX_STAGES + 4);
+        row[0] = r->ring[i].loss;
+        memcpy(row + 1, r->ring[i].sg, sizeof r->ring[i].sg);
+        row[MAX_STAGES + 1] = r->ring[i].has_test;
+        row[MAX_STAGES + 2] = r->ring[i].test_loss;
+        row[MAX_STAGES + 3] = r->ring[i].test_accuracy;
+    }
+}
+
+/* Saves the state after iteration g (every stage has finished it and waits). */
+static bool save_checkpoint(run *r, long long g)
+{
+    dnic_program *p = r->p;
+    size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4;
+    dnic_st_tensor *t = malloc(nt * sizeof *t);
+    char *names = malloc(names_len(p, r->slots));
+    double *ring = malloc(sizeof(double) * RING * (MAX_STAGES + 4));
+    double counters[NCOUNTERS] = {0};
+    if (!t || !names || !ring) {
+        free(t);
+        free(names);
+        free(ring);
+        snprintf(r->res->error, sizeof r->res->error, "%s: out of memory", r->o->checkpoint);
+        return false;
+    }
+    ring_out(r, ring);
+    int n = ckpt_tensors(r, t, names, counters, ring);
+    uint64_t sum = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n - 2; i++)
+        sum = fnv(sum, t[i].data, (size_t)t[i].shape[0] * (size_t)t[i].shape[1] * dnic_dtype_size(t[i].dtype));
+    sum = fnv(sum, ring, sizeof(double) * RING * (MAX_STAGES + 4));
+    double c[NCOUNTERS] = {CKPT_VERSION, (double)g, (double)atomic_load(&r->evals_done), (double)atomic_load(&r->reported),
+                           (double)(r->o->fingerprint >> 32), (double)(r->o->fingerprint & 0xffffffffu),
+                           (double)r->d->n, r->lag, r->slots, r->S, (double)(sum >> 32), (double)(sum & 0xffffffffu)};
+    memcpy(counters, c, sizeof c);
+    bool ok = dnic_st_write(r->o->checkpoint, t, n, r->res->error, sizeof r->res->error) == DNIC_OK;
+    r->res->checkpointed |= ok;
+    free(t);
+    free(names);
+    free(ring);
+    return ok;
+}
+
+__attribute__((format(printf, 3, 4))) static bool resume_fail(run *r, dnic_st_file *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(r->res->error, sizeof r->res->error, "%s: ", r->o->resume);
+    vsnprintf(r->res->error + n, sizeof r->res->error - (size_t)n, fmt, ap);
+    va_end(ap);
+    dnic_st_close(f);
+    return false;
+}
+
+/* Restores a checkpoint, checking it belongs to this model, data and lag, and that its bytes
+ * are the ones that were saved. */
+static bool load_checkpoint(run *r)
+{
+    dnic_program *p = r->p;
+    dnic_st_file f;
+    if (dnic_st_read(&f, r->o->resume, r->res->error, sizeof r->res->error) != DNIC_OK)
+        return false;
+    const dnic_st_tensor *ct = dnic_st_find(&f, "dnic.counters"), *rt = dnic_st_find(&f, "dnic.passes");
+    if (!ct || ct->dtype != DNIC_F64 || ct->ndim != 1 || ct->shape[0] != NCOUNTERS || !rt || rt->dtype != DNIC_F64 ||
+        rt->ndim != 2 || rt->shape[0] != RING || rt->shape[1] != MAX_STAGES + 4)
+        return resume_fail(r, &f, "not a dnic checkpoint (dnic.counters or dnic.passes missing or malformed)");
+    double c[NCOUNTERS];
+    memcpy(c, ct->data, sizeof c);
+    if (c[0] != CKPT_VERSION)
+        return resume_fail(r, &f, "checkpoint format %g, this dnic reads %d", c[0], CKPT_VERSION);
+    uint64_t fp = (uint64_t)c[4] << 32 | (uint64_t)c[5];
+    if (fp != r->o->fingerprint)
+        return resume_fail(r, &f, "the checkpoint belongs to another model (or other settings of this one)");
+    if ((int)c[6] != r->d->n || (int)c[7] != r->lag || (int)c[8] != r->slots || (int)c[9] != r->S)
+        return resume_fail(r, &f, "the checkpoint was made with %g examples, lag %g; this run has %d examples, lag %d", c[6],
+                           c[7], r->d->n, r->lag);
+    long long g = (long long)c[1];
+    if (g < 0 || g + 1 >= r->total + r->lag + 1)
+        return resume_fail(r, &f, "the checkpoint is at iteration %lld, past this run's %lld steps", g, r->total);
+    size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4;
+    dnic_st_tensor *want = malloc(nt * sizeof *want);
+    char *names = malloc(names_len(p, r->slots));
+    double counters[NCOUNTERS], ringbuf[1];
+    if (!want || !names) {
+        free(want);
+        free(names);
+        return resume_fail(r, &f, "out of memory");
+    }
+    int n = ckpt_tensors(r, want, names, counters, ringbuf);
+    uint64_t sum = 0xcbf29ce484222325ull;
+    bool ok = true;
+    for (int i = 0; i < n - 2 && ok; i++) {
+        const dnic_st_tensor *got = dnic_st_find(&f, want[i].name);
+        if (!got || got->dtype != want[i].dtype || got->ndim != 2 || got->shape[0] != want[i].shape[0] ||
+            got->shape[1] != want[i].shape[1])
+            ok = resume_fail(r, &f, "tensor '%s' is missing or has another dtype or shape", want[i].name);
+        else
+            sum = fnv(sum, got->data, (size_t)got->shape[0] * (size_t)got->shape[1] * dnic_dtype_size(got->dtype));
+    }
+    if (ok) {
+        sum = fnv(sum, rt->data, sizeof(double) * RING * (MAX_STAGES + 4));
+        if (sum != ((uint64_t)c[10] << 32 | (uint64_t)c[11]))
+            ok = resume_fail(r, &f, "the checkpoint is corrupted (its checksum does not match its contents)");
+    }
+    if (ok) {
+        for (int i = 0; i < n - 2; i++)
+            memcpy((void *)(uintptr_t)want[i].data, dnic_st_find(&f, want[i].name)->data,
+                   (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
+        const double *ring = rt->data;
+        for (int i = 0; i < RING; i++) {
+            const double *row = ring + (size_t)i * (MAX_STAGES + 4);
+            r->ring[i].loss = row[0];
+            memcpy(r->ring[i].sg, row + 1, sizeof r->ring[i].sg);
+            r->ring[i].has_test = row[MAX_STAGES + 1] != 0;
+            r->ring[i].test_loss = row[MAX_STAGES + 2];
+            r->ring[i].test_accuracy = row[MAX_STAGES + 3];
+        }
+        r->start = g + 1;
+        for (int k = 0; k < r->S; k++) {
+            long long steps = g + 1 < r->total ? g + 1 : r->total, sgus = g - r->lag;
+            atomic_store(&r->st[k].steps_done, steps);
+            atomic_store(&r->st[k].sgus_done, sgus < 0 ? 0 : sgus > r->total ? r->total : sgus);
+        }
+        atomic_store(&r->evals_done, (long long)c[2]);
+        atomic_store(&r->reported, (long long)c[3]);
+        dnic_st_close(&f);
+    }
+    free(want);
+    free(names);
+    return ok;
+}
+
+/* ---- gates: the iterations after which the caller acts ------------------------------------ */
+
+static long long last_iteration(const run *r)
+{
+    return r->total + r->lag;
+}
+
+/* The next iteration at whose end something must happen: an evaluation, a checkpoint, an
+ * interrupt's stop, or the end. */
+static long long next_event(run *r)
+{
+    long long e = last_iteration(r), n = atomic_load(&r->evals_done);
+    if (eval_wanted(r, n) && gate_of(r, eval_pass(r, n)) < e)
+        e = gate_of(r, eval_pass(r, n));
+    if (r->next_ckpt >= 0 && r->next_ckpt < e)
+        e = r->next_ckpt;
+    if (r->stop_at >= 0 && r->stop_at < e)
+        e = r->stop_at;
+    /* the final checkpoint is taken after the last step, before the lagged SG updates that
+     * close the run: a longer run resumed from it takes exactly the same path */
+    if (r->o->checkpoint && r->total - 1 > r->handled && r->total - 1 < e)
+        e = r->total - 1;
+    return e;
+}
+
+/* Does what is due after iteration g; returns false when training must stop. */
+static bool handle_events(run *r, long long g)
+{
+    r->handled = g;
+    evaluate_at(r, g);
+    bool end = g == r->total - 1, stop = g == r->stop_at;
+    if (r->o->checkpoint && (g == r->next_ckpt || end || stop)) {
+        if (!save_checkpoint(r, g)) {
+            atomic_store(&r->stop, 1);
+            wake(r);
+            return false;
+        }
+    }
+    if (g == r->next_ckpt)
+        r->next_ckpt += r->ckpt_len;
+    if (stop) {
+        r->interrupted = true;
+        atomic_store(&r->stop, 1);
+        wake(r);
+        return false;
+    }
+    return true;
 }
 
 /* Reports every pass that has completed; returns the number of passes handled so far. */
@@ -516,6 +746,7 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     r->total = r->by_epoch ? o->epochs * per_epoch : o->steps;
     r->pass_len = r->by_epoch ? per_epoch : o->report_every;
     r->npasses = (r->total + r->pass_len - 1) / r->pass_len;
+    r->res = res;
     atomic_store(&r->bad_step, -1);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
@@ -572,10 +803,21 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     dnic_sched_plan plan;
     dnic_plan_schedule(p, o, &plan);
     double t0 = now_s();
+    r->stop_at = -1;
+    r->next_ckpt = -1;
+    if (o->checkpoint && o->checkpoint_every > 0) {
+        r->ckpt_len = o->checkpoint_every * (r->by_epoch ? per_epoch : 1);
+        r->next_ckpt = r->ckpt_len - 1;
+    }
+    if (status == DNIC_OK && o->resume && !load_checkpoint(r))
+        status = DNIC_ERR_IO;
+    while (r->next_ckpt >= 0 && r->next_ckpt < r->start)
+        r->next_ckpt += r->ckpt_len;
+    r->handled = r->start - 1;
     if (status == DNIC_OK && plan.schedule == DNIC_SCHED_SEQUENTIAL) {
-        long long next = 0;
         double next_draw = t0 + 0.25;
-        for (long long t = 0; t < r->total + r->lag + 1 && !atomic_load(&r->stop); t++) {
+        long long next = atomic_load(&r->reported);
+        for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
             for (int k = 0; k < S && !atomic_load(&r->stop); k++) {
                 long long ts = t - 1 - r->lag;
                 if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
@@ -583,7 +825,14 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                 if (t < r->total)
                     do_step(r, k, t);
             }
-            evaluate_ready(r);
+            if (atomic_load(&r->stop))
+                break;
+            if (((o->interrupt && *o->interrupt) || (o->interrupt_at > 0 && t + 1 >= o->interrupt_at)) && r->stop_at < 0)
+                r->stop_at = t;
+            if (t == next_event(r) && !handle_events(r, t)) {
+                report_ready(r, next, report, user, t0);
+                break;
+            }
             next = report_ready(r, next, report, user, t0);
             if (o->progress && (t & 255) == 0 && now_s() >= next_draw && t < r->total) {
                 progress(t0, t + 1, r->total, r->ring[pass_of(r, t) % RING].loss);
@@ -592,6 +841,9 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
         }
     } else if (status == DNIC_OK) {
         r->threaded = true;
+        atomic_store(&r->released, next_event(r));
+        for (int k = 0; k < S; k++)
+            atomic_store(&r->st[k].iter, r->start);
         worker w[MAX_STAGES];
         int started = 0;
         for (int i = 0; i < plan.threads; i++) {
@@ -603,19 +855,45 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
             }
             started++;
         }
-        /* the calling thread reports, waking on progress or every quarter second */
-        long long next = 0;
+        /* the calling thread reports and acts at the gates, waking on progress or every
+         * quarter second */
+        long long next = atomic_load(&r->reported);
         double next_draw = t0 + 0.25;
-        while (next < r->npasses && !atomic_load(&r->stop)) {
-            evaluate_ready(r);
+        while (!atomic_load(&r->stop)) {
             next = report_ready(r, next, report, user, t0);
-            if (next >= r->npasses)
-                break;
+            long long gate = atomic_load(&r->released);
+            if (((o->interrupt && *o->interrupt) ||
+                 (o->interrupt_at > 0 && atomic_load(&r->st[S - 1].steps_done) >= o->interrupt_at)) &&
+                r->stop_at < 0) {
+                /* stop at the furthest iteration any thread has announced (Dekker-style:
+                 * a thread announces, then checks the gate; we lower the gate, then look) */
+                long long at;
+                do {
+                    at = r->start;
+                    for (int k = 0; k < S; k++)
+                        if (atomic_load(&r->st[k].iter) > at)
+                            at = atomic_load(&r->st[k].iter);
+                    r->stop_at = at < gate ? at : gate;
+                    atomic_store(&r->released, r->stop_at);
+                    gate = r->stop_at;
+                    for (int k = 0; k < S; k++)
+                        if (atomic_load(&r->st[k].iter) > at)
+                            at = atomic_load(&r->st[k].iter);
+                } while (at > gate && (gate = at));
+                publish(r, &r->released, r->stop_at);
+                gate = r->stop_at;
+            }
+            if (iteration_done(r, gate)) {
+                if (!handle_events(r, gate) || gate == last_iteration(r)) {
+                    next = report_ready(r, next, report, user, t0);
+                    break;
+                }
+                publish(r, &r->released, next_event(r));
+                continue;
+            }
             pthread_mutex_lock(&r->mu);
             atomic_fetch_add(&r->waiters, 1);
-            long long ne = atomic_load(&r->evals_done);
-            bool eval_ready = eval_wanted(r, ne) && iteration_done(r, gate_of(r, eval_pass(r, ne)));
-            if (!pass_complete(r, next) && !eval_ready && !atomic_load(&r->stop)) {
+            if (!pass_complete(r, next) && !iteration_done(r, gate) && !atomic_load(&r->stop)) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_nsec += 250000000;
@@ -639,6 +917,10 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     if (o->progress)
         fprintf(stderr, "\r\033[K");
     long long bad = atomic_load(&r->bad_step);
+    if (status == DNIC_OK && r->res->error[0])
+        status = DNIC_ERR_IO;
+    else if (status == DNIC_OK && r->interrupted)
+        status = DNIC_ERR_INTERRUPTED;
     if (status == DNIC_OK && bad >= 0) {
         int b = first_nonfinite(p);
         status = DNIC_ERR_NONFINITE;
@@ -646,6 +928,8 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
         res->bad_buffer = b >= 0 ? p->bufs[b].name : p->bufs[p->loss_acc].name;
     }
     res->steps = status == DNIC_OK ? r->total : atomic_load(&r->st[S - 1].steps_done);
+    if (status == DNIC_ERR_INTERRUPTED)
+        res->bad_step = r->stop_at;
     res->seconds = now_s() - t0;
     res->status = status;
     for (int k = 0; k < S; k++) {

@@ -21,6 +21,7 @@ typedef enum dnic_status {
     DNIC_ERR_NONFINITE, /* NaN or Inf in a loss or weight */
     DNIC_ERR_ARG,
     DNIC_ERR_IO,
+    DNIC_ERR_INTERRUPTED, /* stopped by *interrupt (after saving the checkpoint, if asked) */
 } dnic_status;
 
 typedef enum dnic_buf_kind {
@@ -132,6 +133,12 @@ typedef struct dnic_train_opts {
     uint32_t seed;              /* the shuffle's seed */
     const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */
     dnic_eval_kind eval;        /* how to score the test set */
+    const char *checkpoint;     /* where to save the whole training state, or NULL */
+    long long checkpoint_every; /* in epochs (steps when steps > 0); 0: only at the end or on interrupt */
+    const char *resume;         /* a checkpoint to continue from, or NULL */
+    uint64_t fingerprint;       /* identifies the model a checkpoint belongs to */
+    volatile int *interrupt;    /* set (by a signal handler) to stop at the next step boundary */
+    long long interrupt_at;     /* tests: behave as if interrupted once this many steps are done */
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -164,6 +171,8 @@ typedef struct dnic_train_result {
     dnic_status status;
     long long bad_step;         /* DNIC_ERR_NONFINITE: the step, and the first bad buffer */
     const char *bad_buffer;
+    char error[512];            /* DNIC_ERR_IO: what went wrong with a checkpoint */
+    int checkpointed;           /* a checkpoint was written */
 } dnic_train_result;
 
 /* One step on one batch: points the input and labels at x and y and runs the training
