@@ -17,6 +17,7 @@ typedef struct dnic_options {
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
     const char *checkpoint, *resume;
+    const char *vary;        /* --vary KEY=V1,V2,... */
     long long checkpoint_every;
     int progress;            /* -1: when stderr is a terminal */
     dnic_schedule schedule;  /* --schedule */
@@ -27,6 +28,8 @@ typedef struct dnic_options {
 enum { DNIC_EXIT_OK = 0, DNIC_EXIT_USER = 1, DNIC_EXIT_INTERNAL = 2 };
 
 int dnic_compile(const dnic_options *o);
+/* --vary: one run per value, then a comparison table (vary.c). */
+int dnic_vary(const dnic_options *o, const char *spec);
 
 struct dnic_jit_times;
 /* Compiles the IR, builds the data and trains, printing report lines and a summary. */

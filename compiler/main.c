@@ -51,6 +51,8 @@ static void usage(FILE *out)
           "                       (default auto: the planner decides; docs/scheduler.md)\n"
           "  --threads N          threads for the pipeline (default: the number of cores)\n"
           "  --plot FILE.svg      draw the loss (and accuracy) curves of the run\n"
+          "  --vary KEY=V1,V2,... train one variant per value (each an extra --set) and\n"
+          "                       compare them in a table (and one --plot chart)\n"
           "  --checkpoint FILE    save the whole training state to FILE (at the end, every\n"
           "                       --checkpoint-every N epochs, and on SIGINT/SIGTERM)\n"
           "  --resume FILE        continue from a checkpoint, exactly where it stopped\n"
@@ -113,7 +115,7 @@ int main(int argc, char **argv)
                                         "--save-weights", "--load-weights", "--save-init", "--export-data", "--log",
                                         "--header", "--prefix", "--cpu", "--target", "--save-predictions",
                                         "--schedule", "--threads", "--plot",
-                                        "--checkpoint", "--checkpoint-every", "--resume"};
+                                        "--checkpoint", "--checkpoint-every", "--resume", "--vary"};
     if (argc >= 2 && !strcmp(argv[1], "plot"))
         return plot_command(argc - 2, argv + 2);
     dnic_options o = {.progress = -1, .action = DNIC_ACTION_CHECK};
@@ -128,7 +130,7 @@ int main(int argc, char **argv)
                                              "--save-init", "--export-data", "--log", "-o", "--header",
                                              "--prefix", "--cpu", "--target", "--save-predictions", "--schedule",
                                              "--threads", "--plot", "--checkpoint", "--checkpoint-every",
-                                             "--resume"};
+                                             "--resume", "--vary"};
         bool takes_value = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
             takes_value |= !strcmp(a, valued[k]);
@@ -204,6 +206,8 @@ int main(int argc, char **argv)
                 goto out;
             }
             o.threads = (int)n;
+        } else if (!strcmp(a, "--vary")) {
+            o.vary = val;
         } else if (!strcmp(a, "--checkpoint")) {
             o.checkpoint = val;
         } else if (!strcmp(a, "--resume")) {
@@ -247,7 +251,7 @@ int main(int argc, char **argv)
     const char *needs_run = o.save_weights ? "--save-weights" : o.load_weights ? "--load-weights" : o.save_init ? "--save-init"
                           : o.export_data ? "--export-data" : o.log_csv ? "--log"
                           : o.save_predictions ? "--save-predictions" : o.plot_svg ? "--plot"
-                          : o.checkpoint ? "--checkpoint" : o.resume ? "--resume" : NULL;
+                          : o.checkpoint ? "--checkpoint" : o.resume ? "--resume" : o.vary ? "--vary" : NULL;
     if (needs_run && o.action != DNIC_ACTION_RUN) {
         rc = bad_flag("%s works with --run", needs_run);
         goto out;
@@ -266,7 +270,11 @@ int main(int argc, char **argv)
         rc = bad_flag("%s", "no model file given: dnic FILE.dni [--check | --run | ...]");
         goto out;
     }
-    rc = dnic_compile(&o);
+    if (o.vary && (o.log_csv || o.save_weights || o.checkpoint || o.resume)) {
+        rc = bad_flag("%s", "--vary runs several models: --log, --save-weights, --checkpoint and --resume would mix them");
+        goto out;
+    }
+    rc = o.vary ? dnic_vary(&o, o.vary) : dnic_compile(&o);
 out:
     free(sets);
     return rc;

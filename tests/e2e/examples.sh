@@ -51,6 +51,18 @@ if [ $rc -eq 1 ] && grep -q 'error: training diverged at step 4 (epoch 0): h1.we
     ok "divergence is an error naming the step"
 else not_ok "divergence is an error naming the step" "exit $rc" "$(cat "$TMP/nan.out")"; fi
 
+# --vary: one run per value and a table; each row equals the run with that --set
+"$DNIC" examples/seed_dni.dni --run --no-progress --set train.epochs=300 --set train.report_every=100 \
+    --vary sg.h1.input=output,labels --plot "$TMP/v.svg" > "$TMP/vary.out" 2>&1
+"$DNIC" examples/seed_dni.dni --run --no-progress --set train.epochs=300 --set train.report_every=100 \
+    --set sg.h1.input=labels > "$TMP/one.out" 2>&1
+want=$(grep '^Iter:299' "$TMP/one.out" | sed 's/^Iter:299 Loss:\([^ ]*\).*/\1/')
+row=$(grep '^sg.h1.input=labels ' "$TMP/vary.out" | awk '{print $2}')
+if [ -n "$want" ] && [ -n "$row" ] && awk -v a="$want" -v b="$row" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }' &&
+    grep -q '^sg.h1.input=output ' "$TMP/vary.out" && [ -s "$TMP/v.svg" ]; then
+    ok "--vary runs each variant, tabulates and plots them"
+else not_ok "--vary runs each variant, tabulates and plots them" "$want vs $row" "$(cat "$TMP/vary.out")"; fi
+
 # Command line.
 check "--help exits 0" "$DNIC" --help
 check "--version exits 0" "$DNIC" --version
