@@ -713,8 +713,10 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
         get_int32(c, s, 0, 7, &t->lag);
     if ((s = find(d, "shuffle")))
         get_bool(c, s, &t->shuffle);
-    if ((s = find(d, "report_every")))
-        get_int(c, s, 1, 1LL << 40, &t->report_every);
+    if ((s = find(d, "report_every")) && get_int(c, s, 1, 1LL << 40, &t->report_every) && total > 0 &&
+        t->report_every > total)
+        dnic_warning(c->d, s->value->span, "report_every = %lld is longer than the run's %lld %s: no report line will be "
+                     "printed", t->report_every, total, t->epochs ? "epochs" : "steps");
     if ((s = find(d, "seed"))) {
         long long v;
         if (get_int(c, s, 0, 4294967295LL, &v))

@@ -20,13 +20,15 @@ typedef struct reporter {
     const dnic_model *m;
     FILE *log;                 /* --log: a temporary file renamed into place at the end */
     bool test;                 /* the log has test columns */
+    long long rows;            /* report lines printed */
 } reporter;
 
 /* Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408 [h1:... h2:...] */
 static void print_report(void *user, const dnic_report *r)
 {
-    const reporter *rp = user;
+    reporter *rp = user;
     const dnic_model *m = rp->m;
+    rp->rows++;
     char num[64];
     dnic_format_py2(num, sizeof num, r->loss);
     printf("Iter:%lld Loss:%s", r->iter, num);
@@ -323,7 +325,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
         fprintf(stderr, "dnic: note: %s\n", plan.why);
-    reporter rp = {m, NULL, test.n > 0};
+    reporter rp = {m, NULL, test.n > 0, 0};
     char *log_tmp = NULL;
     /* --plot draws from the log: a temporary one when no --log was asked for */
     char plot_log[] = "/tmp/dnic-plot-XXXXXX.csv";
@@ -344,7 +346,12 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     if (rp.log) {
         bool logged = close_log(d, rp.log, log_tmp, log_path, res.status == DNIC_OK || res.status == DNIC_ERR_NONFINITE);
         free(log_tmp);
-        bool plotted = !o->plot_svg || !logged || dnic_plot(&log_path, (const char *const[]){m->name}, 1, o->plot_svg) == 0;
+        bool plotted = !o->plot_svg || !logged;
+        if (!plotted && rp.rows == 0)
+            dnic_error(d, (dnic_span){0}, "--plot: the run printed no report line to draw (report_every = %lld)",
+                       m->train.report_every);
+        else if (!plotted)
+            plotted = dnic_plot(&log_path, (const char *const[]){m->name}, 1, o->plot_svg) == 0;
         if (log_path == plot_log)
             unlink(plot_log);
         if ((!logged || !plotted) && res.status == DNIC_OK)
