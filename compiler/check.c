@@ -357,8 +357,8 @@ static void check_data(checker *c, const dnic_decl *d)
     ds->kind = (dnic_data_kind)kind;
     const dnic_setting *s;
     if (ds->kind == DNIC_DATA_BINADD) {
-        static const char *const keys[] = {"bits", "examples", "seed", "inputs", "labels"};
-        check_keys(c, d, keys, 5, "data binary_addition");
+        static const char *const keys[] = {"bits", "examples", "seed", "inputs", "labels", "validation"};
+        check_keys(c, d, keys, 6, "data binary_addition");
         if ((s = require(c, d, "bits", "data binary_addition")))
             get_int32(c, s, 1, 30, &ds->bits);
         if ((s = require(c, d, "examples", "data binary_addition")))
@@ -372,8 +372,9 @@ static void check_data(checker *c, const dnic_decl *d)
         }
     } else if (ds->kind == DNIC_DATA_IDX) {
         static const char *const keys[] = {"train_images", "train_labels", "test_images", "test_labels",
-                                           "scale", "one_hot", "inputs", "labels", "limit", "test_limit"};
-        check_keys(c, d, keys, 10, "data idx");
+                                           "scale", "one_hot", "inputs", "labels", "limit", "test_limit",
+                                           "validation"};
+        check_keys(c, d, keys, 11, "data idx");
         if ((s = require(c, d, "train_images", "data idx")))
             check_file(c, s, &ds->train_x);
         if ((s = require(c, d, "train_labels", "data idx")))
@@ -386,8 +387,8 @@ static void check_data(checker *c, const dnic_decl *d)
             dnic_error(c->d, d->span, "data idx needs both test_images and test_labels, or neither");
     } else {
         static const char *const keys[] = {"train", "test", "label", "scale", "one_hot", "inputs", "labels",
-                                           "limit", "test_limit"};
-        check_keys(c, d, keys, 9, "data csv");
+                                           "limit", "test_limit", "validation"};
+        check_keys(c, d, keys, 10, "data csv");
         if ((s = require(c, d, "train", "data csv")))
             check_file(c, s, &ds->train_x);
         if ((s = find(d, "test")))
@@ -414,6 +415,9 @@ static void check_data(checker *c, const dnic_decl *d)
             !find(d, ds->kind == DNIC_DATA_IDX ? "test_images" : "test"))
             dnic_error(c->d, s->key_span, "test_limit limits the test set, but data %s has none", d->name);
     }
+    if ((s = find(d, "validation")) && get_real(c, s, 0, true, 0.9, &ds->validation) && ds->kind == DNIC_DATA_BINADD &&
+        ds->examples && (int)(ds->examples * ds->validation) < 1)
+        dnic_error(c->d, s->value->span, "validation = %g holds out no example of %d", ds->validation, ds->examples);
     const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
     const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
     if (in && get_int32(c, in, 1, 1 << 24, &ds->inputs) && ds->kind == DNIC_DATA_BINADD && ds->bits &&

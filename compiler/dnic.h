@@ -206,6 +206,7 @@ typedef struct dnic_data_spec {
     int one_hot;               /* > 0: labels are class numbers, one-hot over this many */
     int inputs, labels;        /* declared widths */
     int limit, test_limit;     /* files: use only the first N examples (0: all) */
+    double validation;         /* the fraction of the training set held out for validation */
 } dnic_data_spec;
 
 typedef struct dnic_train_spec {

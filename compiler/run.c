@@ -19,7 +19,7 @@
 typedef struct reporter {
     const dnic_model *m;
     FILE *log;                 /* --log: a temporary file renamed into place at the end */
-    bool test;                 /* the log has test columns */
+    bool test, val;            /* the log has test / validation columns */
     long long rows;            /* report lines printed */
 } reporter;
 
@@ -45,6 +45,8 @@ static void print_report(void *user, const dnic_report *r)
             printf("]");
         }
     }
+    if (r->has_validation)
+        printf(" Validation loss:%.6g accuracy:%.2f%%", r->val_loss, 100 * r->val_accuracy);
     if (r->has_test)
         printf(" Test loss:%.6g accuracy:%.2f%%", r->test_loss, 100 * r->test_accuracy);
     putchar('\n');
@@ -53,6 +55,8 @@ static void print_report(void *user, const dnic_report *r)
         fprintf(rp->log, "%lld,%lld,%.17g", r->iter, r->step, r->loss);
         for (int s = 0; s < r->nsg; s++)
             fprintf(rp->log, ",%.17g", r->sg_loss[s]);
+        if (rp->val)
+            fprintf(rp->log, ",%.17g,%.17g", r->val_loss, r->val_accuracy);
         if (rp->test)
             fprintf(rp->log, ",%.17g,%.17g", r->test_loss, r->test_accuracy);
         fprintf(rp->log, ",%.6f\n", r->elapsed);
@@ -60,7 +64,7 @@ static void print_report(void *user, const dnic_report *r)
 }
 
 /* Opens `path`.tmp for the CSV log and writes its header. */
-static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, bool test, char **tmp)
+static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, bool val, bool test, char **tmp)
 {
     *tmp = malloc(strlen(path) + 8);
     if (!*tmp)
@@ -76,7 +80,7 @@ static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int n
     fprintf(f, "iter,step,loss");
     for (int s = 0; s < nsg; s++)
         fprintf(f, ",%s.sg_loss", m->sgs[s].name);
-    fprintf(f, "%s,elapsed_s\n", test ? ",test_loss,test_accuracy" : "");
+    fprintf(f, "%s%s,elapsed_s\n", val ? ",val_loss,val_accuracy" : "", test ? ",test_loss,test_accuracy" : "");
     return f;
 }
 
@@ -276,7 +280,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         return DNIC_EXIT_OK;
     }
     int rc = DNIC_EXIT_USER;
-    dnic_dataset ds = {0}, test = {0};
+    dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng;
     dnic_rng_seed(&rng, m->train.seed);
     if (dnic_program_alloc(&p) != DNIC_OK) {
@@ -285,6 +289,15 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     }
     if (!make_data(d, m, &rng, &ds, &test))
         goto out;
+    if (m->data.validation > 0) {
+        /* the last examples are held out: a view into the training set's arrays */
+        int nv = (int)(ds.n * m->data.validation);
+        size_t es = dnic_dtype_size(ds.dtype);
+        val = (dnic_dataset){nv, ds.inputs, ds.labels, ds.dtype,
+                             (char *)ds.x + (size_t)(ds.n - nv) * (size_t)ds.inputs * es,
+                             (char *)ds.y + (size_t)(ds.n - nv) * (size_t)ds.labels * es};
+        ds.n -= nv;
+    }
     if (ds.n < m->train.batch) {
         dnic_error(d, m->data.span, "the data has %d examples, fewer than one batch of %d", ds.n, m->train.batch);
         goto out;
@@ -311,6 +324,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         .shuffle = m->train.shuffle,
         .seed = m->train.seed,
         .test = test.n > 0 ? &test : NULL,
+        .validation = val.n > 0 ? &val : NULL,
         .eval = m->loss == DNIC_LOSS_SOFTMAX_CE ? DNIC_EVAL_SOFTMAX_CE
               : m->loss == DNIC_LOSS_SIGMOID_CE ? DNIC_EVAL_SIGMOID_CE : DNIC_EVAL_SQUARED,
         .checkpoint = o->checkpoint,
@@ -325,7 +339,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
         fprintf(stderr, "dnic: note: %s\n", plan.why);
-    reporter rp = {m, NULL, test.n > 0, 0};
+    reporter rp = {m, NULL, test.n > 0, val.n > 0, 0};
     char *log_tmp = NULL;
     /* --plot draws from the log: a temporary one when no --log was asked for */
     char plot_log[] = "/tmp/dnic-plot-XXXXXX.csv";
@@ -339,7 +353,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         close(fd);
         log_path = plot_log;
     }
-    if (log_path && !(rp.log = open_log(d, m, log_path, nsg, rp.test, &log_tmp)))
+    if (log_path && !(rp.log = open_log(d, m, log_path, nsg, rp.val, rp.test, &log_tmp)))
         goto out;
     dnic_train_result res;
     dnic_train(&p, &ds, &to, print_report, &rp, &res);

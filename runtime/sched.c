@@ -167,6 +167,7 @@ typedef struct pass_total {
     double sg[MAX_STAGES];
     int has_test;
     double test_loss, test_accuracy;
+    double val_loss, val_accuracy;
 } pass_total;
 
 typedef struct run {
@@ -428,7 +429,7 @@ static long long eval_pass(const run *r, long long n)
 
 static bool eval_wanted(const run *r, long long n)
 {
-    return r->o->test && eval_pass(r, n) < r->npasses;
+    return (r->o->test || r->o->validation) && eval_pass(r, n) < r->npasses;
 }
 
 /* Every stage has finished iteration g of the sequential schedule. */
@@ -452,11 +453,12 @@ static void evaluate_at(run *r, long long g)
     if (!eval_wanted(r, n) || gate_of(r, eval_pass(r, n)) != g)
         return;
     pass_total *pt = &r->ring[eval_pass(r, n) % RING];
-    double loss = NAN, acc = NAN;
-    dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &loss, &acc);
+    pt->test_loss = pt->test_accuracy = pt->val_loss = pt->val_accuracy = NAN;
+    if (r->o->test)
+        dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &pt->test_loss, &pt->test_accuracy);
+    if (r->o->validation)
+        dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy);
     pt->has_test = 1;
-    pt->test_loss = loss;
-    pt->test_accuracy = acc;
     publish(r, &r->evals_done, n + 1);
 }
 
@@ -491,7 +493,7 @@ static int ckpt_tensors(run *r, dnic_st_tensor *t, char *names, double *counters
             }
     }
     t[n++] = (dnic_st_tensor){"dnic.counters", DNIC_F64, 1, {NCOUNTERS}, counters};
-    t[n++] = (dnic_st_tensor){"dnic.passes", DNIC_F64, 2, {RING, MAX_STAGES + 4}, ring};
+    t[n++] = (dnic_st_tensor){"dnic.passes", DNIC_F64, 2, {RING, MAX_STAGES + 6}, ring};
     return n;
 }
 
@@ -506,12 +508,14 @@ static size_t names_len(const dnic_program *p, int slots)
 static void ring_out(run *r, double *ring)
 {
     for (int i = 0; i < RING; i++) {
-        double *row = ring + (size_t)i * (MAX_STAGES + 4);
+        double *row = ring + (size_t)i * (MAX_STAGES + 6);
         row[0] = r->ring[i].loss;
         memcpy(row + 1, r->ring[i].sg, sizeof r->ring[i].sg);
         row[MAX_STAGES + 1] = r->ring[i].has_test;
         row[MAX_STAGES + 2] = r->ring[i].test_loss;
         row[MAX_STAGES + 3] = r->ring[i].test_accuracy;
+        row[MAX_STAGES + 4] = r->ring[i].val_loss;
+        row[MAX_STAGES + 5] = r->ring[i].val_accuracy;
     }
 }
 
@@ -522,7 +526,7 @@ static bool save_checkpoint(run *r, long long g)
     size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4;
     dnic_st_tensor *t = malloc(nt * sizeof *t);
     char *names = malloc(names_len(p, r->slots));
-    double *ring = malloc(sizeof(double) * RING * (MAX_STAGES + 4));
+    double *ring = malloc(sizeof(double) * RING * (MAX_STAGES + 6));
     double counters[NCOUNTERS] = {0};
     if (!t || !names || !ring) {
         free(t);
@@ -536,7 +540,7 @@ static bool save_checkpoint(run *r, long long g)
     uint64_t sum = 0xcbf29ce484222325ull;
     for (int i = 0; i < n - 2; i++)
         sum = fnv(sum, t[i].data, (size_t)t[i].shape[0] * (size_t)t[i].shape[1] * dnic_dtype_size(t[i].dtype));
-    sum = fnv(sum, ring, sizeof(double) * RING * (MAX_STAGES + 4));
+    sum = fnv(sum, ring, sizeof(double) * RING * (MAX_STAGES + 6));
     double c[NCOUNTERS] = {CKPT_VERSION, (double)g, (double)atomic_load(&r->evals_done), (double)atomic_load(&r->reported),
                            (double)(r->o->fingerprint >> 32), (double)(r->o->fingerprint & 0xffffffffu),
                            (double)r->d->n, r->lag, r->slots, r->S, (double)(sum >> 32), (double)(sum & 0xffffffffu)};
@@ -570,7 +574,7 @@ static bool load_checkpoint(run *r)
         return false;
     const dnic_st_tensor *ct = dnic_st_find(&f, "dnic.counters"), *rt = dnic_st_find(&f, "dnic.passes");
     if (!ct || ct->dtype != DNIC_F64 || ct->ndim != 1 || ct->shape[0] != NCOUNTERS || !rt || rt->dtype != DNIC_F64 ||
-        rt->ndim != 2 || rt->shape[0] != RING || rt->shape[1] != MAX_STAGES + 4)
+        rt->ndim != 2 || rt->shape[0] != RING || rt->shape[1] != MAX_STAGES + 6)
         return resume_fail(r, &f, "not a dnic checkpoint (dnic.counters or dnic.passes missing or malformed)");
     double c[NCOUNTERS];
     memcpy(c, ct->data, sizeof c);
@@ -606,7 +610,7 @@ static bool load_checkpoint(run *r)
             sum = fnv(sum, got->data, (size_t)got->shape[0] * (size_t)got->shape[1] * dnic_dtype_size(got->dtype));
     }
     if (ok) {
-        sum = fnv(sum, rt->data, sizeof(double) * RING * (MAX_STAGES + 4));
+        sum = fnv(sum, rt->data, sizeof(double) * RING * (MAX_STAGES + 6));
         if (sum != ((uint64_t)c[10] << 32 | (uint64_t)c[11]))
             ok = resume_fail(r, &f, "the checkpoint is corrupted (its checksum does not match its contents)");
     }
@@ -616,12 +620,14 @@ static bool load_checkpoint(run *r)
                    (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
         const double *ring = rt->data;
         for (int i = 0; i < RING; i++) {
-            const double *row = ring + (size_t)i * (MAX_STAGES + 4);
+            const double *row = ring + (size_t)i * (MAX_STAGES + 6);
             r->ring[i].loss = row[0];
             memcpy(r->ring[i].sg, row + 1, sizeof r->ring[i].sg);
             r->ring[i].has_test = row[MAX_STAGES + 1] != 0;
             r->ring[i].test_loss = row[MAX_STAGES + 2];
             r->ring[i].test_accuracy = row[MAX_STAGES + 3];
+            r->ring[i].val_loss = row[MAX_STAGES + 4];
+            r->ring[i].val_accuracy = row[MAX_STAGES + 5];
         }
         r->start = g + 1;
         for (int k = 0; k < r->S; k++) {
@@ -693,7 +699,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
     dnic_program *p = r->p;
     double sg[MAX_STAGES];
     while (next < r->npasses && pass_complete(r, next) &&
-           !(r->o->test && reported_pass(r, next) && !r->ring[next % RING].has_test)) {
+           !((r->o->test || r->o->validation) && reported_pass(r, next) && !r->ring[next % RING].has_test)) {
         pass_total *pt = &r->ring[next % RING];
         if (reported_pass(r, next)) {
             for (int s = 0; s < p->nsg; s++)
@@ -710,9 +716,12 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .sg_loss = sg,
                 .nsg = p->nsg,
                 .elapsed = now_s() - t0,
-                .has_test = pt->has_test,
+                .has_test = pt->has_test && r->o->test,
                 .test_loss = pt->test_loss,
                 .test_accuracy = pt->test_accuracy,
+                .has_validation = pt->has_test && r->o->validation,
+                .val_loss = pt->val_loss,
+                .val_accuracy = pt->val_accuracy,
             };
             report(user, &rep);
         }
@@ -774,12 +783,14 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                 status = DNIC_ERR_NOMEM;
         }
     }
-    if (o->test) {
+    const dnic_dataset *sets[2] = {o->test, o->validation};
+    for (int i = 0; i < 2; i++)
+        if (sets[i] && (sets[i]->inputs != d->inputs || sets[i]->labels != d->labels || sets[i]->dtype != d->dtype))
+            status = DNIC_ERR_ARG;
+    if (o->test || o->validation) {
         /* inference uses the slot after the training slots when there is one */
         r->eval_ptrs = p->nslots > r->slots ? p->slot_ptrs[r->slots] : p->slot_ptrs[0];
         if (p->nslots <= r->slots && S > 1)
-            status = DNIC_ERR_ARG;
-        if (o->test->inputs != d->inputs || o->test->labels != d->labels || o->test->dtype != d->dtype)
             status = DNIC_ERR_ARG;
     }
     for (int b = 0; b < p->nblocks; b++) {

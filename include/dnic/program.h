@@ -132,6 +132,7 @@ typedef struct dnic_train_opts {
     int shuffle;                /* visit the examples in a new seeded order every epoch */
     uint32_t seed;              /* the shuffle's seed */
     const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */
+    const struct dnic_dataset *validation; /* likewise: examples held out of training, or NULL */
     dnic_eval_kind eval;        /* how to score the test set */
     const char *checkpoint;     /* where to save the whole training state, or NULL */
     long long checkpoint_every; /* in epochs (steps when steps > 0); 0: only at the end or on interrupt */
@@ -161,6 +162,8 @@ typedef struct dnic_report {
     int has_test;               /* test_loss and test_accuracy are set */
     double test_loss;           /* mean loss per test example */
     double test_accuracy;       /* fraction of test examples right */
+    int has_validation;         /* the same for the validation set */
+    double val_loss, val_accuracy;
 } dnic_report;
 
 typedef void (*dnic_report_fn)(void *user, const dnic_report *r);

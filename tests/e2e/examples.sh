@@ -51,6 +51,14 @@ if [ $rc -eq 1 ] && grep -q 'error: training diverged at step 4 (epoch 0): h1.we
     ok "divergence is an error naming the step"
 else not_ok "divergence is an error naming the step" "exit $rc" "$(cat "$TMP/nan.out")"; fi
 
+# a validation split: held-out examples are scored at every report, and not trained on
+"$DNIC" examples/seed_backprop.dni --run --no-progress --set train.epochs=2000 --set train.report_every=1000 \
+    --set data.validation=0.2 > "$TMP/val.out" 2>&1
+acc=$(sed -n 's/^Iter:1999 .* Validation loss:[^ ]* accuracy:\([0-9.]*\)%$/\1/p' "$TMP/val.out")
+steps=$(sed -n 's/^# seed_backprop: \([0-9]*\) steps.*/\1/p' "$TMP/val.out")
+if [ -n "$acc" ] && [ "$steps" = 16000 ]; then ok "data.validation = 0.2 holds out 20 examples and scores them ($acc% exact sums)"
+else not_ok "data.validation holds out examples and scores them" "$(cat "$TMP/val.out")"; fi
+
 # --vary: one run per value and a table; each row equals the run with that --set
 "$DNIC" examples/seed_dni.dni --run --no-progress --set train.epochs=300 --set train.report_every=100 \
     --vary sg.h1.input=output,labels --plot "$TMP/v.svg" > "$TMP/vary.out" 2>&1
