@@ -17,6 +17,7 @@ typedef struct cg {
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
     bool unroll;                /* let LLVM unroll loops (DNIC_UNROLL=1, for measurements) */
+    bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
     const dnic_ir *ir;
     const char *cpu, *features;
@@ -83,13 +84,22 @@ static LLVMValueRef loop_begin(cg *g, loop *l, long long n)
  * fully unrolling constant-trip loops would multiply compile time for little gain. */
 static void no_unroll(cg *g, LLVMValueRef backedge)
 {
-    if (g->unroll)
+    if (g->unroll && !g->novec)
         return;
     LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->C, NULL, 0);
-    LLVMMetadataRef name = LLVMMDStringInContext2(g->C, "llvm.loop.unroll.disable", 24);
-    LLVMMetadataRef dis = LLVMMDNodeInContext2(g->C, &name, 1);
-    LLVMMetadataRef ops[2] = {tmp, dis};
-    LLVMMetadataRef id = LLVMMDNodeInContext2(g->C, ops, 2);
+    LLVMMetadataRef ops[3] = {tmp, NULL, NULL};
+    unsigned n = 1;
+    if (!g->unroll) {
+        LLVMMetadataRef name = LLVMMDStringInContext2(g->C, "llvm.loop.unroll.disable", 24);
+        ops[n++] = LLVMMDNodeInContext2(g->C, &name, 1);
+    }
+    if (g->novec) {
+        /* a strided copy: vectorised it becomes scatters, slower than scalar moves */
+        LLVMMetadataRef kv[2] = {LLVMMDStringInContext2(g->C, "llvm.loop.vectorize.enable", 26),
+                                 LLVMValueAsMetadata(LLVMConstInt(g->i1, 0, 0))};
+        ops[n++] = LLVMMDNodeInContext2(g->C, kv, 2);
+    }
+    LLVMMetadataRef id = LLVMMDNodeInContext2(g->C, ops, n);
     LLVMMetadataReplaceAllUsesWith(tmp, id);
     LLVMSetMetadata(backedge, LLVMGetMDKindIDInContext(g->C, "llvm.loop", 9), LLVMMetadataAsValue(g->C, id));
 }
@@ -500,11 +510,13 @@ static void gen_matmul_nt(opctx *c)
     int Bn = c->D->rows, K = c->D->cols, N = c->S[0]->cols;
     LLVMValueRef wt = c->s[2]; /* the scratch buffer, [N,K] */
     loop lk, ln;
-    LLVMValueRef k = loop_begin(g, &lk, K);
+    g->novec = true;
     LLVMValueRef n = loop_begin(g, &ln, N);
+    LLVMValueRef k = loop_begin(g, &lk, K);
     st(g, T, ld(g, T, c->s[1], ix(g, k, N, n)), wt, ix(g, n, K, k));
-    loop_end(g, &ln);
     loop_end(g, &lk);
+    loop_end(g, &ln);
+    g->novec = false;
     gemm p = {Bn, K, N, c->s[0], wt, N, 1, K, store_epi};
     gen_gemm(g, c, &p);
 }
