@@ -218,13 +218,64 @@ static LLVMValueRef fsub(cg *g, LLVMValueRef a, LLVMValueRef b)
 
 /* ---- activations ------------------------------------------------------------------------ */
 
+static LLVMValueRef fmax_(cg *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, a, b, ""), a, b, "");
+}
+
+/* exp of a float32 vector without a libm call per lane: x = n ln2 + r, then e^r by Cephes'
+ * expf polynomial and 2^n from the exponent bits (within 2 ulp of expf).  Past 88.7 the result
+ * is infinity; below -87.3 it stops at 2^-126 (sigmoid's 1 / (1 + e^-v) needs no more). */
+static LLVMValueRef vexpf(cg *g, LLVMValueRef x)
+{
+    LLVMTypeRef vt = LLVMTypeOf(x);
+    unsigned n = LLVMGetVectorSize(vt);
+    LLVMTypeRef it = LLVMVectorType(g->i32, n);
+    x = fmax_(g, cl(g, x, -87.33654475), x);
+    x = LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOLT, x, cl(g, x, 88.72283905), ""), x, cl(g, x, 88.72283905), "");
+    LLVMValueRef fx = fadd(g, fmul(g, x, cl(g, x, 1.44269504088896341)), cl(g, x, 0.5));
+    const char *floor_name = dnic_sprintf(g->a, "llvm.floor.v%uf32", n);
+    LLVMTypeRef fty = LLVMFunctionType(vt, &vt, 1, 0);
+    LLVMValueRef fl = LLVMGetNamedFunction(g->M, floor_name);
+    if (!fl)
+        fl = LLVMAddFunction(g->M, floor_name, fty);
+    fx = LLVMBuildCall2(g->B, fty, fl, &fx, 1, "");
+    LLVMValueRef z = fsub(g, x, fmul(g, fx, cl(g, x, 0.693359375)));
+    z = fsub(g, z, fmul(g, fx, cl(g, x, -2.12194440e-4)));
+    static const double c[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+                               5.0000001201e-1};
+    LLVMValueRef y = cl(g, x, c[0]);
+    for (int i = 1; i < 6; i++)
+        y = fadd(g, fmul(g, y, z), cl(g, x, c[i]));
+    y = fadd(g, fadd(g, fmul(g, y, fmul(g, z, z)), z), cl(g, x, 1));
+    LLVMValueRef k127[16], k23[16];
+    DNIC_ASSERT(n <= 16);
+    for (unsigned i = 0; i < n; i++) {
+        k127[i] = LLVMConstInt(g->i32, 127, 0);
+        k23[i] = LLVMConstInt(g->i32, 23, 0);
+    }
+    LLVMValueRef e = LLVMBuildFPToSI(g->B, fx, it, "");
+    e = LLVMBuildShl(g->B, LLVMBuildAdd(g->B, e, LLVMConstVector(k127, n), ""), LLVMConstVector(k23, n), "");
+    return fmul(g, y, LLVMBuildBitCast(g->B, e, vt, ""));
+}
+
+/* exp for the sigmoid: libm's exp in float64 (the seeds' numbers depend on it) and for scalars;
+ * the vector polynomial for float32 vectors (docs/semantics.md, Floating point). */
+static LLVMValueRef act_exp(cg *g, LLVMValueRef x)
+{
+    LLVMTypeRef t = LLVMTypeOf(x);
+    if (LLVMGetTypeKind(t) == LLVMVectorTypeKind && LLVMGetElementType(t) != g->f64)
+        return vexpf(g, x);
+    return math1(g, "exp", t, x);
+}
+
 /* act(v) for an elementwise activation (softmax is done per row by the caller). */
 static LLVMValueRef act_fwd(cg *g, dnic_act act, LLVMValueRef v)
 {
     LLVMTypeRef T = LLVMTypeOf(v);
     switch (act) {
     case DNIC_ACT_SIGMOID: /* 1 / (1 + exp(-v)), as the seeds */
-        return LLVMBuildFDiv(g->B, cl(g, v, 1), fadd(g, cl(g, v, 1), math1(g, "exp", T, LLVMBuildFNeg(g->B, v, ""))), "");
+        return LLVMBuildFDiv(g->B, cl(g, v, 1), fadd(g, cl(g, v, 1), act_exp(g, LLVMBuildFNeg(g->B, v, ""))), "");
     case DNIC_ACT_TANH:
         return math1(g, "tanh", T, v);
     case DNIC_ACT_RELU:
