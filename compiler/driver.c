@@ -13,12 +13,15 @@ int dnic_compile(const dnic_options *o)
 
     const dnic_source *src = dnic_source_load(a, &d, o->path);
     dnic_ast *ast = src ? dnic_parse(a, &d, src) : NULL;
+    /* every override is applied or reported, then the file is checked: all mistakes at once */
+    bool overrides_ok = true;
     for (int i = 0; ast && i < o->noverrides; i++)
-        if (!dnic_apply_override(a, &d, ast, o->overrides[i]))
-            ast = NULL;
+        overrides_ok &= dnic_apply_override(a, &d, ast, o->overrides[i]);
     if (ast && o->dump_ast)
         dnic_ast_dump(ast, stdout);
     const dnic_model *m = ast ? dnic_check(a, &d, ast) : NULL;
+    if (!overrides_ok)
+        m = NULL;
     dnic_ir *ir = m ? dnic_ir_build(a, m) : NULL;
     if (ir && !dnic_ir_verify(ir, stderr)) {
         rc = DNIC_EXIT_INTERNAL;
