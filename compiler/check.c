@@ -244,7 +244,7 @@ static int check_keys(checker *c, const dnic_decl *d, const char *const *keys, i
     return unknown;
 }
 
-/* The value of `key` in a block (the last one if an override replaced it), or NULL. */
+/* The setting `key` of a block, or NULL (an override replaces the setting in place). */
 static const dnic_setting *find(const dnic_decl *d, const char *key)
 {
     if (!d)

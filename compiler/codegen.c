@@ -16,7 +16,6 @@ typedef struct cg {
     LLVMBuilderRef B;
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
-    bool unroll;                /* let LLVM unroll loops (DNIC_UNROLL=1, for measurements) */
     bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
     const dnic_ir *ir;
@@ -84,15 +83,10 @@ static LLVMValueRef loop_begin(cg *g, loop *l, long long n)
  * fully unrolling constant-trip loops would multiply compile time for little gain. */
 static void no_unroll(cg *g, LLVMValueRef backedge)
 {
-    if (g->unroll && !g->novec)
-        return;
     LLVMMetadataRef tmp = LLVMTemporaryMDNode(g->C, NULL, 0);
-    LLVMMetadataRef ops[3] = {tmp, NULL, NULL};
-    unsigned n = 1;
-    if (!g->unroll) {
-        LLVMMetadataRef name = LLVMMDStringInContext2(g->C, "llvm.loop.unroll.disable", 24);
-        ops[n++] = LLVMMDNodeInContext2(g->C, &name, 1);
-    }
+    LLVMMetadataRef name = LLVMMDStringInContext2(g->C, "llvm.loop.unroll.disable", 24);
+    LLVMMetadataRef ops[3] = {tmp, LLVMMDNodeInContext2(g->C, &name, 1), NULL};
+    unsigned n = 2;
     if (g->novec) {
         /* a strided copy: vectorised it becomes scatters, slower than scalar moves */
         LLVMMetadataRef kv[2] = {LLVMMDStringInContext2(g->C, "llvm.loop.vectorize.enable", 26),
@@ -788,7 +782,6 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     g->ptr = LLVMPointerTypeInContext(ctx, 0);
     g->vd = LLVMVoidTypeInContext(ctx);
     g->lanes = ir->dtype == DNIC_F64 ? 4 : 8; /* a 256-bit register (AVX2) */
-    g->unroll = getenv("DNIC_UNROLL") && !strcmp(getenv("DNIC_UNROLL"), "1");
     for (int b = 0; b < ir->nblocks; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
         LLVMValueRef *opfn = dnic_alloc(g->a, (size_t)(blk->nops + 1) * sizeof *opfn);

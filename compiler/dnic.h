@@ -125,6 +125,8 @@ void dnic_expr_print(const dnic_expr *e, FILE *out);
 /* Keys: data.K, train.K, loss.K, layer.NAME.K, sg.NAME.K.  Returns false (with a diagnostic
  * naming the override) when the text is malformed or names nothing. */
 bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char *text);
+/* s[0, n) is a name as the language writes one (and a C identifier). */
+bool dnic_is_name(const char *s, size_t n);
 
 /* ---- check.c: names, shapes, values -> the checked model -------------------------------- */
 #define DNIC_ACTIVATIONS(X) X(SIGMOID, "sigmoid") X(TANH, "tanh") X(RELU, "relu") \

@@ -16,7 +16,7 @@ static dnic_decl *find_decl(dnic_ast *ast, dnic_decl_kind k, const char *name)
     return NULL;
 }
 
-static bool is_name(const char *s, size_t n)
+bool dnic_is_name(const char *s, size_t n)
 {
     if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
         return false;
@@ -42,7 +42,7 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
     for (const char *p = text;;) {
         const char *dot = memchr(p, '.', (size_t)(eq - p));
         const char *end = dot ? dot : eq;
-        if (nparts == 3 || !is_name(p, (size_t)(end - p))) {
+        if (nparts == 3 || !dnic_is_name(p, (size_t)(end - p))) {
             dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
             if (eq == text)
                 dnic_error(d, sp, "an override needs a key before '=', e.g. train.batch=20");

@@ -358,7 +358,10 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_train_result res;
     dnic_train(&p, &ds, &to, print_report, &rp, &res);
     if (rp.log) {
-        bool logged = close_log(d, rp.log, log_tmp, log_path, res.status == DNIC_OK || res.status == DNIC_ERR_NONFINITE);
+        /* the log of a diverged or interrupted run is kept: it shows what happened up to there */
+        bool logged = close_log(d, rp.log, log_tmp, log_path,
+                                res.status == DNIC_OK || res.status == DNIC_ERR_NONFINITE ||
+                                    res.status == DNIC_ERR_INTERRUPTED);
         free(log_tmp);
         bool plotted = !o->plot_svg || !logged;
         if (!plotted && rp.rows == 0)
@@ -415,11 +418,8 @@ int dnic_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic
                         .triple = o->target};
     if (!e.prefix)
         e.prefix = m->name;
-    bool ident = (e.prefix[0] >= 'a' && e.prefix[0] <= 'z') || (e.prefix[0] >= 'A' && e.prefix[0] <= 'Z') || e.prefix[0] == '_';
-    for (const char *c = e.prefix; *c; c++)
-        ident &= (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
     int rc = DNIC_EXIT_USER;
-    if (!ident) {
+    if (!dnic_is_name(e.prefix, strlen(e.prefix))) {
         dnic_error(d, (dnic_span){0}, "--prefix '%s' is not a C identifier", e.prefix);
         goto out;
     }

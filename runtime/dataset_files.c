@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "dataset_files.h"
+#include "report.h"
 
 enum {
     CHUNK = 1 << 15,          /* values decoded at a time */
@@ -24,19 +25,10 @@ enum {
     MAX_VALUES = INT_MAX,     /* per file and per dataset array */
 };
 
-__attribute__((format(printf, 3, 4))) static dnic_status fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return DNIC_ERR_IO;
-}
 
 static dnic_status nomem(char *err, size_t errlen, const char *path)
 {
-    fail(err, errlen, "%s: out of memory", path);
+    dnic_io_error(err, errlen, "%s: out of memory", path);
     return DNIC_ERR_NOMEM;
 }
 
@@ -49,7 +41,7 @@ static dnic_status check_opts(const dnic_data_opts *o, char *err, size_t errlen)
 {
     if (!o || o->one_hot < 0 || o->inputs < 0 || o->labels < 0 || (o->dtype != DNIC_F32 && o->dtype != DNIC_F64) ||
         !isfinite(o->scale)) {
-        fail(err, errlen, "invalid data options");
+        dnic_io_error(err, errlen, "invalid data options");
         return DNIC_ERR_ARG;
     }
     return DNIC_OK;
@@ -110,11 +102,11 @@ static dnic_status src_open(src *s, const char *path, char *err, size_t errlen)
     s->size = -1;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return dnic_io_error(err, errlen, "%s: not a regular file", path);
     }
     unsigned char m[2];
     bool gz = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
@@ -127,7 +119,7 @@ static dnic_status src_open(src *s, const char *path, char *err, size_t errlen)
     fclose(f);
     s->gz = gzopen(path, "rb");
     if (!s->gz)
-        return fail(err, errlen, "cannot open '%s': %s", path, errno ? strerror(errno) : "out of memory");
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, errno ? strerror(errno) : "out of memory");
     gzbuffer(s->gz, 1 << 17);
     return DNIC_OK;
 }
@@ -271,9 +263,9 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     unsigned char m[4];
     size_t got = src_read(&f->s, m, 4);
     if (f->s.bad)
-        st = fail(err, errlen, "%s: %s in the header", path, f->s.why);
+        st = dnic_io_error(err, errlen, "%s: %s in the header", path, f->s.why);
     else if (got < 4)
-        st = fail(err, errlen, "%s: truncated: %zu bytes, shorter than the 4-byte magic number", path, got);
+        st = dnic_io_error(err, errlen, "%s: truncated: %zu bytes, shorter than the 4-byte magic number", path, got);
     if (st != DNIC_OK) {
         src_close(&f->s);
         return st;
@@ -284,18 +276,18 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     f->ndims = m[3];
     const char *want = labels ? "0x00000801 for labels" : "0x00000803 for images";
     if (m[0] || m[1] || !f->es || f->ndims < 1)
-        st = fail(err, errlen, "%s: wrong magic 0x%08" PRIX32 " (expected %s: %s %s)", path, f->magic, want, ANY_IDX,
+        st = dnic_io_error(err, errlen, "%s: wrong magic 0x%08" PRIX32 " (expected %s: %s %s)", path, f->magic, want, ANY_IDX,
                   labels ? "1 dimension, or 2 when one_hot is 0" : "1 or more dimensions");
     else if (!labels && f->ndims == 1 && o->inputs > 1)
-        st = fail(err, errlen,
+        st = dnic_io_error(err, errlen,
                   "%s: wrong magic 0x%08" PRIX32 " (expected %s: a 1-dimension file is 1 wide but the model declares "
                   "inputs = %d)",
                   path, f->magic, want, o->inputs);
     else if (labels && f->ndims > 2)
-        st = fail(err, errlen, "%s: wrong magic 0x%08" PRIX32 " (expected %s: 1 dimension, or 2 when one_hot is 0)", path,
+        st = dnic_io_error(err, errlen, "%s: wrong magic 0x%08" PRIX32 " (expected %s: 1 dimension, or 2 when one_hot is 0)", path,
                   f->magic, want);
     else if (labels && f->ndims == 2 && o->one_hot > 0)
-        st = fail(err, errlen,
+        st = dnic_io_error(err, errlen,
                   "%s: wrong magic 0x%08" PRIX32 " (expected %s: with one_hot = %d a label is one class number, so the "
                   "file has 1 dimension)",
                   path, f->magic, want, o->one_hot);
@@ -308,9 +300,9 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     got = src_read(&f->s, d, (size_t)f->ndims * 4);
     if (f->s.bad || got < (size_t)f->ndims * 4) {
         if (f->s.bad)
-            fail(err, errlen, "%s: %s in the header", path, f->s.why);
+            dnic_io_error(err, errlen, "%s: %s in the header", path, f->s.why);
         else
-            fail(err, errlen, "%s: truncated header: %zu of its %d dimensions", path, got / 4, f->ndims);
+            dnic_io_error(err, errlen, "%s: truncated header: %zu of its %d dimensions", path, got / 4, f->ndims);
         src_close(&f->s);
         return DNIC_ERR_IO;
     }
@@ -332,7 +324,7 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
         if (len >= sizeof dims - 40)
             snprintf(dims + len, sizeof dims - len, " x ...");
         src_close(&f->s);
-        return fail(err, errlen, "%s: the dimensions %s hold more than the %d values dnic reads from a file", path, dims,
+        return dnic_io_error(err, errlen, "%s: the dimensions %s hold more than the %d values dnic reads from a file", path, dims,
                     MAX_VALUES);
     }
     f->n = be32(d);
@@ -340,17 +332,17 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     for (int i = 1; i < f->ndims; i++)
         f->width *= be32(d + 4 * i);
     if (f->n == 0)
-        st = fail(err, errlen, "%s: the file holds no %ss (dimension 0 is 0)", path, unit(f));
+        st = dnic_io_error(err, errlen, "%s: the file holds no %ss (dimension 0 is 0)", path, unit(f));
     else if (f->width == 0)
-        st = fail(err, errlen, "%s: %ss are 0 wide (a dimension is 0)", path, unit(f));
+        st = dnic_io_error(err, errlen, "%s: %ss are 0 wide (a dimension is 0)", path, unit(f));
     if (st == DNIC_OK && f->s.size >= 0) {
         /* a plain file: its length must be exactly what the header declares */
         long long data = f->s.size - f->hdr, need = (long long)(f->n * f->width) * f->es;
         if (data < need)
-            st = fail(err, errlen, "%s: truncated at %s %lld of %zu", path, unit(f),
+            st = dnic_io_error(err, errlen, "%s: truncated at %s %lld of %zu", path, unit(f),
                       data / ((long long)f->width * f->es), f->n);
         else if (data > need)
-            st = fail(err, errlen, "%s: %lld bytes after the %zu %ss the header declares", path, data - need, f->n,
+            st = dnic_io_error(err, errlen, "%s: %lld bytes after the %zu %ss the header declares", path, data - need, f->n,
                       unit(f));
     }
     if (st != DNIC_OK)
@@ -389,7 +381,7 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
             for (size_t i = 0; i < kv; i++) {
                 double c = v[i];
                 if (c != floor(c) || c < 0 || c >= one_hot) {
-                    st = fail(err, errlen, "%s: label %.17g at record %zu %s for one_hot = %d", path, c, done + i,
+                    st = dnic_io_error(err, errlen, "%s: label %.17g at record %zu %s for one_hot = %d", path, c, done + i,
                               c == floor(c) ? "is out of range" : "is not a class number", one_hot);
                     break;
                 }
@@ -400,11 +392,11 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
                 double x = v[i] * scale;
                 if (!fits(x, o->dtype)) {
                     if (scale != 1)
-                        st = fail(err, errlen, "%s: value %.17g at %s %zu, element %zu, times scale %g is not finite in %s",
+                        st = dnic_io_error(err, errlen, "%s: value %.17g at %s %zu, element %zu, times scale %g is not finite in %s",
                                   path, v[i], unit(f), (done + i) / f->width, (done + i) % f->width, scale,
                                   dtype_name(o->dtype));
                     else
-                        st = fail(err, errlen, "%s: value %.17g at %s %zu, element %zu is not finite in %s", path, v[i],
+                        st = dnic_io_error(err, errlen, "%s: value %.17g at %s %zu, element %zu is not finite in %s", path, v[i],
                                   unit(f), (done + i) / f->width, (done + i) % f->width, dtype_name(o->dtype));
                     break;
                 }
@@ -416,18 +408,18 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
         done += kv;
         if (got < k * (size_t)f->es) {
             if (f->s.bad)
-                st = fail(err, errlen, "%s: %s at %s %zu of %zu", path, f->s.why, unit(f), done / f->width, f->n);
+                st = dnic_io_error(err, errlen, "%s: %s at %s %zu of %zu", path, f->s.why, unit(f), done / f->width, f->n);
             else
-                st = fail(err, errlen, "%s: truncated at %s %zu of %zu", path, unit(f), done / f->width, f->n);
+                st = dnic_io_error(err, errlen, "%s: truncated at %s %zu of %zu", path, unit(f), done / f->width, f->n);
         }
     }
     if (st == DNIC_OK && f->s.gz) {
         /* the stream must end here, and its checksum must hold */
         unsigned char extra;
         if (src_read(&f->s, &extra, 1) == 1)
-            st = fail(err, errlen, "%s: more data after the %zu %ss the header declares", path, f->n, unit(f));
+            st = dnic_io_error(err, errlen, "%s: more data after the %zu %ss the header declares", path, f->n, unit(f));
         else if (f->s.bad)
-            st = fail(err, errlen, "%s: %s after the last %s", path, f->s.why, unit(f));
+            st = dnic_io_error(err, errlen, "%s: %s after the last %s", path, f->s.why, unit(f));
     }
     free(raw);
     free(v);
@@ -451,7 +443,7 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
         return st;
     if (o->inputs > 0 && im.width != (size_t)o->inputs) {
         src_close(&im.s);
-        return fail(err, errlen, "%s: images are %zu wide but the model declares inputs = %d", images, im.width,
+        return dnic_io_error(err, errlen, "%s: images are %zu wide but the model declares inputs = %d", images, im.width,
                     o->inputs);
     }
     if ((st = idx_open(&lb, labels, true, o, err, errlen)) != DNIC_OK) {
@@ -460,14 +452,14 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
     }
     size_t lw = o->one_hot > 0 ? (size_t)o->one_hot : lb.width;
     if (im.n != lb.n)
-        st = fail(err, errlen, "%s: %zu images but %s has %zu labels", images, im.n, labels, lb.n);
+        st = dnic_io_error(err, errlen, "%s: %zu images but %s has %zu labels", images, im.n, labels, lb.n);
     else if (o->labels > 0 && lw != (size_t)o->labels && o->one_hot > 0)
-        st = fail(err, errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", labels, o->one_hot,
+        st = dnic_io_error(err, errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", labels, o->one_hot,
                   o->one_hot, o->labels);
     else if (o->labels > 0 && lw != (size_t)o->labels)
-        st = fail(err, errlen, "%s: labels are %zu wide but the model declares labels = %d", labels, lw, o->labels);
+        st = dnic_io_error(err, errlen, "%s: labels are %zu wide but the model declares labels = %d", labels, lw, o->labels);
     else if (lb.n > MAX_VALUES / lw)
-        st = fail(err, errlen, "%s: %zu labels one-hot over %d classes are more than %d values", labels, lb.n,
+        st = dnic_io_error(err, errlen, "%s: %zu labels one-hot over %d classes are more than %d values", labels, lb.n,
                   o->one_hot, MAX_VALUES);
     if (st == DNIC_OK)
         st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
@@ -548,7 +540,7 @@ static dnic_status read_all(const char *path, char **outp, size_t *lenp, char *e
         len += got;
         if (s.bad) {
             free(buf);
-            st = fail(err, errlen, "%s: %s", path, s.why);
+            st = dnic_io_error(err, errlen, "%s: %s", path, s.why);
             src_close(&s);
             return st;
         }
@@ -571,7 +563,7 @@ static bool split(csv *c, const char *p, const char *e, long long row)
             size_t nc = c->fcap ? c->fcap * 2 : 16;
             field *nf = realloc(c->f, nc * sizeof *nf);
             if (!nf) {
-                fail(c->err, c->errlen, "%s: out of memory", c->path);
+                dnic_io_error(c->err, c->errlen, "%s: out of memory", c->path);
                 return false;
             }
             c->f = nf;
@@ -583,7 +575,7 @@ static bool split(csv *c, const char *p, const char *e, long long row)
             const char *s = ++q;
             for (;;) {
                 if (q >= e) {
-                    fail(c->err, c->errlen, "%s:%lld:%zu: a quoted field is not closed before the end of the line",
+                    dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: a quoted field is not closed before the end of the line",
                          c->path, row, c->nf);
                     return false;
                 }
@@ -599,7 +591,7 @@ static bool split(csv *c, const char *p, const char *e, long long row)
             *f = (field){s, (size_t)(q - s), true};
             q = skip_ws(q + 1, e);
             if (q < e && *q != ',') {
-                fail(c->err, c->errlen, "%s:%lld:%zu: unexpected '%c' after a closing quote", c->path, row, c->nf, *q);
+                dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: unexpected '%c' after a closing quote", c->path, row, c->nf, *q);
                 return false;
             }
             p = q;
@@ -650,7 +642,7 @@ static bool number(csv *c, long long row, size_t i, double *v)
         c->tmp[n] = '\0';
     }
     if (n == 0) {
-        fail(c->err, c->errlen, "%s:%lld:%zu: empty cell, expected a number", c->path, row, i + 1);
+        dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: empty cell, expected a number", c->path, row, i + 1);
         return false;
     }
     char *end;
@@ -658,11 +650,11 @@ static bool number(csv *c, long long row, size_t i, double *v)
     int shown = n > 40 ? 40 : (int)n;
     const char *more = n > 40 ? "..." : "";
     if (end != c->tmp + n) {
-        fail(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a number", c->path, row, i + 1, shown, c->tmp, more);
+        dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a number", c->path, row, i + 1, shown, c->tmp, more);
         return false;
     }
     if (!isfinite(*v)) {
-        fail(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a finite number", c->path, row, i + 1, shown, c->tmp,
+        dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a finite number", c->path, row, i + 1, shown, c->tmp,
              more);
         return false;
     }
@@ -689,7 +681,7 @@ static bool find_label(csv *c, char *const *names, size_t ncols, const dnic_data
 {
     if (!o->label_column) {
         if (o->label_index < 0 || (size_t)o->label_index >= ncols) {
-            fail(c->err, c->errlen, "%s: label column %d is out of range: the header has %zu column%s (0..%zu)", c->path,
+            dnic_io_error(c->err, c->errlen, "%s: label column %d is out of range: the header has %zu column%s (0..%zu)", c->path,
                  o->label_index, ncols, ncols == 1 ? "" : "s", ncols - 1);
             return false;
         }
@@ -701,7 +693,7 @@ static bool find_label(csv *c, char *const *names, size_t ncols, const dnic_data
         if (strcmp(names[i], o->label_column) != 0)
             continue;
         if (found < ncols) {
-            fail(c->err, c->errlen, "%s: column '%s' appears twice (columns %zu and %zu)", c->path, o->label_column, found,
+            dnic_io_error(c->err, c->errlen, "%s: column '%s' appears twice (columns %zu and %zu)", c->path, o->label_column, found,
                  i);
             return false;
         }
@@ -710,7 +702,7 @@ static bool find_label(csv *c, char *const *names, size_t ncols, const dnic_data
     if (found == ncols) {
         char list[256];
         column_list(list, sizeof list, names, ncols);
-        fail(c->err, c->errlen, "%s: no column named '%s' (columns: %s)", c->path, o->label_column, list);
+        dnic_io_error(c->err, c->errlen, "%s: no column named '%s' (columns: %s)", c->path, o->label_column, list);
         return false;
     }
     *lab = found;
@@ -723,7 +715,7 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3; /* a UTF-8 byte order mark */
     if (blank(p, end))
-        return fail(c->err, c->errlen, "%s: empty file, expected a header row of column names", path);
+        return dnic_io_error(c->err, c->errlen, "%s: empty file, expected a header row of column names", path);
 
     /* the header */
     const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
@@ -731,12 +723,12 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
     if (le > p && le[-1] == '\r')
         le--;
     if (blank(p, le))
-        return fail(c->err, c->errlen, "%s:1: the header row is empty", path);
+        return dnic_io_error(c->err, c->errlen, "%s:1: the header row is empty", path);
     if (!split(c, p, le, 1))
         return DNIC_ERR_IO;
     size_t ncols = c->nf;
     if (ncols > MAX_VALUES)
-        return fail(c->err, c->errlen, "%s:1: more than %d columns", path, MAX_VALUES);
+        return dnic_io_error(c->err, c->errlen, "%s:1: more than %d columns", path, MAX_VALUES);
     char **names = malloc(ncols * sizeof *names);
     char *store_names = malloc((size_t)(le - p) + ncols + 1);
     if (!names || !store_names) {
@@ -759,15 +751,15 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
         return DNIC_ERR_IO;
     size_t inputs = ncols - 1, lw = o->one_hot > 0 ? (size_t)o->one_hot : 1;
     if (inputs == 0)
-        return fail(c->err, c->errlen, "%s: the label is the only column, so there are no inputs", path);
+        return dnic_io_error(c->err, c->errlen, "%s: the label is the only column, so there are no inputs", path);
     if (o->inputs > 0 && inputs != (size_t)o->inputs)
-        return fail(c->err, c->errlen, "%s: %zu input column%s but the model declares inputs = %d", path, inputs,
+        return dnic_io_error(c->err, c->errlen, "%s: %zu input column%s but the model declares inputs = %d", path, inputs,
                     inputs == 1 ? "" : "s", o->inputs);
     if (o->labels > 0 && lw != (size_t)o->labels) {
         if (o->one_hot > 0)
-            return fail(c->err, c->errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", path,
+            return dnic_io_error(c->err, c->errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", path,
                         o->one_hot, o->one_hot, o->labels);
-        return fail(c->err, c->errlen, "%s: the label column gives 1 label but the model declares labels = %d", path,
+        return dnic_io_error(c->err, c->errlen, "%s: the label column gives 1 label but the model declares labels = %d", path,
                     o->labels);
     }
 
@@ -785,7 +777,7 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
         if (blank(p, le)) {
             if (blank(next, end))
                 break;
-            st = fail(c->err, c->errlen, "%s:%lld: empty line (only empty lines at the end are ignored)", path, row);
+            st = dnic_io_error(c->err, c->errlen, "%s:%lld: empty line (only empty lines at the end are ignored)", path, row);
             break;
         }
         if (!split(c, p, le, row)) {
@@ -793,12 +785,12 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
             break;
         }
         if (c->nf != ncols) {
-            st = fail(c->err, c->errlen, "%s:%lld: %zu field%s, expected %zu", path, row, c->nf, c->nf == 1 ? "" : "s",
+            st = dnic_io_error(c->err, c->errlen, "%s:%lld: %zu field%s, expected %zu", path, row, c->nf, c->nf == 1 ? "" : "s",
                       ncols);
             break;
         }
         if (n + 1 > MAX_VALUES / inputs || n + 1 > MAX_VALUES / lw) {
-            st = fail(c->err, c->errlen, "%s:%lld: more than %d values", path, row, MAX_VALUES);
+            st = dnic_io_error(c->err, c->errlen, "%s:%lld: more than %d values", path, row, MAX_VALUES);
             break;
         }
         if (!reserve(&out->x, &xcap, (n + 1) * inputs, SIZE_MAX / 16, es, false) ||
@@ -816,21 +808,21 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
             if (i != lab) {
                 double x = v * o->scale;
                 if (!fits(x, o->dtype)) {
-                    st = fail(c->err, c->errlen, "%s:%lld:%zu: %s times scale %g is not finite in %s", path, row, i + 1,
+                    st = dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: %s times scale %g is not finite in %s", path, row, i + 1,
                               c->tmp, o->scale, dtype_name(o->dtype));
                     break;
                 }
                 store(out->x, o->dtype, n * inputs + j++, x);
             } else if (o->one_hot > 0) {
                 if (v != floor(v) || v < 0 || v >= o->one_hot) {
-                    st = fail(c->err, c->errlen, "%s:%lld:%zu: label %s %s for one_hot = %d", path, row, i + 1, c->tmp,
+                    st = dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: label %s %s for one_hot = %d", path, row, i + 1, c->tmp,
                               v == floor(v) ? "is out of range" : "is not a class number", o->one_hot);
                     break;
                 }
                 store(out->y, o->dtype, n * lw + (size_t)v, 1);
             } else {
                 if (!fits(v, o->dtype)) {
-                    st = fail(c->err, c->errlen, "%s:%lld:%zu: label %s is not finite in %s", path, row, i + 1, c->tmp,
+                    st = dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: label %s is not finite in %s", path, row, i + 1, c->tmp,
                               dtype_name(o->dtype));
                     break;
                 }
@@ -840,7 +832,7 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
         n++;
     }
     if (st == DNIC_OK && n == 0)
-        st = fail(c->err, c->errlen, "%s: no data rows after the header", path);
+        st = dnic_io_error(c->err, c->errlen, "%s: no data rows after the header", path);
     if (st != DNIC_OK)
         return st;
     /* give back what doubling left over (shrinking cannot fail to keep the data) */

@@ -76,14 +76,13 @@ static bool parse(dnic_rt *m, const char *desc, const dnic_block_fn *fns, int nf
         if (!end)
             end = l + strlen(l);
         const char *s = l;
-        int consumed = 0;
         if (!strncmp(l, "buf ", 4)) {
             s += 4;
             dnic_buffer_desc *b = &m->bufs[ib++];
             b->name = word(&s, &names);
             int kind, draw, order;
-            if (!b->name || sscanf(s, " %d %d %d %d %la %la %d%n", &kind, &b->rows, &b->cols, &draw, &b->scale, &b->shift,
-                                   &order, &consumed) != 7)
+            if (!b->name || sscanf(s, " %d %d %d %d %la %la %d", &kind, &b->rows, &b->cols, &draw, &b->scale, &b->shift,
+                                   &order) != 7)
                 return false;
             b->kind = (dnic_buf_kind)kind;
             b->draw = (dnic_draw)draw;
@@ -94,15 +93,15 @@ static bool parse(dnic_rt *m, const char *desc, const dnic_block_fn *fns, int nf
             dnic_block_desc *b = &m->blocks[ik];
             b->name = word(&s, &names);
             int phase;
-            if (!b->name || sscanf(s, " %d %d %d%n", &b->stage, &phase, &b->acc, &consumed) != 3)
+            if (!b->name || sscanf(s, " %d %d %d", &b->stage, &phase, &b->acc) != 3)
                 return false;
             b->phase = (dnic_block_phase)phase;
             b->fn = fns[ik++];
         } else if (!strncmp(l, "sg ", 3)) {
-            if (sscanf(l + 3, " %d%n", &m->sg_acc[is++], &consumed) != 1)
+            if (sscanf(l + 3, " %d", &m->sg_acc[is++]) != 1)
                 return false;
-        } else if (sscanf(l, "dnic-model 1 %d %d %u %ld %d %d %d %d %d%n", &dtype, &m->p.batch, seed, skip, &m->p.x,
-                          &m->p.y, &m->p.out, &m->p.loss_acc, &m->p.nstages, &consumed) != 9) {
+        } else if (sscanf(l, "dnic-model 1 %d %d %u %ld %d %d %d %d %d", &dtype, &m->p.batch, seed, skip, &m->p.x,
+                          &m->p.y, &m->p.out, &m->p.loss_acc, &m->p.nstages) != 9) {
             return false;
         }
         l = *end ? end + 1 : end;

@@ -12,18 +12,10 @@
 #include <unistd.h>
 
 #include "safetensors.h"
+#include "report.h"
 
 enum { MAX_HEADER = 100 * 1024 * 1024, MAX_TENSORS = 100000 };
 
-__attribute__((format(printf, 3, 4))) static dnic_status fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen)
-        vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return DNIC_ERR_IO;
-}
 
 static const char *dtype_name(dnic_dtype t)
 {
@@ -73,13 +65,13 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
         cap += strlen(t[i].name) + 128;
     char *hdr = malloc(cap + 8);
     if (!hdr)
-        return fail(err, errlen, "%s: out of memory", path);
+        return dnic_io_error(err, errlen, "%s: out of memory", path);
     len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"dnic\"}");
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         if (!plain_name(t[i].name)) {
             free(hdr);
-            return fail(err, errlen, "%s: tensor name '%s' cannot be written", path, t[i].name);
+            return dnic_io_error(err, errlen, "%s: tensor name '%s' cannot be written", path, t[i].name);
         }
         size_t sz = tensor_bytes(&t[i]);
         len += (size_t)snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[", t[i].name,
@@ -98,12 +90,12 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
     char *tmp = malloc(plen + 16);
     if (!tmp) {
         free(hdr);
-        return fail(err, errlen, "%s: out of memory", path);
+        return dnic_io_error(err, errlen, "%s: out of memory", path);
     }
     snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        dnic_status s = fail(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+        dnic_status s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(errno));
         free(tmp);
         free(hdr);
         return s;
@@ -123,7 +115,7 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
     }
     dnic_status s = DNIC_OK;
     if (!ok) {
-        s = fail(err, errlen, "cannot write '%s': %s", path, strerror(saved_errno ? saved_errno : EIO));
+        s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(saved_errno ? saved_errno : EIO));
         unlink(tmp);
     } else {
         /* make the rename itself durable */
@@ -164,7 +156,7 @@ __attribute__((format(printf, 2, 3))) static bool jfail(jr *j, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fail(j->err, j->errlen, "%s: %s", j->path, msg);
+    dnic_io_error(j->err, j->errlen, "%s: %s", j->path, msg);
     return false;
 }
 
@@ -357,40 +349,40 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(fp);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return dnic_io_error(err, errlen, "%s: not a regular file", path);
     }
     size_t size = (size_t)st.st_size;
     unsigned char *bytes = malloc(size + 1);
     if (!bytes) {
         fclose(fp);
-        return fail(err, errlen, "%s: out of memory reading %zu bytes", path, size);
+        return dnic_io_error(err, errlen, "%s: out of memory reading %zu bytes", path, size);
     }
     size_t got = fread(bytes, 1, size, fp);
     fclose(fp);
     if (got != size) {
         free(bytes);
-        return fail(err, errlen, "%s: cannot read the file", path);
+        return dnic_io_error(err, errlen, "%s: cannot read the file", path);
     }
     f->bytes = bytes;
     f->size = size;
     if (size < 8) {
         dnic_st_close(f);
-        return fail(err, errlen, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, size);
+        return dnic_io_error(err, errlen, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, size);
     }
     uint64_t hlen = 0;
     for (int b = 7; b >= 0; b--)
         hlen = hlen << 8 | bytes[b];
     if (hlen > MAX_HEADER) {
         dnic_st_close(f);
-        return fail(err, errlen, "%s: header length %" PRIu64 " is larger than the %d-byte limit", path, hlen, MAX_HEADER);
+        return dnic_io_error(err, errlen, "%s: header length %" PRIu64 " is larger than the %d-byte limit", path, hlen, MAX_HEADER);
     }
     if (hlen > size - 8) {
         dnic_st_close(f);
-        return fail(err, errlen, "%s: truncated: the header needs %" PRIu64 " bytes but the file has %zu after the length",
+        return dnic_io_error(err, errlen, "%s: truncated: the header needs %" PRIu64 " bytes but the file has %zu after the length",
                     path, hlen, size - 8);
     }
     size_t data_size = size - 8 - (size_t)hlen;
@@ -401,7 +393,7 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
     int cap = 1;
     if (!f->names || !f->t) {
         dnic_st_close(f);
-        return fail(err, errlen, "%s: out of memory", path);
+        return dnic_io_error(err, errlen, "%s: out of memory", path);
     }
     bool ok = expect(&j, '{', "at the start of the header");
     ws(&j);
@@ -493,7 +485,7 @@ dnic_status dnic_program_save(const dnic_program *p, const char *path, char *err
 {
     dnic_st_tensor *t = malloc(((size_t)p->nbufs + 1) * sizeof *t);
     if (!t)
-        return fail(err, errlen, "%s: out of memory", path);
+        return dnic_io_error(err, errlen, "%s: out of memory", path);
     int n = dnic_program_params(p, t);
     dnic_status s = dnic_st_write(path, t, n, err, errlen);
     free(t);
@@ -517,7 +509,7 @@ dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size
     dnic_st_tensor *want = malloc(((size_t)p->nbufs + 1) * sizeof *want);
     if (!want) {
         dnic_st_close(&f);
-        return fail(err, errlen, "%s: out of memory", path);
+        return dnic_io_error(err, errlen, "%s: out of memory", path);
     }
     int n = dnic_program_params(p, want);
     s = DNIC_OK;
@@ -526,15 +518,15 @@ dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size
         const dnic_st_tensor *got = dnic_st_find(&f, want[i].name);
         char a[64], b[64];
         if (!got) {
-            s = fail(err, errlen, "%s: tensor '%s' is missing", path, want[i].name);
+            s = dnic_io_error(err, errlen, "%s: tensor '%s' is missing", path, want[i].name);
         } else if (got->dtype != want[i].dtype) {
-            s = fail(err, errlen, "%s: tensor '%s' is %s but the model is trained in %s", path, want[i].name,
+            s = dnic_io_error(err, errlen, "%s: tensor '%s' is %s but the model is trained in %s", path, want[i].name,
                      dtype_name(got->dtype), dtype_name(want[i].dtype));
         } else if (got->ndim != want[i].ndim || got->shape[0] != want[i].shape[0] ||
                    (got->ndim == 2 && got->shape[1] != want[i].shape[1])) {
             shape_str(a, sizeof a, got);
             shape_str(b, sizeof b, &want[i]);
-            s = fail(err, errlen, "%s: tensor '%s' has shape %s but the model's is %s", path, want[i].name, a, b);
+            s = dnic_io_error(err, errlen, "%s: tensor '%s' has shape %s but the model's is %s", path, want[i].name, a, b);
         }
     }
     for (int i = 0; i < f.n && s == DNIC_OK; i++) {
@@ -542,7 +534,7 @@ dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size
         for (int k = 0; k < n; k++)
             known |= !strcmp(f.t[i].name, want[k].name);
         if (!known)
-            s = fail(err, errlen, "%s: tensor '%s' is not a parameter of this model", path, f.t[i].name);
+            s = dnic_io_error(err, errlen, "%s: tensor '%s' is not a parameter of this model", path, f.t[i].name);
     }
     if (s == DNIC_OK)
         for (int i = 0; i < n; i++) {

@@ -15,10 +15,13 @@ for sch in sequential pipeline; do
     if cmp -s "$TMP/full.st" "$TMP/res.st" && diff <(grep '^Iter:29' "$TMP/full.out") <(grep '^Iter:29' "$TMP/res.out") > /dev/null; then
         ok "$sch: 12 epochs + resume + 18 = 30 epochs, bit for bit"
     else not_ok "$sch: 12 epochs + resume + 18 = 30 epochs, bit for bit" "$(cat "$TMP/res.out")"; fi
-    DNIC_TEST_INTERRUPT_AT=77 run --schedule $sch --set train.epochs=30 --checkpoint "$TMP/i.st" > "$TMP/i.out" 2>&1
+    rm -f "$TMP/i.csv"
+    DNIC_TEST_INTERRUPT_AT=77 run --schedule $sch --set train.epochs=30 --set train.report_every=1 --checkpoint "$TMP/i.st" \
+        --log "$TMP/i.csv" > "$TMP/i.out" 2>&1
     rc=$?
     [ $rc -eq 130 ] && grep -q "dnic: interrupted after step .*; the checkpoint is in $TMP/i.st" "$TMP/i.out" &&
-        ok "$sch: an interrupt saves a checkpoint and exits 130" || not_ok "$sch: an interrupt saves a checkpoint" "exit $rc" "$(cat "$TMP/i.out")"
+        grep -q '^8,72,' "$TMP/i.csv" &&
+        ok "$sch: an interrupt saves a checkpoint (and keeps the log) and exits 130" || not_ok "$sch: an interrupt saves a checkpoint" "exit $rc" "$(cat "$TMP/i.out")"
     run --schedule $sch --set train.epochs=30 --resume "$TMP/i.st" --save-weights "$TMP/ires.st" > /dev/null 2>&1
     cmp -s "$TMP/full.st" "$TMP/ires.st" && ok "$sch: resuming after an interrupt finishes the same run" ||
         not_ok "$sch: resuming after an interrupt finishes the same run"

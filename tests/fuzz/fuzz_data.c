@@ -7,7 +7,10 @@
  * The payload goes to one temporary file (read as CSV, and as IDX images and labels at once);
  * payload[0, s) and payload[s, end) go to two more, read as an IDX images and labels pair.
  * Files starting with the gzip magic are read as gzip, so gzip seeds reach the stream code.
- * Every dataset loaded is freed; ASan's leak check covers the error paths. */
+ * Every dataset loaded is freed; ASan's leak check covers the error paths.  Build and run:
+ *     clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iruntime \
+ *         tests/fuzz/fuzz_data.c runtime/dataset_files.c runtime/program.c runtime/rng.c runtime/report.c \
+ *         -lz -lm -o fuzz_data && ./fuzz_data -max_total_time=300 */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
