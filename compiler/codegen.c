@@ -768,7 +768,7 @@ char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i)
 }
 
 LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *prefix, const char *cpu,
-                           const char *features)
+                           const char *features, const bool *want)
 {
     cg gg = {.C = ctx, .ir = ir, .cpu = cpu, .features = features}, *g = &gg;
     g->a = dnic_arena_new();
@@ -783,6 +783,8 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     g->vd = LLVMVoidTypeInContext(ctx);
     g->lanes = ir->dtype == DNIC_F64 ? 4 : 8; /* a 256-bit register (AVX2) */
     for (int b = 0; b < ir->nblocks; b++) {
+        if (want && !want[b])
+            continue;
         const dnic_ir_block *blk = &ir->blocks[b];
         LLVMValueRef *opfn = dnic_alloc(g->a, (size_t)(blk->nops + 1) * sizeof *opfn);
         for (int i = 0; i < blk->nops; i++)

@@ -14,12 +14,14 @@ char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i);
 /* Builds a module with one function per IR block.  Shapes, the batch size and learning
  * rates are constants in the code.  The module belongs to `ctx`. */
 LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *prefix, const char *cpu,
-                           const char *features);
+                           const char *features, const bool *want);
 
 typedef struct dnic_jit dnic_jit;
 
 typedef struct dnic_jit_times {
-    double codegen_ms, optimize_ms, jit_ms; /* IR -> LLVM, O3, machine code */
+    double total_ms;                            /* wall time of dnic_jit_compile */
+    double codegen_ms, optimize_ms, machine_ms; /* CPU time of each phase, summed over threads */
+    int threads;
 } dnic_jit_times;
 
 /* Compiles the IR for the host CPU and fills prog->blocks[i].fn.  Returns NULL after printing

@@ -184,10 +184,21 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
 
 int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
 {
+#if DNIC_STATIC_LLVM /* the targets configure linked */
+    LLVMInitializeX86TargetInfo();
+    LLVMInitializeX86Target();
+    LLVMInitializeX86TargetMC();
+    LLVMInitializeX86AsmPrinter();
+    LLVMInitializeAArch64TargetInfo();
+    LLVMInitializeAArch64Target();
+    LLVMInitializeAArch64TargetMC();
+    LLVMInitializeAArch64AsmPrinter();
+#else
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+#endif
     bool native = o->cpu && !strcmp(o->cpu, "native");
     char *triple = o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
     char *cpu = native ? LLVMGetHostCPUName() : NULL, *features = native ? LLVMGetHostCPUFeatures() : NULL;
@@ -211,7 +222,7 @@ int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const
         dnic_error(d, (dnic_span){0}, "cannot make code for CPU '%s' on '%s'", cpu_name, triple);
         goto out;
     }
-    mod = dnic_codegen(ctx, ir, o->prefix, cpu_name, feat);
+    mod = dnic_codegen(ctx, ir, o->prefix, cpu_name, feat, NULL);
     LLVMSetSourceFileName(mod, o->prefix, strlen(o->prefix));
     LLVMSetTarget(mod, triple);
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);

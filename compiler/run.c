@@ -398,9 +398,10 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     if (o->save_predictions && !save_predictions(d, &p, &ds, o->save_predictions))
         goto out;
-    printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (codegen %.1f, O3 %.1f, JIT %.1f); %s\n",
-           m->name, res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9),
-           jt.codegen_ms + jt.optimize_ms + jt.jit_ms, jt.codegen_ms, jt.optimize_ms, jt.jit_ms,
+    printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
+           "machine code %.1f ms of CPU); %s\n",
+           m->name, res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9), jt.total_ms,
+           jt.threads, jt.threads == 1 ? "" : "s", jt.codegen_ms, jt.optimize_ms, jt.machine_ms,
            plan.schedule == DNIC_SCHED_PIPELINE ? plan.why : "sequential");
     rc = DNIC_EXIT_OK;
 out:

@@ -84,7 +84,8 @@ expect_fail "unknown option suggests" 1 "unknown option '--rnu' (did you mean '-
 expect_fail "missing file" 1 "error: cannot open 'nope.dni': No such file or directory" nope.dni --check
 expect_fail "no file" 1 "no model file given" --check
 expect_fail "--set without a value" 1 "error: --set needs a value" examples/seed_dni.dni --set
-expect_fail "binary file" 1 "is not a text file" "$DNIC" --check
+printf 'model m\n\001\002' > "$TMP/binary.dni"
+expect_fail "binary file" 1 "binary.dni:2:1: error: '.*binary.dni' is not a text file (byte 0x01)" "$TMP/binary.dni" --check
 expect_fail "override error names the override" 1 "^--set:1:7: error: unknown setting 'epoch' in train" \
     examples/seed_dni.dni --set train.epoch=3
 finish
