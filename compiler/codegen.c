@@ -301,23 +301,34 @@ static LLVMValueRef act_deriv(cg *g, dnic_act act, LLVMValueRef y)
 /* ---- a register-blocked matrix product --------------------------------------------------- */
 
 /* C[M,N] = sum over k < K, in k order from zero, of A(m,k) * B(k,n), where
- * A(m,k) = a[m*sam + k*sak] (a == NULL: A = 1) and B(k,n) = b[k*sbk + n].  Each tile of MR
- * rows by NR vectors keeps its sums in registers across the k loop; columns beyond the last
- * whole vector are done one at a time.  Every C element is still the same ordered sum of
+ * A(m,k) = a[m*sam + k*sak] (a == NULL: A = 1) and B(k,n) = b[k*sbk + n*sbn].  Each tile of
+ * MR rows by NR vectors keeps its sums in registers across the k loop; columns beyond the
+ * last whole vector are done one at a time.  Every C element is still the same ordered sum of
  * separately rounded products (fmul then fadd, never a fused fma), so results are those of
- * the plain loops in docs/semantics.md.  `epi` stores each finished vector (lanes wide) of
- * row m starting at column n. */
+ * the plain loops in docs/semantics.md, however the loops around the tiles are arranged.
+ * `epi` stores each finished vector (lanes wide) of row m starting at column n.
+ *
+ * When B is larger than the L1 cache, the product runs a panel of W = NR vectors of columns at
+ * a time: the panel is first copied (packed) into a contiguous [K, W] array on the stack, then
+ * every tile of rows reads it from there.  B's rows can be thousands of elements apart, so
+ * unpacked, a tile's k loop touches a new cache line per k, all mapping to the same few cache
+ * sets, and every row tile streams all of B again from L3; packed, a panel is read
+ * sequentially and stays in L2 while all of A's row tiles pass over it. */
 typedef struct opctx opctx;
 typedef void (*gemm_epi)(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes);
 
 typedef struct gemm {
     int M, N, K;
     LLVMValueRef a, b;
-    long long sam, sak, sbk;
+    long long sam, sak, sbk, sbn;
     gemm_epi epi;
 } gemm;
 
 enum { MR = 4, NRV = 2 }; /* tile: 4 rows by 2 vectors */
+enum {
+    PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
+    PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
+};
 
 static LLVMTypeRef vec_type(cg *g, int lanes)
 {
@@ -357,9 +368,17 @@ static LLVMValueRef gemm_a(cg *g, const gemm *p, LLVMValueRef m, LLVMValueRef k)
     return ld(g, g->T, p->a, idx);
 }
 
+/* Where a tile reads B: vector v of row k is at bb[k*bsk + bn + v*lanes] (B itself, with
+ * bsk = sbk and unit column stride, or a packed panel). */
+typedef struct bsrc {
+    LLVMValueRef bb, bn;
+    long long bsk;
+} bsrc;
+
 /* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
  * hand so that the accumulators are phis of its header. */
-static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes)
+static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes,
+                      bsrc src)
 {
     LLVMTypeRef vt = vec_type(g, lanes);
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->B);
@@ -379,9 +398,9 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
     LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, p->K), ""), body, exit);
     LLVMPositionBuilderAtEnd(g->B, body);
     LLVMValueRef bv[NRV];
-    LLVMValueRef brow = LLVMBuildMul(g->B, k, ci(g, p->sbk), "");
+    LLVMValueRef brow = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, src.bsk), ""), src.bn, "");
     for (int v = 0; v < nv; v++)
-        bv[v] = vload(g, p->b, LLVMBuildAdd(g->B, brow, LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""), ""), lanes);
+        bv[v] = vload(g, src.bb, LLVMBuildAdd(g->B, brow, ci(g, (long long)v * lanes), ""), lanes);
     for (int r = 0; r < mr; r++) {
         LLVMValueRef av = splat(g, gemm_a(g, p, LLVMBuildAdd(g->B, m0, ci(g, r), ""), k), lanes);
         for (int v = 0; v < nv; v++)
@@ -401,28 +420,133 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
                    acc[r][v], lanes);
 }
 
+/* All rows for columns n0.. as nv vectors of `lanes`: whole tiles of MR rows, then the rest. */
+static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv, int lanes, bsrc src)
+{
+    int full = p->M / MR, rest = p->M % MR;
+    if (full > 0) {
+        loop lm;
+        LLVMValueRef t = loop_begin(g, &lm, full);
+        gemm_tile(g, c, p, LLVMBuildMul(g->B, t, ci(g, MR), ""), n0, MR, nv, lanes, src);
+        loop_end(g, &lm);
+    }
+    if (rest > 0)
+        gemm_tile(g, c, p, ci(g, (long long)full * MR), n0, rest, nv, lanes, src);
+}
+
+/* Copies columns n0..n0+w of B into panel[k*W + j] (W = the panel's width). */
+static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0, int w, int W)
+{
+    loop lk, lj;
+    if (p->sbn == 1 && w % g->lanes == 0) { /* whole vectors along B's rows */
+        LLVMValueRef k = loop_begin(g, &lk, p->K);
+        LLVMValueRef from = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, p->sbk), ""), n0, "");
+        for (int v = 0; v < w; v += g->lanes)
+            vstore(g, vload(g, p->b, LLVMBuildAdd(g->B, from, ci(g, v), ""), g->lanes), panel,
+                   ix(g, k, W, ci(g, v)), g->lanes);
+        loop_end(g, &lk);
+        return;
+    }
+    /* one column at a time, down the column: B's columns are contiguous when it is a
+     * transposed view (sbk == 1) */
+    g->novec = true;
+    LLVMValueRef j = loop_begin(g, &lj, w);
+    LLVMValueRef col = LLVMBuildMul(g->B, LLVMBuildAdd(g->B, n0, j, ""), ci(g, p->sbn), "");
+    LLVMValueRef k = loop_begin(g, &lk, p->K);
+    LLVMValueRef v = ld(g, g->T, p->b, LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, p->sbk), ""), col, ""));
+    st(g, g->T, v, panel, ix(g, k, W, j));
+    loop_end(g, &lk);
+    loop_end(g, &lj);
+    g->novec = false;
+}
+
+static long long tsize(cg *g)
+{
+    return (long long)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T);
+}
+
+static bool gemm_packs(cg *g, const gemm *p)
+{
+    long long W = (long long)NRV * g->lanes;
+    return p->b && p->M >= MR && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
+           (long long)p->K * W * tsize(g) <= PACK_MAX_BYTES;
+}
+
+/* A [K, W] array in the op function's entry block (the inliner adds lifetime markers, so the
+ * panels of different ops can share stack). */
+static LLVMValueRef panel_alloca(cg *g, long long n)
+{
+    LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->C);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(g->fn);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first)
+        LLVMPositionBuilderBefore(eb, first);
+    else
+        LLVMPositionBuilderAtEnd(eb, entry);
+    LLVMValueRef a = LLVMBuildAlloca(eb, LLVMArrayType2(g->T, (unsigned long long)n), "panel");
+    LLVMSetAlignment(a, 64);
+    LLVMDisposeBuilder(eb);
+    return a;
+}
+
+static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
+{
+    int lanes = g->lanes, W = lanes * NRV;
+    int full = p->N / W, rest = p->N % W;
+    LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
+    if (full > 0) {
+        loop ln;
+        LLVMValueRef n0 = LLVMBuildMul(g->B, loop_begin(g, &ln, full), ci(g, W), "");
+        pack_panel(g, p, panel, n0, W, W);
+        gemm_column(g, c, p, n0, NRV, lanes, (bsrc){panel, ci(g, 0), W});
+        loop_end(g, &ln);
+    }
+    if (rest == 0)
+        return;
+    int n = full * W;
+    pack_panel(g, p, panel, ci(g, n), rest, W);
+    int j = 0;
+    if (rest >= lanes) { /* one more whole vector */
+        gemm_column(g, c, p, ci(g, n), 1, lanes, (bsrc){panel, ci(g, 0), W});
+        j = lanes;
+    }
+    for (; j < rest; j++) /* single columns */
+        gemm_column(g, c, p, ci(g, n + j), 1, 1, (bsrc){panel, ci(g, j), W});
+}
+
+/* Unpacked (B fits in L1): for each tile of rows, all columns, in whole tiles, then one
+ * vector, then single columns. */
 static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
 {
     int lanes = g->lanes, step = lanes * NRV;
     int full = p->N / step, rest = p->N % step;
+    bsrc src = {p->b, NULL, p->sbk};
     if (full > 0) {
         loop ln;
-        LLVMValueRef t = loop_begin(g, &ln, full);
-        gemm_tile(g, c, p, m0, LLVMBuildMul(g->B, t, ci(g, step), ""), mr, NRV, lanes);
+        src.bn = LLVMBuildMul(g->B, loop_begin(g, &ln, full), ci(g, step), "");
+        gemm_tile(g, c, p, m0, src.bn, mr, NRV, lanes, src);
         loop_end(g, &ln);
     }
     int n = full * step;
     if (rest >= lanes) { /* one more whole vector */
-        gemm_tile(g, c, p, m0, ci(g, n), mr, 1, lanes);
+        src.bn = ci(g, n);
+        gemm_tile(g, c, p, m0, src.bn, mr, 1, lanes, src);
         n += lanes;
         rest -= lanes;
     }
-    for (int j = 0; j < rest; j++) /* single columns */
-        gemm_tile(g, c, p, m0, ci(g, n + j), mr, 1, 1);
+    for (int j = 0; j < rest; j++) { /* single columns */
+        src.bn = ci(g, n + j);
+        gemm_tile(g, c, p, m0, src.bn, mr, 1, 1, src);
+    }
 }
 
 static void gen_gemm(cg *g, opctx *c, const gemm *p)
 {
+    if (gemm_packs(g, p)) {
+        gen_gemm_packed(g, c, p);
+        return;
+    }
+    DNIC_ASSERT(p->sbn == 1);
     int full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
@@ -476,7 +600,7 @@ static void gen_dense(opctx *c)
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, N = c->D->cols, K = c->S[1]->rows;
-    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, dense_epi};
+    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi};
     gen_gemm(g, c, &p);
     if (c->o->act != DNIC_ACT_SOFTMAX) {
         if (c->o->act != DNIC_ACT_LINEAR)
@@ -541,8 +665,9 @@ static void gen_elementwise(opctx *c)
     loop_end(g, &l);
 }
 
-/* dst[B,K] = d[B,N] . W[K,N]^T, through W^T copied to the scratch buffer so that both
- * operands are read along rows; each sum runs over n in order from zero. */
+/* dst[B,K] = d[B,N] . W[K,N]^T; each sum runs over n in order from zero.  When the product
+ * packs B it packs straight from W's rows; otherwise W^T is first copied to the scratch buffer
+ * so that both operands are read along rows. */
 static void store_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
     vstore(c->g, v, c->dst, ix(c->g, m, c->D->cols, n), lanes);
@@ -553,6 +678,11 @@ static void gen_matmul_nt(opctx *c)
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, K = c->D->cols, N = c->S[0]->cols;
+    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi}; /* B(n, k) = W[k, n] */
+    if (gemm_packs(g, &p)) {
+        gen_gemm(g, c, &p);
+        return;
+    }
     LLVMValueRef wt = c->s[2]; /* the scratch buffer, [N,K] */
     loop lk, ln;
     g->novec = true;
@@ -562,8 +692,8 @@ static void gen_matmul_nt(opctx *c)
     loop_end(g, &lk);
     loop_end(g, &ln);
     g->novec = false;
-    gemm p = {Bn, K, N, c->s[0], wt, N, 1, K, store_epi};
-    gen_gemm(g, c, &p);
+    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi};
+    gen_gemm(g, c, &q);
 }
 
 /* Applies the update rule to parameter elements idx.. with gradient g (lanes wide):
@@ -625,7 +755,7 @@ static void gen_sgd_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, sgd_w_epi};
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi};
     gen_gemm(c->g, c, &p);
 }
 
@@ -642,7 +772,7 @@ static void gen_sgd_b(opctx *c)
 {
     int N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, sgd_b_epi};
+    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi};
     gen_gemm(c->g, c, &p);
 }
 

@@ -719,6 +719,9 @@ static const int WIDTHS[7] = {1, 3, 8, 17, 33, 100, 257};
  * diagonal every width appears in every dimension. */
 static const shape MIXED[] = {
     {1, 257, 3}, {3, 1, 257}, {257, 3, 1}, {8, 100, 17}, {17, 8, 100}, {100, 17, 8}, {33, 257, 1}, {257, 1, 33},
+    /* large enough that every product packs B (codegen.c), with rows and columns left over:
+     * the dense and sgd_w panels read B's rows, matmul_nt's read W's columns */
+    {101, 120, 90},
 };
 
 static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
@@ -763,6 +766,8 @@ Test(kernels, f32_small_cubes) { diagonal(DNIC_F32, 0, 5); }
 Test(kernels, f32_large_cubes) { diagonal(DNIC_F32, 5, 7); }
 Test(kernels, f32_mixed_a) { mixed(DNIC_F32, 0, 4); }
 Test(kernels, f32_mixed_b) { mixed(DNIC_F32, 4, 8); }
+Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 9); }
+Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 9); }
 
 /* The comparisons can fail: a reference off by 10x the bound in one element is reported (in
  * that buffer only), as are NaN and a last-place error in float64. */
