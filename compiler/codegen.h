@@ -22,13 +22,21 @@ typedef struct dnic_jit_times {
     double total_ms;                            /* wall time of dnic_jit_compile */
     double codegen_ms, optimize_ms, machine_ms; /* CPU time of each phase, summed over threads */
     int threads;
+    int parts, cached; /* modules compiled, and how many of them came from the object cache */
 } dnic_jit_times;
 
 /* Compiles the IR for the host CPU and fills prog->blocks[i].fn.  Returns NULL after printing
  * the reason.  emit_llvm / emit_asm, when not NULL, receive the optimised module as text or
  * assembly. */
 dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *emit_llvm, const char *emit_asm,
-                           dnic_jit_times *times);
+                           const char *cache_dir, dnic_jit_times *times);
+
+/* The object cache (jit_cache.c): a key over NUL-separated fields; a cached object or NULL;
+ * storing reports why not in `why`. */
+void dnic_jit_cache_key(const char *const *fields, int n, unsigned char key[16]);
+LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key[16]);
+bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const void *obj, size_t n, char *why,
+                          size_t whylen);
 void dnic_jit_free(dnic_jit *j);
 
 typedef struct dnic_emit_opts {

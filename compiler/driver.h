@@ -22,6 +22,7 @@ typedef struct dnic_options {
     int progress;            /* -1: when stderr is a terminal */
     dnic_schedule schedule;  /* --schedule */
     int threads;             /* --threads (0: the number of cores) */
+    bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
 } dnic_options;
 
 /* Exit statuses: 0 success, 1 the user's input is wrong, 2 an internal error. */

@@ -16,6 +16,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "codegen.h"
+#include "config.h"
 
 enum { MAX_PARTS = 8 };
 
@@ -56,6 +57,8 @@ typedef struct target {
     LLVMTargetRef target;
     const char *triple, *cpu, *features;
     const char *emit_llvm, *emit_asm;
+    const char *cache_dir; /* NULL: no object cache */
+    char llvm_version[32];
 } target;
 
 typedef struct part {
@@ -64,6 +67,8 @@ typedef struct part {
     double cost;
     LLVMMemoryBufferRef obj; /* out: the compiled object */
     char msg[512];           /* out: why not, when obj is NULL */
+    bool cached;             /* out: obj came from the cache */
+    char warn[512];          /* out: why the object could not be cached ("" if it was) */
     double codegen_ms, optimize_ms, machine_ms;
 } part;
 
@@ -116,7 +121,25 @@ static void *compile_part(void *arg)
         exit(2);
     }
     LLVMDisposeMessage(verr);
+    unsigned char key[16];
+    bool cache = t->cache_dir && !t->emit_llvm && !t->emit_asm;
+    if (cache) {
+        char *text = LLVMPrintModuleToString(mod);
+        const char *fields[] = {"dnic object cache 1", PACKAGE_VERSION, t->llvm_version, t->triple, t->cpu,
+                                t->features, PIPELINE, "O3 PIC small", text};
+        dnic_jit_cache_key(fields, (int)(sizeof fields / sizeof fields[0]), key);
+        LLVMDisposeMessage(text);
+        p->obj = dnic_jit_cache_load(t->cache_dir, key);
+        p->cached = p->obj != NULL;
+    }
     double t1 = now_ms();
+    if (p->cached) {
+        LLVMDisposeModule(mod);
+        LLVMDisposeTargetMachine(tm);
+        LLVMContextDispose(ctx);
+        p->codegen_ms = t1 - t0;
+        return NULL;
+    }
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
     LLVMErrorRef e = LLVMRunPasses(mod, PIPELINE, tm, opts);
@@ -135,6 +158,9 @@ static void *compile_part(void *arg)
             p->obj = NULL;
         }
     }
+    if (cache && p->obj)
+        dnic_jit_cache_store(t->cache_dir, key, LLVMGetBufferStart(p->obj), LLVMGetBufferSize(p->obj), p->warn,
+                             sizeof p->warn);
     LLVMDisposeModule(mod);
     LLVMDisposeTargetMachine(tm);
     LLVMContextDispose(ctx);
@@ -177,7 +203,7 @@ static int compile_threads(const char *emit_llvm, const char *emit_asm)
 }
 
 dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *emit_llvm, const char *emit_asm,
-                           dnic_jit_times *times)
+                           const char *cache_dir, dnic_jit_times *times)
 {
     double t0 = now_ms();
     dnic_arena *a = dnic_arena_new();
@@ -185,7 +211,10 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
     LLVMInitializeNativeAsmPrinter();
     char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
     target t = {.ir = ir, .triple = triple, .cpu = cpu, .features = features, .emit_llvm = emit_llvm,
-                .emit_asm = emit_asm};
+                .emit_asm = emit_asm, .cache_dir = cache_dir};
+    unsigned major, minor, patch;
+    LLVMGetVersion(&major, &minor, &patch);
+    snprintf(t.llvm_version, sizeof t.llvm_version, "%u.%u.%u", major, minor, patch);
     char *err = NULL;
     dnic_jit *j = NULL;
     if (LLVMGetTargetFromTriple(triple, &t.target, &err)) {
@@ -219,6 +248,9 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
             LLVMOrcJITDylibAddGenerator(jd, gen); /* jd owns gen now */
     }
     for (int i = 0; i < n; i++) {
+        if (parts[i].warn[0] && (i == 0 || !parts[i - 1].warn[0]))
+            fprintf(stderr, "dnic: warning: not caching the compiled code: %s (--no-cache turns the cache off)\n",
+                    parts[i].warn);
         if (!parts[i].obj) {
             if (ok)
                 fprintf(stderr, "dnic: error: %s\n", parts[i].msg);
@@ -237,8 +269,9 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
             prog->blocks[b].fn = (dnic_block_fn)(uintptr_t)addr;
     }
     if (times) {
-        *times = (dnic_jit_times){.total_ms = now_ms() - t0, .threads = n};
+        *times = (dnic_jit_times){.total_ms = now_ms() - t0, .threads = n, .parts = n};
         for (int i = 0; i < n; i++) {
+            times->cached += parts[i].cached;
             times->codegen_ms += parts[i].codegen_ms;
             times->optimize_ms += parts[i].optimize_ms;
             times->machine_ms += parts[i].machine_ms;

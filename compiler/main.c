@@ -56,6 +56,9 @@ static void usage(FILE *out)
           "  --checkpoint FILE    save the whole training state to FILE (at the end, every\n"
           "                       --checkpoint-every N epochs, and on SIGINT/SIGTERM)\n"
           "  --resume FILE        continue from a checkpoint, exactly where it stopped\n"
+          "  --no-cache           compile without the object cache (default: compiled code is\n"
+          "                       kept in $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic, else\n"
+          "                       ~/.cache/dnic, and reused when nothing changed)\n"
           "  --progress, --no-progress\n"
           "                       draw a progress line on stderr (default: on a terminal)\n"
           "  -h, --help           show this help\n"
@@ -111,7 +114,7 @@ out:
 int main(int argc, char **argv)
 {
     static const char *const flags[] = {"--check", "--run", "--dump-ast", "--dump-ir", "--emit-dot", "--emit-llvm",
-                                        "--set", "--progress", "--no-progress", "--help", "--version",
+                                        "--set", "--progress", "--no-progress", "--no-cache", "--help", "--version",
                                         "--save-weights", "--load-weights", "--save-init", "--export-data", "--log",
                                         "--header", "--prefix", "--cpu", "--target", "--save-predictions",
                                         "--schedule", "--threads", "--plot",
@@ -233,6 +236,8 @@ int main(int argc, char **argv)
             o.progress = 1;
         } else if (!strcmp(a, "--no-progress")) {
             o.progress = 0;
+        } else if (!strcmp(a, "--no-cache")) {
+            o.no_cache = true;
         } else if (a[0] == '-' && a[1]) {
             const char *best = dnic_did_you_mean(a, flags, (int)(sizeof flags / sizeof flags[0]));
             fprintf(stderr, "dnic: error: unknown option '%s'", a);

@@ -231,6 +231,22 @@ static uint64_t fingerprint(const dnic_ir *ir)
     return h;
 }
 
+/* Where compiled code is cached: $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic, else
+ * $HOME/.cache/dnic; NULL (no cache) when none of them is set. */
+static const char *cache_dir(dnic_arena *a)
+{
+    const char *d = getenv("DNIC_CACHE_DIR");
+    if (d && *d)
+        return d;
+    d = getenv("XDG_CACHE_HOME");
+    if (d && *d == '/')
+        return dnic_sprintf(a, "%s/dnic", d);
+    d = getenv("HOME");
+    if (d && *d == '/')
+        return dnic_sprintf(a, "%s/.cache/dnic", d);
+    return NULL;
+}
+
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
     if (!(writable(d, o->emit_llvm) & writable(d, o->emit_asm)))
@@ -272,7 +288,9 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         signal(SIGTERM, on_signal);
     }
     dnic_jit_times jt = {0};
-    dnic_jit *jit = dnic_jit_compile(ir, &p, o->emit_llvm, o->emit_asm, &jt);
+    dnic_arena *ca = dnic_arena_new();
+    dnic_jit *jit = dnic_jit_compile(ir, &p, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cache_dir(ca), &jt);
+    dnic_arena_free(ca);
     if (!jit)
         return DNIC_EXIT_INTERNAL;
     if (o->action != DNIC_ACTION_RUN) {
@@ -398,10 +416,13 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     if (o->save_predictions && !save_predictions(d, &p, &ds, o->save_predictions))
         goto out;
+    char cached[64] = "";
+    if (jt.cached > 0)
+        snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt.cached, jt.parts);
     printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
-           "machine code %.1f ms of CPU); %s\n",
+           "machine code %.1f ms of CPU%s); %s\n",
            m->name, res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9), jt.total_ms,
-           jt.threads, jt.threads == 1 ? "" : "s", jt.codegen_ms, jt.optimize_ms, jt.machine_ms,
+           jt.threads, jt.threads == 1 ? "" : "s", jt.codegen_ms, jt.optimize_ms, jt.machine_ms, cached,
            plan.schedule == DNIC_SCHED_PIPELINE ? plan.why : "sequential");
     rc = DNIC_EXIT_OK;
 out:

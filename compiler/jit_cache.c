@@ -1,0 +1,181 @@
+/* The JIT's object cache: compiled parts kept on disk under a 128-bit hash of everything
+ * that determines their machine code (the LLVM module's text, the target, the pipeline, the
+ * LLVM version), so that running a model again skips optimisation and instruction selection.
+ *
+ * A file is `DNICOBJ1`, the key (16 bytes), the object's length (8 bytes, little endian), a
+ * hash of the object (8 bytes) and the object.  Anything that does not check out is a miss,
+ * and the part is compiled and the file replaced.  Files are written to a temporary name and
+ * renamed, so a reader never sees half of one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codegen.h"
+
+static const char MAGIC[8] = {'D', 'N', 'I', 'C', 'O', 'B', 'J', '1'};
+enum { HEADER = 8 + 16 + 8 + 8, MAX_OBJECT = 256 << 20 };
+
+static uint64_t rotl(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t fmix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* Two 64-bit lanes of multiply-rotate mixing over 8-byte words, then a final avalanche. */
+typedef struct hasher {
+    uint64_t h1, h2, len;
+} hasher;
+
+static void hash_bytes(hasher *h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        size_t m = n - i < 8 ? n - i : 8;
+        for (size_t j = 0; j < m; j++)
+            w |= (uint64_t)p[i + j] << (8 * j);
+        h->h1 = rotl(h->h1 ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL + h->h2;
+        h->h2 = rotl(h->h2 ^ (w * 0x4cf5ad432745937fULL), 33) * 0x87c37b91114253d5ULL + h->h1;
+    }
+    h->len += n;
+}
+
+static void hash_str(hasher *h, const char *s)
+{
+    hash_bytes(h, s, strlen(s) + 1); /* the NUL separates fields */
+}
+
+void dnic_jit_cache_key(const char *const *fields, int n, unsigned char key[16])
+{
+    hasher h = {0x9e3779b97f4a7c15ULL, 0x6a09e667f3bcc909ULL, 0};
+    for (int i = 0; i < n; i++)
+        hash_str(&h, fields[i]);
+    uint64_t a = fmix(h.h1 ^ h.len), b = fmix(h.h2 + a);
+    a += b;
+    for (int i = 0; i < 8; i++) {
+        key[i] = (unsigned char)(a >> (8 * i));
+        key[8 + i] = (unsigned char)(b >> (8 * i));
+    }
+}
+
+static uint64_t object_hash(const void *p, size_t n)
+{
+    hasher h = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0};
+    hash_bytes(&h, p, n);
+    return fmix(h.h1 ^ h.len) ^ fmix(h.h2);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static char *path_for(const char *dir, const unsigned char key[16])
+{
+    size_t n = strlen(dir) + 1 + 32 + 3;
+    char *path = malloc(n + 1);
+    DNIC_ASSERT(path != NULL);
+    int at = snprintf(path, n + 1, "%s/", dir);
+    for (int i = 0; i < 16; i++)
+        at += snprintf(path + at, n + 1 - (size_t)at, "%02x", key[i]);
+    snprintf(path + at, n + 1 - (size_t)at, ".o");
+    return path;
+}
+
+LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key[16])
+{
+    char *path = path_for(dir, key);
+    FILE *f = fopen(path, "rb");
+    free(path);
+    if (!f)
+        return NULL;
+    unsigned char hdr[HEADER];
+    LLVMMemoryBufferRef buf = NULL;
+    if (fread(hdr, 1, HEADER, f) == HEADER && !memcmp(hdr, MAGIC, 8) && !memcmp(hdr + 8, key, 16)) {
+        uint64_t n = get64(hdr + 24);
+        char *obj = n > 0 && n <= MAX_OBJECT ? malloc((size_t)n) : NULL;
+        if (obj && fread(obj, 1, (size_t)n, f) == n && fgetc(f) == EOF && object_hash(obj, (size_t)n) == get64(hdr + 32))
+            buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, (size_t)n, "dnic-cached-object");
+        free(obj);
+    }
+    fclose(f);
+    return buf;
+}
+
+/* mkdir -p, for the cache directory's missing parents too. */
+static bool make_dirs(char *path)
+{
+    for (char *s = path + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            bool ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+            *s = '/';
+            if (!ok)
+                return false;
+        }
+    return mkdir(path, 0755) == 0 || errno == EEXIST;
+}
+
+bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const void *obj, size_t n, char *why,
+                          size_t whylen)
+{
+    char *d = strdup(dir);
+    DNIC_ASSERT(d != NULL);
+    bool ok = make_dirs(d);
+    free(d);
+    if (!ok) {
+        snprintf(why, whylen, "cannot create '%s': %s", dir, strerror(errno));
+        return false;
+    }
+    char *path = path_for(dir, key);
+    size_t tn = strlen(path) + 16;
+    char *tmp = malloc(tn);
+    DNIC_ASSERT(tmp != NULL);
+    snprintf(tmp, tn, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot write in '%s': %s", dir, strerror(errno));
+        free(tmp);
+        free(path);
+        return false;
+    }
+    unsigned char hdr[HEADER];
+    memcpy(hdr, MAGIC, 8);
+    memcpy(hdr + 8, key, 16);
+    put64(hdr + 24, n);
+    put64(hdr + 32, object_hash(obj, n));
+    FILE *f = fdopen(fd, "wb");
+    ok = f && fwrite(hdr, 1, HEADER, f) == HEADER && fwrite(obj, 1, n, f) == n;
+    ok = (f ? fclose(f) == 0 : (close(fd), false)) && ok;
+    if (ok && rename(tmp, path) != 0)
+        ok = false;
+    if (!ok) {
+        snprintf(why, whylen, "cannot write '%s': %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+    return ok;
+}
