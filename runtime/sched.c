@@ -186,7 +186,6 @@ typedef struct run {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool threaded;
-    bool has_sgu;
     _Atomic long long evals_done; /* evaluations done, counting evaluated passes in order */
     void **eval_ptrs;             /* a slot of its own for inference while training runs */
     _Atomic long long released;   /* stage threads may run iterations up to this one */
@@ -410,15 +409,17 @@ static void progress(double t0, long long step, long long total, double loss)
     fflush(stderr);
 }
 
-/* The passes the test set is scored at are the reported ones; the score is taken once the
- * sequential schedule has finished iteration gate(P): the last step of P plus, when SG modules
- * lag, the iterations that apply their updates for P's steps. */
+/* The passes the test set is scored at are the reported ones; the score is taken once every
+ * stage has finished iteration gate(P) of the sequential schedule, which is P's last step.
+ * Prediction reads only the layers' weights, which SG updates never write, so the lagged SG
+ * updates for P's steps need not be waited for; and waiting for them would be wrong: the
+ * iteration that applies them also takes the next pass's first step. */
 static long long gate_of(const run *r, long long P)
 {
     long long end = (P + 1) * r->pass_len;
     if (end > r->total)
         end = r->total;
-    return end - 1 + (r->has_sgu ? r->lag + 1 : 0);
+    return end - 1;
 }
 
 /* The n-th evaluated pass (passes are evaluated when reported). */
@@ -809,7 +810,6 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     for (int k = 0; k < S; k++) {
         if (r->st[k].step_block < 0)
             status = DNIC_ERR_ARG;
-        r->has_sgu |= r->st[k].sgu_block >= 0;
     }
     dnic_sched_plan plan;
     dnic_plan_schedule(p, o, &plan);

@@ -19,6 +19,27 @@ for f in fashion_backprop fashion_dni fashion_cdni; do
         not_ok "$f trains on a Fashion-MNIST subset" "exit $rc" "$(cat "$TMP/$f.out")"
     fi
 done
+# The test score on the report line of step k is that of the weights after step k: the last
+# line of a run of k+1 steps, whose score is taken after training ends.  DNI, both schedules,
+# with and without a lag.
+Q="--set data.limit=1280 --set data.test_limit=256 --set train.report_every=1"
+score() { sed -n 's/.*\(Test loss:.*\)$/\1/p'; }
+for sched in sequential pipeline; do
+    for lag in 0 1; do
+        timeout 120 "$DNIC" examples/fashion_dni.dni --run --no-progress $Q --set train.steps=5 --set train.lag=$lag \
+            --schedule $sched > "$TMP/long.out" 2>&1
+        bad=""
+        for k in 1 2 3 4; do
+            timeout 120 "$DNIC" examples/fashion_dni.dni --run --no-progress $Q --set train.steps=$((k + 1)) \
+                --set train.lag=$lag --schedule $sched > "$TMP/short.out" 2>&1
+            want=$(grep '^Iter' "$TMP/short.out" | tail -1 | score)
+            got=$(grep "^Iter:$k " "$TMP/long.out" | score)
+            [ -n "$want" ] && [ "$want" = "$got" ] || bad="$bad step $k: '$got', want '$want';"
+        done
+        [ -z "$bad" ] && ok "dni $sched lag $lag: each report line scores the weights after its own step" ||
+            not_ok "dni $sched lag $lag: each report line scores the weights after its own step" "$bad"
+    done
+done
 acc=$(sed -n 's/.* accuracy:\([0-9.]*\)%.*/\1/p' "$TMP/fashion_backprop.out" | tail -1)
 awk -v a="$acc" 'BEGIN { exit !(a > 50) }' && ok "backprop passes 50% after two small epochs ($acc%)" ||
     not_ok "backprop passes 50% after two small epochs" "$acc"
