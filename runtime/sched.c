@@ -315,6 +315,15 @@ static pass_total *slot_of(run *r, long long P)
     return &r->ring[P % RING];
 }
 
+/* A loss of step t is not finite: record the first such step and stop every stage. */
+static void diverged(run *r, long long t)
+{
+    long long none = -1;
+    atomic_compare_exchange_strong(&r->bad_step, &none, t);
+    atomic_store(&r->stop, 1);
+    wake(r);
+}
+
 static void do_sgu(run *r, int k, long long ts)
 {
     stage *s = &r->st[k];
@@ -323,6 +332,10 @@ static void do_sgu(run *r, int k, long long ts)
     if (atomic_load(&r->stop))
         return;
     double v = run_task(r, k, s->sgu_block, ts);
+    if (!isfinite(v)) { /* the SG module diverged: its synthetic loss is NaN or infinite */
+        diverged(r, ts);
+        return;
+    }
     slot_of(r, pass_of(r, ts))->sg[k] += v;
     publish(r, &s->sgus_done, ts + 1);
 }
@@ -337,10 +350,7 @@ static void do_step(run *r, int k, long long t)
     double v = run_task(r, k, s->step_block, t);
     if (k == r->S - 1) {
         if (!isfinite(v)) {
-            long long none = -1;
-            atomic_compare_exchange_strong(&r->bad_step, &none, t);
-            atomic_store(&r->stop, 1);
-            wake(r);
+            diverged(r, t);
             return;
         }
         slot_of(r, pass_of(r, t))->loss += v;

@@ -58,6 +58,17 @@ step_of() { grep -o 'diverged at step [0-9]* (epoch [0-9]*)' "$1"; }
     ok "the pipeline reports the same diverging step as the sequential run" ||
     not_ok "the same diverging step" "$(grep diverged "$TMP/nan.out" "$TMP/nan2.out")"
 
+# a synthetic gradient that blows up while the loss is still finite stops the run too
+# (wide_dni with plain SGD at lr 0.001: its SG losses pass 1e40 by step 8)
+for sched in sequential pipeline; do
+    run examples/wide_dni.dni --schedule $sched --set train.optimizer=sgd --set train.lr=0.001 --set train.steps=20 \
+        > "$TMP/sgnan.out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && grep -q 'error: training diverged at step' "$TMP/sgnan.out" && ! grep -q 'nan' "$TMP/sgnan.out" &&
+        ok "$sched: a diverging SG module stops the run before any NaN is reported" ||
+        not_ok "$sched: a diverging SG module stops the run" "exit $rc" "$(cut -c1-200 "$TMP/sgnan.out")"
+done
+
 out=$("$DNIC" $M4 --run --threads 0 2>&1); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "error: --threads is a number from 1 to 64, not '0'" && ok "--threads 0 is refused" ||
     not_ok "--threads 0 is refused" "$out"
