@@ -23,6 +23,8 @@ typedef struct cg {
     dnic_arena *a;
 } cg;
 
+static void add_target_attrs(cg *g, LLVMValueRef fn);
+
 typedef struct loop {
     LLVMBasicBlockRef head, exit;
     LLVMValueRef iv;
@@ -61,8 +63,8 @@ static LLVMValueRef ix(cg *g, LLVMValueRef i, long long cols, LLVMValueRef j)
     return LLVMBuildAdd(g->B, LLVMBuildMul(g->B, i, ci(g, cols), ""), j, "");
 }
 
-/* for (iv = 0; iv < n; iv++) { ... loop_end } */
-static LLVMValueRef loop_begin(cg *g, loop *l, long long n)
+/* for (iv = lo; iv < hi; iv++) { ... loop_end } */
+static LLVMValueRef loop_over(cg *g, loop *l, LLVMValueRef lo, LLVMValueRef hi)
 {
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->B);
     l->head = LLVMAppendBasicBlockInContext(g->C, g->fn, "loop");
@@ -71,12 +73,17 @@ static LLVMValueRef loop_begin(cg *g, loop *l, long long n)
     LLVMBuildBr(g->B, l->head);
     LLVMPositionBuilderAtEnd(g->B, l->head);
     l->iv = LLVMBuildPhi(g->B, g->i64, "i");
-    LLVMValueRef zero = ci(g, 0);
-    LLVMAddIncoming(l->iv, &zero, &pre, 1);
-    LLVMValueRef more = LLVMBuildICmp(g->B, LLVMIntSLT, l->iv, ci(g, n), "");
+    LLVMAddIncoming(l->iv, &lo, &pre, 1);
+    LLVMValueRef more = LLVMBuildICmp(g->B, LLVMIntSLT, l->iv, hi, "");
     LLVMBuildCondBr(g->B, more, body, l->exit);
     LLVMPositionBuilderAtEnd(g->B, body);
     return l->iv;
+}
+
+/* for (iv = 0; iv < n; iv++) { ... loop_end } */
+static LLVMValueRef loop_begin(cg *g, loop *l, long long n)
+{
+    return loop_over(g, l, ci(g, 0), ci(g, n));
 }
 
 /* Marks a loop's back edge "do not unroll": the loops are already blocked for registers, and
@@ -107,8 +114,8 @@ static void loop_end(cg *g, loop *l)
     LLVMPositionBuilderAtEnd(g->B, l->exit);
 }
 
-/* A scalar variable in the entry block (promoted to a register by SROA). */
-static LLVMValueRef var(cg *g, LLVMTypeRef t, LLVMValueRef init)
+/* An alloca in the function's entry block, where LLVM expects static allocations. */
+static LLVMValueRef entry_alloca(cg *g, LLVMTypeRef t, const char *name)
 {
     LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->C);
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(g->fn);
@@ -117,8 +124,15 @@ static LLVMValueRef var(cg *g, LLVMTypeRef t, LLVMValueRef init)
         LLVMPositionBuilderBefore(eb, first);
     else
         LLVMPositionBuilderAtEnd(eb, entry);
-    LLVMValueRef p = LLVMBuildAlloca(eb, t, "");
+    LLVMValueRef p = LLVMBuildAlloca(eb, t, name);
     LLVMDisposeBuilder(eb);
+    return p;
+}
+
+/* A scalar variable in the entry block (promoted to a register by SROA). */
+static LLVMValueRef var(cg *g, LLVMTypeRef t, LLVMValueRef init)
+{
+    LLVMValueRef p = entry_alloca(g, t, "");
     LLVMBuildStore(g->B, init, p);
     return p;
 }
@@ -315,6 +329,14 @@ static LLVMValueRef act_deriv(cg *g, dnic_act act, LLVMValueRef y)
  * sets, and every row tile streams all of B again from L3; packed, a panel is read
  * sequentially and stays in L2 while all of A's row tiles pass over it. */
 typedef struct opctx opctx;
+struct opctx {
+    cg *g;
+    const dnic_ir_op *o;
+    LLVMValueRef dst, s[3], state[3];
+    const dnic_buffer_desc *D, *S[3];
+    LLVMValueRef c1, c2; /* adam: the bias corrections 1 - beta^t of this update, in T */
+};
+
 typedef void (*gemm_epi)(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes);
 
 typedef struct gemm {
@@ -329,6 +351,9 @@ enum {
     PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
     PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
 };
+/* A packed product of at least this many flops splits its panels across the kernel threads
+ * (dnic_parallel_for; about 30 us of work on one core, against a few us to hand it out). */
+#define PARALLEL_MIN_FLOPS 2e6
 
 static LLVMTypeRef vec_type(cg *g, int lanes)
 {
@@ -476,33 +501,88 @@ static bool gemm_packs(cg *g, const gemm *p)
  * panels of different ops can share stack). */
 static LLVMValueRef panel_alloca(cg *g, long long n)
 {
-    LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->C);
-    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(g->fn);
-    LLVMValueRef first = LLVMGetFirstInstruction(entry);
-    if (first)
-        LLVMPositionBuilderBefore(eb, first);
-    else
-        LLVMPositionBuilderAtEnd(eb, entry);
-    LLVMValueRef a = LLVMBuildAlloca(eb, LLVMArrayType2(g->T, (unsigned long long)n), "panel");
+    LLVMValueRef a = entry_alloca(g, LLVMArrayType2(g->T, (unsigned long long)n), "panel");
     LLVMSetAlignment(a, 64);
-    LLVMDisposeBuilder(eb);
     return a;
+}
+
+/* Panels lo..hi of a packed product, each packed and then swept by every row tile. */
+static void gemm_panels(cg *g, opctx *c, const gemm *p, LLVMValueRef lo, LLVMValueRef hi)
+{
+    int W = g->lanes * NRV;
+    LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
+    loop ln;
+    LLVMValueRef n0 = LLVMBuildMul(g->B, loop_over(g, &ln, lo, hi), ci(g, W), "");
+    pack_panel(g, p, panel, n0, W, W);
+    gemm_column(g, c, p, n0, NRV, g->lanes, (bsrc){panel, ci(g, 0), W});
+    loop_end(g, &ln);
+}
+
+enum { CTX_PTRS = 10 }; /* dst, s[3], state[3], a, b, and the float [2] of c1, c2 */
+
+/* The panels of a large product as a function of its own, `void f(ptr ctx, i64 lo, i64 hi)`,
+ * handed to dnic_parallel_for: ctx holds the op's pointers and Adam's corrections. */
+static void gemm_parallel(cg *g, opctx *c, const gemm *p, int panels)
+{
+    LLVMValueRef vals[CTX_PTRS] = {c->dst, c->s[0], c->s[1], c->s[2], c->state[0], c->state[1], c->state[2], p->a, p->b};
+    LLVMTypeRef pa = LLVMArrayType2(g->ptr, CTX_PTRS), ta = LLVMArrayType2(g->T, 2);
+    LLVMValueRef ctx = entry_alloca(g, pa, "ctx"), cs = entry_alloca(g, ta, "corr");
+    st(g, g->T, c->c1 ? c->c1 : cf(g, g->T, 1), cs, ci(g, 0));
+    st(g, g->T, c->c2 ? c->c2 : cf(g, g->T, 1), cs, ci(g, 1));
+    vals[9] = cs;
+    for (int i = 0; i < CTX_PTRS; i++)
+        st(g, g->ptr, vals[i] ? vals[i] : LLVMConstPointerNull(g->ptr), ctx, ci(g, i));
+
+    LLVMTypeRef params[3] = {g->ptr, g->i64, g->i64};
+    LLVMTypeRef fty = LLVMFunctionType(g->vd, params, 3, 0);
+    LLVMValueRef fn = LLVMAddFunction(g->M, dnic_sprintf(g->a, "%s_panels", LLVMGetValueName(g->fn)), fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_target_attrs(g, fn);
+    LLVMValueRef saved_fn = g->fn;
+    LLVMBasicBlockRef saved_bb = LLVMGetInsertBlock(g->B);
+    g->fn = fn;
+    LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(g->C, fn, "entry"));
+    LLVMValueRef in = LLVMGetParam(fn, 0), v[CTX_PTRS];
+    for (int i = 0; i < CTX_PTRS; i++)
+        v[i] = vals[i] || i == 9 ? ld(g, g->ptr, in, ci(g, i)) : NULL;
+    opctx oc = *c;
+    oc.dst = v[0];
+    for (int i = 0; i < 3; i++) {
+        oc.s[i] = v[1 + i];
+        oc.state[i] = v[4 + i];
+    }
+    if (c->c1) {
+        oc.c1 = ld(g, g->T, v[9], ci(g, 0));
+        oc.c2 = ld(g, g->T, v[9], ci(g, 1));
+    }
+    gemm q = *p;
+    q.a = v[7];
+    q.b = v[8];
+    gemm_panels(g, &oc, &q, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
+    LLVMBuildRetVoid(g->B);
+    g->fn = saved_fn;
+    LLVMPositionBuilderAtEnd(g->B, saved_bb);
+
+    LLVMTypeRef pargs[3] = {g->ptr, g->ptr, g->i64};
+    LLVMTypeRef pty = LLVMFunctionType(g->vd, pargs, 3, 0);
+    LLVMValueRef pf = LLVMGetNamedFunction(g->M, "dnic_parallel_for");
+    if (!pf)
+        pf = LLVMAddFunction(g->M, "dnic_parallel_for", pty);
+    LLVMValueRef args[3] = {fn, ctx, ci(g, panels)};
+    LLVMBuildCall2(g->B, pty, pf, args, 3, "");
 }
 
 static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
 {
     int lanes = g->lanes, W = lanes * NRV;
     int full = p->N / W, rest = p->N % W;
-    LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
-    if (full > 0) {
-        loop ln;
-        LLVMValueRef n0 = LLVMBuildMul(g->B, loop_begin(g, &ln, full), ci(g, W), "");
-        pack_panel(g, p, panel, n0, W, W);
-        gemm_column(g, c, p, n0, NRV, lanes, (bsrc){panel, ci(g, 0), W});
-        loop_end(g, &ln);
-    }
+    if (full >= 2 && 2.0 * p->M * p->N * p->K >= PARALLEL_MIN_FLOPS)
+        gemm_parallel(g, c, p, full);
+    else if (full > 0)
+        gemm_panels(g, c, p, ci(g, 0), ci(g, full));
     if (rest == 0)
         return;
+    LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
     int n = full * W;
     pack_panel(g, p, panel, ci(g, n), rest, W);
     int j = 0;
@@ -560,13 +640,6 @@ static void gen_gemm(cg *g, opctx *c, const gemm *p)
 
 /* ---- ops -------------------------------------------------------------------------------- */
 
-struct opctx {
-    cg *g;
-    const dnic_ir_op *o;
-    LLVMValueRef dst, s[3], state[3];
-    const dnic_buffer_desc *D, *S[3];
-    LLVMValueRef c1, c2; /* adam: the bias corrections 1 - beta^t of this update, in T */
-};
 
 /* dst[B,N] = act(x[B,K] . W[K,N] + b): the products summed from zero in k order, then the
  * bias added (x.dot(W) + bias, as the seeds), then the activation. */

@@ -247,6 +247,13 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
         if (ok)
             LLVMOrcJITDylibAddGenerator(jd, gen); /* jd owns gen now */
     }
+    if (ok) { /* the kernel thread pool, from this process's runtime */
+        LLVMOrcCSymbolMapPair sym = {
+            LLVMOrcLLJITMangleAndIntern(j->lljit, "dnic_parallel_for"),
+            {(LLVMOrcExecutorAddress)(uintptr_t)dnic_parallel_for,
+             {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}};
+        ok = llvm_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(&sym, 1)), "defining the runtime's symbols");
+    }
     for (int i = 0; i < n; i++) {
         if (parts[i].warn[0] && (i == 0 || !parts[i - 1].warn[0]))
             fprintf(stderr, "dnic: warning: not caching the compiled code: %s (--no-cache turns the cache off)\n",

@@ -357,6 +357,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
         fprintf(stderr, "dnic: note: %s\n", plan.why);
+    /* a sequential run gives the cores to the large matrix products instead (codegen.c) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    dnic_parallel_set_threads(plan.schedule == DNIC_SCHED_PIPELINE ? 1
+                              : o->threads > 0                   ? o->threads
+                                                                 : (int)(cores > 0 ? cores : 1));
     reporter rp = {m, NULL, test.n > 0, val.n > 0, 0};
     char *log_tmp = NULL;
     /* --plot draws from the log: a temporary one when no --log was asked for */
@@ -416,13 +421,15 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     if (o->save_predictions && !save_predictions(d, &p, &ds, o->save_predictions))
         goto out;
-    char cached[64] = "";
+    char cached[64] = "", kernels[64] = "";
+    if (dnic_parallel_threads() > 1)
+        snprintf(kernels, sizeof kernels, "; kernels on %d threads", dnic_parallel_threads());
     if (jt.cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt.cached, jt.parts);
     printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
-           "machine code %.1f ms of CPU%s); %s\n",
+           "machine code %.1f ms of CPU%s)%s; %s\n",
            m->name, res.steps, res.seconds, (double)res.steps / (res.seconds > 0 ? res.seconds : 1e-9), jt.total_ms,
-           jt.threads, jt.threads == 1 ? "" : "s", jt.codegen_ms, jt.optimize_ms, jt.machine_ms, cached,
+           jt.threads, jt.threads == 1 ? "" : "s", jt.codegen_ms, jt.optimize_ms, jt.machine_ms, cached, kernels,
            plan.schedule == DNIC_SCHED_PIPELINE ? plan.why : "sequential");
     rc = DNIC_EXIT_OK;
 out:

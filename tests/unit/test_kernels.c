@@ -768,6 +768,18 @@ Test(kernels, f32_mixed_a) { mixed(DNIC_F32, 0, 4); }
 Test(kernels, f32_mixed_b) { mixed(DNIC_F32, 4, 8); }
 Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 9); }
 Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 9); }
+/* the same products with their panels split over 3 threads (dnic_parallel_for): parts of
+ * 1, 2 and 2 panels, and the same exact results */
+Test(kernels, f32_packed_threads)
+{
+    dnic_parallel_set_threads(3);
+    mixed(DNIC_F32, 8, 9);
+}
+Test(kernels, f64_packed_threads)
+{
+    dnic_parallel_set_threads(3);
+    mixed(DNIC_F64, 8, 9);
+}
 
 /* The comparisons can fail: a reference off by 10x the bound in one element is reported (in
  * that buffer only), as are NaN and a last-place error in float64. */
