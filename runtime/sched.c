@@ -76,6 +76,11 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y)
  * nanoseconds each) cost more than the overlap saves: the planner keeps such models
  * sequential (docs/benchmarks.md has the measurements behind the number). */
 #define PIPELINE_MIN_COST 2e6
+/* A sequential run splits its large matrix products over the cores (dnic_parallel_for), which
+ * balances perfectly; the planner pipelines only when its stages balance nearly as well: the
+ * busiest thread has at most 1/0.9 of an even share.  Measured on 2 cores: fashion_dni's three
+ * unequal stages ran 1.46x slower pipelined, wide_dni's even ones as fast (docs/benchmarks.md). */
+#define PIPELINE_MIN_BALANCE 0.9
 
 void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sched_plan *plan)
 {
@@ -132,6 +137,14 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
                 }
             }
         }
+    double balance = pre[S] / (T * best[T][S]);
+    if (plan->schedule == DNIC_SCHED_PIPELINE && o->schedule == DNIC_SCHED_AUTO && balance < PIPELINE_MIN_BALANCE) {
+        plan->schedule = DNIC_SCHED_SEQUENTIAL;
+        plan->threads = T = 1;
+        snprintf(plan->why, sizeof plan->why,
+                 "%d stages balance to %.0f%% on %d threads: splitting the products is faster (sequential)", S,
+                 100 * balance, threads);
+    }
     int end = S;
     plan->first_stage[T] = S;
     for (int t = T; t >= 1; t--) {
