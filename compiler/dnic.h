@@ -263,7 +263,8 @@ typedef struct dnic_ir_op {
     dnic_act act;     /* DENSE, ACT_GRAD */
     double lr;        /* SGD_W, SGD_B */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
-    int scratch;      /* MATMUL_NT: a TEMP buffer for W^T, written then read by the op; else -1 */
+    int scratch;      /* a TEMP buffer written then read by the op, else -1: MATMUL_NT: W^T;
+                         SGD_W: x^T */
     dnic_opt_spec opt;/* SGD_W, SGD_B: the update rule */
     int state[3];     /* its STATE buffers: momentum: velocity; adam: m, v, step count; else -1 */
 } dnic_ir_op;

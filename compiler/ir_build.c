@@ -172,7 +172,7 @@ static void forward(builder *b, const unit *u)
 }
 
 /* An update of parameter `param` with the model's optimiser and its state buffers. */
-static void update(builder *b, dnic_op op, int param, int s0, int s1, double lr)
+static dnic_ir_op *update(builder *b, dnic_op op, int param, int s0, int s1, double lr)
 {
     const dnic_opt_spec *opt = &b->m->train.opt;
     dnic_ir_op *o = emit(b, op, param, s0, s1, -1);
@@ -189,6 +189,7 @@ static void update(builder *b, dnic_op op, int param, int s0, int s1, double lr)
         o->state[2] = add_buf(b, dnic_sprintf(b->a, "%s.adam_t", pn), DNIC_BUF_STATE, 1, 1);
         b->ir->bufs[o->state[2]].dtype = DNIC_F64;
     }
+    return o;
 }
 
 /* The backward message grad_in = dz . W^T, through a transposed copy of W so that the
@@ -216,7 +217,10 @@ static void backward(builder *b, const unit *units, int n, int g, bool g_is_delt
         }
         if (!after && u->grad_in >= 0)
             message(b, u, dz);
-        update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr);
+        /* the scratch: x^T, which large products read along rows (codegen.c, gen_sgd_w) */
+        const dnic_buffer_desc *w = &b->ir->bufs[u->w];
+        update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr)->scratch =
+            add_buf(b, dnic_sprintf(b->a, "%s.input.t", w->name), DNIC_BUF_TEMP, w->rows, b->ir->batch);
         if (u->b >= 0)
             update(b, DNIC_OP_SGD_B, u->b, dz, -1, u->lr);
         if (after && u->grad_in >= 0)

@@ -103,6 +103,10 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
     case DNIC_OP_SGD_W:
         shape(v, s[0], Bn, d->rows);
         shape(v, s[1], Bn, d->cols);
+        if (o->scratch < 0 || o->scratch >= v->ir->nbufs || B(v, o->scratch)->kind != DNIC_BUF_TEMP)
+            fail(v, "needs a temporary scratch buffer for x^T");
+        else
+            shape(v, o->scratch, d->rows, Bn);
         break;
     case DNIC_OP_SGD_B:
         shape(v, s[0], Bn, d->cols);
@@ -118,8 +122,8 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
     case DNIC_OP_COUNT:
         fail(v, "bad op");
     }
-    if (o->op != DNIC_OP_MATMUL_NT && o->scratch != -1)
-        fail(v, "only matmul_nt takes a scratch buffer");
+    if (o->op != DNIC_OP_MATMUL_NT && o->op != DNIC_OP_SGD_W && o->scratch != -1)
+        fail(v, "only matmul_nt and sgd_w take a scratch buffer");
     for (int i = 0; i < 3; i++) {
         int st = o->state[i];
         bool needed = updates && ((o->opt.kind == DNIC_OPT_MOMENTUM && i == 0) || (o->opt.kind == DNIC_OPT_ADAM));

@@ -408,7 +408,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
     int mnt = kbuf(a, ir, "matmul_nt", DNIC_BUF_TEMP, B, K);
     /* as ir_build.c makes it: with a TEMP scratch buffer for W^T */
     kop(bwd, DNIC_OP_MATMUL_NT, mnt, G, W, -1)->scratch = kbuf(a, ir, "W.t", DNIC_BUF_TEMP, N, K);
-    kop(bwd, DNIC_OP_SGD_W, Wu, X, G, -1)->lr = lr;
+    dnic_ir_op *sw = kop(bwd, DNIC_OP_SGD_W, Wu, X, G, -1); /* and one for x^T */
+    sw->lr = lr;
+    sw->scratch = kbuf(a, ir, "X.t", DNIC_BUF_TEMP, K, B);
     kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
@@ -722,6 +724,8 @@ static const shape MIXED[] = {
     /* large enough that every product packs B (codegen.c), with rows and columns left over:
      * the dense and sgd_w panels read B's rows, matmul_nt's read W's columns */
     {101, 120, 90},
+    /* sgd_w reads x through its transposed copy: x's rows are 512 (float32) or 1024 bytes */
+    {70, 128, 130},
 };
 
 static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
@@ -766,8 +770,8 @@ Test(kernels, f32_small_cubes) { diagonal(DNIC_F32, 0, 5); }
 Test(kernels, f32_large_cubes) { diagonal(DNIC_F32, 5, 7); }
 Test(kernels, f32_mixed_a) { mixed(DNIC_F32, 0, 4); }
 Test(kernels, f32_mixed_b) { mixed(DNIC_F32, 4, 8); }
-Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 9); }
-Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 9); }
+Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 10); }
+Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 10); }
 /* the same products with their panels split over 3 threads (dnic_parallel_for): parts of
  * 1, 2 and 2 panels, and the same exact results */
 Test(kernels, f32_packed_threads)
