@@ -16,6 +16,7 @@ typedef struct cg {
     LLVMBuilderRef B;
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
+    int lanes256;               /* ... in 256 bits (gen_act_pass) */
     bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
     const dnic_ir *ir;
@@ -655,19 +656,26 @@ static void dense_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, 
 }
 
 /* dst = act(dst) over the whole buffer, a vector at a time: one call site per op keeps the
- * code small (the activation is not repeated in every tile's epilogue). */
+ * code small (the activation is not repeated in every tile's epilogue).  With 512-bit vectors,
+ * a 256-bit one follows if 8 float32s are left, so that the same elements get the vector exp
+ * (act_exp) at either width and float32 results do not depend on the CPU. */
 static void gen_act_pass(opctx *c)
 {
     cg *g = c->g;
     long long n = (long long)c->D->rows * c->D->cols;
-    int lanes = g->lanes;
+    int lanes = g->lanes, half = g->lanes / 2;
     if (n / lanes > 0) {
         loop l;
         LLVMValueRef i = LLVMBuildMul(g->B, loop_begin(g, &l, n / lanes), ci(g, lanes), "");
         vstore(g, act_fwd(g, c->o->act, vload(g, c->dst, i, lanes)), c->dst, i, lanes);
         loop_end(g, &l);
     }
-    for (long long i = n / lanes * lanes; i < n; i++)
+    long long done = n / lanes * lanes;
+    if (lanes == g->lanes256 * 2 && n - done >= half) {
+        vstore(g, act_fwd(g, c->o->act, vload(g, c->dst, ci(g, done), half)), c->dst, ci(g, done), half);
+        done += half;
+    }
+    for (long long i = done; i < n; i++)
         st(g, g->T, act_fwd(g, c->o->act, ld(g, g->T, c->dst, ci(g, i))), c->dst, ci(g, i));
 }
 
@@ -1001,6 +1009,44 @@ static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name)
     return fn;
 }
 
+/* Whether the comma-separated LLVM feature list turns feature `name` off ("-name"). */
+static bool feature_off(const char *features, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *f = features; f && *f;) {
+        const char *end = strchr(f, ',');
+        size_t len = end ? (size_t)(end - f) : strlen(f);
+        if (len == n + 1 && f[0] == '-' && memcmp(f + 1, name, n) == 0)
+            return true;
+        f = end ? end + 1 : f + len;
+    }
+    return false;
+}
+
+/* CPUs whose 512-bit units are full width, measured faster with 512-bit kernels
+ * (docs/benchmarks.md).  Zen 4 splits 512-bit operations in two halves and measured no faster;
+ * Intel's server cores are unmeasured and may lower their clock for 512-bit code. */
+static const char *const FULL_WIDTH_512[] = {"znver5"};
+
+int dnic_vector_bits(const char *cpu, const char *features)
+{
+    /* the host's features say -avx512f when a virtual machine hides AVX-512 from its guest */
+    if (!cpu || feature_off(features, "avx512f"))
+        return 256;
+    for (size_t i = 0; i < sizeof FULL_WIDTH_512 / sizeof *FULL_WIDTH_512; i++)
+        if (strcmp(cpu, FULL_WIDTH_512[i]) == 0)
+            return 512;
+    return 256;
+}
+
+static int forced_vector_bits;
+
+void dnic_codegen_force_vector_bits(int bits)
+{
+    DNIC_ASSERT(bits == 0 || bits == 256 || bits == 512);
+    forced_vector_bits = bits;
+}
+
 char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i)
 {
     return dnic_sprintf(a, "%s_block%d", prefix, i);
@@ -1020,7 +1066,9 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     g->i1 = LLVMInt1TypeInContext(ctx);
     g->ptr = LLVMPointerTypeInContext(ctx, 0);
     g->vd = LLVMVoidTypeInContext(ctx);
-    g->lanes = ir->dtype == DNIC_F64 ? 4 : 8; /* a 256-bit register (AVX2) */
+    int bits = forced_vector_bits ? forced_vector_bits : dnic_vector_bits(cpu, features);
+    g->lanes = bits / (ir->dtype == DNIC_F64 ? 64 : 32);
+    g->lanes256 = 256 / (ir->dtype == DNIC_F64 ? 64 : 32);
     for (int b = 0; b < ir->nblocks; b++) {
         if (want && !want[b])
             continue;

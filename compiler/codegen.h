@@ -16,6 +16,14 @@ char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i);
 LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *prefix, const char *cpu,
                            const char *features, const bool *want);
 
+/* The width in bits of the vectors dnic's kernels are written in for `cpu` with `features`
+ * (LLVM's names): 512 on CPUs with AVX-512 that run 512-bit operations at full width, else
+ * 256.  The results are the same bit for bit either way. */
+int dnic_vector_bits(const char *cpu, const char *features);
+
+/* For tests: later dnic_codegen calls use `bits` (256 or 512) whatever the CPU; 0 undoes it. */
+void dnic_codegen_force_vector_bits(int bits);
+
 typedef struct dnic_jit dnic_jit;
 
 typedef struct dnic_jit_times {

@@ -20,6 +20,15 @@ got=$(nm -g --defined-only "$TMP/seed_dni.o" | awk '{print $3}' | sort | tr '\n'
 undef=$(nm -u "$TMP/seed_dni.o" | awk '{print $2}' | grep -v '^dnic_rt_' | sort | tr '\n' ' ')
 [ "$undef" = "exp " ] && ok "beyond the runtime it needs only libm's exp" || not_ok "beyond the runtime it needs only libm's exp" "$undef"
 
+# the vector width follows the CPU (compiler/codegen.c, dnic_vector_bits): 512-bit products
+# for Zen 5, whose AVX-512 units are full width; 256-bit for Zen 4, which splits them
+mulpd() { objdump -d "$1" | grep -c "vmulpd.*%$2"; }
+"$DNIC" $M -c --cpu znver5 -o "$TMP/z5.o" > /dev/null 2>&1 && "$DNIC" $M -c --cpu znver4 -o "$TMP/z4.o" > /dev/null 2>&1
+z5=$(mulpd "$TMP/z5.o" zmm)/$(mulpd "$TMP/z5.o" ymm) z4=$(mulpd "$TMP/z4.o" ymm)
+case $z5 in 0/* | */[1-9]*) not_ok "--cpu znver5 multiplies in 512-bit registers only" "zmm/ymm: $z5" ;;
+    *) ok "--cpu znver5 multiplies in 512-bit registers only" ;; esac
+[ "${z4:-0}" -gt 0 ] && ok "--cpu znver4 multiplies in 256-bit registers" || not_ok "--cpu znver4 multiplies in 256-bit registers"
+
 if $CC -std=c11 ${SAN_CFLAGS:-} -Wall -Wextra -Werror -I"$TMP" -I"$top_srcdir/runtime" -I"$top_srcdir/include" examples/embed/main.c \
     "$TMP/seed_dni.o" "$top_builddir/libdnic.a" -lm -o "$TMP/embed" 2> "$TMP/cc.err"; then
     ok "examples/embed links with cc and libdnic.a alone"

@@ -36,6 +36,7 @@
 
 #include "../ref/dni_ref.h"
 
+
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
 #define TOL_ACC 1e-12
@@ -591,7 +592,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
     }
 #undef COMPARE
 
-    /* the same-order reference: every element equal */
+    /* the same-order reference: every element equal.  The float32 sigmoid runs over whole
+     * 8-float vectors with the vector exp (at either vector width), and over the rest with
+     * libm's. */
     double *e = malloc(((size_t)B * (K + 2 * N) + (size_t)K * N + 1) * sizeof *e);
     cr_assert_not_null(e);
     for (int act = 0; act < DNIC_ACT_COUNT; act++)
@@ -784,6 +787,24 @@ Test(kernels, f64_packed_threads)
     dnic_parallel_set_threads(3);
     mixed(DNIC_F64, 8, 9);
 }
+
+/* Both vector widths, whatever this CPU would get (dnic_vector_bits): the small shapes, where
+ * most columns are left over from whole vectors, and the packed ones. */
+static void at_width(int bits, dnic_dtype t, int from, int to)
+{
+#if defined(__x86_64__)
+    if (bits == 512 && !__builtin_cpu_supports("avx512f"))
+        cr_skip_test("this CPU has no AVX-512");
+#else
+    cr_skip_test("the vector widths are x86's");
+#endif
+    dnic_codegen_force_vector_bits(bits);
+    mixed(t, from, to);
+}
+Test(kernels, f32_256_bit) { at_width(256, DNIC_F32, 0, 10); }
+Test(kernels, f64_256_bit) { at_width(256, DNIC_F64, 0, 10); }
+Test(kernels, f32_512_bit) { at_width(512, DNIC_F32, 0, 10); }
+Test(kernels, f64_512_bit) { at_width(512, DNIC_F64, 0, 10); }
 
 /* The comparisons can fail: a reference off by 10x the bound in one element is reported (in
  * that buffer only), as are NaN and a last-place error in float64. */
