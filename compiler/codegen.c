@@ -354,6 +354,7 @@ enum {
     /* a stride that maps a column's elements to at most 8 of the 64 sets of a 32 KiB, 8-way L1
      * data cache (sets of 64-byte lines, 4 KiB apart) */
     ALIASING_STRIDE = 512,
+    L1_WAYS = 8,
 };
 /* A packed product of at least this many flops splits its panels across the kernel threads
  * (dnic_parallel_for; about 30 us of work on one core, against a few us to hand it out). */
@@ -590,10 +591,11 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
     int n = full * W;
     pack_panel(g, p, panel, ci(g, n), rest, W);
     int j = 0;
-    if (rest >= lanes) { /* one more whole vector */
-        gemm_column(g, c, p, ci(g, n), 1, lanes, (bsrc){panel, ci(g, 0), W});
-        j = lanes;
-    }
+    for (int v = lanes; v >= g->lanes256; v /= 2) /* one more whole vector, and a half one */
+        if (rest - j >= v) {
+            gemm_column(g, c, p, ci(g, n + j), 1, v, (bsrc){panel, ci(g, j), W});
+            j += v;
+        }
     for (; j < rest; j++) /* single columns */
         gemm_column(g, c, p, ci(g, n + j), 1, 1, (bsrc){panel, ci(g, j), W});
 }
@@ -612,12 +614,13 @@ static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
         loop_end(g, &ln);
     }
     int n = full * step;
-    if (rest >= lanes) { /* one more whole vector */
-        src.bn = ci(g, n);
-        gemm_tile(g, c, p, m0, src.bn, mr, 1, lanes, src);
-        n += lanes;
-        rest -= lanes;
-    }
+    for (int v = lanes; v >= g->lanes256; v /= 2) /* one more whole vector, and a half one */
+        if (rest >= v) {
+            src.bn = ci(g, n);
+            gemm_tile(g, c, p, m0, src.bn, mr, 1, v, src);
+            n += v;
+            rest -= v;
+        }
     for (int j = 0; j < rest; j++) { /* single columns */
         src.bn = ci(g, n + j);
         gemm_tile(g, c, p, m0, src.bn, mr, 1, 1, src);
@@ -862,12 +865,13 @@ static void gen_sgd_w(opctx *c)
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
     gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi};
-    if (gemm_packs(c->g, &p) && K * tsize(c->g) % ALIASING_STRIDE == 0) {
+    if (Bn > L1_WAYS && K * tsize(c->g) % ALIASING_STRIDE == 0) {
         /* A(m, k) = x[k, m] has its k's a row of x apart, so every k of a tile's loop loads
          * another cache line; when that row is a multiple of ALIASING_STRIDE bytes long, those
-         * lines all fall in a few sets of the L1 cache and evict one another before the next
-         * row tile can reuse them.  Then x^T, read along its rows, is well worth its copy
-         * (bench/gemm.dni, a 1024x1024 update at batch 256: 10.6 ms before, 5.8 ms after). */
+         * lines all fall in a few sets of the L1 cache and, more than L1_WAYS of them, evict
+         * one another before the next row tile can reuse them.  Then x^T, read along its rows,
+         * is well worth its copy (bench/gemm.dni, a 1024x1024 update at batch 256: 10.6 ms
+         * before, 5.8 ms after; transposing for its 1024x30 update too: a step 7 % faster). */
         transpose(c->g, c->s[0], Bn, K, c->s[2]);
         p.a = c->s[2];
         p.sam = Bn;

@@ -729,6 +729,8 @@ static const shape MIXED[] = {
     {101, 120, 90},
     /* sgd_w reads x through its transposed copy: x's rows are 512 (float32) or 1024 bytes */
     {70, 128, 130},
+    /* and so does an sgd_w too small to pack */
+    {17, 128, 8},
 };
 
 static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
@@ -775,6 +777,8 @@ Test(kernels, f32_mixed_a) { mixed(DNIC_F32, 0, 4); }
 Test(kernels, f32_mixed_b) { mixed(DNIC_F32, 4, 8); }
 Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 10); }
 Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 10); }
+Test(kernels, f32_transposed) { mixed(DNIC_F32, 10, 11); }
+Test(kernels, f64_transposed) { mixed(DNIC_F64, 10, 11); }
 /* the same products with their panels split over 3 threads (dnic_parallel_for): parts of
  * 1, 2 and 2 panels, and the same exact results */
 Test(kernels, f32_packed_threads)
@@ -801,10 +805,10 @@ static void at_width(int bits, dnic_dtype t, int from, int to)
     dnic_codegen_force_vector_bits(bits);
     mixed(t, from, to);
 }
-Test(kernels, f32_256_bit) { at_width(256, DNIC_F32, 0, 10); }
-Test(kernels, f64_256_bit) { at_width(256, DNIC_F64, 0, 10); }
-Test(kernels, f32_512_bit) { at_width(512, DNIC_F32, 0, 10); }
-Test(kernels, f64_512_bit) { at_width(512, DNIC_F64, 0, 10); }
+Test(kernels, f32_256_bit) { at_width(256, DNIC_F32, 0, 11); }
+Test(kernels, f64_256_bit) { at_width(256, DNIC_F64, 0, 11); }
+Test(kernels, f32_512_bit) { at_width(512, DNIC_F32, 0, 11); }
+Test(kernels, f64_512_bit) { at_width(512, DNIC_F64, 0, 11); }
 
 /* The comparisons can fail: a reference off by 10x the bound in one element is reported (in
  * that buffer only), as are NaN and a last-place error in float64. */
