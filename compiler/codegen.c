@@ -752,33 +752,49 @@ static void gen_elementwise(opctx *c)
     loop_end(g, &l);
 }
 
-/* to[cols, rows] = from[rows, cols]^T for columns c0..c0+w: down the rows, w columns at a time,
- * so that each row of `from` is read a cache line at a time and the w rows of `to` being
- * written stay in the cache. */
-static void transpose_columns(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to, LLVMValueRef c0, int w)
+/* to[cols, rows] = from[rows, cols]^T over rows r_lo..r_hi and columns c_lo..c_hi, an element at
+ * a time. */
+static void transpose_scalar(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to, int r_lo, int r_hi,
+                             int c_lo, int c_hi)
 {
+    if (r_lo >= r_hi || c_lo >= c_hi)
+        return;
     loop lr, lc;
-    LLVMValueRef r = loop_begin(g, &lr, rows);
-    LLVMValueRef c = LLVMBuildAdd(g->B, c0, loop_begin(g, &lc, w), "");
+    LLVMValueRef r = LLVMBuildAdd(g->B, ci(g, r_lo), loop_begin(g, &lr, r_hi - r_lo), "");
+    LLVMValueRef c = LLVMBuildAdd(g->B, ci(g, c_lo), loop_begin(g, &lc, c_hi - c_lo), "");
     st(g, g->T, ld(g, g->T, from, ix(g, r, cols, c)), to, ix(g, c, rows, r));
     loop_end(g, &lc);
     loop_end(g, &lr);
 }
 
-/* to[cols, rows] = from[rows, cols]^T, TRANSPOSE_W columns at a time. */
+/* to[cols, rows] = from[rows, cols]^T: squares of L x L elements (L: a 256-bit vector) are
+ * loaded as L vectors, transposed in registers and stored as L vectors; the edges an element
+ * at a time. */
 static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to)
 {
-    enum { TRANSPOSE_W = 16 };
-    int full = cols / TRANSPOSE_W, rest = cols % TRANSPOSE_W;
-    loop lb;
+    int L = g->lanes256, R = rows / L * L, C = cols / L * L;
     g->novec = true;
-    if (full > 0) {
-        LLVMValueRef b = loop_begin(g, &lb, full);
-        transpose_columns(g, from, rows, cols, to, LLVMBuildMul(g->B, b, ci(g, TRANSPOSE_W), ""), TRANSPOSE_W);
-        loop_end(g, &lb);
+    if (R > 0 && C > 0) {
+        loop lr, lc;
+        LLVMValueRef r0 = LLVMBuildMul(g->B, loop_begin(g, &lr, R / L), ci(g, L), "");
+        LLVMValueRef c0 = LLVMBuildMul(g->B, loop_begin(g, &lc, C / L), ci(g, L), "");
+        LLVMValueRef v[8], out[8];
+        DNIC_ASSERT(L <= 8);
+        for (int i = 0; i < L; i++)
+            v[i] = vload(g, from, ix(g, LLVMBuildAdd(g->B, r0, ci(g, i), ""), cols, c0), L);
+        for (int j = 0; j < L; j++) {
+            out[j] = LLVMGetUndef(vec_type(g, L));
+            for (int i = 0; i < L; i++)
+                out[j] = LLVMBuildInsertElement(
+                    g->B, out[j], LLVMBuildExtractElement(g->B, v[i], LLVMConstInt(g->i32, (unsigned)j, 0), ""),
+                    LLVMConstInt(g->i32, (unsigned)i, 0), "");
+            vstore(g, out[j], to, ix(g, LLVMBuildAdd(g->B, c0, ci(g, j), ""), rows, r0), L);
+        }
+        loop_end(g, &lc);
+        loop_end(g, &lr);
     }
-    if (rest > 0)
-        transpose_columns(g, from, rows, cols, to, ci(g, (long long)full * TRANSPOSE_W), rest);
+    transpose_scalar(g, from, rows, cols, to, 0, R, C, cols);
+    transpose_scalar(g, from, rows, cols, to, R, rows, 0, cols);
     g->novec = false;
 }
 
