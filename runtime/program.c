@@ -1,14 +1,36 @@
 /* Programs and datasets: one allocation for every buffer, planned once before training, and
  * the seeded initialisation of parameters in the model's draw order. */
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "dnic/program.h"
 #include "rng.h"
 
 enum { ALIGN = 64 }; /* a cache line, and enough for any vector width */
+
+/* Buffers of at least HUGE_MIN bytes in all are asked for in 2 MiB pages (Linux's transparent
+ * huge pages, where the system leaves them to madvise): the kernels read matrices a row at a
+ * time, thousands of 4 KiB pages apart, and with small pages the translations no longer fit
+ * the TLB. numpy does the same for its arrays of 4 MiB and more. */
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)4 << 20)
+
+static void *alloc_buffers(size_t total)
+{
+    if (total < HUGE_MIN)
+        return aligned_alloc(ALIGN, (total + ALIGN - 1) / ALIGN * ALIGN);
+    void *m = aligned_alloc(HUGE_PAGE, (total + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+#ifdef MADV_HUGEPAGE
+    if (m)
+        madvise(m, (total + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* only advice */
+#endif
+    return m;
+}
 
 size_t dnic_dtype_size(dnic_dtype t)
 {
@@ -35,7 +57,7 @@ dnic_status dnic_program_alloc(dnic_program *p)
     bool ok = p->slot_ptrs != NULL;
     for (int s = 0; ok && s < slots; s++)
         ok = (p->slot_ptrs[s] = calloc((size_t)p->nbufs + 1, sizeof **p->slot_ptrs)) != NULL;
-    p->mem = ok && total ? aligned_alloc(ALIGN, total) : NULL;
+    p->mem = ok && total ? alloc_buffers(total) : NULL;
     if (!ok || (total && !p->mem)) {
         dnic_program_free(p);
         return DNIC_ERR_NOMEM;
@@ -105,7 +127,7 @@ dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int 
     memset(d, 0, sizeof *d);
     size_t es = dnic_dtype_size(dtype);
     size_t nx = (size_t)n * (size_t)inputs, ny = (size_t)n * (size_t)labels;
-    d->x = malloc(nx * es + 1);
+    d->x = alloc_buffers(nx * es + 1); /* batches gather rows from all over it */
     d->y = malloc(ny * es + 1);
     if (!d->x || !d->y) {
         dnic_dataset_free(d);
