@@ -351,10 +351,6 @@ enum { MR = 4, NRV = 2 }; /* tile: 4 rows by 2 vectors */
 enum {
     PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
     PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
-    /* a stride that maps a column's elements to at most 8 of the 64 sets of a 32 KiB, 8-way L1
-     * data cache (sets of 64-byte lines, 4 KiB apart) */
-    ALIASING_STRIDE = 512,
-    L1_WAYS = 8,
 };
 /* A packed product of at least this many flops splits its panels across the kernel threads
  * (dnic_parallel_for; about 30 us of work on one core, against a few us to hand it out). */
@@ -881,13 +877,7 @@ static void gen_sgd_w(opctx *c)
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
     gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi};
-    if (Bn > L1_WAYS && K * tsize(c->g) % ALIASING_STRIDE == 0) {
-        /* A(m, k) = x[k, m] has its k's a row of x apart, so every k of a tile's loop loads
-         * another cache line; when that row is a multiple of ALIASING_STRIDE bytes long, those
-         * lines all fall in a few sets of the L1 cache and, more than L1_WAYS of them, evict
-         * one another before the next row tile can reuse them.  Then x^T, read along its rows,
-         * is well worth its copy (bench/gemm.dni, a 1024x1024 update at batch 256: 10.6 ms
-         * before, 5.8 ms after; transposing for its 1024x30 update too: a step 7 % faster). */
+    if (c->o->scratch >= 0) { /* x^T along its rows (dnic_sgd_w_transposes) */
         transpose(c->g, c->s[0], Bn, K, c->s[2]);
         p.a = c->s[2];
         p.sam = Bn;

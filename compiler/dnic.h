@@ -264,7 +264,7 @@ typedef struct dnic_ir_op {
     double lr;        /* SGD_W, SGD_B */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
     int scratch;      /* a TEMP buffer written then read by the op, else -1: MATMUL_NT: W^T;
-                         SGD_W: x^T */
+                         SGD_W: x^T where dnic_sgd_w_transposes */
     dnic_opt_spec opt;/* SGD_W, SGD_B: the update rule */
     int state[3];     /* its STATE buffers: momentum: velocity; adam: m, v, step count; else -1 */
 } dnic_ir_op;
@@ -300,6 +300,9 @@ int dnic_ir_block_acc(const dnic_ir *ir, int b);
 /* DNIC_READS_X | DNIC_READS_Y for the batch inputs block b reads. */
 int dnic_ir_block_reads(const dnic_ir *ir, int b);
 double dnic_ir_block_cost(const dnic_ir *ir, int b);
+/* Whether the update of a [rows, *] weight at this batch reads its input x through a
+ * transposed copy (the op's scratch buffer): when x's rows would alias in the L1 cache. */
+bool dnic_sgd_w_transposes(int rows, int batch, dnic_dtype t);
 /* Checks shapes, def-before-use and buffer kinds; returns false after reporting to stderr
  * (a failure is a compiler bug, not a user error). */
 bool dnic_ir_verify(const dnic_ir *ir, FILE *err);

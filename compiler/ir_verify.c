@@ -103,9 +103,11 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
     case DNIC_OP_SGD_W:
         shape(v, s[0], Bn, d->rows);
         shape(v, s[1], Bn, d->cols);
-        if (o->scratch < 0 || o->scratch >= v->ir->nbufs || B(v, o->scratch)->kind != DNIC_BUF_TEMP)
+        if (dnic_sgd_w_transposes(d->rows, Bn, v->ir->dtype) != (o->scratch >= 0))
+            fail(v, "has a scratch buffer for x^T exactly when dnic_sgd_w_transposes");
+        else if (o->scratch >= 0 && (o->scratch >= v->ir->nbufs || B(v, o->scratch)->kind != DNIC_BUF_TEMP))
             fail(v, "needs a temporary scratch buffer for x^T");
-        else
+        else if (o->scratch >= 0)
             shape(v, o->scratch, d->rows, Bn);
         break;
     case DNIC_OP_SGD_B:

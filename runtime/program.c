@@ -22,12 +22,11 @@ enum { ALIGN = 64 }; /* a cache line, and enough for any vector width */
 
 static void *alloc_buffers(size_t total)
 {
-    if (total < HUGE_MIN)
-        return aligned_alloc(ALIGN, (total + ALIGN - 1) / ALIGN * ALIGN);
-    void *m = aligned_alloc(HUGE_PAGE, (total + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE);
+    size_t align = total < HUGE_MIN ? ALIGN : HUGE_PAGE, size = (total + align - 1) / align * align;
+    void *m = aligned_alloc(align, size);
 #ifdef MADV_HUGEPAGE
-    if (m)
-        madvise(m, (total + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* only advice */
+    if (m && align == HUGE_PAGE)
+        madvise(m, size, MADV_HUGEPAGE); /* only advice */
 #endif
     return m;
 }

@@ -36,7 +36,6 @@
 
 #include "../ref/dni_ref.h"
 
-
 #define TOL_F32 1e-5
 #define TOL_F64 1e-12
 #define TOL_ACC 1e-12
@@ -409,9 +408,10 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
     int mnt = kbuf(a, ir, "matmul_nt", DNIC_BUF_TEMP, B, K);
     /* as ir_build.c makes it: with a TEMP scratch buffer for W^T */
     kop(bwd, DNIC_OP_MATMUL_NT, mnt, G, W, -1)->scratch = kbuf(a, ir, "W.t", DNIC_BUF_TEMP, N, K);
-    dnic_ir_op *sw = kop(bwd, DNIC_OP_SGD_W, Wu, X, G, -1); /* and one for x^T */
+    dnic_ir_op *sw = kop(bwd, DNIC_OP_SGD_W, Wu, X, G, -1); /* and, where it reads x^T, one for that */
     sw->lr = lr;
-    sw->scratch = kbuf(a, ir, "X.t", DNIC_BUF_TEMP, K, B);
+    if (dnic_sgd_w_transposes(K, B, t))
+        sw->scratch = kbuf(a, ir, "X.t", DNIC_BUF_TEMP, K, B);
     kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
