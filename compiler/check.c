@@ -6,16 +6,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dnic.h"
+#include "layers.h"
 
-typedef struct checker {
+struct dnic_checker {
     dnic_arena *a;
     dnic_diag *d;
     const dnic_ast *ast;
+    dnic_vec decls;     /* the AST's declarations with `repeat` expanded */
     dnic_model *m;
     const dnic_decl *data, *loss, *train;
-    bool reserved_name; /* a layer has a reserved name: its chain would only repeat the error */
-} checker;
+    bool reserved_name; /* a layer has a reserved name: its graph would only repeat the error */
+    dnic_vec alias_from, alias_to; /* a repeated layer's name stands for its last copy */
+};
+typedef struct dnic_checker checker;
 
 static const dnic_span NOSPAN;
 
@@ -457,62 +460,75 @@ static bool is_reserved(const char *name)
     return strcmp(name, "input") == 0 || strcmp(name, "labels") == 0 || strcmp(name, "output") == 0;
 }
 
-/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init } */
+/* layer NAME = KIND(SOURCE, ... [, WIDTH]) { the kind's settings } */
 static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const char **srcname, dnic_span *srcspan)
 {
-    static const char *const keys[] = {"activation", "bias", "init", "bias_init"};
     l->name = d->name;
     l->span = d->name_span;
-    l->src = -2;
     l->sg = -1;
     l->act = DNIC_ACT_LINEAR;
-    l->bias = true;
-    l->w_init = (dnic_init){DNIC_INIT_XAVIER_UNIFORM, 1, 0};
-    l->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
+    l->nsrc = 0;
     if (is_reserved(d->name)) {
         dnic_error(c->d, d->name_span, "'%s' is reserved and cannot name a layer", d->name);
         c->reserved_name = true;
     }
     const dnic_expr *call = d->call;
-    static const char *const types[] = {"dense"};
-    if (strcmp(call->str, "dense") != 0) {
+    const dnic_layer_kind *k = dnic_layer_kind_find(call->str);
+    if (!k) {
         dnic_error(c->d, callee_span(call), "unknown layer type '%s'", call->str);
-        suggest(c, callee_span(call), call->str, types, 1);
-        dnic_note(c->d, NOSPAN, "layer types: dense");
-    } else if (call->args.n != 2) {
-        dnic_error(c->d, call->span, "dense takes 2 arguments (source, width), not %d", call->args.n);
-    } else {
-        const dnic_arg *src = call->args.v[0], *w = call->args.v[1];
-        if (src->name || w->name) {
-            dnic_error(c->d, src->name ? src->name_span : w->name_span, "dense takes positional arguments: dense(source, width)");
-        } else {
-            if (src->value->kind != EXPR_NAME)
-                dnic_error(c->d, src->value->span, "the source of a layer must be 'input' or a layer's name, found %s",
-                           expr_desc(c, src->value));
-            else {
-                *srcname = src->value->str;
-                *srcspan = src->value->span;
-            }
-            dnic_setting ws = {.key = "width", .value = w->value};
-            get_int32(c, &ws, 1, 1 << 20, &l->out);
+        suggest(c, callee_span(call), call->str, dnic_layer_kind_names, dnic_layer_kind_count);
+        char buf[256] = "";
+        for (int i = 0; i < dnic_layer_kind_count; i++) {
+            strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
+            strncat(buf, dnic_layer_kind_names[i], sizeof buf - strlen(buf) - 1);
+        }
+        dnic_note(c->d, NOSPAN, "layer types: %s", buf);
+        return;
+    }
+    l->kind = k;
+    int n = call->args.n, nsrc = n - k->extra_args;
+    if (nsrc < k->min_src || nsrc > k->max_src) {
+        if (k->extra_args)
+            dnic_error(c->d, call->span, "%s takes %d arguments (%s), not %d", k->name, k->min_src + k->extra_args,
+                       strchr(k->usage, '(') ? dnic_strndup(c->a, strchr(k->usage, '(') + 1, strlen(strchr(k->usage, '(')) - 2) : "",
+                       n);
+        else
+            dnic_error(c->d, call->span, "%s takes %d to %d sources, not %d", k->name, k->min_src, k->max_src, n);
+        l->kind = NULL;
+        return;
+    }
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        const dnic_arg *arg = call->args.v[i];
+        if (arg->name) {
+            dnic_error(c->d, arg->name_span, "%s takes positional arguments: %s", k->name, k->usage);
+            ok = false;
+            break;
         }
     }
-    check_keys(c, d, keys, 4, dnic_sprintf(c->a, "layer '%s'", d->name));
-    const dnic_setting *s;
-    if ((s = find(d, "activation"))) {
-        int v = get_enum(c, s, ACT_NAMES, DNIC_ACT_COUNT);
-        if (v >= 0)
-            l->act = (dnic_act)v;
+    l->src = dnic_alloc(c->a, (size_t)(nsrc + 1) * sizeof *l->src);
+    for (int i = 0; ok && i < nsrc; i++) {
+        const dnic_arg *arg = call->args.v[i];
+        if (arg->value->kind != EXPR_NAME) {
+            dnic_error(c->d, arg->value->span, "the source of a layer must be 'input' or a layer's name, found %s",
+                       expr_desc(c, arg->value));
+            if (arg->value->kind == EXPR_BINARY && arg->value->op == '+')
+                dnic_note(c->d, NOSPAN, "to merge layers, make a layer of them: add(a, b) or concat(a, b)");
+            ok = false;
+            continue;
+        }
+        srcname[i] = arg->value->str;
+        srcspan[i] = arg->value->span;
     }
-    if ((s = find(d, "bias")))
-        get_bool(c, s, &l->bias);
-    if ((s = find(d, "init")))
-        get_init(c, s, &l->w_init);
-    if ((s = find(d, "bias_init"))) {
-        if (!l->bias)
-            dnic_error(c->d, s->key_span, "bias_init is set but layer '%s' has bias = false", d->name);
-        get_init(c, s, &l->b_init);
-    }
+    l->nsrc = ok ? nsrc : 0;
+    const char *const *keys = k->settings;
+    int nkeys = 0;
+    while (keys[nkeys])
+        nkeys++;
+    check_keys(c, d, keys, nkeys, dnic_sprintf(c->a, "layer '%s'", d->name));
+    k->check(c, d, l);
+    if (!ok)
+        l->kind = NULL; /* its graph is not checked: the sources are wrong */
 }
 
 static int layer_index(const dnic_model *m, int n, const char *name)
@@ -779,21 +795,90 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
 
 /* ---- the model ---------------------------------------------------------------------------- */
 
-/* The span of a layer's setting's value, or of its width argument (key NULL), for messages
- * about the checked layer; the layer's name when the model does not spell it out. */
+/* ---- the API layer kinds check with -------------------------------------------------------- */
+
+dnic_diag *dnic_checker_diag(dnic_checker *c)
+{
+    return c->d;
+}
+
+dnic_arena *dnic_checker_arena(dnic_checker *c)
+{
+    return c->a;
+}
+
+const dnic_setting *dnic_setting_find(const dnic_decl *d, const char *key)
+{
+    return find(d, key);
+}
+
+bool dnic_check_int(dnic_checker *c, const dnic_setting *s, int lo, int hi, int *out)
+{
+    return get_int32(c, s, lo, hi, out);
+}
+
+bool dnic_check_real(dnic_checker *c, const dnic_setting *s, double lo, bool lo_open, double hi, double *out)
+{
+    return get_real(c, s, lo, lo_open, hi, out);
+}
+
+bool dnic_check_bool(dnic_checker *c, const dnic_setting *s, bool *out)
+{
+    return get_bool(c, s, out);
+}
+
+int dnic_check_enum(dnic_checker *c, const dnic_setting *s, const char *const *names, int n)
+{
+    return get_enum(c, s, names, n);
+}
+
+bool dnic_check_init(dnic_checker *c, const dnic_setting *s, dnic_init *out)
+{
+    return get_init(c, s, out);
+}
+
+bool dnic_check_act(dnic_checker *c, const dnic_setting *s, dnic_act *out)
+{
+    int v = get_enum(c, s, ACT_NAMES, DNIC_ACT_COUNT);
+    if (v < 0)
+        return false;
+    *out = (dnic_act)v;
+    return true;
+}
+
+dnic_span dnic_decl_arg_span(const dnic_decl *d, int i)
+{
+    if (d->call && i < d->call->args.n)
+        return ((const dnic_arg *)d->call->args.v[i])->value->span;
+    return d->name_span;
+}
+
+/* ---- the model ---------------------------------------------------------------------------- */
+
+/* The declaration of layer `name` (after repeat's expansion), or NULL. */
+static const dnic_decl *layer_decl(checker *c, const char *name)
+{
+    for (int i = 0; i < c->decls.n; i++) {
+        const dnic_decl *d = c->decls.v[i];
+        if (d->kind == DECL_LAYER && strcmp(d->name, name) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* The span of a layer's setting's value, or of its last argument (key NULL: a dense layer's
+ * width), for messages about the checked layer; the layer's name when the model does not
+ * spell it out. */
 static dnic_span layer_span(checker *c, const dnic_layer *l, const char *key)
 {
-    for (int i = 0; i < c->ast->decls.n; i++) {
-        const dnic_decl *d = c->ast->decls.v[i];
-        if (d->kind != DECL_LAYER || strcmp(d->name, l->name) != 0)
-            continue;
-        const dnic_setting *s = key ? find(d, key) : NULL;
-        if (s)
-            return s->value->span;
-        if (!key && d->call->args.n == 2)
-            return ((const dnic_arg *)d->call->args.v[1])->value->span;
-        break;
-    }
+    const dnic_decl *d = layer_decl(c, l->name);
+    if (!d)
+        return l->span;
+    const dnic_setting *s = key ? find(d, key) : NULL;
+    if (s)
+        return s->value->span;
+    if (!key && d->call->args.n > 0 && l->kind && l->kind->extra_args)
+        return dnic_decl_arg_span(d, d->call->args.n - 1);
     return l->span;
 }
 
@@ -816,96 +901,284 @@ static const dnic_decl *unique(checker *c, dnic_decl_kind k)
     return first;
 }
 
-/* Orders the layers into the chain input -> ... -> loss layer, reporting cycles, branches and
- * layers off the chain. */
-static bool order_chain(checker *c, dnic_layer *ls, int n, const int *src, const dnic_span *srcspan, int out,
-                        dnic_span out_span)
+/* A name that a repeated layer's name stands for: its last copy. */
+static const char *resolve(checker *c, const char *name)
 {
-    bool ok = true;
-    /* cycles: follow sources from every layer */
-    for (int i = 0; i < n; i++) {
-        int slow = i, steps = 0;
-        while (slow >= 0 && steps <= n)
-            slow = src[slow], steps++;
-        if (slow >= 0 || steps > n) {
-            /* i reaches a cycle; report it once, from its smallest member */
-            int j = i;
-            for (int k = 0; k < n; k++)
-                j = src[j];
-            int smallest = j;
-            for (int k = src[j]; k != j; k = src[k])
-                if (k < smallest)
-                    smallest = k;
-            if (smallest != i)
-                continue;
-            /* named the way the data flows: a -> b when b reads a */
-            int cyc[n], len = 0;
-            for (int k = i; len == 0 || k != i; k = src[k])
-                cyc[len++] = k;
-            char buf[512] = "";
-            for (int k = len; k >= 0; k--) {
-                strncat(buf, ls[cyc[k % len]].name, sizeof buf - strlen(buf) - 1);
-                if (k > 0)
-                    strncat(buf, " -> ", sizeof buf - strlen(buf) - 1);
-            }
-            dnic_error(c->d, srcspan[i], "layers form a cycle: %s", buf);
-            ok = false;
-        }
-    }
-    if (!ok)
-        return false;
-    int consumers[n > 0 ? n : 1];
-    memset(consumers, 0, sizeof consumers);
-    int from_input = -1;
-    for (int i = 0; i < n; i++) {
-        if (src[i] < 0) {
-            if (from_input >= 0) {
-                dnic_error(c->d, srcspan[i], "layers '%s' and '%s' both read the input; dnic trains a chain of layers",
-                           ls[from_input].name, ls[i].name);
-                ok = false;
-            } else {
-                from_input = i;
-            }
+    for (int i = 0; i < c->alias_from.n; i++)
+        if (strcmp(c->alias_from.v[i], name) == 0)
+            return c->alias_to.v[i];
+    return name;
+}
+
+/* `repeat = N` on a layer makes N copies NAME_1 .. NAME_N, each reading the one before (the
+ * first reads the layer's source); elsewhere NAME means NAME_N, and `sg NAME` gives every copy
+ * an SG module. */
+static void expand_repeats(checker *c)
+{
+    dnic_vec sgs_of = {0}; /* the repeated layers' names, for their sg declarations */
+    dnic_vec counts = {0};
+    for (int i = 0; i < c->ast->decls.n; i++) {
+        dnic_decl *d = c->ast->decls.v[i];
+        const dnic_setting *r = d->kind == DECL_LAYER ? find(d, "repeat") : NULL;
+        int n = 0;
+        if (!r || !get_int32(c, r, 1, 1000, &n)) {
+            dnic_vec_push(c->a, &c->decls, d);
             continue;
         }
-        if (consumers[src[i]]++) {
-            dnic_error(c->d, srcspan[i], "layer '%s' feeds more than one layer; dnic trains a chain of layers",
-                       ls[src[i]].name);
+        if (d->call->args.n < 1) {
+            dnic_vec_push(c->a, &c->decls, d);
+            continue;
+        }
+        for (int k = 1; k <= n; k++) {
+            dnic_decl *copy = dnic_alloc(c->a, sizeof *copy);
+            *copy = *d;
+            copy->name = dnic_sprintf(c->a, "%s_%d", d->name, k);
+            memset(&copy->settings, 0, sizeof copy->settings);
+            for (int j = 0; j < d->settings.n; j++)
+                if (strcmp(((dnic_setting *)d->settings.v[j])->key, "repeat") != 0)
+                    dnic_vec_push(c->a, &copy->settings, d->settings.v[j]);
+            if (k > 1) {
+                dnic_expr *call = dnic_alloc(c->a, sizeof *call);
+                *call = *d->call;
+                memset(&call->args, 0, sizeof call->args);
+                const dnic_arg *first = d->call->args.v[0];
+                dnic_arg *src = dnic_alloc(c->a, sizeof *src);
+                src->value = dnic_expr_new(c->a, EXPR_NAME, first->value->span);
+                src->value->str = dnic_sprintf(c->a, "%s_%d", d->name, k - 1);
+                dnic_vec_push(c->a, &call->args, src);
+                for (int j = 1; j < d->call->args.n; j++)
+                    dnic_vec_push(c->a, &call->args, d->call->args.v[j]);
+                copy->call = call;
+            }
+            dnic_vec_push(c->a, &c->decls, copy);
+        }
+        dnic_vec_push(c->a, &c->alias_from, dnic_strdup(c->a, d->name));
+        dnic_vec_push(c->a, &c->alias_to, dnic_sprintf(c->a, "%s_%d", d->name, n));
+        dnic_vec_push(c->a, &sgs_of, dnic_strdup(c->a, d->name));
+        dnic_vec_push(c->a, &counts, (void *)(intptr_t)n);
+    }
+    /* sg NAME on a repeated layer: one for each copy, in place of the one */
+    dnic_vec out = {0};
+    for (int i = 0; i < c->decls.n; i++) {
+        dnic_decl *d = c->decls.v[i];
+        int n = 0;
+        for (int j = 0; d->kind == DECL_SG && j < sgs_of.n; j++)
+            if (strcmp(sgs_of.v[j], d->name) == 0)
+                n = (int)(intptr_t)counts.v[j];
+        if (!n) {
+            dnic_vec_push(c->a, &out, d);
+            continue;
+        }
+        for (int k = 1; k <= n; k++) {
+            dnic_decl *copy = dnic_alloc(c->a, sizeof *copy);
+            *copy = *d;
+            copy->name = dnic_sprintf(c->a, "%s_%d", d->name, k);
+            dnic_vec_push(c->a, &out, copy);
+        }
+    }
+    c->decls = out;
+}
+
+/* Reports a cycle among the layers still in `left` (each has a source there): follows
+ * sources from the first such layer until one repeats, then names the cycle the way the data
+ * flows (a -> b when b reads a), at the smallest member's source in the cycle. */
+static void report_cycle(checker *c, const dnic_layer *ls, int n, const bool *left, const dnic_span *const *srcspan)
+{
+    int start = 0;
+    while (start < n && !left[start])
+        start++;
+    int seen[n], path[n + 1], len = 0, k = start;
+    for (int i = 0; i < n; i++)
+        seen[i] = -1;
+    while (seen[k] < 0) {
+        seen[k] = len;
+        path[len++] = k;
+        int next = -1;
+        for (int a = 0; a < ls[k].nsrc && next < 0; a++)
+            if (ls[k].src[a] >= 0 && left[ls[k].src[a]])
+                next = ls[k].src[a];
+        DNIC_ASSERT(next >= 0);
+        k = next;
+    }
+    int *cyc = path + seen[k], clen = len - seen[k]; /* cyc[i + 1] is a source of cyc[i] */
+    int m = 0;
+    for (int i = 1; i < clen; i++)
+        if (cyc[i] < cyc[m])
+            m = i;
+    char buf[512] = "";
+    for (int i = 0; i <= clen; i++) { /* from cyc[m] the way the data flows: cyc[i - 1] reads cyc[i] */
+        int idx = cyc[(m + clen - i) % clen];
+        strncat(buf, ls[idx].name, sizeof buf - strlen(buf) - 1);
+        if (i < clen)
+            strncat(buf, " -> ", sizeof buf - strlen(buf) - 1);
+    }
+    int first = cyc[m], from = cyc[(m + 1) % clen], arg = 0;
+    while (arg < ls[first].nsrc && ls[first].src[arg] != from)
+        arg++;
+    dnic_error(c->d, srcspan[first][arg], "layers form a cycle: %s", buf);
+}
+
+/* Sorts the layers into topological order (Kahn's, ties in declaration order), remapping
+ * their sources; false after reporting a cycle. */
+static bool sort_layers(checker *c, dnic_layer *ls, int n, const dnic_span **srcspan, int *out)
+{
+    int indeg[n > 0 ? n : 1], order[n > 0 ? n : 1], pos[n > 0 ? n : 1];
+    bool left[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++) {
+        indeg[i] = 0;
+        left[i] = true;
+        for (int a = 0; a < ls[i].nsrc; a++)
+            indeg[i] += ls[i].src[a] >= 0;
+    }
+    int len = 0;
+    while (len < n) {
+        int next = -1;
+        for (int i = 0; i < n && next < 0; i++)
+            if (left[i] && indeg[i] == 0)
+                next = i;
+        if (next < 0) {
+            report_cycle(c, ls, n, left, srcspan);
+            return false;
+        }
+        left[next] = false;
+        order[len++] = next;
+        for (int i = 0; i < n; i++)
+            for (int a = 0; a < ls[i].nsrc; a++)
+                indeg[i] -= ls[i].src[a] == next;
+    }
+    dnic_layer tmp[n > 0 ? n : 1];
+    const dnic_span *sp[n > 0 ? n : 1];
+    for (int k = 0; k < n; k++) {
+        pos[order[k]] = k;
+        tmp[k] = ls[order[k]];
+        sp[k] = srcspan[order[k]];
+    }
+    for (int k = 0; k < n; k++) {
+        ls[k] = tmp[k];
+        srcspan[k] = sp[k];
+        for (int a = 0; a < ls[k].nsrc; a++)
+            if (ls[k].src[a] >= 0)
+                ls[k].src[a] = pos[ls[k].src[a]];
+    }
+    *out = pos[*out];
+    return true;
+}
+
+/* Every layer must lead to the loss's layer, which nothing else reads. */
+static bool check_reach(checker *c, const dnic_layer *ls, int n, int out, dnic_span out_span)
+{
+    int consumers[n > 0 ? n : 1];
+    memset(consumers, 0, sizeof consumers);
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a < ls[i].nsrc; a++)
+            if (ls[i].src[a] >= 0)
+                consumers[ls[i].src[a]]++;
+    if (consumers[out]) {
+        int reader = -1, sinks = 0, sink = -1;
+        for (int i = 0; i < n; i++) {
+            for (int a = 0; a < ls[i].nsrc && reader < 0; a++)
+                if (ls[i].src[a] == out)
+                    reader = i;
+            if (!consumers[i])
+                sinks++, sink = i;
+        }
+        if (sinks == 1)
+            dnic_error(c->d, out_span, "the loss reads layer '%s', but '%s' feeds '%s'; the loss reads the last layer, '%s'",
+                       ls[out].name, ls[out].name, ls[reader].name, ls[sink].name);
+        else
+            dnic_error(c->d, out_span, "the loss reads layer '%s', but '%s' feeds '%s'; the loss reads a layer that no "
+                       "layer reads", ls[out].name, ls[out].name, ls[reader].name);
+        return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < n; i++)
+        if (!consumers[i] && i != out) {
+            dnic_error(c->d, ls[i].span, "layer '%s' is not used: no layer reads it, and the loss reads '%s'", ls[i].name,
+                       ls[out].name);
             ok = false;
         }
-    }
+    return ok;
+}
+
+static int root(const int *comp, int x)
+{
+    while (comp[x] != x)
+        x = comp[x];
+    return x;
+}
+
+/* The stages of a DNI model: layers joined by an edge without an SG module train together;
+ * an SG module's layer ends its stage, and the layers that read it start others.  Stages are
+ * numbered in an order in which each comes after the stages it reads (ties by their first
+ * layer), so the loss's is last.  Reports a consumer joined to its SG layer's own stage, and
+ * stages that read each other. */
+static bool assign_stages(checker *c, dnic_model *m, const dnic_span *const *srcspan)
+{
+    int n = m->nlayers;
+    dnic_layer *ls = m->layers;
+    int comp[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++)
+        comp[i] = i;
+    /* union-find without ranks: a few hundred layers at most */
+#define ROOT(x) root(comp, (x))
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a < ls[i].nsrc; a++) {
+            int s = ls[i].src[a];
+            if (s >= 0 && ls[s].sg < 0) {
+                int x = ROOT(i), y = ROOT(s);
+                if (x != y)
+                    comp[x > y ? x : y] = x < y ? x : y;
+            }
+        }
+    bool ok = true;
+    for (int i = 0; i < n; i++)
+        for (int a = 0; a < ls[i].nsrc; a++) {
+            int s = ls[i].src[a];
+            if (s >= 0 && ls[s].sg >= 0 && ROOT(s) == ROOT(i)) {
+                dnic_error(c->d, srcspan[i][a],
+                           "layer '%s' reads '%s' past its SG module, but is in the same stage as '%s' by another path",
+                           ls[i].name, ls[s].name, ls[s].name);
+                dnic_note(c->d, NOSPAN, "an SG module's layer must separate the layers before it from those after it");
+                ok = false;
+            }
+        }
     if (!ok)
         return false;
-    /* walk back from the loss layer */
-    int order[n > 0 ? n : 1], len = 0;
-    for (int k = out; k >= 0; k = src[k])
-        order[len++] = k;
-    if (len < n) {
-        /* no cycle, one layer reads the input and none feeds two: the layers are one path from
-         * the input, and those off the way to the loss come after the layer it reads */
-        int next = -1, last = out;
-        for (bool more = true; more;) {
-            more = false;
-            for (int i = 0; i < n; i++)
-                if (src[i] == last) {
-                    if (last == out)
-                        next = i;
-                    last = i;
-                    more = true;
-                    break;
-                }
+    /* number the stages: Kahn's over the components */
+    int stage[n > 0 ? n : 1], nst = 0;
+    for (int i = 0; i < n; i++)
+        stage[i] = -1;
+    for (;;) {
+        int pick = -1;
+        for (int i = 0; i < n && pick < 0; i++) {
+            int r = ROOT(i);
+            if (stage[r] >= 0)
+                continue;
+            bool ready = true;
+            for (int j = 0; j < n && ready; j++)
+                if (ROOT(j) == r)
+                    for (int a = 0; a < ls[j].nsrc; a++) {
+                        int s = ls[j].src[a];
+                        if (s >= 0 && ROOT(s) != r && stage[ROOT(s)] < 0)
+                            ready = false;
+                    }
+            if (ready)
+                pick = r;
         }
-        dnic_error(c->d, out_span, "the loss reads layer '%s', but '%s' feeds '%s'; the loss reads the last layer, '%s'",
-                   ls[out].name, ls[out].name, ls[next].name, ls[last].name);
-        return false;
+        if (pick < 0)
+            break;
+        stage[pick] = nst++;
     }
-    dnic_layer tmp[n];
-    for (int k = 0; k < len; k++)
-        tmp[k] = ls[order[len - 1 - k]];
-    for (int k = 0; k < len; k++) {
-        ls[k] = tmp[k];
-        ls[k].src = k - 1;
-    }
+    for (int i = 0; i < n; i++)
+        if (stage[ROOT(i)] < 0) {
+            dnic_error(c->d, ls[i].span, "the stages around layer '%s' read each other: SG modules split the graph into "
+                       "stages that must run one after another", ls[i].name);
+            return false;
+        }
+    for (int i = 0; i < n; i++)
+        ls[i].stage = stage[ROOT(i)];
+#undef ROOT
+    m->nstages = nst;
     return true;
 }
 
@@ -917,23 +1190,26 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
     c->m = m;
     m->name = ast->model;
     m->src = ast->src;
+    m->out = -1;
+    m->nstages = 1;
 
     c->data = unique(c, DECL_DATA);
     c->loss = unique(c, DECL_LOSS);
     c->train = unique(c, DECL_TRAIN);
     if (c->data)
         check_data(c, c->data);
+    expand_repeats(c);
 
     /* layers, in declaration order for now */
     int nl = 0;
-    for (int i = 0; i < ast->decls.n; i++)
-        nl += ((dnic_decl *)ast->decls.v[i])->kind == DECL_LAYER;
+    for (int i = 0; i < c->decls.n; i++)
+        nl += ((dnic_decl *)c->decls.v[i])->kind == DECL_LAYER;
     m->layers = dnic_alloc(a, (size_t)(nl + 1) * sizeof *m->layers);
-    const char **srcname = dnic_alloc(a, (size_t)(nl + 1) * sizeof *srcname);
-    dnic_span *srcspan = dnic_alloc(a, (size_t)(nl + 1) * sizeof *srcspan);
+    const char ***srcname = dnic_alloc(a, (size_t)(nl + 1) * sizeof *srcname);
+    const dnic_span **srcspan = dnic_alloc(a, (size_t)(nl + 1) * sizeof *srcspan);
     int n = 0;
-    for (int i = 0; i < ast->decls.n; i++) {
-        const dnic_decl *dd = ast->decls.v[i];
+    for (int i = 0; i < c->decls.n; i++) {
+        const dnic_decl *dd = c->decls.v[i];
         if (dd->kind != DECL_LAYER)
             continue;
         int prev = layer_index(m, n, dd->name);
@@ -942,7 +1218,10 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
             dnic_note(d, m->layers[prev].span, "first defined here");
             continue;
         }
-        check_layer(c, dd, &m->layers[n], &srcname[n], &srcspan[n]);
+        srcname[n] = dnic_alloc(a, (size_t)(dd->call->args.n + 1) * sizeof **srcname);
+        dnic_span *sp = dnic_alloc(a, (size_t)(dd->call->args.n + 1) * sizeof *sp);
+        srcspan[n] = sp;
+        check_layer(c, dd, &m->layers[n], srcname[n], sp);
         n++;
     }
     m->nlayers = n;
@@ -950,24 +1229,27 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
         dnic_error(d, ast->model_span, "model '%s' has no layers", ast->model);
 
     /* resolve sources */
-    int *src = dnic_alloc(a, (size_t)(n + 1) * sizeof *src);
     bool resolved = true;
     for (int i = 0; i < n; i++) {
-        src[i] = -1;
-        if (!srcname[i]) {
+        dnic_layer *l = &m->layers[i];
+        if (!l->kind) {
             resolved = false;
             continue;
         }
-        if (strcmp(srcname[i], "input") == 0)
-            continue;
-        src[i] = layer_index(m, n, srcname[i]);
-        if (src[i] < 0) {
-            dnic_error(d, srcspan[i], "layer '%s' is not defined", srcname[i]);
-            suggest(c, srcspan[i], srcname[i], layer_names(c, n, true), n + 1);
-            resolved = false;
-        } else if (src[i] == i) {
-            dnic_error(d, srcspan[i], "layer '%s' reads its own output", srcname[i]);
-            resolved = false;
+        for (int k = 0; k < l->nsrc; k++) {
+            const char *name = srcname[i][k];
+            l->src[k] = -1;
+            if (strcmp(name, "input") == 0)
+                continue;
+            l->src[k] = layer_index(m, n, resolve(c, name));
+            if (l->src[k] < 0) {
+                dnic_error(d, srcspan[i][k], "layer '%s' is not defined", name);
+                suggest(c, srcspan[i][k], name, layer_names(c, n, true), n + 1);
+                resolved = false;
+            } else if (l->src[k] == i) {
+                dnic_error(d, srcspan[i][k], "layer '%s' reads its own output", name);
+                resolved = false;
+            }
         }
     }
 
@@ -978,7 +1260,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
         check_loss(c, c->loss, &out_name, &out_span);
     int out = -1;
     if (out_name && n > 0) {
-        out = layer_index(m, n, out_name);
+        out = layer_index(m, n, resolve(c, out_name));
         if (out < 0) {
             dnic_error(d, out_span, "the loss reads layer '%s', which is not defined", out_name);
             suggest(c, out_span, out_name, layer_names(c, n, false), n);
@@ -991,20 +1273,36 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
         check_train(c, c->train, &report_sg, &report_sg_span);
 
     if (resolved && out >= 0 && !c->reserved_name)
-        resolved = order_chain(c, m->layers, n, src, srcspan, out, out_span);
+        resolved = sort_layers(c, m->layers, n, srcspan, &out) && check_reach(c, m->layers, n, out, out_span);
     else
         resolved = false;
+    m->out = out;
 
-    /* widths along the chain */
+    /* widths, in topological order */
     if (resolved) {
         for (int i = 0; i < n; i++) {
             dnic_layer *l = &m->layers[i];
-            l->in = i == 0 ? m->data.inputs : m->layers[i - 1].out;
-            if (l->act == DNIC_ACT_SOFTMAX && i != n - 1)
+            int w[DNIC_MAX_LAYER_SRC];
+            bool known = true;
+            for (int k = 0; k < l->nsrc; k++) {
+                w[k] = l->src[k] < 0 ? m->data.inputs : m->layers[l->src[k]].out;
+                known &= w[k] > 0;
+            }
+            if (known && !l->kind->shape(c, layer_decl(c, l->name), l, w))
+                l->out = 0;
+            if (l->act == DNIC_ACT_SOFTMAX && i != out) {
+                int reader = -1;
+                for (int j = 0; j < n && reader < 0; j++)
+                    for (int k = 0; k < m->layers[j].nsrc; k++)
+                        if (m->layers[j].src[k] == i)
+                            reader = j;
                 dnic_error(d, layer_span(c, l, "activation"), "softmax is only for the output layer; '%s' feeds '%s'", l->name,
-                           m->layers[i + 1].name);
+                           m->layers[reader].name);
+            } else if (l->act == DNIC_ACT_SOFTMAX && l->kind != &dnic_layer_dense) {
+                dnic_error(d, layer_span(c, l, "activation"), "softmax is for a dense output layer, not %s", l->kind->name);
+            }
         }
-        dnic_layer *o = &m->layers[n - 1];
+        dnic_layer *o = &m->layers[out];
         if (o->act == DNIC_ACT_SOFTMAX && o->out == 1) /* its output is always 1: nothing to learn */
             dnic_error(d, layer_span(c, o, "activation"), "softmax needs at least 2 units, but layer '%s' is 1 wide; use sigmoid",
                        o->name);
@@ -1025,16 +1323,16 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
             dnic_error(d, c->loss->call->span, "a softmax output layer needs softmax_cross_entropy, not squared_error");
     }
 
-    /* SG modules, attached in chain order */
+    /* SG modules, attached in layer order */
     int ns = 0;
-    for (int i = 0; i < ast->decls.n; i++)
-        ns += ((dnic_decl *)ast->decls.v[i])->kind == DECL_SG;
+    for (int i = 0; i < c->decls.n; i++)
+        ns += ((dnic_decl *)c->decls.v[i])->kind == DECL_SG;
     dnic_sg *sgs = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgs);
     const dnic_decl **sgdecl = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgdecl);
     bool *target_true = dnic_alloc(a, (size_t)(ns + 1) * sizeof *target_true);
     int k = 0;
-    for (int i = 0; i < ast->decls.n; i++) {
-        const dnic_decl *dd = ast->decls.v[i];
+    for (int i = 0; i < c->decls.n; i++) {
+        const dnic_decl *dd = c->decls.v[i];
         if (dd->kind != DECL_SG)
             continue;
         bool dup = false;
@@ -1059,7 +1357,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
                 dnic_sg *sg = &m->sgs[m->nsgs];
                 *sg = sgs[j];
                 sg->layer = li;
-                if (li == n - 1) {
+                if (li == out) {
                     dnic_error(d, sg->span, "layer '%s' is the output layer: it learns from the loss, not an SG module",
                                sg->name);
                     continue;
@@ -1069,28 +1367,39 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
                 for (int p = 0; p < sg->nparts; p++)
                     sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
                 m->layers[li].sg = m->nsgs++;
-                if (target_true[j] && m->train.mode == DNIC_MODE_DNI) {
-                    /* the true gradient exists without backprop only next to the loss: it stops at
-                     * the next layer with an SG module (backprop mode ignores SG modules) */
-                    int stop = -1;
-                    for (int l2 = n - 2; l2 > li; l2--)
-                        for (int j2 = 0; j2 < k; j2++)
-                            if (strcmp(m->layers[l2].name, sgs[j2].name) == 0)
-                                stop = l2;
-                    if (stop >= 0)
-                        dnic_error(d, find(sgdecl[j], "target")->value->span,
-                                   "target = true needs the true gradient at '%s', but the loss's gradient stops at '%s', "
-                                   "which has an SG module; use target = bootstrap",
-                                   sg->name, m->layers[stop].name);
-                }
             }
+        for (int s = 0; s < m->nsgs; s++) {
+            int j = 0;
+            while (strcmp(sgdecl[j]->name, m->sgs[s].name) != 0)
+                j++;
+            if (!target_true[j] || m->train.mode != DNIC_MODE_DNI)
+                continue;
+            /* the true gradient exists without backprop only next to the loss: it stops at the
+             * first layer after this one with an SG module (backprop mode ignores SG modules) */
+            int li = m->sgs[s].layer, stop = -1;
+            bool down[n];
+            for (int i = 0; i < n; i++) {
+                down[i] = false;
+                for (int q = 0; q < m->layers[i].nsrc; q++)
+                    down[i] |= m->layers[i].src[q] == li || (m->layers[i].src[q] >= 0 && down[m->layers[i].src[q]]);
+                if (down[i] && m->layers[i].sg >= 0 && stop < 0)
+                    stop = i;
+            }
+            if (stop >= 0)
+                dnic_error(d, find(sgdecl[j], "target")->value->span,
+                           "target = true needs the true gradient at '%s', but the loss's gradient stops at '%s', "
+                           "which has an SG module; use target = bootstrap",
+                           m->sgs[s].name, m->layers[stop].name);
+        }
+        if (m->train.mode == DNIC_MODE_DNI && m->nsgs > 0 && d->errors == errors0)
+            assign_stages(c, m, srcspan);
     }
     if (report_sg && resolved) {
         int found = -1;
         const char **names = dnic_alloc(a, (size_t)(m->nsgs + 1) * sizeof *names);
         for (int j = 0; j < m->nsgs; j++) {
             names[j] = m->sgs[j].name;
-            if (strcmp(names[j], report_sg) == 0)
+            if (strcmp(names[j], resolve(c, report_sg)) == 0)
                 found = j;
         }
         if (found < 0) {

@@ -333,8 +333,8 @@ typedef struct opctx opctx;
 struct opctx {
     cg *g;
     const dnic_ir_op *o;
-    LLVMValueRef dst, s[3], state[3];
-    const dnic_buffer_desc *D, *S[3];
+    LLVMValueRef dst, s[DNIC_MAX_SRC], scr, state[3];
+    const dnic_buffer_desc *D, *S[DNIC_MAX_SRC], *SCR;
     LLVMValueRef c1, c2; /* adam: the bias corrections 1 - beta^t of this update, in T */
 };
 
@@ -717,7 +717,7 @@ static void gen_concat(opctx *c)
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, W = c->D->cols, off = 0;
-    for (int p = 0; p < 3; p++) {
+    for (int p = 0; p < DNIC_MAX_SRC; p++) {
         if (!c->s[p])
             continue;
         int w = c->S[p]->cols;
@@ -732,8 +732,9 @@ static void gen_concat(opctx *c)
     }
 }
 
-/* Elementwise over all rows*cols: dst = f(s0[e], s1[e]). */
-static void gen_elementwise(opctx *c)
+/* Elementwise over all rows*cols: dst = f(s0[e], s1[e]) for SUB, ACT_GRAD and ADD (whose
+ * activation then runs over dst as DENSE's does). */
+static void gen_same2(opctx *c)
 {
     cg *g = c->g;
     LLVMTypeRef T = g->T;
@@ -742,10 +743,158 @@ static void gen_elementwise(opctx *c)
     LLVMValueRef a = ld(g, T, c->s[0], e), b = ld(g, T, c->s[1], e), v;
     if (c->o->op == DNIC_OP_SUB)
         v = fsub(g, a, b);
+    else if (c->o->op == DNIC_OP_ADD)
+        v = fadd(g, a, b);
     else /* ACT_GRAD: g * act'(y) */
         v = fmul(g, a, act_deriv(g, c->o->act, b));
     st(g, T, v, c->dst, e);
     loop_end(g, &l);
+    if (c->o->op == DNIC_OP_ADD && c->o->act != DNIC_ACT_LINEAR) {
+        DNIC_ASSERT(c->o->act != DNIC_ACT_SOFTMAX);
+        gen_act_pass(c);
+    }
+}
+
+/* dst[B,w] = s0[B, off .. off+w) */
+static void gen_slice(opctx *c)
+{
+    cg *g = c->g;
+    int w = c->D->cols, W = c->S[0]->cols;
+    loop li, lj;
+    LLVMValueRef i = loop_begin(g, &li, c->D->rows);
+    LLVMValueRef j = loop_begin(g, &lj, w);
+    st(g, g->T, ld(g, g->T, c->s[0], ix(g, i, W, LLVMBuildAdd(g->B, j, ci(g, c->o->off), ""))), c->dst, ix(g, i, w, j));
+    loop_end(g, &lj);
+    loop_end(g, &li);
+}
+
+/* A per-column array of N elements on the stack. */
+static LLVMValueRef column_alloca(cg *g, int n)
+{
+    LLVMValueRef a = entry_alloca(g, LLVMArrayType2(g->T, (unsigned long long)n), "col");
+    LLVMSetAlignment(a, 64);
+    return a;
+}
+
+/* out[j] = 1 / sqrt(var[j] + eps) for the N columns. */
+static void inv_std(opctx *c, LLVMValueRef var_, LLVMValueRef out, int N)
+{
+    cg *g = c->g;
+    loop l;
+    LLVMValueRef j = loop_begin(g, &l, N);
+    LLVMValueRef v = fadd(g, ld(g, g->T, var_, j), cf(g, g->T, c->o->eps));
+    st(g, g->T, LLVMBuildFDiv(g->B, cf(g, g->T, 1), math1(g, "sqrt", g->T, v), ""), out, j);
+    loop_end(g, &l);
+}
+
+/* BN_MEAN: dst[j] = (sum over rows in order of s0[b,j]) / B;
+ * BN_VAR:  dst[j] = (sum over rows in order of (s0[b,j] - s1[j])^2) / B. */
+static void gen_col_stat(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef T = g->T;
+    int Bn = c->S[0]->rows, N = c->D->cols;
+    loop lz, lb, lj, ld_;
+    LLVMValueRef j = loop_begin(g, &lz, N);
+    st(g, T, cf(g, T, 0), c->dst, j);
+    loop_end(g, &lz);
+    LLVMValueRef b = loop_begin(g, &lb, Bn);
+    j = loop_begin(g, &lj, N);
+    LLVMValueRef x = ld(g, T, c->s[0], ix(g, b, N, j));
+    if (c->o->op == DNIC_OP_BN_VAR) {
+        LLVMValueRef d = fsub(g, x, ld(g, T, c->s[1], j));
+        x = fmul(g, d, d);
+    }
+    st(g, T, fadd(g, ld(g, T, c->dst, j), x), c->dst, j);
+    loop_end(g, &lj);
+    loop_end(g, &lb);
+    j = loop_begin(g, &ld_, N);
+    st(g, T, LLVMBuildFDiv(g->B, ld(g, T, c->dst, j), cf(g, T, Bn), ""), c->dst, j);
+    loop_end(g, &ld_);
+}
+
+/* BN_NORM: dst[b,j] = (s0[b,j] - s1[j]) * istd[j], istd = 1 / sqrt(s2 + eps);
+ * AFFINE:  dst[b,j] = act(s0[b,j] * s1[j] + s2[j]). */
+static void gen_rowwise(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef T = g->T;
+    int Bn = c->D->rows, N = c->D->cols;
+    bool norm = c->o->op == DNIC_OP_BN_NORM;
+    LLVMValueRef is = NULL;
+    if (norm) {
+        is = column_alloca(g, N);
+        inv_std(c, c->s[2], is, N);
+    }
+    loop lb, lj;
+    LLVMValueRef b = loop_begin(g, &lb, Bn);
+    LLVMValueRef j = loop_begin(g, &lj, N), e = ix(g, b, N, j);
+    LLVMValueRef x = ld(g, T, c->s[0], e), v;
+    if (norm)
+        v = fmul(g, fsub(g, x, ld(g, T, c->s[1], j)), ld(g, T, is, j));
+    else
+        v = fadd(g, fmul(g, x, ld(g, T, c->s[1], j)), ld(g, T, c->s[2], j));
+    st(g, T, v, c->dst, e);
+    loop_end(g, &lj);
+    loop_end(g, &lb);
+    if (!norm && c->o->act != DNIC_ACT_LINEAR) {
+        DNIC_ASSERT(c->o->act != DNIC_ACT_SOFTMAX);
+        gen_act_pass(c);
+    }
+}
+
+/* dst[j] = (1 - momentum) * dst[j] + momentum * (scale * s0[j]), the constants rounded to T. */
+static void gen_running(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef T = g->T;
+    loop l;
+    LLVMValueRef j = loop_begin(g, &l, c->D->cols);
+    LLVMValueRef keep = fmul(g, cf(g, T, 1 - c->o->momentum), ld(g, T, c->dst, j));
+    LLVMValueRef add = fmul(g, cf(g, T, c->o->momentum), fmul(g, cf(g, T, c->o->scale), ld(g, T, c->s[0], j)));
+    st(g, T, fadd(g, keep, add), c->dst, j);
+    loop_end(g, &l);
+}
+
+/* dst[0,j] = sum over rows in order of s0[b,j] * s1[b,j]; dst[1,j] = of s0[b,j]. */
+static void gen_dparams(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef T = g->T;
+    int Bn = c->S[0]->rows, N = c->D->cols;
+    loop lz, lb, lj;
+    LLVMValueRef j = loop_begin(g, &lz, 2 * N);
+    st(g, T, cf(g, T, 0), c->dst, j);
+    loop_end(g, &lz);
+    LLVMValueRef b = loop_begin(g, &lb, Bn);
+    j = loop_begin(g, &lj, N);
+    LLVMValueRef e = ix(g, b, N, j), gv = ld(g, T, c->s[0], e), jn = LLVMBuildAdd(g->B, j, ci(g, N), "");
+    st(g, T, fadd(g, ld(g, T, c->dst, j), fmul(g, gv, ld(g, T, c->s[1], e))), c->dst, j);
+    st(g, T, fadd(g, ld(g, T, c->dst, jn), gv), c->dst, jn);
+    loop_end(g, &lj);
+    loop_end(g, &lb);
+}
+
+/* dst[b,j] = ((B * g - dbeta[j]) - xhat * dgamma[j]) * k[j], k = gamma * istd / B. */
+static void gen_bn_grad(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef T = g->T;
+    int Bn = c->D->rows, N = c->D->cols;
+    LLVMValueRef k = column_alloca(g, N);
+    inv_std(c, c->s[2], k, N);
+    loop lk, lb, lj;
+    LLVMValueRef j = loop_begin(g, &lk, N);
+    st(g, T, LLVMBuildFDiv(g->B, fmul(g, ld(g, T, c->s[3], j), ld(g, T, k, j)), cf(g, T, Bn), ""), k, j);
+    loop_end(g, &lk);
+    LLVMValueRef b = loop_begin(g, &lb, Bn);
+    j = loop_begin(g, &lj, N);
+    LLVMValueRef e = ix(g, b, N, j);
+    LLVMValueRef t = fsub(g, fmul(g, cf(g, T, Bn), ld(g, T, c->s[0], e)), ld(g, T, c->s[4], LLVMBuildAdd(g->B, j, ci(g, N), "")));
+    t = fsub(g, t, fmul(g, ld(g, T, c->s[1], e), ld(g, T, c->s[4], j)));
+    st(g, T, fmul(g, t, ld(g, T, k, j)), c->dst, e);
+    loop_end(g, &lj);
+    loop_end(g, &lb);
 }
 
 /* to[cols, rows] = from[rows, cols]^T over rows r_lo..r_hi and columns c_lo..c_hi, an element at
@@ -811,7 +960,7 @@ static void gen_matmul_nt(opctx *c)
         gen_gemm(g, c, &p);
         return;
     }
-    LLVMValueRef wt = c->s[2]; /* the scratch buffer, [N,K] */
+    LLVMValueRef wt = c->scr; /* the scratch buffer, [N,K] */
     transpose(g, c->s[1], K, N, wt);
     gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi};
     gen_gemm(g, c, &q);
@@ -878,8 +1027,8 @@ static void gen_sgd_w(opctx *c)
     adam_prologue(c);
     gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi};
     if (c->o->scratch >= 0) { /* x^T along its rows (dnic_sgd_w_transposes) */
-        transpose(c->g, c->s[0], Bn, K, c->s[2]);
-        p.a = c->s[2];
+        transpose(c->g, c->s[0], Bn, K, c->scr);
+        p.a = c->scr;
         p.sam = Bn;
         p.sak = 1;
     }
@@ -901,6 +1050,19 @@ static void gen_sgd_b(opctx *c)
     adam_prologue(c);
     gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi};
     gen_gemm(c->g, c, &p);
+}
+
+/* p[j] -= update(s0[off, j]): a gradient that other ops computed (batch normalisation's
+ * scale and shift), through the same update rule as the weights. */
+static void gen_update(opctx *c)
+{
+    cg *g = c->g;
+    int N = c->D->cols;
+    adam_prologue(c);
+    loop l;
+    LLVMValueRef j = loop_begin(g, &l, N);
+    apply_update(c, j, ld(g, g->T, c->s[0], LLVMBuildAdd(g->B, j, ci(g, (long long)c->o->off * N), "")), 1);
+    loop_end(g, &l);
 }
 
 static LLVMValueRef to_f64(cg *g, LLVMValueRef v)
@@ -970,12 +1132,23 @@ static void add_target_attrs(cg *g, LLVMValueRef fn)
     add_attr(g, fn, (int)LLVMAttributeFunctionIndex, "nounwind");
 }
 
-enum { OP_ARGS = 7 }; /* dst, three sources (or scratch), three optimiser states */
+/* An op function's arguments: dst, the sources, the scratch buffer, three optimiser states. */
+enum { ARG_SRC = 1, ARG_SCRATCH = ARG_SRC + DNIC_MAX_SRC, ARG_STATE, OP_ARGS = ARG_STATE + 3 };
+
+/* The lowering of each op, by the rule its line in ir_ops.def names. */
+typedef void (*gen_fn)(opctx *c);
+static const gen_fn GEN[DNIC_OP_COUNT] = {
+#define DNIC_OP(e, nm, ns, opt, d, at, rule) [DNIC_OP_##e] = gen_##rule,
+#include "ir_ops.def"
+#undef DNIC_OP
+};
 
 /* One op as an internal function over noalias buffers, inlined into its block. */
 static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name)
 {
-    LLVMTypeRef params[OP_ARGS] = {g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef params[OP_ARGS];
+    for (int i = 0; i < OP_ARGS; i++)
+        params[i] = g->ptr;
     LLVMTypeRef fty = LLVMFunctionType(g->vd, params, OP_ARGS, 0);
     LLVMValueRef fn = LLVMAddFunction(g->M, name, fty);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -990,30 +1163,20 @@ static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name)
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->C, fn, "entry");
     LLVMPositionBuilderAtEnd(g->B, entry);
     opctx c = {.g = g, .o = o, .dst = LLVMGetParam(fn, 0), .D = &g->ir->bufs[o->dst]};
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < DNIC_MAX_SRC; s++)
         if (o->src[s] >= 0) {
-            c.s[s] = LLVMGetParam(fn, (unsigned)s + 1);
+            c.s[s] = LLVMGetParam(fn, (unsigned)(ARG_SRC + s));
             c.S[s] = &g->ir->bufs[o->src[s]];
         }
     if (o->scratch >= 0) {
-        c.s[2] = LLVMGetParam(fn, 3);
-        c.S[2] = &g->ir->bufs[o->scratch];
+        c.scr = LLVMGetParam(fn, ARG_SCRATCH);
+        c.SCR = &g->ir->bufs[o->scratch];
     }
     for (int i = 0; i < 3; i++)
         if (o->state[i] >= 0)
-            c.state[i] = LLVMGetParam(fn, (unsigned)(4 + i));
-    switch (o->op) {
-    case DNIC_OP_DENSE: gen_dense(&c); break;
-    case DNIC_OP_CONCAT: gen_concat(&c); break;
-    case DNIC_OP_ACT_GRAD:
-    case DNIC_OP_SUB: gen_elementwise(&c); break;
-    case DNIC_OP_MATMUL_NT: gen_matmul_nt(&c); break;
-    case DNIC_OP_SGD_W: gen_sgd_w(&c); break;
-    case DNIC_OP_SGD_B: gen_sgd_b(&c); break;
-    case DNIC_OP_ABS_SUM: gen_abs_sum(&c); break;
-    case DNIC_OP_LOSS_SUM: gen_loss_sum(&c); break;
-    case DNIC_OP_COUNT: DNIC_ASSERT(!"bad op");
-    }
+            c.state[i] = LLVMGetParam(fn, (unsigned)(ARG_STATE + i));
+    DNIC_ASSERT((unsigned)o->op < DNIC_OP_COUNT);
+    GEN[o->op](&c);
     LLVMBuildRetVoid(g->B);
     g->fn = saved;
     return fn;
@@ -1092,18 +1255,20 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
         g->fn = fn;
         LLVMPositionBuilderAtEnd(g->B, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
         LLVMValueRef bufs = LLVMGetParam(fn, 0);
-        LLVMTypeRef opargs[OP_ARGS] = {g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr, g->ptr};
+        LLVMTypeRef opargs[OP_ARGS];
+        for (int i = 0; i < OP_ARGS; i++)
+            opargs[i] = g->ptr;
         LLVMTypeRef opty = LLVMFunctionType(g->vd, opargs, OP_ARGS, 0);
         for (int i = 0; i < blk->nops; i++) {
             const dnic_ir_op *o = &blk->ops[i];
             LLVMValueRef args[OP_ARGS];
             args[0] = ld(g, g->ptr, bufs, ci(g, o->dst));
+            for (int s = 0; s < DNIC_MAX_SRC; s++)
+                args[ARG_SRC + s] = o->src[s] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->src[s])) : LLVMConstPointerNull(g->ptr);
+            args[ARG_SCRATCH] = o->scratch >= 0 ? ld(g, g->ptr, bufs, ci(g, o->scratch)) : LLVMConstPointerNull(g->ptr);
             for (int k = 0; k < 3; k++)
-                args[4 + k] = o->state[k] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->state[k])) : LLVMConstPointerNull(g->ptr);
-            for (int s = 0; s < 3; s++)
-                args[s + 1] = o->src[s] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->src[s])) : LLVMConstPointerNull(g->ptr);
-            if (o->scratch >= 0)
-                args[3] = ld(g, g->ptr, bufs, ci(g, o->scratch));
+                args[ARG_STATE + k] =
+                    o->state[k] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->state[k])) : LLVMConstPointerNull(g->ptr);
             LLVMBuildCall2(g->B, opty, opfn[i], args, OP_ARGS, "");
         }
         LLVMBuildRetVoid(g->B);

@@ -183,15 +183,21 @@ typedef struct dnic_sg {
     double lr;
 } dnic_sg;
 
+typedef struct dnic_layer_kind dnic_layer_kind;
+
+/* A layer of the graph.  What only one kind needs lives in `cfg`, the kind's own struct (a
+ * dense layer's widths, bias and initialisers: layer_dense.c), never in a field here. */
 typedef struct dnic_layer {
     const char *name;
     dnic_span span;
-    int src;                   /* index of the source layer, -1 for the model input */
-    int in, out;               /* widths */
-    dnic_act act;
-    bool bias;
-    dnic_init w_init, b_init;
+    const dnic_layer_kind *kind;
+    int *src;                  /* its sources: layer indices (all earlier), -1 for the model input */
+    int nsrc;
+    int out;                   /* output width */
+    dnic_act act;              /* the activation of its output (linear when the kind has none) */
+    void *cfg;                 /* the kind's settings, in the arena */
     int sg;                    /* index into model.sgs, -1 if none */
+    int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
 } dnic_layer;
 
 typedef struct dnic_data_spec {
@@ -230,14 +236,32 @@ typedef struct dnic_model {
     const char *name;
     const dnic_source *src;
     dnic_data_spec data;
-    dnic_layer *layers;        /* in chain order: layers[0] reads the input */
+    dnic_layer *layers;        /* in topological order (ties in declaration order) */
     int nlayers;
+    int out;                   /* the layer the loss reads (the last one) */
+    int nstages;               /* 1 in backprop mode */
     dnic_sg *sgs;              /* in layer order */
     int nsgs;
     dnic_loss_kind loss;
     dnic_report_kind report;
     dnic_train_spec train;
 } dnic_model;
+
+/* What layer kinds check their declarations with (check.c): each reports its own error at the
+ * setting's span and returns false (or -1). */
+typedef struct dnic_checker dnic_checker;
+dnic_diag *dnic_checker_diag(dnic_checker *c);
+dnic_arena *dnic_checker_arena(dnic_checker *c);
+const dnic_setting *dnic_setting_find(const dnic_decl *d, const char *key);
+bool dnic_check_int(dnic_checker *c, const dnic_setting *s, int lo, int hi, int *out);
+bool dnic_check_real(dnic_checker *c, const dnic_setting *s, double lo, bool lo_open, double hi, double *out);
+bool dnic_check_bool(dnic_checker *c, const dnic_setting *s, bool *out);
+int dnic_check_enum(dnic_checker *c, const dnic_setting *s, const char *const *names, int n);
+bool dnic_check_init(dnic_checker *c, const dnic_setting *s, dnic_init *out);
+/* activation = NAME (softmax is checked with the graph: only an output layer has it) */
+bool dnic_check_act(dnic_checker *c, const dnic_setting *s, dnic_act *out);
+/* The span of a layer's i-th argument (its sources first), for messages about its shape. */
+dnic_span dnic_decl_arg_span(const dnic_decl *d, int i);
 
 /* Returns NULL after reporting every error found. */
 dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast);
@@ -249,25 +273,61 @@ const char *dnic_sg_part_name(dnic_sg_part p);
  * grouped into blocks (a stage's forward+update phase, or its SG-module update phase); the
  * runtime runs blocks, the code generator turns each block into one function. */
 typedef enum dnic_op {
-#define DNIC_OP(e, name, nsrc) DNIC_OP_##e,
+#define DNIC_OP(e, name, nsrc, optional, dst, attrs, rule) DNIC_OP_##e,
 #include "ir_ops.def"
 #undef DNIC_OP
     DNIC_OP_COUNT
 } dnic_op;
 
+enum { DNIC_MAX_SRC = 5 };
+
 typedef struct dnic_ir_op {
     dnic_op op;
-    int dst;          /* buffer written (or updated in place) */
-    int src[4];       /* buffers read; -1 when unused */
+    int dst;          /* buffer written (or updated in place): its role is the table's `dst` */
+    int src[DNIC_MAX_SRC]; /* buffers read; -1 when unused */
     int nsrc;
-    dnic_act act;     /* DENSE, ACT_GRAD */
-    double lr;        /* SGD_W, SGD_B */
+    dnic_act act;     /* DENSE, ADD, AFFINE, ACT_GRAD; LOSS_SUM: the loss (ir_ops.def) */
+    double lr;        /* updates */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
     int scratch;      /* a TEMP buffer written then read by the op, else -1: MATMUL_NT: W^T;
                          SGD_W: x^T where dnic_sgd_w_transposes */
-    dnic_opt_spec opt;/* SGD_W, SGD_B: the update rule */
+    dnic_opt_spec opt;/* updates: the update rule */
     int state[3];     /* its STATE buffers: momentum: velocity; adam: m, v, step count; else -1 */
+    int off;          /* SLICE: the first column taken; UPDATE: the gradient's row */
+    double eps;       /* BN_NORM, BN_GRAD: added to the variance */
+    double momentum;  /* BN_RUNNING: the weight of the batch's statistic */
+    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased) */
 } dnic_ir_op;
+
+/* What an op does to its destination. */
+typedef enum dnic_dst_role {
+    DNIC_DST_TEMP,   /* writes a temporary */
+    DNIC_DST_UPDATE, /* updates a parameter in place with the optimiser (and its state buffers) */
+    DNIC_DST_ACC,    /* adds to a float64 [1,1] accumulator */
+    DNIC_DST_STAT,   /* updates a parameter that is a running statistic, not trained */
+} dnic_dst_role;
+
+/* The attributes an op carries, as --dump-ir prints them. */
+enum { DNIC_ATTR_ACT = 1, DNIC_ATTR_LR = 2, DNIC_ATTR_LOSS = 4, DNIC_ATTR_OFF = 8, DNIC_ATTR_EPS = 16,
+       DNIC_ATTR_MOMENTUM = 32 };
+
+typedef struct dnic_ir dnic_ir;
+
+/* An op's entry in the op table (ir_ops.c, from ir_ops.def): everything the verifier, the
+ * printer, the cost model and the planner know of it.  Codegen lowers it by `rule`. */
+typedef struct dnic_op_info {
+    const char *name;
+    int nsrc;                /* sources src[0..nsrc) */
+    unsigned optional;       /* bit i: src[i] may be -1 */
+    dnic_dst_role dst;
+    unsigned attrs;
+    /* Checks the operands' shapes and scratch buffer; false with the reason in why. */
+    bool (*shape)(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n);
+    /* Floating-point operations of one run. */
+    double (*flops)(const dnic_ir *ir, const dnic_ir_op *o);
+} dnic_op_info;
+
+extern const dnic_op_info dnic_op_table[DNIC_OP_COUNT];
 
 typedef struct dnic_ir_block {
     const char *name;  /* e.g. "h1.forward", "h1.sg_update" */
@@ -275,6 +335,13 @@ typedef struct dnic_ir_block {
     dnic_block_phase phase;
     dnic_ir_op *ops;
     int nops, cap;
+    /* what crosses the block's boundary (dnic_ir_link): the temporaries it reads that another
+     * block wrote in the same step (imports) and those it writes that other blocks read
+     * (exports); in buffer order */
+    int *imports, nimports;
+    int *exports, nexports;
+    /* the stages whose STEP block of the same step must have run first (other than its own) */
+    int *waits, nwaits;
 } dnic_ir_block;
 
 typedef struct dnic_ir {
@@ -294,7 +361,14 @@ typedef struct dnic_ir {
 
 const char *dnic_op_name(dnic_op op);
 int dnic_op_nsrc(dnic_op op);
+/* Bytes an op reads and writes, from its operands' shapes. */
+double dnic_op_bytes(const dnic_ir *ir, const dnic_ir_op *o);
+/* The buffers an op reads (before it writes anything) and those it writes: up to 10 each;
+ * returns the counts through *nr, *nw. */
+void dnic_op_uses(const dnic_ir_op *o, int *reads, int *nr, int *writes, int *nw);
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m);
+/* Computes every block's imports, exports and waits by def/use (ir_link.c). */
+void dnic_ir_link(dnic_arena *a, dnic_ir *ir);
 /* The accumulator block b adds to (-1: none) and its estimated floating-point operations. */
 int dnic_ir_block_acc(const dnic_ir *ir, int b);
 /* DNIC_READS_X | DNIC_READS_Y for the batch inputs block b reads. */

@@ -1,18 +1,40 @@
-/* --emit-dot: a Graphviz picture of the layers, the SG modules and what feeds them. */
+/* --emit-dot: a Graphviz picture of the layer graph, its stages (one box each, in DNI mode),
+ * the SG modules and what feeds them. */
 #include "dnic.h"
+#include "layers.h"
+
+static void node(const dnic_model *m, const dnic_layer *l, FILE *out)
+{
+    const dnic_dense_cfg *dc = l->kind == &dnic_layer_dense ? l->cfg : NULL;
+    char in[16] = "";
+    if (dc)
+        snprintf(in, sizeof in, " %d", dc->in);
+    fprintf(out, "    \"%s\" [shape=box, label=\"%s\\n%s%s -> %d\\n%s%s%s\"];\n", l->name, l->name, l->kind->name, in, l->out,
+            dnic_act_name(l->act), dc && dc->batchnorm ? ", batch norm" : "", dc && !dc->bias && !dc->batchnorm ? ", no bias" : "");
+    (void)m;
+}
 
 void dnic_emit_dot(const dnic_model *m, FILE *out)
 {
+    bool dni = m->train.mode == DNIC_MODE_DNI && m->nsgs > 0;
     fprintf(out, "digraph \"%s\" {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n", m->name);
     fprintf(out, "  input [shape=box, style=rounded, label=\"input\\n%d\"];\n", m->data.inputs);
     fprintf(out, "  labels [shape=box, style=rounded, label=\"labels\\n%d\"];\n", m->data.labels);
+    for (int k = 0; k < (dni ? m->nstages : 1); k++) {
+        if (dni)
+            fprintf(out, "  subgraph \"cluster_stage%d\" {\n    label=\"stage %d\";\n    style=dashed;\n", k, k);
+        for (int i = 0; i < m->nlayers; i++)
+            if (!dni || m->layers[i].stage == k)
+                node(m, &m->layers[i], out);
+        if (dni)
+            fprintf(out, "  }\n");
+    }
     for (int i = 0; i < m->nlayers; i++) {
         const dnic_layer *l = &m->layers[i];
-        fprintf(out, "  \"%s\" [shape=box, label=\"%s\\ndense %d -> %d\\n%s%s\"];\n", l->name, l->name, l->in, l->out,
-                dnic_act_name(l->act), l->bias ? "" : ", no bias");
-        fprintf(out, "  \"%s\" -> \"%s\";\n", i == 0 ? "input" : m->layers[i - 1].name, l->name);
+        for (int k = 0; k < l->nsrc; k++)
+            fprintf(out, "  \"%s\" -> \"%s\";\n", l->src[k] < 0 ? "input" : m->layers[l->src[k]].name, l->name);
     }
-    const dnic_layer *o = &m->layers[m->nlayers - 1];
+    const dnic_layer *o = &m->layers[m->out];
     fprintf(out, "  loss [shape=ellipse, label=\"loss\"];\n  \"%s\" -> loss;\n  labels -> loss;\n", o->name);
     for (int s = 0; s < m->nsgs; s++) {
         const dnic_sg *sg = &m->sgs[s];

@@ -4,49 +4,29 @@
 #include <math.h>
 #include <string.h>
 
-#include "dnic.h"
+#include "layers.h"
 
-typedef struct builder {
+/* A gradient w.r.t. a layer's output, sent by one consumer edge (layer `from`, its source
+ * `arg`); a layer's gradient is the sum of those it receives, in edge order. */
+typedef struct contrib {
+    int from, arg;
+    int buf;
+} contrib;
+
+struct dnic_builder {
     dnic_arena *a;
     dnic_ir *ir;
     const dnic_model *m;
     dnic_ir_block *blk;
     int init_order;
-} builder;
-
-/* A dense unit of the chain or of an SG module, as backpropagation sees it. */
-typedef struct unit {
-    int w, b;        /* parameters (b = -1 without bias) */
-    int in, out;     /* buffers */
-    int grad_in;     /* where the gradient w.r.t. `in` goes (-1: not needed) */
-    const char *name;
-    dnic_act act;
-    double lr;
-} unit;
-
-static const char *const OP_NAMES[] = {
-#define DNIC_OP(e, name, nsrc) name,
-#include "ir_ops.def"
-#undef DNIC_OP
+    bool dni;              /* DNI mode with SG modules: stages end at SG modules */
+    dnic_layer_ir *L;      /* per layer */
+    int *nneed;            /* per layer: how many consumer edges send it a gradient */
+    contrib **got;         /* per layer: the gradients received so far (nneed[i] slots) */
+    int *ngot;
 };
-static const int OP_NSRC[] = {
-#define DNIC_OP(e, name, nsrc) nsrc,
-#include "ir_ops.def"
-#undef DNIC_OP
-};
-_Static_assert(sizeof OP_NAMES / sizeof OP_NAMES[0] == DNIC_OP_COUNT, "op table and enum disagree");
-
-const char *dnic_op_name(dnic_op op)
-{
-    DNIC_ASSERT((unsigned)op < DNIC_OP_COUNT);
-    return OP_NAMES[op];
-}
-
-int dnic_op_nsrc(dnic_op op)
-{
-    DNIC_ASSERT((unsigned)op < DNIC_OP_COUNT);
-    return OP_NSRC[op];
-}
+typedef struct dnic_builder builder;
+typedef dnic_unit unit;
 
 static int add_buf(builder *b, const char *name, dnic_buf_kind kind, int rows, int cols)
 {
@@ -143,7 +123,8 @@ static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
     o->src[0] = s0;
     o->src[1] = s1;
     o->src[2] = s2;
-    o->src[3] = -1;
+    for (int i = 3; i < DNIC_MAX_SRC; i++)
+        o->src[i] = -1;
     o->nsrc = dnic_op_nsrc(op);
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
@@ -166,9 +147,14 @@ static int cols_of(builder *b, int id)
     return b->ir->bufs[id].cols;
 }
 
-static void forward(builder *b, const unit *u)
+void dnic_build_unit_forward(dnic_builder *b, const dnic_unit *u)
 {
     emit(b, DNIC_OP_DENSE, u->out, u->in, u->w, u->b)->act = u->act;
+}
+
+static void forward(builder *b, const unit *u)
+{
+    dnic_build_unit_forward(b, u);
 }
 
 /* A weight update reads A(m, k) = x[k, m], k a row of x apart: every k of a tile's loop loads
@@ -184,7 +170,7 @@ bool dnic_sgd_w_transposes(int rows, int batch, dnic_dtype t)
 }
 
 /* An update of parameter `param` with the model's optimiser and its state buffers. */
-static dnic_ir_op *update(builder *b, dnic_op op, int param, int s0, int s1, double lr)
+dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, int s1, double lr)
 {
     const dnic_opt_spec *opt = &b->m->train.opt;
     dnic_ir_op *o = emit(b, op, param, s0, s1, -1);
@@ -213,33 +199,145 @@ static void message(builder *b, const unit *u, int dz)
     emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, u->w, -1)->scratch = t;
 }
 
-/* Backpropagates `g` (the gradient w.r.t. the last unit's output; when g_is_delta it is
- * already w.r.t. its pre-activation) through units[n-1..0], updating each unit's parameters
- * and sending each unit's message to grad_in in the model's order (before or after the
- * update: docs/semantics.md). */
-static void backward(builder *b, const unit *units, int n, int g, bool g_is_delta)
+
+/* The updates of dense unit u and its message to grad_in, given dz w.r.t. its pre-activation:
+ * the message before the updates, or after them (train.backward_message). */
+void dnic_build_unit_update(dnic_builder *b, const dnic_unit *u, int dz)
 {
     bool after = b->m->train.message == DNIC_MSG_AFTER_UPDATE;
+    if (!after && u->grad_in >= 0)
+        message(b, u, dz);
+    const dnic_buffer_desc *w = &b->ir->bufs[u->w];
+    dnic_ir_op *o = dnic_build_update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr);
+    if (dnic_sgd_w_transposes(w->rows, b->ir->batch, b->ir->dtype))
+        o->scratch = add_buf(b, dnic_sprintf(b->a, "%s.input.t", w->name), DNIC_BUF_TEMP, w->rows, b->ir->batch);
+    if (u->b >= 0)
+        dnic_build_update(b, DNIC_OP_SGD_B, u->b, dz, -1, u->lr);
+    if (after && u->grad_in >= 0)
+        message(b, u, dz);
+}
+
+int dnic_build_delta(dnic_builder *b, const char *name, dnic_act act, int out, int g, bool g_is_delta)
+{
+    if (g_is_delta || act == DNIC_ACT_LINEAR)
+        return g;
+    int dz = add_buf(b, dnic_sprintf(b->a, "%s.delta", name), DNIC_BUF_TEMP, rows_of(b, g), cols_of(b, g));
+    emit(b, DNIC_OP_ACT_GRAD, dz, g, out, -1)->act = act;
+    return dz;
+}
+
+/* Backpropagates `g` (the gradient w.r.t. the last unit's output; when g_is_delta it is
+ * already w.r.t. its pre-activation) through units[n-1..0], updating each unit's parameters
+ * and sending each unit's message to grad_in. */
+static void backward(builder *b, const unit *units, int n, int g, bool g_is_delta)
+{
     for (int i = n - 1; i >= 0; i--) {
         const unit *u = &units[i];
-        int dz = g;
-        if (!(g_is_delta && i == n - 1) && u->act != DNIC_ACT_LINEAR) {
-            dz = add_buf(b, dnic_sprintf(b->a, "%s.delta", u->name), DNIC_BUF_TEMP, rows_of(b, g), cols_of(b, g));
-            emit(b, DNIC_OP_ACT_GRAD, dz, g, u->out, -1)->act = u->act;
-        }
-        if (!after && u->grad_in >= 0)
-            message(b, u, dz);
-        const dnic_buffer_desc *w = &b->ir->bufs[u->w];
-        dnic_ir_op *o = update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr);
-        if (dnic_sgd_w_transposes(w->rows, b->ir->batch, b->ir->dtype))
-            o->scratch = add_buf(b, dnic_sprintf(b->a, "%s.input.t", w->name), DNIC_BUF_TEMP, w->rows, b->ir->batch);
-        if (u->b >= 0)
-            update(b, DNIC_OP_SGD_B, u->b, dz, -1, u->lr);
-        if (after && u->grad_in >= 0)
-            message(b, u, dz);
+        int dz = dnic_build_delta(b, u->name, u->act, u->out, g, g_is_delta && i == n - 1);
+        dnic_build_unit_update(b, u, dz);
         g = u->grad_in;
     }
 }
+
+/* ---- what layer kinds build with ------------------------------------------------------------ */
+
+dnic_arena *dnic_builder_arena(dnic_builder *b)
+{
+    return b->a;
+}
+
+const dnic_model *dnic_builder_model(dnic_builder *b)
+{
+    return b->m;
+}
+
+int dnic_builder_batch(dnic_builder *b)
+{
+    return b->ir->batch;
+}
+
+int dnic_build_temp(dnic_builder *b, const char *name, int rows, int cols)
+{
+    return add_buf(b, name, DNIC_BUF_TEMP, rows, cols);
+}
+
+int dnic_build_param(dnic_builder *b, const char *name, int rows, int cols, dnic_init init, int fan_in, int fan_out)
+{
+    return add_param(b, name, rows, cols, init, fan_in, fan_out);
+}
+
+int dnic_build_const_param(dnic_builder *b, const char *name, int rows, int cols, double value)
+{
+    int id = add_param(b, name, rows, cols, (dnic_init){DNIC_INIT_ZEROS, 0, 0}, 1, 1);
+    b->ir->bufs[id].shift = value;
+    return id;
+}
+
+dnic_ir_op *dnic_build_op(dnic_builder *b, dnic_op op, int dst, int s0, int s1, int s2)
+{
+    return emit(b, op, dst, s0, s1, s2);
+}
+
+/* Consumer edges that send their source a gradient: within a stage, and into a layer with an
+ * SG module from the next stages (its target); never into the model's input. */
+static bool edge_needs_grad(const builder *b, const dnic_layer *consumer, int arg)
+{
+    int s = consumer->src[arg];
+    return s >= 0 && (b->m->layers[s].stage == consumer->stage || (b->dni && b->m->layers[s].sg >= 0));
+}
+
+int dnic_build_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
+{
+    int s = L->l->src[i];
+    DNIC_ASSERT(s >= 0);
+    const dnic_layer *src = &b->m->layers[s];
+    const char *name = b->nneed[s] == 1 ? dnic_sprintf(b->a, "%s.grad", src->name)
+                                        : dnic_sprintf(b->a, "%s.grad.%s.%d", src->name, L->l->name, i);
+    return add_buf(b, name, DNIC_BUF_TEMP, b->ir->batch, src->out);
+}
+
+/* Layer s's gradient: the sum of what its consumer edges sent, in edge order (consumers in
+ * layer order, then their sources in order); one alone is used as it is. */
+static int gradient_of(builder *b, int s)
+{
+    const dnic_layer *l = &b->m->layers[s];
+    DNIC_ASSERT(b->ngot[s] == b->nneed[s] && b->nneed[s] > 0);
+    contrib *c = b->got[s];
+    int n = b->ngot[s];
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of edges */
+        for (int j = i; j > 0 && (c[j].from < c[j - 1].from || (c[j].from == c[j - 1].from && c[j].arg < c[j - 1].arg)); j--) {
+            contrib t = c[j];
+            c[j] = c[j - 1];
+            c[j - 1] = t;
+        }
+    int g = c[0].buf;
+    for (int i = 1; i < n; i++) {
+        int sum = add_buf(b, i == n - 1 ? dnic_sprintf(b->a, "%s.grad", l->name) : dnic_sprintf(b->a, "%s.grad.sum%d", l->name, i),
+                          DNIC_BUF_TEMP, b->ir->batch, l->out);
+        emit(b, DNIC_OP_ADD, sum, g, c[i].buf, -1);
+        g = sum;
+    }
+    return g;
+}
+
+/* Runs layer L's backward pass from g and files the gradients it sends its sources. */
+static void layer_backward(builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
+{
+    const dnic_layer *l = L->l;
+    int grad[DNIC_MAX_LAYER_SRC];
+    for (int i = 0; i < l->nsrc; i++)
+        grad[i] = edge_needs_grad(b, l, i) ? 0 : -1;
+    l->kind->backward(b, L, g, g_is_delta, grad);
+    for (int i = 0; i < l->nsrc; i++) {
+        if (grad[i] < 0)
+            continue;
+        int s = l->src[i];
+        DNIC_ASSERT(b->ngot[s] < b->nneed[s]);
+        b->got[s][b->ngot[s]++] = (contrib){L->index, i, grad[i]};
+    }
+}
+
+/* ---- SG modules ------------------------------------------------------------------------------ */
 
 /* An SG module: its parameters (created in construction order right after its layer's),
  * its input, and its dense units. */
@@ -247,7 +345,6 @@ typedef struct sgmod {
     const dnic_sg *sg;
     int in;          /* the SG input buffer */
     int pred;        /* the synthetic gradient */
-    int target;      /* the message from the next stage: <layer>.grad */
     int acc;         /* synthetic-loss accumulator */
     unit units[9];
     int nunits;
@@ -305,14 +402,77 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out)
     }
 }
 
-/* The SG module regresses its prediction toward the target that arrived. */
+/* The SG module regresses its prediction toward its target, the gradient its layer's
+ * consumers sent back. */
 static void build_sg_update(builder *b, sgmod *s)
 {
     const dnic_layer *l = &b->m->layers[s->sg->layer];
+    int target = gradient_of(b, s->sg->layer);
     int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", l->name), DNIC_BUF_TEMP, b->ir->batch, l->out);
-    emit(b, DNIC_OP_SUB, delta, s->pred, s->target, -1);
+    emit(b, DNIC_OP_SUB, delta, s->pred, target, -1);
     emit(b, DNIC_OP_ABS_SUM, s->acc, delta, -1, -1)->accumulate = true;
     backward(b, s->units, s->nunits, delta, true);
+}
+
+/* ---- the step -------------------------------------------------------------------------------- */
+
+/* The loss at the output layer's activations: the report's accumulation and the gradient to
+ * start backpropagation from (w.r.t. the pre-activation for cross-entropy with its matching
+ * output, *is_delta). */
+static int build_loss(builder *b, const dnic_layer_ir *L, bool *is_delta)
+{
+    const dnic_model *m = b->m;
+    const dnic_layer *l = L->l;
+    dnic_ir *ir = b->ir;
+    int err = add_buf(b, "loss.error", DNIC_BUF_TEMP, ir->batch, l->out);
+    emit(b, DNIC_OP_SUB, err, L->out, ir->y, -1);
+    if (m->report == DNIC_REPORT_ABS_ERROR)
+        emit(b, DNIC_OP_ABS_SUM, ir->loss_acc, err, -1, -1)->accumulate = true;
+    else if (m->report == DNIC_REPORT_LOSS)
+        emit(b, DNIC_OP_LOSS_SUM, ir->loss_acc, L->out, ir->y, -1)->act = m->loss == DNIC_LOSS_SQUARED ? DNIC_ACT_LINEAR : l->act;
+    int g = err;
+    /* cross-entropy with its matching output: dL/dz = p - y */
+    *is_delta = m->loss != DNIC_LOSS_SQUARED;
+    if (m->report == DNIC_REPORT_ABS_DELTA) {
+        g = dnic_build_delta(b, l->name, l->act, L->out, err, *is_delta);
+        *is_delta = true;
+        emit(b, DNIC_OP_ABS_SUM, ir->loss_acc, g, -1, -1)->accumulate = true;
+    }
+    return g;
+}
+
+/* Stage k's step: its layers' forward passes in layer order, its SG modules' predictions, the
+ * loss where the stage has the output layer, then every layer's backward pass in reverse
+ * layer order, each from its synthetic gradient, the loss's or the sum its consumers sent. */
+static void build_stage(builder *b, int k, sgmod *sgs)
+{
+    const dnic_model *m = b->m;
+    int last = -1;
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].stage == k)
+            last = i;
+    DNIC_ASSERT(last >= 0);
+    begin_block(b, dnic_sprintf(b->a, "%s.step", m->layers[last].name), k, DNIC_PHASE_STEP);
+    for (int i = 0; i <= last; i++)
+        if (m->layers[i].stage == k)
+            m->layers[i].kind->forward(b, &b->L[i], true);
+    for (int i = 0; i <= last; i++)
+        if (m->layers[i].stage == k && b->dni && m->layers[i].sg >= 0)
+            build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out);
+    for (int i = last; i >= 0; i--) {
+        const dnic_layer *l = &m->layers[i];
+        if (l->stage != k)
+            continue;
+        int g;
+        bool is_delta = false;
+        if (b->dni && l->sg >= 0)
+            g = sgs[l->sg].pred;
+        else if (i == m->out)
+            g = build_loss(b, &b->L[i], &is_delta);
+        else
+            g = gradient_of(b, i);
+        layer_backward(b, &b->L[i], g, is_delta);
+    }
 }
 
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
@@ -323,107 +483,64 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     ir->dtype = m->train.dtype;
     ir->batch = m->train.batch;
     int B = ir->batch, n = m->nlayers;
-    bool dni = m->train.mode == DNIC_MODE_DNI && m->nsgs > 0;
+    b->dni = m->train.mode == DNIC_MODE_DNI && m->nsgs > 0;
 
     ir->x = add_buf(b, "x", DNIC_BUF_INPUT, B, m->data.inputs);
     ir->y = add_buf(b, "y", DNIC_BUF_LABELS, B, m->data.labels);
     ir->loss_acc = add_buf(b, "loss.sum", DNIC_BUF_ACC, 1, 1);
     ir->sg_acc_first = -1;
 
-    /* parameters in construction order: each layer's weight and bias, then its SG module's */
-    unit *units = dnic_alloc(a, (size_t)n * sizeof *units);
+    /* parameters in construction order: each layer's, then its SG module's */
+    b->L = dnic_alloc(a, (size_t)n * sizeof *b->L);
     sgmod *sgs = dnic_alloc(a, (size_t)(m->nsgs + 1) * sizeof *sgs);
     for (int i = 0; i < n; i++) {
-        const dnic_layer *l = &m->layers[i];
-        unit *u = &units[i];
-        u->name = l->name;
-        u->act = l->act;
-        u->lr = m->train.lr;
-        u->w = add_param(b, dnic_sprintf(a, "%s.weight", l->name), l->in, l->out, l->w_init, l->in, l->out);
-        u->b = l->bias ? add_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, l->out, l->b_init, l->in, l->out) : -1;
-        if (dni && l->sg >= 0)
-            build_sg_params(b, &sgs[l->sg], &m->sgs[l->sg]);
+        dnic_layer_ir *L = &b->L[i];
+        L->l = &m->layers[i];
+        L->index = i;
+        m->layers[i].kind->params(b, L);
+        if (b->dni && m->layers[i].sg >= 0)
+            build_sg_params(b, &sgs[m->layers[i].sg], &m->sgs[m->layers[i].sg]);
     }
     for (int i = 0; i < n; i++) {
-        units[i].in = i == 0 ? ir->x : units[i - 1].out;
-        units[i].out = add_buf(b, dnic_sprintf(a, "%s.out", m->layers[i].name), DNIC_BUF_TEMP, B, m->layers[i].out);
+        dnic_layer_ir *L = &b->L[i];
+        for (int k = 0; k < L->l->nsrc; k++)
+            L->in[k] = L->l->src[k] < 0 ? ir->x : b->L[L->l->src[k]].out;
+        L->out = add_buf(b, dnic_sprintf(a, "%s.out", L->l->name), DNIC_BUF_TEMP, B, L->l->out);
     }
-    if (dni)
+    if (b->dni)
         for (int s = 0; s < m->nsgs; s++) {
             int acc = add_buf(b, dnic_sprintf(a, "%s.sg.loss", m->sgs[s].name), DNIC_BUF_ACC, 1, 1);
             if (s == 0)
                 ir->sg_acc_first = acc;
             sgs[s].acc = acc;
         }
-    /* gradient buffers w.r.t. each layer's output (a stage boundary's is the message) */
-    for (int i = 0; i + 1 < n; i++)
-        units[i + 1].grad_in =
-            add_buf(b, dnic_sprintf(a, "%s.grad", m->layers[i].name), DNIC_BUF_TEMP, B, m->layers[i].out);
-    units[0].grad_in = -1;
-    for (int s = 0; s < m->nsgs && dni; s++)
-        sgs[s].target = units[m->sgs[s].layer + 1].grad_in;
+    /* which layers receive gradients, from how many consumer edges */
+    b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
+    b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
+    b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < m->layers[i].nsrc; k++)
+            if (edge_needs_grad(b, &m->layers[i], k))
+                b->nneed[m->layers[i].src[k]]++;
+    for (int i = 0; i < n; i++)
+        b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
 
-    /* stages: a DNI stage ends at a layer with an SG module; backprop is one stage */
-    int stage = 0, first = 0;
-    for (int i = 0; i < n; i++) {
-        const dnic_layer *l = &m->layers[i];
-        bool boundary = dni && l->sg >= 0;
-        if (!boundary && i != n - 1)
-            continue;
-        begin_block(b, dnic_sprintf(a, "%s.step", l->name), stage, DNIC_PHASE_STEP);
-        for (int j = first; j <= i; j++)
-            forward(b, &units[j]);
-        int g;
-        bool g_is_delta = false;
-        if (boundary) {
-            build_sg_predict(b, &sgs[l->sg], units[i].out);
-            g = sgs[l->sg].pred;
-        } else {
-            int err = add_buf(b, "loss.error", DNIC_BUF_TEMP, B, l->out);
-            emit(b, DNIC_OP_SUB, err, units[i].out, ir->y, -1);
-            if (m->report == DNIC_REPORT_ABS_ERROR)
-                emit(b, DNIC_OP_ABS_SUM, ir->loss_acc, err, -1, -1)->accumulate = true;
-            else if (m->report == DNIC_REPORT_LOSS)
-                emit(b, DNIC_OP_LOSS_SUM, ir->loss_acc, units[i].out, ir->y, -1)->act =
-                    m->loss == DNIC_LOSS_SQUARED ? DNIC_ACT_LINEAR : l->act;
-            g = err;
-            /* cross-entropy with its matching output: dL/dz = p - y */
-            g_is_delta = m->loss != DNIC_LOSS_SQUARED;
-            if (m->report == DNIC_REPORT_ABS_DELTA) {
-                if (!g_is_delta && l->act != DNIC_ACT_LINEAR) {
-                    int dz = add_buf(b, dnic_sprintf(a, "%s.delta", l->name), DNIC_BUF_TEMP, B, l->out);
-                    emit(b, DNIC_OP_ACT_GRAD, dz, err, units[i].out, -1)->act = l->act;
-                    g = dz;
-                    g_is_delta = true;
-                }
-                emit(b, DNIC_OP_ABS_SUM, ir->loss_acc, g, -1, -1)->accumulate = true;
-            }
-        }
-        /* the first stage sends no message: nothing reads the input's gradient */
-        int saved = units[first].grad_in;
-        if (first == 0)
-            units[first].grad_in = -1;
-        backward(b, &units[first], i - first + 1, g, g_is_delta);
-        units[first].grad_in = saved;
-        first = i + 1;
-        stage++;
-    }
-    ir->nstages = stage;
+    ir->nstages = b->dni ? m->nstages : 1;
+    for (int k = 0; k < ir->nstages; k++)
+        build_stage(b, k, sgs);
     /* SG modules learn once their targets have arrived, nearest the loss first (the seeds'
      * order; any order gives the same numbers, since each touches only its own module) */
-    for (int s = m->nsgs - 1; s >= 0 && dni; s--) {
+    for (int s = m->nsgs - 1; s >= 0 && b->dni; s--) {
         const dnic_layer *l = &m->layers[m->sgs[s].layer];
-        int st = 0;
-        for (int i = 0; i < m->sgs[s].layer; i++)
-            st += m->layers[i].sg >= 0;
-        begin_block(b, dnic_sprintf(a, "%s.sg_update", l->name), st, DNIC_PHASE_SG_UPDATE);
+        begin_block(b, dnic_sprintf(a, "%s.sg_update", l->name), l->stage, DNIC_PHASE_SG_UPDATE);
         build_sg_update(b, &sgs[s]);
     }
-    /* inference: the chain's forward pass alone */
+    /* inference: the forward pass alone */
     begin_block(b, "predict", 0, DNIC_PHASE_PREDICT);
     for (int i = 0; i < n; i++)
-        forward(b, &units[i]);
-    ir->out = units[n - 1].out;
+        m->layers[i].kind->forward(b, &b->L[i], false);
+    ir->out = b->L[m->out].out;
+    dnic_ir_link(a, ir);
     return ir;
 }
 
@@ -431,7 +548,7 @@ int dnic_ir_block_acc(const dnic_ir *ir, int b)
 {
     const dnic_ir_block *blk = &ir->blocks[b];
     for (int i = 0; i < blk->nops; i++)
-        if (blk->ops[i].op == DNIC_OP_ABS_SUM || blk->ops[i].op == DNIC_OP_LOSS_SUM)
+        if (dnic_op_table[blk->ops[i].op].dst == DNIC_DST_ACC)
             return blk->ops[i].dst;
     return -1;
 }
@@ -440,18 +557,8 @@ double dnic_ir_block_cost(const dnic_ir *ir, int b)
 {
     const dnic_ir_block *blk = &ir->blocks[b];
     double cost = 0;
-    for (int i = 0; i < blk->nops; i++) {
-        const dnic_ir_op *o = &blk->ops[i];
-        const dnic_buffer_desc *d = &ir->bufs[o->dst];
-        double n = (double)d->rows * d->cols;
-        switch (o->op) {
-        case DNIC_OP_DENSE: cost += 2 * n * ir->bufs[o->src[1]].rows; break;
-        case DNIC_OP_MATMUL_NT: cost += 2 * n * ir->bufs[o->src[0]].cols; break;
-        case DNIC_OP_SGD_W: cost += 2 * n * ir->batch; break;
-        case DNIC_OP_SGD_B: cost += n * ir->batch; break;
-        default: cost += o->nsrc ? (double)ir->bufs[o->src[0]].rows * ir->bufs[o->src[0]].cols : n; break;
-        }
-    }
+    for (int i = 0; i < blk->nops; i++)
+        cost += dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
     return cost;
 }
 
@@ -460,7 +567,7 @@ int dnic_ir_block_reads(const dnic_ir *ir, int b)
     const dnic_ir_block *blk = &ir->blocks[b];
     int reads = 0;
     for (int i = 0; i < blk->nops; i++)
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < DNIC_MAX_SRC; k++) {
             reads |= blk->ops[i].src[k] == ir->x ? DNIC_READS_X : 0;
             reads |= blk->ops[i].src[k] == ir->y ? DNIC_READS_Y : 0;
         }

@@ -1,10 +1,57 @@
-/* The stable text form of the IR (--dump-ir), tested with goldens. */
+/* The stable text form of the IR (--dump-ir), tested with goldens.  An op prints as
+ * `dst = name sources attributes`, its attributes those its op-table entry lists. */
 #include "dnic.h"
 
 static const char *kind_name(dnic_buf_kind k)
 {
     static const char *const n[] = {"input", "labels", "param", "temp", "acc", "state"};
     return n[k];
+}
+
+static const char *phase_name(dnic_block_phase p)
+{
+    return p == DNIC_PHASE_STEP ? "step" : p == DNIC_PHASE_SG_UPDATE ? "sg_update" : "predict";
+}
+
+static void print_list(const dnic_ir *ir, const char *what, const int *l, int n, FILE *out)
+{
+    if (n == 0)
+        return;
+    fprintf(out, "  %s", what);
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%s %s", i ? "," : "", ir->bufs[l[i]].name);
+    fputc('\n', out);
+}
+
+static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
+{
+    const dnic_op_info *info = &dnic_op_table[o->op];
+    static const char *const sym[] = {"=", "-=", "+=", "<-"};
+    const char *s = info->dst == DNIC_DST_ACC && !o->accumulate ? "=" : sym[info->dst];
+    fprintf(out, "  %s %s %s", ir->bufs[o->dst].name, s, info->name);
+    for (int i = 0, k = 0; i < DNIC_MAX_SRC; i++)
+        if (o->src[i] >= 0)
+            fprintf(out, "%s %s", k++ ? "," : "", ir->bufs[o->src[i]].name);
+    if (info->attrs & DNIC_ATTR_ACT)
+        fprintf(out, " act=%s", dnic_act_name(o->act));
+    if (info->attrs & DNIC_ATTR_OFF)
+        fprintf(out, " off=%d", o->off);
+    if (info->attrs & DNIC_ATTR_EPS)
+        fprintf(out, " eps=%.17g", o->eps);
+    if (info->attrs & DNIC_ATTR_MOMENTUM)
+        fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
+    if (o->scratch >= 0)
+        fprintf(out, " scratch=%s", ir->bufs[o->scratch].name);
+    if (info->attrs & DNIC_ATTR_LOSS)
+        fprintf(out, " loss=%s", o->act == DNIC_ACT_LINEAR ? "squared" : o->act == DNIC_ACT_SOFTMAX ? "softmax_ce" : "sigmoid_ce");
+    if (info->attrs & DNIC_ATTR_LR) {
+        fprintf(out, " lr=%.17g", o->lr);
+        if (o->opt.kind == DNIC_OPT_MOMENTUM)
+            fprintf(out, " momentum=%.17g velocity=%s", o->opt.momentum, ir->bufs[o->state[0]].name);
+        else if (o->opt.kind == DNIC_OPT_ADAM)
+            fprintf(out, " adam(beta1=%.17g, beta2=%.17g, eps=%.17g)", o->opt.beta1, o->opt.beta2, o->opt.eps);
+    }
+    fputc('\n', out);
 }
 
 void dnic_ir_print(const dnic_ir *ir, FILE *out)
@@ -15,8 +62,10 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
         const dnic_buffer_desc *b = &ir->bufs[i];
         fprintf(out, "  buffer %-20s %-6s [%d,%d]", b->name, kind_name(b->kind), b->rows, b->cols);
         if (b->kind == DNIC_BUF_PARAM) {
-            if (b->draw == DNIC_DRAW_NONE)
+            if (b->draw == DNIC_DRAW_NONE && b->shift == 0)
                 fprintf(out, " init zeros");
+            else if (b->draw == DNIC_DRAW_NONE)
+                fprintf(out, " init %.17g", b->shift);
             else
                 fprintf(out, " init %s*%.17g%+.17g", b->draw == DNIC_DRAW_RANDN ? "randn" : "rand", b->scale, b->shift);
             fprintf(out, " order %d", b->init_order);
@@ -25,30 +74,13 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
     }
     for (int bi = 0; bi < ir->nblocks; bi++) {
         const dnic_ir_block *blk = &ir->blocks[bi];
-        fprintf(out, "block %s stage=%d phase=%s\n", blk->name, blk->stage,
-                blk->phase == DNIC_PHASE_STEP ? "step" : blk->phase == DNIC_PHASE_SG_UPDATE ? "sg_update" : "predict");
-        for (int i = 0; i < blk->nops; i++) {
-            const dnic_ir_op *o = &blk->ops[i];
-            fprintf(out, "  %s %s", ir->bufs[o->dst].name,
-                    o->op == DNIC_OP_SGD_W || o->op == DNIC_OP_SGD_B ? "-=" : o->accumulate ? "+=" : "=");
-            fprintf(out, " %s", dnic_op_name(o->op));
-            for (int s = 0; s < 4; s++)
-                if (o->src[s] >= 0)
-                    fprintf(out, "%s %s", s ? "," : "", ir->bufs[o->src[s]].name);
-            if (o->op == DNIC_OP_DENSE || o->op == DNIC_OP_ACT_GRAD)
-                fprintf(out, " act=%s", dnic_act_name(o->act));
-            if (o->scratch >= 0)
-                fprintf(out, " scratch=%s", ir->bufs[o->scratch].name);
-            if (o->op == DNIC_OP_LOSS_SUM)
-                fprintf(out, " loss=%s", o->act == DNIC_ACT_LINEAR ? "squared" : o->act == DNIC_ACT_SOFTMAX ? "softmax_ce" : "sigmoid_ce");
-            if (o->op == DNIC_OP_SGD_W || o->op == DNIC_OP_SGD_B) {
-                fprintf(out, " lr=%.17g", o->lr);
-                if (o->opt.kind == DNIC_OPT_MOMENTUM)
-                    fprintf(out, " momentum=%.17g velocity=%s", o->opt.momentum, ir->bufs[o->state[0]].name);
-                else if (o->opt.kind == DNIC_OPT_ADAM)
-                    fprintf(out, " adam(beta1=%.17g, beta2=%.17g, eps=%.17g)", o->opt.beta1, o->opt.beta2, o->opt.eps);
-            }
-            fputc('\n', out);
-        }
+        fprintf(out, "block %s stage=%d phase=%s", blk->name, blk->stage, phase_name(blk->phase));
+        for (int i = 0; i < blk->nwaits; i++)
+            fprintf(out, "%s%d", i ? "," : " waits=", blk->waits[i]);
+        fputc('\n', out);
+        print_list(ir, "import", blk->imports, blk->nimports, out);
+        for (int i = 0; i < blk->nops; i++)
+            print_op(ir, &blk->ops[i], out);
+        print_list(ir, "export", blk->exports, blk->nexports, out);
     }
 }

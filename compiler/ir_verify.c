@@ -1,6 +1,7 @@
-/* The IR verifier: every op's sources and destination exist and have the shapes its table
- * entry requires, temporaries are written before they are read, and only updates write
- * parameters.  A failure is a compiler bug, reported with the block and op. */
+/* The IR verifier: every op's operands exist, have the roles and shapes its op-table entry
+ * requires (ir_ops.c), temporaries are written before they are read, and every block's
+ * imports and exports are what its def/use says.  A failure is a compiler bug, reported with
+ * the block and op. */
 #include <string.h>
 
 #include "dnic.h"
@@ -15,8 +16,13 @@ typedef struct verifier {
 
 __attribute__((format(printf, 2, 3))) static void fail(verifier *v, const char *fmt, ...)
 {
-    const dnic_ir_op *o = &v->blk->ops[v->opi];
-    fprintf(v->err, "dnic: IR verification failed in block %s, op %d (%s): ", v->blk->name, v->opi, dnic_op_name(o->op));
+    if (v->opi >= 0) {
+        const dnic_ir_op *o = &v->blk->ops[v->opi];
+        fprintf(v->err, "dnic: IR verification failed in block %s, op %d (%s): ", v->blk->name, v->opi,
+                dnic_op_name(o->op));
+    } else {
+        fprintf(v->err, "dnic: IR verification failed in block %s: ", v->blk->name);
+    }
     va_list ap;
     va_start(ap, fmt);
     vfprintf(v->err, fmt, ap);
@@ -30,137 +36,137 @@ static const dnic_buffer_desc *B(verifier *v, int id)
     return &v->ir->bufs[id];
 }
 
-static void shape(verifier *v, int id, int rows, int cols)
+/* The kind of buffer each role of dst may be. */
+static bool dst_kind_fits(dnic_dst_role r, dnic_buf_kind k)
 {
-    const dnic_buffer_desc *b = B(v, id);
-    if (b->rows != rows || b->cols != cols)
-        fail(v, "%s is [%d,%d], expected [%d,%d]", b->name, b->rows, b->cols, rows, cols);
+    switch (r) {
+    case DNIC_DST_TEMP: return k == DNIC_BUF_TEMP;
+    case DNIC_DST_UPDATE:
+    case DNIC_DST_STAT: return k == DNIC_BUF_PARAM;
+    case DNIC_DST_ACC: return k == DNIC_BUF_ACC;
+    }
+    return false;
 }
 
-static void check_op(verifier *v, const dnic_ir_op *o, bool *defined)
+/* Operand indices and roles; defined[] marks what this block has written so far, imported[]
+ * what it may read from other blocks. */
+static void check_op(verifier *v, const dnic_ir_op *o, bool *defined, const bool *imported)
 {
     int nb = v->ir->nbufs;
+    if ((unsigned)o->op >= DNIC_OP_COUNT) {
+        fail(v, "bad op %d", (int)o->op);
+        return;
+    }
+    const dnic_op_info *info = &dnic_op_table[o->op];
     if (o->dst < 0 || o->dst >= nb) {
         fail(v, "destination %d out of range", o->dst);
         return;
     }
-    int need = dnic_op_nsrc(o->op);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < DNIC_MAX_SRC; i++) {
         int s = o->src[i];
-        bool optional = (o->op == DNIC_OP_DENSE && i == 2) || (o->op == DNIC_OP_CONCAT && i == 2);
-        if (i < need && !optional && s < 0) {
+        if (i < info->nsrc && !(info->optional >> i & 1) && s < 0) {
             fail(v, "source %d is missing", i);
             return;
         }
-        if (s >= nb || (i >= need && s >= 0)) {
+        if (s >= nb || (i >= info->nsrc && s >= 0)) {
             fail(v, "source %d is out of range", i);
             return;
         }
-        if (s >= 0 && !defined[s])
+        if (s >= 0 && B(v, s)->kind == DNIC_BUF_TEMP && !defined[s] && !imported[s])
             fail(v, "%s is read before it is written", B(v, s)->name);
     }
+    if (o->scratch >= nb || o->state[0] >= nb || o->state[1] >= nb || o->state[2] >= nb) {
+        fail(v, "a scratch or state buffer is out of range");
+        return;
+    }
     const dnic_buffer_desc *d = B(v, o->dst);
-    const int *s = o->src;
-    bool updates = o->op == DNIC_OP_SGD_W || o->op == DNIC_OP_SGD_B;
-    bool accumulates = o->op == DNIC_OP_ABS_SUM || o->op == DNIC_OP_LOSS_SUM;
-    if (updates != (d->kind == DNIC_BUF_PARAM) && !accumulates)
+    if (!dst_kind_fits(info->dst, d->kind))
         fail(v, "%s (kind %d) cannot be written by this op", d->name, (int)d->kind);
-    if (accumulates && d->kind != DNIC_BUF_ACC)
-        fail(v, "%s is not an accumulator", d->name);
-    if (!accumulates && d->dtype != v->ir->dtype)
+    if (info->dst != DNIC_DST_ACC && d->dtype != v->ir->dtype)
         fail(v, "%s has the wrong dtype", d->name);
-    int Bn = v->ir->batch;
-    switch (o->op) {
-    case DNIC_OP_DENSE:
-        shape(v, s[0], Bn, B(v, s[1])->rows);
-        shape(v, o->dst, Bn, B(v, s[1])->cols);
-        if (s[2] >= 0)
-            shape(v, s[2], 1, B(v, s[1])->cols);
-        break;
-    case DNIC_OP_CONCAT: {
-        int w = 0;
-        for (int i = 0; i < 3; i++)
-            if (s[i] >= 0) {
-                shape(v, s[i], Bn, B(v, s[i])->cols);
-                w += B(v, s[i])->cols;
-            }
-        shape(v, o->dst, Bn, w);
-        break;
-    }
-    case DNIC_OP_ACT_GRAD:
-    case DNIC_OP_SUB:
-        shape(v, s[0], d->rows, d->cols);
-        shape(v, s[1], d->rows, d->cols);
-        break;
-    case DNIC_OP_MATMUL_NT:
-        shape(v, s[0], Bn, B(v, s[1])->cols);
-        shape(v, o->dst, Bn, B(v, s[1])->rows);
-        if (o->scratch < 0 || o->scratch >= v->ir->nbufs || B(v, o->scratch)->kind != DNIC_BUF_TEMP)
-            fail(v, "needs a temporary scratch buffer for W^T");
-        else
-            shape(v, o->scratch, B(v, s[1])->cols, B(v, s[1])->rows);
-        break;
-    case DNIC_OP_SGD_W:
-        shape(v, s[0], Bn, d->rows);
-        shape(v, s[1], Bn, d->cols);
-        if (dnic_sgd_w_transposes(d->rows, Bn, v->ir->dtype) != (o->scratch >= 0))
-            fail(v, "has a scratch buffer for x^T exactly when dnic_sgd_w_transposes");
-        else if (o->scratch >= 0 && (o->scratch >= v->ir->nbufs || B(v, o->scratch)->kind != DNIC_BUF_TEMP))
-            fail(v, "needs a temporary scratch buffer for x^T");
-        else if (o->scratch >= 0)
-            shape(v, o->scratch, d->rows, Bn);
-        break;
-    case DNIC_OP_SGD_B:
-        shape(v, s[0], Bn, d->cols);
-        shape(v, o->dst, 1, d->cols);
-        break;
-    case DNIC_OP_ABS_SUM:
-        shape(v, o->dst, 1, 1);
-        break;
-    case DNIC_OP_LOSS_SUM:
-        shape(v, o->dst, 1, 1);
-        shape(v, s[1], B(v, s[0])->rows, B(v, s[0])->cols);
-        break;
-    case DNIC_OP_COUNT:
-        fail(v, "bad op");
-    }
-    if (o->op != DNIC_OP_MATMUL_NT && o->op != DNIC_OP_SGD_W && o->scratch != -1)
-        fail(v, "only matmul_nt and sgd_w take a scratch buffer");
+    char why[256];
+    if (!info->shape(v->ir, o, why, sizeof why))
+        fail(v, "%s", why);
+    bool updates = info->dst == DNIC_DST_UPDATE;
     for (int i = 0; i < 3; i++) {
         int st = o->state[i];
         bool needed = updates && ((o->opt.kind == DNIC_OPT_MOMENTUM && i == 0) || (o->opt.kind == DNIC_OPT_ADAM));
         if (needed != (st >= 0))
             fail(v, "state buffer %d %s", i, needed ? "is missing" : "is not expected");
-        else if (st >= v->ir->nbufs || (st >= 0 && B(v, st)->kind != DNIC_BUF_STATE))
+        else if (st >= 0 && B(v, st)->kind != DNIC_BUF_STATE)
             fail(v, "state buffer %d is not a STATE buffer", i);
-        else if (st >= 0 && i < 2)
-            shape(v, st, d->rows, d->cols);
-        else if (st >= 0)
-            shape(v, st, 1, 1);
+        else if (st >= 0 && i < 2 && (B(v, st)->rows != d->rows || B(v, st)->cols != d->cols))
+            fail(v, "state buffer %s is not the shape of %s", B(v, st)->name, d->name);
+        else if (st >= 0 && i == 2 && (B(v, st)->rows != 1 || B(v, st)->cols != 1))
+            fail(v, "state buffer %s is not [1,1]", B(v, st)->name);
     }
     if (updates && !(o->lr > 0))
         fail(v, "learning rate %g is not positive", o->lr);
     defined[o->dst] = true;
-    if (o->scratch >= 0 && o->scratch < v->ir->nbufs)
+    if (o->scratch >= 0)
         defined[o->scratch] = true;
+}
+
+/* Whether id is in the sorted list l[0..n). */
+static bool listed(const int *l, int n, int id)
+{
+    for (int i = 0; i < n; i++)
+        if (l[i] == id)
+            return true;
+    return false;
+}
+
+/* Imports and exports: a block imports only temporaries that another training block exports,
+ * exports only what it writes, and what it exports is imported somewhere. */
+static void check_links(verifier *v)
+{
+    const dnic_ir *ir = v->ir;
+    v->opi = -1;
+    for (int b = 0; b < ir->nblocks; b++) {
+        const dnic_ir_block *blk = v->blk = &ir->blocks[b];
+        for (int i = 0; i < blk->nimports; i++) {
+            int id = blk->imports[i], from = -1;
+            for (int c = 0; c < ir->nblocks; c++)
+                if (c != b && listed(ir->blocks[c].exports, ir->blocks[c].nexports, id))
+                    from = c;
+            if (from < 0)
+                fail(v, "imports %s, which no other block exports", B(v, id)->name);
+            else if (ir->blocks[from].stage != blk->stage && blk->phase == DNIC_PHASE_STEP &&
+                     !listed(blk->waits, blk->nwaits, ir->blocks[from].stage))
+                fail(v, "imports %s from stage %d without waiting for it", B(v, id)->name, ir->blocks[from].stage);
+        }
+        for (int i = 0; i < blk->nexports; i++) {
+            int id = blk->exports[i];
+            bool written = false, read = false;
+            for (int k = 0; k < blk->nops; k++)
+                written |= blk->ops[k].dst == id || blk->ops[k].scratch == id;
+            for (int c = 0; c < ir->nblocks; c++)
+                read |= c != b && listed(ir->blocks[c].imports, ir->blocks[c].nimports, id);
+            if (!written || !read)
+                fail(v, "exports %s, which it %s", B(v, id)->name, written ? "no block imports" : "does not write");
+        }
+    }
 }
 
 bool dnic_ir_verify(const dnic_ir *ir, FILE *err)
 {
     verifier vv = {.ir = ir, .err = err, .ok = true}, *v = &vv;
-    bool defined[ir->nbufs > 0 ? ir->nbufs : 1];
-    for (int i = 0; i < ir->nbufs; i++)
-        defined[i] = ir->bufs[i].kind != DNIC_BUF_TEMP;
+    int n = ir->nbufs > 0 ? ir->nbufs : 1;
+    bool defined[n], imported[n];
     for (int b = 0; b < ir->nblocks; b++) {
         v->blk = &ir->blocks[b];
-        if (v->blk->stage < 0 || v->blk->stage >= ir->nstages) {
-            v->opi = 0;
-            fprintf(err, "dnic: IR verification failed: block %s has stage %d of %d\n", v->blk->name, v->blk->stage,
-                    ir->nstages);
-            v->ok = false;
-        }
+        v->opi = -1;
+        if (v->blk->stage < 0 || v->blk->stage >= ir->nstages)
+            fail(v, "stage %d of %d", v->blk->stage, ir->nstages);
+        memset(defined, 0, sizeof defined);
+        memset(imported, 0, sizeof imported);
+        for (int i = 0; i < v->blk->nimports; i++)
+            if (v->blk->imports[i] >= 0 && v->blk->imports[i] < ir->nbufs)
+                imported[v->blk->imports[i]] = true;
         for (v->opi = 0; v->opi < v->blk->nops; v->opi++)
-            check_op(v, &v->blk->ops[v->opi], defined);
+            check_op(v, &v->blk->ops[v->opi], defined, imported);
     }
+    if (v->ok)
+        check_links(v);
     return v->ok;
 }

@@ -1,7 +1,15 @@
 /* Checker tests: the checked model's contents and the checker's diagnostics. */
 #include <criterion/criterion.h>
 
+#include "layers.h"
 #include "testutil.h"
+
+/* A dense layer's own settings. */
+static const dnic_dense_cfg *dense(const dnic_layer *l)
+{
+    cr_assert_eq(l->kind, &dnic_layer_dense);
+    return l->cfg;
+}
 
 #define CHAIN "layer h1 = dense(input, 6) { activation = sigmoid }\n" \
               "layer out = dense(h1, 4) { activation = sigmoid }\n"
@@ -12,11 +20,13 @@ Test(check, chain_widths_and_defaults)
     tu_run(&t, TU_MODEL_HEAD CHAIN "sg h1 { }\n" TU_MODEL_TAIL, true);
     cr_assert_not_null(t.m, "%s", tu_errors(&t));
     cr_assert_eq(t.m->nlayers, 2);
-    cr_assert_eq(t.m->layers[0].in, 8);
+    cr_assert_eq(dense(&t.m->layers[0])->in, 8);
     cr_assert_eq(t.m->layers[0].out, 6);
-    cr_assert_eq(t.m->layers[1].in, 6);
-    cr_assert(t.m->layers[0].bias);
-    cr_assert_eq(t.m->layers[0].w_init.kind, DNIC_INIT_XAVIER_UNIFORM);
+    cr_assert_eq(dense(&t.m->layers[1])->in, 6);
+    cr_assert(dense(&t.m->layers[0])->bias);
+    cr_assert_eq(dense(&t.m->layers[0])->w_init.kind, DNIC_INIT_XAVIER_UNIFORM);
+    cr_assert_eq(t.m->nstages, 2, "the SG module of h1 ends stage 0");
+    cr_assert_eq(t.m->layers[1].stage, 1);
     cr_assert_eq(t.m->nsgs, 1);
     cr_assert_eq(t.m->sgs[0].nparts, 1);
     cr_assert_eq(t.m->sgs[0].parts[0], DNIC_SG_OUTPUT);
@@ -59,16 +69,16 @@ Test(check, seed_initialiser_forms)
     tu_run(&t, TU_MODEL_HEAD "layer h1 = dense(input, 6) { init = randn * 0.2 - 0.1  bias_init = rand * 2 }\n"
                              "layer out = dense(h1, 4) { init = randn * 0 bias = false }\n" TU_MODEL_TAIL, true);
     cr_assert_not_null(t.m, "%s", tu_errors(&t));
-    const dnic_layer *l = &t.m->layers[0];
+    const dnic_dense_cfg *l = dense(&t.m->layers[0]);
     cr_assert_eq(l->w_init.kind, DNIC_INIT_RANDN);
     cr_assert_float_eq(l->w_init.scale, 0.2, 0);
     cr_assert_float_eq(l->w_init.shift, -0.1, 0);
     cr_assert_eq(l->b_init.kind, DNIC_INIT_RAND);
     cr_assert_float_eq(l->b_init.scale, 2, 0);
     cr_assert_float_eq(l->b_init.shift, 0, 0);
-    cr_assert_eq(t.m->layers[1].w_init.kind, DNIC_INIT_RANDN);
-    cr_assert_float_eq(t.m->layers[1].w_init.scale, 0, 0);
-    cr_assert(!t.m->layers[1].bias);
+    cr_assert_eq(dense(&t.m->layers[1])->w_init.kind, DNIC_INIT_RANDN);
+    cr_assert_float_eq(dense(&t.m->layers[1])->w_init.scale, 0, 0);
+    cr_assert(!dense(&t.m->layers[1])->bias);
     tu_free(&t);
 }
 

@@ -31,6 +31,7 @@
 
 #include "binadd.h"
 #include "codegen.h"
+#include "layers.h"
 #include "rng.h"
 #include "testutil.h"
 
@@ -230,7 +231,8 @@ static dnic_ir_op *kop(dnic_ir_block *b, dnic_op op, int dst, int s0, int s1, in
     o->src[0] = s0;
     o->src[1] = s1;
     o->src[2] = s2;
-    o->src[3] = -1;
+    for (int i = 3; i < DNIC_MAX_SRC; i++)
+        o->src[i] = -1;
     o->nsrc = dnic_op_nsrc(op);
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
@@ -900,14 +902,15 @@ static double chain_loss(const dnic_model *m, double *const *w, double *const *b
     const double *in = x;
     for (int l = 0; l < m->nlayers; l++) {
         const dnic_layer *ly = &m->layers[l];
+        const dnic_dense_cfg *dc = ly->cfg;
         double *o = h[l % 2];
         cr_assert_leq(B * ly->out, 64 * 16);
         for (int i = 0; i < B; i++) {
             double mx = -INFINITY, sum = 0;
             for (int n = 0; n < ly->out; n++) {
                 double s = 0;
-                for (int k = 0; k < ly->in; k++)
-                    s += in[i * ly->in + k] * w[l][k * ly->out + n];
+                for (int k = 0; k < dc->in; k++)
+                    s += in[i * dc->in + k] * w[l][k * ly->out + n];
                 if (b[l])
                     s += b[l][n];
                 o[i * ly->out + n] = s;
@@ -958,12 +961,13 @@ static void gradient_check(const char *text, uint32_t seed)
     double *w0[GC_MAXL] = {0}, *b0[GC_MAXL] = {0}, *wd[GC_MAXL] = {0}, *bd[GC_MAXL] = {0};
     for (int l = 0; l < L; l++) {
         const dnic_layer *ly = &m->layers[l];
-        size_t nw = (size_t)ly->in * ly->out;
+        const dnic_dense_cfg *dc = ly->cfg;
+        size_t nw = (size_t)dc->in * ly->out;
         wd[l] = param(&mr, "%s.weight", ly->name);
         w0[l] = malloc(nw * sizeof *w0[l]);
         for (size_t e = 0; e < nw; e++)
-            w0[l][e] = wd[l][e] = unif(&r, -1, 1) * sqrt(3.0 / ly->in);
-        if (ly->bias) {
+            w0[l][e] = wd[l][e] = unif(&r, -1, 1) * sqrt(3.0 / dc->in);
+        if (dc->bias) {
             bd[l] = param(&mr, "%s.bias", ly->name);
             b0[l] = malloc((size_t)ly->out * sizeof *b0[l]);
             for (int n = 0; n < ly->out; n++)
@@ -986,11 +990,12 @@ static void gradient_check(const char *text, uint32_t seed)
     const double h = 1e-4;
     for (int l = 0; l < L; l++) {
         const dnic_layer *ly = &m->layers[l];
+        const dnic_dense_cfg *dc = ly->cfg;
         for (int isb = 0; isb < 2; isb++) {
             double *p0 = isb ? b0[l] : w0[l], *pd = isb ? bd[l] : wd[l];
             if (!p0)
                 continue;
-            size_t np = isb ? (size_t)ly->out : (size_t)ly->in * ly->out;
+            size_t np = isb ? (size_t)ly->out : (size_t)dc->in * ly->out;
             double maxexp = 0, maxdiff = 0, maxsum = 0;
             for (size_t e = 0; e < np; e++) {
                 double v = p0[e], f[4];

@@ -1,0 +1,99 @@
+/* The layer kinds and what they are built with.  A kind is one file (layer_dense.c,
+ * layer_add.c, layer_concat.c) defining a dnic_layer_kind, plus its line in layers.def; the
+ * checker (check.c) and the IR builder (ir_build.c) reach it only through this table.
+ * docs/language.md, "Adding a layer kind", walks through one. */
+#ifndef DNIC_LAYERS_H
+#define DNIC_LAYERS_H
+
+#include "dnic.h"
+
+enum { DNIC_MAX_LAYER_SRC = 5 };
+
+/* ---- ir_build.c: what kinds build the IR with ------------------------------------------- */
+typedef struct dnic_builder dnic_builder;
+
+/* One layer while the IR is built: its buffers, and its kind's own build state. */
+typedef struct dnic_layer_ir {
+    const dnic_layer *l;
+    int index;                   /* in model.layers */
+    int in[DNIC_MAX_LAYER_SRC];  /* its sources' outputs (the input buffer for the model input) */
+    int out;                     /* its output, "<name>.out" */
+    void *st;                    /* the kind's: its parameters' buffers */
+} dnic_layer_ir;
+
+/* A dense unit (a dense layer, or one layer of an SG module's MLP) as the builder lowers it. */
+typedef struct dnic_unit {
+    int w, b;        /* parameters (b = -1 without bias) */
+    int in, out;     /* buffers */
+    int grad_in;     /* where the gradient w.r.t. `in` goes (-1: not needed) */
+    const char *name;
+    dnic_act act;
+    double lr;
+} dnic_unit;
+
+dnic_arena *dnic_builder_arena(dnic_builder *b);
+const dnic_model *dnic_builder_model(dnic_builder *b);
+int dnic_builder_batch(dnic_builder *b);
+/* A temporary [rows, cols] buffer. */
+int dnic_build_temp(dnic_builder *b, const char *name, int rows, int cols);
+/* A parameter drawn from the seeded stream in construction order; fan_in/fan_out size Xavier
+ * and He initialisers. */
+int dnic_build_param(dnic_builder *b, const char *name, int rows, int cols, dnic_init init, int fan_in, int fan_out);
+/* A parameter that starts at `value` everywhere (it draws nothing). */
+int dnic_build_const_param(dnic_builder *b, const char *name, int rows, int cols, double value);
+/* Appends an op to the current block (further sources and attributes are set on the result). */
+dnic_ir_op *dnic_build_op(dnic_builder *b, dnic_op op, int dst, int s0, int s1, int s2);
+/* An update of `param` by the model's optimiser at the model's learning rate, with its state
+ * buffers. */
+dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, int s1, double lr);
+/* A buffer for the gradient w.r.t. layer L's source i, named for what it is. */
+int dnic_build_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
+/* The weight and bias updates and the backward message of dense unit u, given the gradient
+ * dz w.r.t. its pre-activation, in the model's message order (docs/semantics.md). */
+void dnic_build_unit_update(dnic_builder *b, const dnic_unit *u, int dz);
+void dnic_build_unit_forward(dnic_builder *b, const dnic_unit *u);
+/* dz: the gradient w.r.t. the pre-activation of a unit with activation act and output out,
+ * given g w.r.t. its output (g itself when g_is_delta or the activation is linear). */
+int dnic_build_delta(dnic_builder *b, const char *name, dnic_act act, int out, int g, bool g_is_delta);
+
+/* ---- layers.c: the table of kinds -------------------------------------------------------- */
+typedef struct dnic_layer_kind {
+    const char *name;
+    const char *usage;            /* how it is written, for messages: "dense(source, width)" */
+    int min_src, max_src;         /* its sources: the first positional arguments */
+    int extra_args;               /* positional arguments after the sources (dense: the width) */
+    const char *const *settings;  /* the settings it accepts, NULL-terminated */
+    /* Checks its extra arguments and settings into l (l->act, l->cfg; l->out if it knows it). */
+    void (*check)(dnic_checker *c, const dnic_decl *d, dnic_layer *l);
+    /* Given its sources' widths, sets l->out; reports a mismatch and returns false. */
+    bool (*shape)(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width);
+    /* Creates its parameters, in the seeded draw order. */
+    void (*params)(dnic_builder *b, dnic_layer_ir *L);
+    /* Emits the ops computing L->out from L->in: for a training step, or for inference. */
+    void (*forward)(dnic_builder *b, dnic_layer_ir *L, bool train);
+    /* Given g, the gradient w.r.t. its output (w.r.t. its pre-activation when g_is_delta),
+     * emits its updates and, for each source i with grad[i] >= 0 on entry, sets grad[i] to
+     * the buffer holding the gradient w.r.t. that source (dnic_build_grad, or one it has). */
+    void (*backward)(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, int *grad);
+} dnic_layer_kind;
+
+#define DNIC_LAYER(name) extern const dnic_layer_kind dnic_layer_##name;
+#include "layers.def"
+#undef DNIC_LAYER
+
+/* The kind called `name`, or NULL; dnic_layer_kind_names lists them for hints. */
+const dnic_layer_kind *dnic_layer_kind_find(const char *name);
+extern const char *const dnic_layer_kind_names[];
+extern const int dnic_layer_kind_count;
+
+/* A dense layer's own settings (layer_dense.c). */
+typedef struct dnic_dense_cfg {
+    int in;                    /* its source's width */
+    bool bias;
+    dnic_init w_init, b_init;
+    bool batchnorm;            /* norm = batch: Linear -> BN -> activation */
+    double norm_momentum;      /* the batch statistics' weight in the running averages */
+    double norm_eps;
+} dnic_dense_cfg;
+
+#endif
