@@ -1,13 +1,16 @@
-/* The LLVM half of the compiler: code generation from the IR (codegen.c) and the JIT and
- * object/assembly output (jit.c).  Only files that include this header talk to llvm-c. */
+/* The LLVM half of the compiler, one section per file: codegen (IR -> LLVM module) -> backend
+ * (TargetMachine, verify, the one pass pipeline, object) -> jit (+ jit_cache) or emit (-c).
+ * Only files that include this header talk to llvm-c. */
 #ifndef DNIC_CODEGEN_H
 #define DNIC_CODEGEN_H
 
 #include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
 #include <llvm-c/TargetMachine.h>
 
 #include "dnic.h"
 
+/* ---- codegen.c ---------------------------------------------------------------------------- */
 /* The symbol of block i: "<prefix>_block<i>". */
 char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i);
 
@@ -24,6 +27,63 @@ int dnic_vector_bits(const char *cpu, const char *features);
 /* For tests: later dnic_codegen calls use `bits` (256 or 512) whatever the CPU; 0 undoes it. */
 void dnic_codegen_force_vector_bits(int bits);
 
+/* ---- backend.c: the back end the JIT and -c share ------------------------------------- *
+ *
+ *     dnic_target t;                      // once; triple NULL: the host's, cpu NULL: the host's
+ *     if (!dnic_target_init(&t, triple, cpu, msg, sizeof msg)) ...
+ *     dnic_backend b;                     // per module, so per thread
+ *     if (dnic_backend_build(&b, &t, ir, prefix, want, extend, arg)   // codegen, extend, verify
+ *         && dnic_backend_finish(&b, emit_llvm, emit_asm))            // passes, files, object
+ *         use(b.obj), b.obj = NULL;       // else b.msg says why
+ *     dnic_backend_free(&b);
+ *     dnic_target_free(&t);
+ */
+typedef struct dnic_target {
+    LLVMTargetRef target;
+    char *triple, *cpu, *features; /* owned (LLVMDisposeMessage strings) */
+} dnic_target;
+
+/* Initialises LLVM's targets (only the native one for the host's triple) and picks the
+ * target for `triple` (NULL: the host's) and `cpu` with no extra features (NULL: the host's
+ * CPU and features).  False with the reason in msg; dnic_target_free either way. */
+bool dnic_target_init(dnic_target *t, const char *triple, const char *cpu, char *msg, size_t n);
+void dnic_target_free(dnic_target *t);
+
+/* One module on its way to an object.  Ownership: everything in it is the struct's, freed by
+ * dnic_backend_free, except `obj` once the caller takes it (and sets it NULL). */
+typedef struct dnic_backend {
+    LLVMTargetMachineRef tm;  /* the project's settings: -O3 codegen, PIC, small code model */
+    LLVMContextRef ctx;       /* its own, so that threads share nothing */
+    LLVMModuleRef mod;        /* in ctx */
+    LLVMMemoryBufferRef obj;  /* out of dnic_backend_finish */
+    double optimize_ms, machine_ms; /* of dnic_backend_finish: the passes; files and object */
+    char msg[512];            /* why the last step failed */
+} dnic_backend;
+
+/* Adds to the module before it is verified (emit.c's exported wrappers). */
+typedef void dnic_backend_extend(LLVMModuleRef mod, void *arg);
+
+/* Builds the module of the blocks `want` selects (NULL: all) with symbols "<prefix>_...",
+ * for t's triple, CPU and data layout; calls extend (if not NULL); verifies the module (an
+ * invalid one is dnic's bug: it aborts).  False with b->msg when there is no TargetMachine. */
+bool dnic_backend_build(dnic_backend *b, const dnic_target *t, const dnic_ir *ir, const char *prefix, const bool *want,
+                        dnic_backend_extend *extend, void *arg);
+/* Runs dnic_backend_pipeline, writes the optimised module as text to emit_llvm and as
+ * assembly to emit_asm (each when not NULL) and compiles b->obj.  False with b->msg. */
+bool dnic_backend_finish(dnic_backend *b, const char *emit_llvm, const char *emit_asm);
+void dnic_backend_free(dnic_backend *b);
+
+/* The pass pipeline and the TargetMachine's settings, for keys of compiled code. */
+extern const char dnic_backend_pipeline[], dnic_backend_machine[];
+
+/* The one helper for LLVM errors: true when err is NULL, otherwise "what: LLVM's message" into
+ * msg (n bytes), err consumed, false. */
+bool dnic_llvm_ok(LLVMErrorRef err, const char *what, char *msg, size_t n);
+
+/* Milliseconds on a monotonic clock, for the compile times. */
+double dnic_now_ms(void);
+
+/* ---- jit.c -------------------------------------------------------------------------------- */
 typedef struct dnic_jit dnic_jit;
 
 typedef struct dnic_jit_times {
@@ -47,6 +107,7 @@ bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const vo
                           size_t whylen);
 void dnic_jit_free(dnic_jit *j);
 
+/* ---- emit.c ------------------------------------------------------------------------------ */
 typedef struct dnic_emit_opts {
     const char *out_path, *header_path, *prefix;
     const char *cpu;    /* NULL: x86-64-v3; "native": the host */

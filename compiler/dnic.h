@@ -1,6 +1,7 @@
 /* The compiler's shared internal header and its architecture index, one section per file:
  * arena -> diag -> ast (+ parser) -> override -> check -> ir_build -> ir_verify -> ir_print/dot.
- * The LLVM half (codegen, jit) has its own header so that this one stays LLVM-free. */
+ * The LLVM half (codegen -> backend -> jit or emit) has its own header, codegen.h, so that
+ * this one stays LLVM-free. */
 #ifndef DNIC_H
 #define DNIC_H
 

@@ -1,15 +1,11 @@
-/* Object emission (`dnic model.dni -c -o model.o`): the block functions, the model's
- * description for the runtime, and exported NAME_* wrappers, compiled by a TargetMachine into
- * a position-independent object, plus the header that declares them. */
+/* Object emission (`dnic model.dni -c -o model.o`): adds the model's description for the
+ * runtime and exported NAME_* wrappers to the back end's module (backend.c), and writes its
+ * object and the header that declares them, each atomically. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <llvm-c/Analysis.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 
 #include "codegen.h"
 #include "config.h"
@@ -36,11 +32,13 @@ static char *describe(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
 }
 
 typedef struct wrap {
-    LLVMContextRef C;
-    LLVMModuleRef M;
-    LLVMBuilderRef B;
+    const dnic_model *m;
+    const dnic_ir *ir;
     const char *prefix;
     dnic_arena *a;
+    LLVMContextRef C; /* these three while build_wrappers runs */
+    LLVMModuleRef M;
+    LLVMBuilderRef B;
 } wrap;
 
 static LLVMValueRef declare(wrap *w, const char *name, LLVMTypeRef ty)
@@ -79,13 +77,19 @@ static void forward_fn(wrap *w, const char *name, LLVMTypeRef ret, LLVMTypeRef *
         LLVMBuildRet(w->B, r);
 }
 
-static void build_wrappers(wrap *w, const dnic_model *m, const dnic_ir *ir)
+/* The back end's extend hook (dnic_backend_extend): runs before the module is verified. */
+static void build_wrappers(LLVMModuleRef mod, void *arg)
 {
+    wrap *w = arg;
+    const dnic_ir *ir = w->ir;
+    w->M = mod;
+    w->C = LLVMGetModuleContext(mod);
+    w->B = LLVMCreateBuilderInContext(w->C);
     LLVMTypeRef ptr = LLVMPointerTypeInContext(w->C, 0), i32 = LLVMInt32TypeInContext(w->C);
     LLVMTypeRef vd = LLVMVoidTypeInContext(w->C), f64 = LLVMDoubleTypeInContext(w->C);
     LLVMTypeRef T = ir->dtype == DNIC_F64 ? f64 : LLVMFloatTypeInContext(w->C);
 
-    const char *text = describe(w->a, m, ir);
+    const char *text = describe(w->a, w->m, ir);
     LLVMValueRef desc = LLVMConstStringInContext(w->C, text, (unsigned)strlen(text), 0);
     LLVMValueRef gdesc = LLVMAddGlobal(w->M, LLVMTypeOf(desc), dnic_sprintf(w->a, "%s_desc", w->prefix));
     LLVMSetInitializer(gdesc, desc);
@@ -112,27 +116,72 @@ static void build_wrappers(wrap *w, const dnic_model *m, const dnic_ir *ir)
     forward_fn(w, "error", ptr, (LLVMTypeRef[]){ptr}, 1, "dnic_rt_error", ptr, NULL, 0);
     forward_fn(w, "predict", vd, (LLVMTypeRef[]){ptr, ptr, ptr, i32}, 4, "dnic_rt_predict", vd, NULL, 0);
     forward_fn(w, "train_step", T, (LLVMTypeRef[]){ptr, ptr, ptr}, 3, "dnic_rt_train_step", f64, NULL, 0);
+    LLVMDisposeBuilder(w->B);
+    w->B = NULL;
+}
+
+/* Files are written to "<path>.tmp-XXXXXX", synced, and renamed over `path`, so that no
+ * reader sees half of one.  temp_open gives the open file and its name in *tmp (malloc'd);
+ * temp_close closes it; temp_commit renames it into place.  A failure is a diagnostic, and
+ * the temporary file is removed and *tmp freed and set NULL. */
+static FILE *temp_open(dnic_diag *d, const char *path, char **tmp)
+{
+    size_t n = strlen(path) + 16;
+    *tmp = malloc(n);
+    DNIC_ASSERT(*tmp != NULL);
+    snprintf(*tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(*tmp);
+    FILE *f = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(*tmp);
+        }
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return f;
+}
+
+static void temp_discard(char **tmp)
+{
+    if (*tmp)
+        unlink(*tmp);
+    free(*tmp);
+    *tmp = NULL;
+}
+
+static bool temp_close(dnic_diag *d, FILE *f, const char *path, char **tmp)
+{
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+        temp_discard(tmp);
+    }
+    return ok;
+}
+
+static bool temp_commit(dnic_diag *d, const char *path, char **tmp)
+{
+    if (rename(*tmp, path) != 0) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+        temp_discard(tmp);
+        return false;
+    }
+    free(*tmp);
+    *tmp = NULL;
+    return true;
 }
 
 static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
 {
     const char *P = o->prefix, *T = ir->dtype == DNIC_F64 ? "double" : "float";
-    size_t n = strlen(o->header_path);
-    char *tmp = malloc(n + 16);
-    if (!tmp)
+    char *tmp = NULL;
+    FILE *f = temp_open(d, o->header_path, &tmp);
+    if (!f)
         return false;
-    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", o->header_path);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->header_path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        free(tmp);
-        return false;
-    }
     char guard[256];
     snprintf(guard, sizeof guard, "%s", P);
     for (char *c = guard; *c; c++)
@@ -170,124 +219,49 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
                " * returns the step's share of the report's Loss. */\n%s %s_train_step(%s *m, const %s *x, const %s *y);\n\n",
             P, T, P, P, T, T);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, o->header_path) != 0)
-        ok = false;
-    if (!ok) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->header_path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok;
+    return temp_close(d, f, o->header_path, &tmp) && temp_commit(d, o->header_path, &tmp);
 }
 
 int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
 {
-#if DNIC_STATIC_LLVM /* the targets configure linked */
-    LLVMInitializeX86TargetInfo();
-    LLVMInitializeX86Target();
-    LLVMInitializeX86TargetMC();
-    LLVMInitializeX86AsmPrinter();
-    LLVMInitializeAArch64TargetInfo();
-    LLVMInitializeAArch64Target();
-    LLVMInitializeAArch64TargetMC();
-    LLVMInitializeAArch64AsmPrinter();
-#else
-    LLVMInitializeAllTargetInfos();
-    LLVMInitializeAllTargets();
-    LLVMInitializeAllTargetMCs();
-    LLVMInitializeAllAsmPrinters();
-#endif
     bool native = o->cpu && !strcmp(o->cpu, "native");
-    char *triple = o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
-    char *cpu = native ? LLVMGetHostCPUName() : NULL, *features = native ? LLVMGetHostCPUFeatures() : NULL;
-    const char *cpu_name = native ? cpu : o->cpu ? o->cpu : "x86-64-v3";
-    const char *feat = native ? features : "";
-    LLVMTargetRef target;
-    char *err = NULL;
+    const char *cpu = native ? NULL : o->cpu ? o->cpu : "x86-64-v3"; /* NULL: the host's */
+    dnic_target t;
+    dnic_backend b = {0};
+    char msg[512], *tmp = NULL;
     int rc = DNIC_EXIT_USER;
-    LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = NULL;
-    LLVMTargetMachineRef tm = NULL;
     dnic_arena *a = dnic_arena_new();
-    char *tmp = NULL;
-    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        dnic_error(d, (dnic_span){0}, "unknown target '%s': %s", triple, err);
+    wrap w = {.m = m, .ir = ir, .prefix = o->prefix, .a = a};
+    if (!dnic_target_init(&t, o->triple, cpu, msg, sizeof msg)) {
+        dnic_error(d, (dnic_span){0}, "%s", msg);
         goto out;
     }
-    tm = LLVMCreateTargetMachine(target, triple, cpu_name, feat, LLVMCodeGenLevelAggressive, LLVMRelocPIC,
-                                 LLVMCodeModelDefault);
-    if (!tm) {
-        dnic_error(d, (dnic_span){0}, "cannot make code for CPU '%s' on '%s'", cpu_name, triple);
+    if (!dnic_backend_build(&b, &t, ir, o->prefix, NULL, build_wrappers, &w)) {
+        dnic_error(d, (dnic_span){0}, "%s", b.msg);
         goto out;
     }
-    mod = dnic_codegen(ctx, ir, o->prefix, cpu_name, feat, NULL);
-    LLVMSetSourceFileName(mod, o->prefix, strlen(o->prefix));
-    LLVMSetTarget(mod, triple);
-    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-    char *layout = LLVMCopyStringRepOfTargetData(td);
-    LLVMSetDataLayout(mod, layout);
-    LLVMDisposeMessage(layout);
-    LLVMDisposeTargetData(td);
-    wrap w = {ctx, mod, LLVMCreateBuilderInContext(ctx), o->prefix, a};
-    build_wrappers(&w, m, ir);
-    LLVMDisposeBuilder(w.B);
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &err)) {
-        fprintf(stderr, "dnic: internal error: the generated module is invalid:\n%s\n", err);
+    if (!dnic_backend_finish(&b, NULL, NULL)) {
+        fprintf(stderr, "dnic: internal error: %s\n", b.msg);
         rc = DNIC_EXIT_INTERNAL;
         goto out;
     }
-    LLVMDisposeMessage(err);
-    err = NULL;
-    LLVMPassBuilderOptionsRef popts = LLVMCreatePassBuilderOptions();
-    LLVMErrorRef perr = LLVMRunPasses(mod, "default<O3>", tm, popts);
-    LLVMDisposePassBuilderOptions(popts);
-    if (perr) {
-        char *msg = LLVMGetErrorMessage(perr);
-        fprintf(stderr, "dnic: internal error: optimising: %s\n", msg);
-        LLVMDisposeErrorMessage(msg);
-        rc = DNIC_EXIT_INTERNAL;
+    FILE *f = temp_open(d, o->out_path, &tmp);
+    if (!f)
         goto out;
-    }
-    size_t n = strlen(o->out_path);
-    tmp = malloc(n + 16);
-    DNIC_ASSERT(tmp != NULL);
-    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", o->out_path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+    size_t n = LLVMGetBufferSize(b.obj);
+    if (fwrite(LLVMGetBufferStart(b.obj), 1, n, f) != n) {
         dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, strerror(errno));
-        free(tmp);
-        tmp = NULL;
+        fclose(f);
+        temp_discard(&tmp);
         goto out;
     }
-    close(fd);
-    if (LLVMTargetMachineEmitToFile(tm, mod, tmp, LLVMObjectFile, &err)) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, err);
-        unlink(tmp);
-        goto out;
-    }
-    if (!write_header(d, m, ir, o)) {
-        unlink(tmp);
-        goto out;
-    }
-    if (chmod(tmp, 0644) != 0 || rename(tmp, o->out_path) != 0) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    rc = DNIC_EXIT_OK;
+    /* the header first, so that a new object never stands beside an old header */
+    if (temp_close(d, f, o->out_path, &tmp) && write_header(d, m, ir, o) && temp_commit(d, o->out_path, &tmp))
+        rc = DNIC_EXIT_OK;
 out:
-    free(tmp);
-    LLVMDisposeMessage(err);
-    if (mod)
-        LLVMDisposeModule(mod);
-    if (tm)
-        LLVMDisposeTargetMachine(tm);
-    LLVMContextDispose(ctx);
-    LLVMDisposeMessage(triple);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(features);
+    temp_discard(&tmp);
+    dnic_backend_free(&b);
+    dnic_target_free(&t);
     dnic_arena_free(a);
     return rc;
 }

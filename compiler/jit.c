@@ -1,19 +1,14 @@
-/* The JIT: splits the program's blocks into parts balanced by cost, and on one thread per
- * part (up to the machine's cores) builds, verifies and optimises each part's module in its
- * own LLVM context and compiles it to an object in memory; meanwhile the calling thread
- * creates the ORC LLJIT, which then links the objects and hands back each block's address. */
+/* The JIT: splits the program's blocks into parts balanced by cost and hands each part to the
+ * back end (backend.c) on its own thread (up to the machine's cores), or takes its object from
+ * the cache; meanwhile the calling thread creates the ORC LLJIT, which then links the objects
+ * and hands back each block's address. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <llvm-c/Analysis.h>
-#include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 
 #include "codegen.h"
 #include "config.h"
@@ -24,21 +19,13 @@ struct dnic_jit {
     LLVMOrcLLJITRef lljit;
 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* The one place LLVM errors are turned into messages: copies, prints and disposes. */
+/* LLJIT's errors, printed. */
 static bool llvm_ok(LLVMErrorRef err, const char *what)
 {
-    if (!err)
+    char msg[512];
+    if (dnic_llvm_ok(err, what, msg, sizeof msg))
         return true;
-    char *msg = LLVMGetErrorMessage(err); /* consumes err */
-    fprintf(stderr, "dnic: error: %s: %s\n", what, msg);
-    LLVMDisposeErrorMessage(msg);
+    fprintf(stderr, "dnic: error: %s\n", msg);
     return false;
 }
 
@@ -51,18 +38,17 @@ void dnic_jit_free(dnic_jit *j)
     free(j);
 }
 
-/* What every part shares: the target, and where --emit-llvm / -S go (one part then). */
-typedef struct target {
+/* What every part shares: the host target, and where --emit-llvm / -S go (one part then). */
+typedef struct shared {
     const dnic_ir *ir;
-    LLVMTargetRef target;
-    const char *triple, *cpu, *features;
+    dnic_target target;
     const char *emit_llvm, *emit_asm;
     const char *cache_dir; /* NULL: no object cache */
     char llvm_version[32];
-} target;
+} shared;
 
 typedef struct part {
-    const target *t;
+    const shared *t;
     bool *want; /* which blocks this part compiles */
     double cost;
     LLVMMemoryBufferRef obj; /* out: the compiled object */
@@ -72,106 +58,42 @@ typedef struct part {
     double codegen_ms, optimize_ms, machine_ms;
 } part;
 
-/* The optimisation pipeline.  dnic's generated code is already blocked and vectorised where it
- * matters, so the full default<O3> (about 60 passes) buys nothing over inlining the ops,
- * cleaning up, hoisting invariants and vectorising the elementwise loops, at a third of the
- * time (docs/benchmarks.md). */
-static const char PIPELINE[] = "always-inline,function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,"
-                               "loop-mssa(licm),loop-rotate,indvars,loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)";
-
-static bool write_file(part *p, LLVMTargetMachineRef tm, LLVMModuleRef m)
-{
-    const target *t = p->t;
-    char *err = NULL;
-    if (t->emit_llvm && LLVMPrintModuleToFile(m, t->emit_llvm, &err)) {
-        snprintf(p->msg, sizeof p->msg, "cannot write '%s': %s", t->emit_llvm, err ? err : "unknown error");
-        LLVMDisposeMessage(err);
-        return false;
-    }
-    if (t->emit_asm) { /* codegen changes the IR, so a clone is emitted */
-        LLVMModuleRef clone = LLVMCloneModule(m);
-        bool bad = LLVMTargetMachineEmitToFile(tm, clone, t->emit_asm, LLVMAssemblyFile, &err);
-        LLVMDisposeModule(clone);
-        if (bad) {
-            snprintf(p->msg, sizeof p->msg, "cannot write assembly to '%s': %s", t->emit_asm,
-                     err ? err : "unknown error");
-            LLVMDisposeMessage(err);
-            return false;
-        }
-    }
-    return true;
-}
-
 static void *compile_part(void *arg)
 {
     part *p = arg;
-    const target *t = p->t;
-    double t0 = now_ms();
-    LLVMContextRef ctx = LLVMContextCreate();
-    LLVMModuleRef mod = dnic_codegen(ctx, t->ir, "dnic", t->cpu, t->features, p->want);
-    LLVMSetTarget(mod, t->triple);
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t->target, t->triple, t->cpu, t->features,
-                                                      LLVMCodeGenLevelAggressive, LLVMRelocPIC, LLVMCodeModelSmall);
-    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(mod, dl);
-    LLVMDisposeTargetData(dl);
-    char *verr = NULL;
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &verr)) {
-        fprintf(stderr, "dnic: internal error: the generated LLVM module is invalid:\n%s\n", verr);
-        exit(2);
-    }
-    LLVMDisposeMessage(verr);
+    const shared *t = p->t;
+    double t0 = dnic_now_ms();
+    dnic_backend b;
+    bool ok = dnic_backend_build(&b, &t->target, t->ir, "dnic", p->want, NULL, NULL);
     unsigned char key[16];
-    bool cache = t->cache_dir && !t->emit_llvm && !t->emit_asm;
-    if (cache) {
-        char *text = LLVMPrintModuleToString(mod);
-        const char *fields[] = {"dnic object cache 1", PACKAGE_VERSION, t->llvm_version, t->triple, t->cpu,
-                                t->features, PIPELINE, "O3 PIC small", text};
+    bool cache = ok && t->cache_dir && !t->emit_llvm && !t->emit_asm;
+    if (cache) { /* the key is over the module before the passes, which the key names */
+        char *text = LLVMPrintModuleToString(b.mod);
+        const char *fields[] = {"dnic object cache 1", PACKAGE_VERSION, t->llvm_version, t->target.triple,
+                                t->target.cpu, t->target.features, dnic_backend_pipeline, dnic_backend_machine, text};
         dnic_jit_cache_key(fields, (int)(sizeof fields / sizeof fields[0]), key);
         LLVMDisposeMessage(text);
         p->obj = dnic_jit_cache_load(t->cache_dir, key);
         p->cached = p->obj != NULL;
     }
-    double t1 = now_ms();
-    if (p->cached) {
-        LLVMDisposeModule(mod);
-        LLVMDisposeTargetMachine(tm);
-        LLVMContextDispose(ctx);
-        p->codegen_ms = t1 - t0;
-        return NULL;
+    p->codegen_ms = dnic_now_ms() - t0;
+    if (ok && !p->cached && dnic_backend_finish(&b, t->emit_llvm, t->emit_asm)) {
+        p->obj = b.obj;
+        b.obj = NULL; /* the part owns the object now */
+        if (cache)
+            dnic_jit_cache_store(t->cache_dir, key, LLVMGetBufferStart(p->obj), LLVMGetBufferSize(p->obj), p->warn,
+                                 sizeof p->warn);
     }
-    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
-    LLVMErrorRef e = LLVMRunPasses(mod, PIPELINE, tm, opts);
-    LLVMDisposePassBuilderOptions(opts);
-    if (e) {
-        char *msg = LLVMGetErrorMessage(e);
-        snprintf(p->msg, sizeof p->msg, "optimising the generated code: %s", msg);
-        LLVMDisposeErrorMessage(msg);
-    }
-    double t2 = now_ms();
-    if (!e && write_file(p, tm, mod)) {
-        char *err = NULL;
-        if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &err, &p->obj)) {
-            snprintf(p->msg, sizeof p->msg, "compiling the generated code: %s", err ? err : "unknown error");
-            LLVMDisposeMessage(err);
-            p->obj = NULL;
-        }
-    }
-    if (cache && p->obj)
-        dnic_jit_cache_store(t->cache_dir, key, LLVMGetBufferStart(p->obj), LLVMGetBufferSize(p->obj), p->warn,
-                             sizeof p->warn);
-    LLVMDisposeModule(mod);
-    LLVMDisposeTargetMachine(tm);
-    LLVMContextDispose(ctx);
-    p->codegen_ms = t1 - t0;
-    p->optimize_ms = t2 - t1;
-    p->machine_ms = now_ms() - t2;
+    if (!p->obj)
+        snprintf(p->msg, sizeof p->msg, "%s", b.msg);
+    p->optimize_ms = b.optimize_ms;
+    p->machine_ms = b.machine_ms;
+    dnic_backend_free(&b);
     return NULL;
 }
 
 /* Deals the blocks, dearest first, each to the part with the least cost so far. */
-static int plan_parts(dnic_arena *a, const dnic_ir *ir, const target *t, part *parts, int want_parts)
+static int plan_parts(dnic_arena *a, const dnic_ir *ir, const shared *t, part *parts, int want_parts)
 {
     int n = ir->nblocks < want_parts ? ir->nblocks : want_parts;
     if (n < 1)
@@ -205,21 +127,16 @@ static int compile_threads(const char *emit_llvm, const char *emit_asm)
 dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *emit_llvm, const char *emit_asm,
                            const char *cache_dir, dnic_jit_times *times)
 {
-    double t0 = now_ms();
+    double t0 = dnic_now_ms();
     dnic_arena *a = dnic_arena_new();
-    LLVMInitializeNativeTarget();
-    LLVMInitializeNativeAsmPrinter();
-    char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
-    target t = {.ir = ir, .triple = triple, .cpu = cpu, .features = features, .emit_llvm = emit_llvm,
-                .emit_asm = emit_asm, .cache_dir = cache_dir};
+    shared t = {.ir = ir, .emit_llvm = emit_llvm, .emit_asm = emit_asm, .cache_dir = cache_dir};
     unsigned major, minor, patch;
     LLVMGetVersion(&major, &minor, &patch);
     snprintf(t.llvm_version, sizeof t.llvm_version, "%u.%u.%u", major, minor, patch);
-    char *err = NULL;
+    char msg[512];
     dnic_jit *j = NULL;
-    if (LLVMGetTargetFromTriple(triple, &t.target, &err)) {
-        fprintf(stderr, "dnic: error: no LLVM target for %s: %s\n", triple, err);
-        LLVMDisposeMessage(err);
+    if (!dnic_target_init(&t.target, NULL, NULL, msg, sizeof msg)) {
+        fprintf(stderr, "dnic: error: %s\n", msg);
         goto out;
     }
     part parts[MAX_PARTS];
@@ -276,7 +193,7 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
             prog->blocks[b].fn = (dnic_block_fn)(uintptr_t)addr;
     }
     if (times) {
-        *times = (dnic_jit_times){.total_ms = now_ms() - t0, .threads = n, .parts = n};
+        *times = (dnic_jit_times){.total_ms = dnic_now_ms() - t0, .threads = n, .parts = n};
         for (int i = 0; i < n; i++) {
             times->cached += parts[i].cached;
             times->codegen_ms += parts[i].codegen_ms;
@@ -290,8 +207,6 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
     }
 out:
     dnic_arena_free(a);
-    LLVMDisposeMessage(triple);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(features);
+    dnic_target_free(&t.target);
     return j;
 }
