@@ -10,7 +10,7 @@
 #include "binadd.h"
 #include "dataset_files.h"
 #include "codegen.h"
-#include "driver.h"
+#include "cli.h"
 #include "plot.h"
 #include "report.h"
 #include "rng.h"

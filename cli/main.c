@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "driver.h"
+#include "cli.h"
 #include "plot.h"
 
 static void usage(FILE *out)

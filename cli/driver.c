@@ -2,7 +2,7 @@
  * verify -> (dumps) -> JIT and train. */
 #include <stdlib.h>
 
-#include "driver.h"
+#include "cli.h"
 
 int dnic_compile(const dnic_options *o)
 {

@@ -1,6 +1,7 @@
-/* The dnic command's pipeline (driver.c) and its training session (run.c). */
-#ifndef DNIC_DRIVER_H
-#define DNIC_DRIVER_H
+/* The dnic command's internal header: its options, the pipeline it drives (driver.c) and its
+ * training session (run.c). */
+#ifndef DNIC_CLI_H
+#define DNIC_CLI_H
 
 #include "dnic.h"
 
@@ -24,9 +25,6 @@ typedef struct dnic_options {
     int threads;             /* --threads (0: the number of cores) */
     bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
 } dnic_options;
-
-/* Exit statuses: 0 success, 1 the user's input is wrong, 2 an internal error. */
-enum { DNIC_EXIT_OK = 0, DNIC_EXIT_USER = 1, DNIC_EXIT_INTERNAL = 2 };
 
 int dnic_compile(const dnic_options *o);
 /* --vary: one run per value, then a comparison table (vary.c). */
