@@ -1,12 +1,15 @@
-/* The dnic command's internal header: its options, the pipeline it drives (driver.c) and its
- * training session (run.c). */
+/* The dnic command's internal header and its index, one section per file:
+ * main -> options -> driver (the pipeline) -> run (a training session: data, report_print, log,
+ * outputs, checkpoint) or object (-c); vary runs the pipeline once per value. */
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
 #include "dnic.h"
+#include "rng.h"
 
 typedef enum dnic_action { DNIC_ACTION_CHECK, DNIC_ACTION_RUN, DNIC_ACTION_OBJECT } dnic_action;
 
+/* What the command line asked for.  The strings point into argv; `overrides` is the parser's. */
 typedef struct dnic_options {
     const char *path;
     const char **overrides;  /* --set texts, in order */
@@ -26,13 +29,75 @@ typedef struct dnic_options {
     bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
 } dnic_options;
 
+/* ---- driver.c: the pipeline ------------------------------------------------------------- */
+/* Load, parse, apply the overrides, check, build and verify the IR, dump what was asked, then
+ * run or write an object.  Returns an exit status. */
 int dnic_compile(const dnic_options *o);
-/* --vary: one run per value, then a comparison table (vary.c). */
+
+/* ---- vary.c ----------------------------------------------------------------------------- */
+/* --vary: one run per value, then a comparison table. */
 int dnic_vary(const dnic_options *o, const char *spec);
 
-struct dnic_jit_times;
+/* ---- run.c: a training session ---------------------------------------------------------- */
 /* Compiles the IR, builds the data and trains, printing report lines and a summary. */
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+
+/* ---- data.c ----------------------------------------------------------------------------- */
+/* The training, test and validation sets the model declares (built-in data is drawn from
+ * `rng` unless the data block has its own seed; validation is a view into the training
+ * set's arrays).  False after a diagnostic; train and test are the caller's to free. */
+bool cli_make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *train, dnic_dataset *test,
+                   dnic_dataset *val);
+
+/* ---- log.c: --log, and the log --plot draws from ----------------------------------------- */
+typedef struct cli_log {
+    FILE *f;               /* NULL: nothing is logged */
+    char *tmp;             /* the file written: path.tmp, renamed into place at the end */
+    const char *path;      /* --log, or plot_tmp */
+    char plot_tmp[32];     /* a temporary log when --plot is asked for without --log */
+    bool val, test;        /* the log has validation / test columns */
+    long long rows;
+} cli_log;
+/* Opens the log a run writes (none without --log or --plot); false after a diagnostic. */
+bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const char *log_csv, const char *plot_svg,
+                  bool val, bool test);
+void cli_log_row(cli_log *l, const dnic_report *r);
+/* Closes the log (kept when the run got somewhere) and draws --plot from it; false when the
+ * log or the chart could not be written. */
+bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, dnic_status status);
+
+/* ---- report_print.c ---------------------------------------------------------------------- */
+typedef struct cli_reporter {
+    const dnic_model *m;
+    cli_log *log;
+} cli_reporter;
+/* A dnic_report_fn (user: a cli_reporter): the report line in the seeds' format, and the log's row. */
+void cli_print_report(void *user, const dnic_report *r);
+struct dnic_jit_times;
+/* The closing `# model: N steps in ...` line. */
+void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const struct dnic_jit_times *jt,
+                       const dnic_sched_plan *plan);
+
+/* ---- outputs.c: the files a run writes besides the log ------------------------------------ */
+/* Fails early, before any compiling or training, when an output file's directory cannot be
+ * written (NULL: nothing to write). */
+bool cli_writable(dnic_diag *d, const char *path);
+/* Every output file of `o` that dnic_run would write (a diagnostic for each that cannot be). */
+bool cli_outputs_writable(dnic_diag *d, const dnic_options *o);
+bool cli_save_weights(dnic_diag *d, const dnic_program *p, const char *path);
+/* --export-data: the training set as the model sees it, in its dtype. */
+bool cli_export_data(dnic_diag *d, const dnic_dataset *ds, const char *path);
+/* --save-predictions: the trained model's outputs for the training inputs. */
+bool cli_save_predictions(dnic_diag *d, dnic_program *p, const dnic_dataset *ds, const char *path);
+
+/* ---- checkpoint.c: what --checkpoint and --resume need from the command ------------------- */
+/* A model's identity for checkpoints: FNV-1a of its IR's text (shapes, ops, rates). */
+uint64_t cli_fingerprint(const dnic_ir *ir);
+/* Clears the flag and catches SIGINT/SIGTERM: the first sets the flag (training stops at the
+ * next step boundary, saving the checkpoint), a second exits at once.  Returns the flag. */
+volatile int *cli_catch_interrupts(void);
+
+/* ---- object.c ----------------------------------------------------------------------------- */
 /* -c: the object and header; fills in the default paths and prefix. */
 int dnic_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
 
