@@ -29,6 +29,13 @@ typedef struct dnic_options {
     bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
 } dnic_options;
 
+/* ---- options.c: the option table, the parser, the rules between options, --help ---------- */
+/* Reads argv into *o (o->overrides is allocated: the caller frees it).  Returns true to go
+ * on; false, with the exit status in *rc, after --help, --version or a reported mistake. */
+bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc);
+/* `dnic: error: ` fmt (with arg) and a pointer to --help; returns DNIC_EXIT_USER. */
+int cli_bad_flag(const char *fmt, const char *arg);
+
 /* ---- driver.c: the pipeline ------------------------------------------------------------- */
 /* Load, parse, apply the overrides, check, build and verify the IR, dump what was asked, then
  * run or write an object.  Returns an exit status. */
