@@ -52,6 +52,10 @@ typedef struct dnic_diag {
     int max_errors; /* stop printing after this many (0 = 20) */
 } dnic_diag;
 
+/* Exit statuses of the dnic command, also returned by the steps that end it (dnic_emit_object):
+ * 0 success, 1 the user's input is wrong, 2 an internal error. */
+enum { DNIC_EXIT_OK = 0, DNIC_EXIT_USER = 1, DNIC_EXIT_INTERNAL = 2 };
+
 void dnic_diag_init(dnic_diag *d, FILE *out);
 /* `file:line:col: error: msg`, the source line, and ^~~ under the span. */
 void dnic_error(dnic_diag *d, dnic_span sp, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

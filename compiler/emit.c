@@ -9,7 +9,6 @@
 
 #include "codegen.h"
 #include "config.h"
-#include "driver.h"
 
 /* The description dnic_rt_create reads (runtime/embed.c): a header line, then one line per
  * buffer, block and SG accumulator.  Doubles are written in hex so they round-trip exactly. */

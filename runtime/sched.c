@@ -756,36 +756,17 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
     return next;
 }
 
-dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_opts *o, dnic_report_fn report,
-                       void *user, dnic_train_result *res)
+/* ---- dnic_train's phases: set up, resume, run (one thread or a pipeline), finish ----------- */
+
+/* Each stage's pointer arrays, and its gathered batches and epoch orders when shuffling. */
+static dnic_status alloc_stages(run *r)
 {
-    memset(res, 0, sizeof *res);
-    long long per_epoch = d->n / p->batch;
-    int S = p->nstages > 0 ? p->nstages : 1;
-    if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
-        p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES)
-        return res->status = DNIC_ERR_ARG;
-    run *r = calloc(1, sizeof *r);
-    if (!r)
-        return res->status = DNIC_ERR_NOMEM;
-    r->p = p;
-    r->d = d;
-    r->o = o;
-    r->S = S;
-    r->lag = o->lag;
-    r->slots = o->lag + 1;
-    r->per_epoch = per_epoch;
-    r->by_epoch = o->epochs > 0;
-    r->total = r->by_epoch ? o->epochs * per_epoch : o->steps;
-    r->pass_len = r->by_epoch ? per_epoch : o->report_every;
-    r->npasses = (r->total + r->pass_len - 1) / r->pass_len;
-    r->res = res;
-    atomic_store(&r->bad_step, -1);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    dnic_program *p = r->p;
+    const dnic_dataset *d = r->d;
+    const dnic_train_opts *o = r->o;
     dnic_status status = DNIC_OK;
     size_t es = dnic_dtype_size(d->dtype);
-    for (int k = 0; k < S; k++) {
+    for (int k = 0; k < r->S; k++) {
         stage *s = &r->st[k];
         s->step_block = s->sgu_block = s->sg = -1;
         for (int sl = 0; sl < r->slots; sl++) {
@@ -807,6 +788,56 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                 status = DNIC_ERR_NOMEM;
         }
     }
+    return status;
+}
+
+/* Gives each stage its step block, its SG-update block and its SG module; false when a block's
+ * stage is out of range or a stage has no step block. */
+static bool map_blocks(run *r)
+{
+    dnic_program *p = r->p;
+    bool ok = true;
+    for (int b = 0; b < p->nblocks; b++) {
+        const dnic_block_desc *bd = &p->blocks[b];
+        if (bd->stage < 0 || bd->stage >= r->S)
+            ok = false;
+        else if (bd->phase == DNIC_PHASE_STEP)
+            r->st[bd->stage].step_block = b;
+        else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
+            r->st[bd->stage].sgu_block = b;
+            for (int s = 0; s < p->nsg; s++)
+                if (p->sg_acc[s] == bd->acc)
+                    r->st[bd->stage].sg = s;
+        }
+    }
+    for (int k = 0; k < r->S; k++) {
+        if (r->st[k].step_block < 0)
+            ok = false;
+    }
+    return ok;
+}
+
+/* Sizes the run (steps, passes), allocates what its stages own and checks the program and
+ * the evaluation sets against it.  The run is finish_run's to free whatever this returns. */
+static dnic_status setup_run(run *r, dnic_program *p, const dnic_dataset *d, const dnic_train_opts *o, int S,
+                             long long per_epoch, dnic_train_result *res)
+{
+    r->p = p;
+    r->d = d;
+    r->o = o;
+    r->S = S;
+    r->lag = o->lag;
+    r->slots = o->lag + 1;
+    r->per_epoch = per_epoch;
+    r->by_epoch = o->epochs > 0;
+    r->total = r->by_epoch ? o->epochs * per_epoch : o->steps;
+    r->pass_len = r->by_epoch ? per_epoch : o->report_every;
+    r->npasses = (r->total + r->pass_len - 1) / r->pass_len;
+    r->res = res;
+    atomic_store(&r->bad_step, -1);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    dnic_status status = alloc_stages(r);
     const dnic_dataset *sets[2] = {o->test, o->validation};
     for (int i = 0; i < 2; i++)
         if (sets[i] && (sets[i]->inputs != d->inputs || sets[i]->labels != d->labels || sets[i]->dtype != d->dtype))
@@ -817,30 +848,20 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
         if (p->nslots <= r->slots && S > 1)
             status = DNIC_ERR_ARG;
     }
-    for (int b = 0; b < p->nblocks; b++) {
-        const dnic_block_desc *bd = &p->blocks[b];
-        if (bd->stage < 0 || bd->stage >= S)
-            status = DNIC_ERR_ARG;
-        else if (bd->phase == DNIC_PHASE_STEP)
-            r->st[bd->stage].step_block = b;
-        else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
-            r->st[bd->stage].sgu_block = b;
-            for (int s = 0; s < p->nsg; s++)
-                if (p->sg_acc[s] == bd->acc)
-                    r->st[bd->stage].sg = s;
-        }
-    }
-    for (int k = 0; k < S; k++) {
-        if (r->st[k].step_block < 0)
-            status = DNIC_ERR_ARG;
-    }
-    dnic_sched_plan plan;
-    dnic_plan_schedule(p, o, &plan);
-    double t0 = now_s();
+    if (!map_blocks(r))
+        status = DNIC_ERR_ARG;
+    return status;
+}
+
+/* When checkpoints are due, and, with o->resume, the state a checkpoint left: the run then
+ * starts at the iteration after it. */
+static dnic_status resume_run(run *r, dnic_status status)
+{
+    const dnic_train_opts *o = r->o;
     r->stop_at = -1;
     r->next_ckpt = -1;
     if (o->checkpoint && o->checkpoint_every > 0) {
-        r->ckpt_len = o->checkpoint_every * (r->by_epoch ? per_epoch : 1);
+        r->ckpt_len = o->checkpoint_every * (r->by_epoch ? r->per_epoch : 1);
         r->next_ckpt = r->ckpt_len - 1;
     }
     if (status == DNIC_OK && o->resume && !load_checkpoint(r))
@@ -848,107 +869,140 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     while (r->next_ckpt >= 0 && r->next_ckpt < r->start)
         r->next_ckpt += r->ckpt_len;
     r->handled = r->start - 1;
-    if (status == DNIC_OK && plan.schedule == DNIC_SCHED_SEQUENTIAL) {
-        double next_draw = t0 + 0.25;
-        long long next = atomic_load(&r->reported);
-        for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
-            for (int k = 0; k < S && !atomic_load(&r->stop); k++) {
-                long long ts = t - 1 - r->lag;
-                if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
-                    do_sgu(r, k, ts);
-                if (t < r->total)
-                    do_step(r, k, t);
-            }
-            if (atomic_load(&r->stop))
-                break;
-            if (((o->interrupt && *o->interrupt) || (o->interrupt_at > 0 && t + 1 >= o->interrupt_at)) && r->stop_at < 0)
-                r->stop_at = t;
-            if (t == next_event(r) && !handle_events(r, t)) {
-                report_ready(r, next, report, user, t0);
-                break;
-            }
-            next = report_ready(r, next, report, user, t0);
-            if (o->progress && (t & 255) == 0 && now_s() >= next_draw && t < r->total) {
-                progress(t0, t + 1, r->total, r->ring[pass_of(r, t) % RING].loss);
-                next_draw = now_s() + 0.25;
-            }
+    return status;
+}
+
+/* The sequential executor: every stage of iteration t on the calling thread, in order, with
+ * the reports, events and progress line in between. */
+static void run_sequential(run *r, dnic_report_fn report, void *user, double t0)
+{
+    const dnic_train_opts *o = r->o;
+    double next_draw = t0 + 0.25;
+    long long next = atomic_load(&r->reported);
+    for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
+        for (int k = 0; k < r->S && !atomic_load(&r->stop); k++) {
+            long long ts = t - 1 - r->lag;
+            if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
+                do_sgu(r, k, ts);
+            if (t < r->total)
+                do_step(r, k, t);
         }
-    } else if (status == DNIC_OK) {
-        r->threaded = true;
-        atomic_store(&r->released, next_event(r));
-        for (int k = 0; k < S; k++)
-            atomic_store(&r->st[k].iter, r->start);
-        worker w[MAX_STAGES];
-        int started = 0;
-        for (int i = 0; i < plan.threads; i++) {
-            w[i] = (worker){r, plan.first_stage[i], plan.first_stage[i + 1], 0};
-            if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) {
-                atomic_store(&r->stop, 1);
-                status = DNIC_ERR_NOMEM;
-                break;
-            }
-            started++;
+        if (atomic_load(&r->stop))
+            break;
+        if (((o->interrupt && *o->interrupt) || (o->interrupt_at > 0 && t + 1 >= o->interrupt_at)) && r->stop_at < 0)
+            r->stop_at = t;
+        if (t == next_event(r) && !handle_events(r, t)) {
+            report_ready(r, next, report, user, t0);
+            break;
         }
-        /* the calling thread reports and acts at the gates, waking on progress or every
-         * quarter second */
-        long long next = atomic_load(&r->reported);
-        double next_draw = t0 + 0.25;
-        while (!atomic_load(&r->stop)) {
-            next = report_ready(r, next, report, user, t0);
-            long long gate = atomic_load(&r->released);
-            if (((o->interrupt && *o->interrupt) ||
-                 (o->interrupt_at > 0 && atomic_load(&r->st[S - 1].steps_done) >= o->interrupt_at)) &&
-                r->stop_at < 0) {
-                /* stop at the furthest iteration any thread has announced (Dekker-style:
-                 * a thread announces, then checks the gate; we lower the gate, then look) */
-                long long at;
-                do {
-                    at = r->start;
-                    for (int k = 0; k < S; k++)
-                        if (atomic_load(&r->st[k].iter) > at)
-                            at = atomic_load(&r->st[k].iter);
-                    r->stop_at = at < gate ? at : gate;
-                    atomic_store(&r->released, r->stop_at);
-                    gate = r->stop_at;
-                    for (int k = 0; k < S; k++)
-                        if (atomic_load(&r->st[k].iter) > at)
-                            at = atomic_load(&r->st[k].iter);
-                } while (at > gate && (gate = at));
-                publish(r, &r->released, r->stop_at);
-                gate = r->stop_at;
-            }
-            if (iteration_done(r, gate)) {
-                if (!handle_events(r, gate) || gate == last_iteration(r)) {
-                    next = report_ready(r, next, report, user, t0);
-                    break;
-                }
-                publish(r, &r->released, next_event(r));
-                continue;
-            }
-            pthread_mutex_lock(&r->mu);
-            atomic_fetch_add(&r->waiters, 1);
-            if (!pass_complete(r, next) && !iteration_done(r, gate) && !atomic_load(&r->stop)) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 250000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-            }
-            atomic_fetch_sub(&r->waiters, 1);
-            pthread_mutex_unlock(&r->mu);
-            if (o->progress && now_s() >= next_draw) {
-                long long done = atomic_load(&r->st[S - 1].steps_done);
-                progress(t0, done, r->total, r->ring[pass_of(r, done ? done - 1 : 0) % RING].loss);
-                next_draw = now_s() + 0.25;
-            }
+        next = report_ready(r, next, report, user, t0);
+        if (o->progress && (t & 255) == 0 && now_s() >= next_draw && t < r->total) {
+            progress(t0, t + 1, r->total, r->ring[pass_of(r, t) % RING].loss);
+            next_draw = now_s() + 0.25;
         }
-        for (int i = 0; i < started; i++)
-            pthread_join(w[i].th, NULL);
     }
-    if (o->progress)
+}
+
+/* Interrupted while the stage threads run: stops them at the furthest iteration any thread has
+ * announced (Dekker-style: a thread announces, then checks the gate; we lower the gate, then
+ * look).  Returns the new gate, r->stop_at. */
+static long long stop_threads(run *r, long long gate)
+{
+    long long at;
+    do {
+        at = r->start;
+        for (int k = 0; k < r->S; k++)
+            if (atomic_load(&r->st[k].iter) > at)
+                at = atomic_load(&r->st[k].iter);
+        r->stop_at = at < gate ? at : gate;
+        atomic_store(&r->released, r->stop_at);
+        gate = r->stop_at;
+        for (int k = 0; k < r->S; k++)
+            if (atomic_load(&r->st[k].iter) > at)
+                at = atomic_load(&r->st[k].iter);
+    } while (at > gate && (gate = at));
+    publish(r, &r->released, r->stop_at);
+    return r->stop_at;
+}
+
+/* The pipeline's calling thread while the stage threads run: reports and acts at the gates,
+ * waking on progress or every quarter second. */
+static void supervise(run *r, dnic_report_fn report, void *user, double t0)
+{
+    const dnic_train_opts *o = r->o;
+    int S = r->S;
+    long long next = atomic_load(&r->reported);
+    double next_draw = t0 + 0.25;
+    while (!atomic_load(&r->stop)) {
+        next = report_ready(r, next, report, user, t0);
+        long long gate = atomic_load(&r->released);
+        if (((o->interrupt && *o->interrupt) ||
+             (o->interrupt_at > 0 && atomic_load(&r->st[S - 1].steps_done) >= o->interrupt_at)) &&
+            r->stop_at < 0)
+            gate = stop_threads(r, gate);
+        if (iteration_done(r, gate)) {
+            if (!handle_events(r, gate) || gate == last_iteration(r)) {
+                next = report_ready(r, next, report, user, t0);
+                break;
+            }
+            publish(r, &r->released, next_event(r));
+            continue;
+        }
+        pthread_mutex_lock(&r->mu);
+        atomic_fetch_add(&r->waiters, 1);
+        if (!pass_complete(r, next) && !iteration_done(r, gate) && !atomic_load(&r->stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 250000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        }
+        atomic_fetch_sub(&r->waiters, 1);
+        pthread_mutex_unlock(&r->mu);
+        if (o->progress && now_s() >= next_draw) {
+            long long done = atomic_load(&r->st[S - 1].steps_done);
+            progress(t0, done, r->total, r->ring[pass_of(r, done ? done - 1 : 0) % RING].loss);
+            next_draw = now_s() + 0.25;
+        }
+    }
+}
+
+/* The pipeline executor: the plan's threads each run their stages (run_stages) while the
+ * calling thread supervises; DNIC_ERR_NOMEM when a thread could not be started. */
+static dnic_status run_pipeline(run *r, const dnic_sched_plan *plan, dnic_report_fn report, void *user, double t0)
+{
+    dnic_status status = DNIC_OK;
+    r->threaded = true;
+    atomic_store(&r->released, next_event(r));
+    for (int k = 0; k < r->S; k++)
+        atomic_store(&r->st[k].iter, r->start);
+    worker w[MAX_STAGES];
+    int started = 0;
+    for (int i = 0; i < plan->threads; i++) {
+        w[i] = (worker){r, plan->first_stage[i], plan->first_stage[i + 1], 0};
+        if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) {
+            atomic_store(&r->stop, 1);
+            status = DNIC_ERR_NOMEM;
+            break;
+        }
+        started++;
+    }
+    supervise(r, report, user, t0);
+    for (int i = 0; i < started; i++)
+        pthread_join(w[i].th, NULL);
+    return status;
+}
+
+/* The run's result (how it ended, the steps done, the time) into r->res, then frees the run. */
+static dnic_status finish_run(run *r, dnic_status status, double t0)
+{
+    dnic_program *p = r->p;
+    dnic_train_result *res = r->res;
+    int S = r->S;
+    if (r->o->progress)
         fprintf(stderr, "\r\033[K");
     long long bad = atomic_load(&r->bad_step);
     if (status == DNIC_OK && r->res->error[0])
@@ -979,4 +1033,28 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     pthread_cond_destroy(&r->cv);
     free(r);
     return status;
+}
+
+dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_opts *o, dnic_report_fn report,
+                       void *user, dnic_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    long long per_epoch = d->n / p->batch;
+    int S = p->nstages > 0 ? p->nstages : 1;
+    if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
+        p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES)
+        return res->status = DNIC_ERR_ARG;
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return res->status = DNIC_ERR_NOMEM;
+    dnic_status status = setup_run(r, p, d, o, S, per_epoch, res);
+    dnic_sched_plan plan;
+    dnic_plan_schedule(p, o, &plan);
+    double t0 = now_s();
+    status = resume_run(r, status);
+    if (status == DNIC_OK && plan.schedule == DNIC_SCHED_SEQUENTIAL)
+        run_sequential(r, report, user, t0);
+    else if (status == DNIC_OK)
+        status = run_pipeline(r, &plan, report, user, t0);
+    return finish_run(r, status, t0);
 }

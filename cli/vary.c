@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "driver.h"
+#include "cli.h"
 #include "plot.h"
 
 /* The last row of a --log file: its loss, test accuracy (NaN when absent) and elapsed time. */

@@ -1,5 +1,5 @@
 /* Training-log charts: `dnic --plot`-style SVG pictures of the CSV logs `--run --log` writes.
- * C11 + POSIX only (no LLVM); lives in libdnicfe.a. */
+ * C11 + POSIX only (no LLVM, no dnic headers), so its unit test compiles plot.c alone. */
 #ifndef DNIC_PLOT_H
 #define DNIC_PLOT_H
 

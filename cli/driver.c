@@ -1,8 +1,9 @@
 /* The compiler's pipeline in one function: load -> parse -> overrides -> check -> build IR ->
- * verify -> (dumps) -> JIT and train. */
+ * verify -> (dumps) -> JIT and train, or an object.  It lives in cli/, not compiler/: it reads
+ * the command's options and ends in the command's run or -c; compiler/ is only libraries. */
 #include <stdlib.h>
 
-#include "driver.h"
+#include "cli.h"
 
 int dnic_compile(const dnic_options *o)
 {

@@ -300,7 +300,7 @@ static bool is_axis_column(const char *name)
     return !strcmp(name, "iter") || !strcmp(name, "step") || !strcmp(name, "elapsed_s");
 }
 
-static double nice(double x)
+static double nice_round(double x)
 {
     double e = floor(log10(x)), f = x / pow(10, e);
     return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * pow(10, e);
@@ -315,7 +315,7 @@ static void linear_axis(plot_axis *a, double lo, double hi)
     }
     a->log = false;
     a->nminor = 0;
-    a->step = nice((hi - lo) / 5);
+    a->step = nice_round((hi - lo) / 5);
     double k0 = floor(lo / a->step + 1e-9), k1 = ceil(hi / a->step - 1e-9);
     if (!isfinite(a->step) || !(a->step > 0) || k1 - k0 > 60 || !(k1 > k0)) {
         a->lo = lo;

@@ -1,0 +1,111 @@
+/* The dnic command's internal header and its index, one section per file:
+ * main -> options -> driver (the pipeline) -> run (a training session: data, report_print, log,
+ * outputs, checkpoint) or object (-c); vary runs the pipeline once per value. */
+#ifndef DNIC_CLI_H
+#define DNIC_CLI_H
+
+#include "dnic.h"
+#include "rng.h"
+
+typedef enum dnic_action { DNIC_ACTION_CHECK, DNIC_ACTION_RUN, DNIC_ACTION_OBJECT } dnic_action;
+
+/* What the command line asked for.  The strings point into argv; `overrides` is the parser's. */
+typedef struct dnic_options {
+    const char *path;
+    const char **overrides;  /* --set texts, in order */
+    int noverrides;
+    dnic_action action;
+    bool dump_ast, dump_ir, emit_dot;
+    const char *emit_llvm, *emit_asm;
+    const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
+    const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
+    const char *plot_svg;    /* --plot: the run's curves */
+    const char *checkpoint, *resume;
+    const char *vary;        /* --vary KEY=V1,V2,... */
+    long long checkpoint_every;
+    int progress;            /* -1: when stderr is a terminal */
+    dnic_schedule schedule;  /* --schedule */
+    int threads;             /* --threads (0: the number of cores) */
+    bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
+} dnic_options;
+
+/* ---- options.c: the option table, the parser, the rules between options, --help ---------- */
+/* Reads argv into *o (o->overrides is allocated: the caller frees it).  Returns true to go
+ * on; false, with the exit status in *rc, after --help, --version or a reported mistake. */
+bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc);
+/* `dnic: error: ` fmt (with arg) and a pointer to --help; returns DNIC_EXIT_USER. */
+int cli_bad_flag(const char *fmt, const char *arg);
+
+/* ---- driver.c: the pipeline ------------------------------------------------------------- */
+/* Load, parse, apply the overrides, check, build and verify the IR, dump what was asked, then
+ * run or write an object.  Returns an exit status. */
+int dnic_compile(const dnic_options *o);
+
+/* ---- vary.c ----------------------------------------------------------------------------- */
+/* --vary: one run per value, then a comparison table. */
+int dnic_vary(const dnic_options *o, const char *spec);
+
+/* ---- run.c: a training session ---------------------------------------------------------- */
+/* Compiles the IR, builds the data and trains, printing report lines and a summary. */
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+
+/* ---- data.c ----------------------------------------------------------------------------- */
+/* The training, test and validation sets the model declares (built-in data is drawn from
+ * `rng` unless the data block has its own seed; validation is a view into the training
+ * set's arrays).  False after a diagnostic; train and test are the caller's to free. */
+bool cli_make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *train, dnic_dataset *test,
+                   dnic_dataset *val);
+
+/* ---- log.c: --log, and the log --plot draws from ----------------------------------------- */
+typedef struct cli_log {
+    FILE *f;               /* NULL: nothing is logged */
+    char *tmp;             /* the file written: path.tmp, renamed into place at the end */
+    const char *path;      /* --log, or plot_tmp */
+    char plot_tmp[32];     /* a temporary log when --plot is asked for without --log */
+    bool val, test;        /* the log has validation / test columns */
+    long long rows;
+} cli_log;
+/* Opens the log a run writes (none without --log or --plot); false after a diagnostic. */
+bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const char *log_csv, const char *plot_svg,
+                  bool val, bool test);
+void cli_log_row(cli_log *l, const dnic_report *r);
+/* Closes the log (kept when the run got somewhere) and draws --plot from it; false when the
+ * log or the chart could not be written. */
+bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, dnic_status status);
+
+/* ---- report_print.c ---------------------------------------------------------------------- */
+typedef struct cli_reporter {
+    const dnic_model *m;
+    cli_log *log;
+} cli_reporter;
+/* A dnic_report_fn (user: a cli_reporter): the report line in the seeds' format, and the log's row. */
+void cli_print_report(void *user, const dnic_report *r);
+struct dnic_jit_times;
+/* The closing `# model: N steps in ...` line. */
+void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const struct dnic_jit_times *jt,
+                       const dnic_sched_plan *plan);
+
+/* ---- outputs.c: the files a run writes besides the log ------------------------------------ */
+/* Fails early, before any compiling or training, when an output file's directory cannot be
+ * written (NULL: nothing to write). */
+bool cli_writable(dnic_diag *d, const char *path);
+/* Every output file of `o` that dnic_run would write (a diagnostic for each that cannot be). */
+bool cli_outputs_writable(dnic_diag *d, const dnic_options *o);
+bool cli_save_weights(dnic_diag *d, const dnic_program *p, const char *path);
+/* --export-data: the training set as the model sees it, in its dtype. */
+bool cli_export_data(dnic_diag *d, const dnic_dataset *ds, const char *path);
+/* --save-predictions: the trained model's outputs for the training inputs. */
+bool cli_save_predictions(dnic_diag *d, dnic_program *p, const dnic_dataset *ds, const char *path);
+
+/* ---- checkpoint.c: what --checkpoint and --resume need from the command ------------------- */
+/* A model's identity for checkpoints: FNV-1a of its IR's text (shapes, ops, rates). */
+uint64_t cli_fingerprint(const dnic_ir *ir);
+/* Clears the flag and catches SIGINT/SIGTERM: the first sets the flag (training stops at the
+ * next step boundary, saving the checkpoint), a second exits at once.  Returns the flag. */
+volatile int *cli_catch_interrupts(void);
+
+/* ---- object.c ----------------------------------------------------------------------------- */
+/* -c: the object and header; fills in the default paths and prefix. */
+int dnic_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+
+#endif

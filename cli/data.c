@@ -1,0 +1,69 @@
+/* The data a run trains on: the model's built-in, IDX or CSV data, cut to its limits, with
+ * the validation examples held out; drawn before the weights, as the seeds draw them. */
+#include <stdlib.h>
+
+#include "binadd.h"
+#include "cli.h"
+#include "dataset_files.h"
+
+/* Builds the training set the model declares (and its test set, when it has one), drawing
+ * the built-in data from `rng` unless the data block has its own seed. */
+static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds, dnic_dataset *test)
+{
+    const dnic_data_spec *s = &m->data;
+    char err[768];
+    dnic_data_opts lo = {.scale = s->scale, .one_hot = s->one_hot, .inputs = s->inputs, .labels = s->labels,
+                         .dtype = m->train.dtype, .label_column = s->label_column, .label_index = s->label_index};
+    if (s->kind == DNIC_DATA_IDX || s->kind == DNIC_DATA_CSV) {
+        bool idx = s->kind == DNIC_DATA_IDX;
+        if ((idx ? dnic_load_idx(ds, s->train_x, s->train_y, &lo, err, sizeof err)
+                 : dnic_load_csv(ds, s->train_x, &lo, err, sizeof err)) != DNIC_OK) {
+            dnic_error(d, (dnic_span){0}, "%s", err);
+            return false;
+        }
+        if (s->test_x && (idx ? dnic_load_idx(test, s->test_x, s->test_y, &lo, err, sizeof err)
+                              : dnic_load_csv(test, s->test_x, &lo, err, sizeof err)) != DNIC_OK) {
+            dnic_error(d, (dnic_span){0}, "%s", err);
+            return false;
+        }
+        /* limit: the first N examples (the arrays keep their size; only n shrinks) */
+        if (s->limit && s->limit < ds->n)
+            ds->n = s->limit;
+        if (s->test_limit && s->test_limit < test->n)
+            test->n = s->test_limit;
+        return true;
+    }
+    size_t nx = (size_t)s->examples * (size_t)s->inputs, ny = (size_t)s->examples * (size_t)s->labels;
+    double *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
+    dnic_rng own;
+    if (s->has_seed)
+        dnic_rng_seed(&own, s->seed);
+    bool ok = x && y && dnic_binadd_generate(s->has_seed ? &own : rng, s->bits, s->examples, x, y) == 0 &&
+              dnic_dataset_from_f64(ds, m->train.dtype, s->examples, s->inputs, s->labels, x, y) == DNIC_OK;
+    if (!ok)
+        dnic_error(d, s->span, "out of memory making %d examples", s->examples);
+    free(x);
+    free(y);
+    return ok;
+}
+
+bool cli_make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds, dnic_dataset *test,
+                   dnic_dataset *val)
+{
+    if (!make_data(d, m, rng, ds, test))
+        return false;
+    if (m->data.validation > 0) {
+        /* the last examples are held out: a view into the training set's arrays */
+        int nv = (int)(ds->n * m->data.validation);
+        size_t es = dnic_dtype_size(ds->dtype);
+        *val = (dnic_dataset){nv, ds->inputs, ds->labels, ds->dtype,
+                              (char *)ds->x + (size_t)(ds->n - nv) * (size_t)ds->inputs * es,
+                              (char *)ds->y + (size_t)(ds->n - nv) * (size_t)ds->labels * es};
+        ds->n -= nv;
+    }
+    if (ds->n < m->train.batch) {
+        dnic_error(d, m->data.span, "the data has %d examples, fewer than one batch of %d", ds->n, m->train.batch);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,95 @@
+/* The run's CSV log (--log): a header naming the columns, one row per report line, written to
+ * a temporary file renamed into place at the end; --plot draws its chart from this log. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "plot.h"
+
+/* Opens `path`.tmp for the CSV log and writes its header. */
+static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, bool val, bool test, char **tmp)
+{
+    *tmp = malloc(strlen(path) + 8);
+    if (!*tmp)
+        return NULL;
+    sprintf(*tmp, "%s.tmp", path);
+    FILE *f = fopen(*tmp, "w");
+    if (!f) {
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return NULL;
+    }
+    fprintf(f, "iter,step,loss");
+    for (int s = 0; s < nsg; s++)
+        fprintf(f, ",%s.sg_loss", m->sgs[s].name);
+    fprintf(f, "%s%s,elapsed_s\n", val ? ",val_loss,val_accuracy" : "", test ? ",test_loss,test_accuracy" : "");
+    return f;
+}
+
+/* Closes the log and moves it into place (keep = false removes it). */
+static bool close_log(dnic_diag *d, FILE *f, const char *tmp, const char *path, bool keep)
+{
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (keep && ok && rename(tmp, path) == 0)
+        return true;
+    if (keep)
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
+    unlink(tmp);
+    return false;
+}
+
+bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const char *log_csv, const char *plot_svg,
+                  bool val, bool test)
+{
+    *l = (cli_log){.path = log_csv, .val = val, .test = test};
+    /* --plot draws from the log: a temporary one when no --log was asked for */
+    if (plot_svg && !l->path) {
+        strcpy(l->plot_tmp, "/tmp/dnic-plot-XXXXXX.csv");
+        int fd = mkstemps(l->plot_tmp, 4);
+        if (fd < 0) {
+            dnic_error(d, (dnic_span){0}, "cannot make a temporary log for --plot: %s", strerror(errno));
+            return false;
+        }
+        close(fd);
+        l->path = l->plot_tmp;
+    }
+    return !l->path || (l->f = open_log(d, m, l->path, nsg, val, test, &l->tmp)) != NULL;
+}
+
+void cli_log_row(cli_log *l, const dnic_report *r)
+{
+    l->rows++;
+    if (!l->f)
+        return;
+    fprintf(l->f, "%lld,%lld,%.17g", r->iter, r->step, r->loss);
+    for (int s = 0; s < r->nsg; s++)
+        fprintf(l->f, ",%.17g", r->sg_loss[s]);
+    if (l->val)
+        fprintf(l->f, ",%.17g,%.17g", r->val_loss, r->val_accuracy);
+    if (l->test)
+        fprintf(l->f, ",%.17g,%.17g", r->test_loss, r->test_accuracy);
+    fprintf(l->f, ",%.6f\n", r->elapsed);
+}
+
+bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, dnic_status status)
+{
+    /* the log of a diverged or interrupted run is kept: it shows what happened up to there */
+    bool logged = close_log(d, l->f, l->tmp, l->path,
+                            status == DNIC_OK || status == DNIC_ERR_NONFINITE || status == DNIC_ERR_INTERRUPTED);
+    free(l->tmp);
+    l->f = NULL;
+    l->tmp = NULL;
+    bool plotted = !plot_svg || !logged;
+    if (!plotted && l->rows == 0)
+        dnic_error(d, (dnic_span){0}, "--plot: the run printed no report line to draw (report_every = %lld)",
+                   m->train.report_every);
+    else if (!plotted)
+        plotted = dnic_plot(&l->path, (const char *const[]){m->name}, 1, plot_svg) == 0;
+    if (l->path == l->plot_tmp)
+        unlink(l->plot_tmp);
+    return logged && plotted;
+}

@@ -1,0 +1,369 @@
+/* The dnic command's options: one table, from which the parser, the rules between options
+ * (what needs --run, -c or another option, what excludes what) and `dnic --help` are derived. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+/* How an option's argument (or its presence) lands in dnic_options. */
+typedef enum opt_kind {
+    OPT_ACTION,  /* o->action = value */
+    OPT_TRUE,    /* the bool at `field` = true */
+    OPT_INT,     /* the int at `field` = value */
+    OPT_STRING,  /* the const char * at `field` = the argument */
+    OPT_SET,     /* the argument is appended to o->overrides */
+    OPT_PARSED,  /* parse(o, argument); when it fails, `bad` is the message */
+    OPT_HELP,
+    OPT_VERSION,
+} opt_kind;
+
+typedef enum opt_section {
+    SEC_ACTIONS,
+    SEC_OBJECT,
+    SEC_MODEL,
+    SEC_RUN,
+    SEC_RUNNING,
+    SEC_OTHER,
+} opt_section;
+
+static const char *const section_titles[] = {
+    [SEC_ACTIONS] = "actions (default: --check):",
+    [SEC_OBJECT] = "object files (with -c):",
+    [SEC_MODEL] = "the model:",
+    [SEC_RUN] = "a run's files and variants (with --run):",
+    [SEC_RUNNING] = "how it runs:",
+    [SEC_OTHER] = "",
+};
+
+typedef struct cli_option {
+    const char *name;     /* as typed: "--run", "-c" */
+    const char *alias;    /* another spelling ("-h"), or NULL */
+    const char *arg;      /* the argument's name in --help; NULL: the option takes none */
+    opt_section section;
+    const char *help;     /* '\n' starts another line */
+    opt_kind kind;
+    size_t field;         /* offsetof(dnic_options, ...) for OPT_TRUE, OPT_INT, OPT_STRING */
+    int value;            /* for OPT_ACTION and OPT_INT */
+    bool (*parse)(dnic_options *o, const char *arg);
+    const char *bad;      /* printf format (the argument) for a value parse refuses */
+    bool joined;          /* also accepted as NAME=ARG */
+    /* the option this one works with: for an action, that it is the action chosen */
+    const char *needs;
+    /* options that cannot go with this one, and why (`NAME WHY: A, B and C would mix them`) */
+    const char *excludes[4];
+    const char *excludes_why;
+} cli_option;
+
+static bool parse_schedule(dnic_options *o, const char *v)
+{
+    if (!strcmp(v, "auto"))
+        o->schedule = DNIC_SCHED_AUTO;
+    else if (!strcmp(v, "sequential"))
+        o->schedule = DNIC_SCHED_SEQUENTIAL;
+    else if (!strcmp(v, "pipeline"))
+        o->schedule = DNIC_SCHED_PIPELINE;
+    else
+        return false;
+    return true;
+}
+
+static bool parse_threads(dnic_options *o, const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1 || n > 64)
+        return false;
+    o->threads = (int)n;
+    return true;
+}
+
+static bool parse_every(dnic_options *o, const char *v)
+{
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1)
+        return false;
+    o->checkpoint_every = n;
+    return true;
+}
+
+#define FIELD(f) .field = offsetof(dnic_options, f)
+
+/* In --help's order.  The order also decides which option a broken rule names when several
+ * break it: the first in the table. */
+static const cli_option options[] = {
+    {"--check", NULL, NULL, SEC_ACTIONS, "parse and check the model, print a one-line summary", OPT_ACTION,
+     .value = DNIC_ACTION_CHECK},
+    {"--run", NULL, NULL, SEC_ACTIONS, "compile it with the JIT and train it, printing report lines\nand a summary",
+     OPT_ACTION, .value = DNIC_ACTION_RUN},
+    {"-c", NULL, NULL, SEC_ACTIONS,
+     "write an object file and a C header to link the model into\nany program (docs/embedding.md)", OPT_ACTION,
+     .value = DNIC_ACTION_OBJECT},
+    {"--dump-ast", NULL, NULL, SEC_ACTIONS, "print the syntax tree", OPT_TRUE, FIELD(dump_ast)},
+    {"--dump-ir", NULL, NULL, SEC_ACTIONS, "print the training step's IR", OPT_TRUE, FIELD(dump_ir)},
+    {"--emit-dot", NULL, NULL, SEC_ACTIONS, "print a Graphviz picture of layers and SG modules", OPT_TRUE,
+     FIELD(emit_dot)},
+    {"--emit-llvm", NULL, "FILE", SEC_ACTIONS, "write the optimised LLVM module as text", OPT_STRING,
+     FIELD(emit_llvm)},
+    {"-S", NULL, "FILE", SEC_ACTIONS, "write the generated assembly", OPT_STRING, FIELD(emit_asm)},
+
+    {"-o", NULL, "FILE", SEC_OBJECT, "the object (default: the model file's name with .o)", OPT_STRING,
+     FIELD(out_path), .needs = "-c"},
+    {"--header", NULL, "FILE", SEC_OBJECT, "the header (default: the object's name with .h)", OPT_STRING,
+     FIELD(header_path), .needs = "-c"},
+    {"--prefix", NULL, "NAME", SEC_OBJECT, "the symbols' prefix (default: the model's name)", OPT_STRING,
+     FIELD(prefix), .needs = "-c"},
+    {"--cpu", NULL, "NAME", SEC_OBJECT,
+     "the CPU to compile for (default: x86-64-v3, i.e. AVX2 and FMA;\n'native': this machine's)", OPT_STRING,
+     FIELD(cpu), .needs = "-c"},
+    {"--target", NULL, "TRIPLE", SEC_OBJECT, "the target triple (default: this machine's)", OPT_STRING,
+     FIELD(target), .needs = "-c"},
+
+    {"--set", NULL, "KEY=VALUE", SEC_MODEL,
+     "override a setting, e.g. --set train.lr=0.05,\n--set sg.h1.input=labels (keys: data.K, train.K, loss.K,\n"
+     "layer.NAME.K, sg.NAME.K); may be repeated; --set=KEY=VALUE\nworks too",
+     OPT_SET, .joined = true},
+
+    {"--save-weights", NULL, "FILE", SEC_RUN, "write the trained weights (safetensors)", OPT_STRING,
+     FIELD(save_weights), .needs = "--run"},
+    {"--load-weights", NULL, "FILE", SEC_RUN,
+     "start from the weights in FILE (safetensors) instead of\nthe model's initialisers", OPT_STRING,
+     FIELD(load_weights), .needs = "--run"},
+    {"--save-init", NULL, "FILE", SEC_RUN, "write the weights before the first step (safetensors)", OPT_STRING,
+     FIELD(save_init), .needs = "--run"},
+    {"--export-data", NULL, "FILE", SEC_RUN, "write the training data as dnic sees it (x, y)", OPT_STRING,
+     FIELD(export_data), .needs = "--run"},
+    {"--log", NULL, "FILE.csv", SEC_RUN,
+     "write one row per report: iter, step, loss, each SG\nmodule's synthetic loss, elapsed seconds", OPT_STRING,
+     FIELD(log_csv), .needs = "--run"},
+    {"--save-predictions", NULL, "FILE", SEC_RUN,
+     "write the trained model's outputs for the training inputs\n(y_pred)", OPT_STRING, FIELD(save_predictions),
+     .needs = "--run"},
+    {"--plot", NULL, "FILE.svg", SEC_RUN, "draw the loss (and accuracy) curves of the run", OPT_STRING,
+     FIELD(plot_svg), .needs = "--run"},
+    {"--checkpoint", NULL, "FILE", SEC_RUN,
+     "save the whole training state to FILE (at the end, every\n--checkpoint-every N epochs, and on SIGINT/SIGTERM)",
+     OPT_STRING, FIELD(checkpoint), .needs = "--run"},
+    {"--checkpoint-every", NULL, "N", SEC_RUN,
+     "save the checkpoint every N epochs too (steps for a model\ncounting steps)", OPT_PARSED,
+     .parse = parse_every,
+     .bad = "--checkpoint-every is a positive number of epochs (steps for a model counting steps), not '%s'",
+     .needs = "--checkpoint"},
+    {"--resume", NULL, "FILE", SEC_RUN, "continue from a checkpoint, exactly where it stopped", OPT_STRING,
+     FIELD(resume), .needs = "--run"},
+    {"--vary", NULL, "KEY=V1,V2,...", SEC_RUN,
+     "train one variant per value (each an extra --set) and\ncompare them in a table (and one --plot chart)",
+     OPT_STRING, FIELD(vary), .needs = "--run",
+     .excludes = {"--log", "--save-weights", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
+
+    {"--schedule", NULL, "auto|sequential|pipeline", SEC_RUNNING,
+     "run stages one after another, or each on its own thread\n(default auto: the planner decides; "
+     "docs/scheduler.md)",
+     OPT_PARSED, .parse = parse_schedule, .bad = "--schedule is auto, sequential or pipeline, not '%s'"},
+    {"--threads", NULL, "N", SEC_RUNNING,
+     "threads (1 to 64) for the pipeline, or in a sequential run\nfor the large matrix products (default: the number of\n"
+     "cores)",
+     OPT_PARSED, .parse = parse_threads, .bad = "--threads is a number from 1 to 64, not '%s'"},
+    {"--no-cache", NULL, NULL, SEC_RUNNING,
+     "compile without the object cache (default: compiled code is\nkept in $DNIC_CACHE_DIR, else "
+     "$XDG_CACHE_HOME/dnic, else\n~/.cache/dnic, and reused when nothing changed)",
+     OPT_TRUE, FIELD(no_cache)},
+    {"--progress", NULL, NULL, SEC_RUNNING, "draw a progress line on stderr (default: when stderr is a\nterminal)",
+     OPT_INT, FIELD(progress), .value = 1},
+    {"--no-progress", NULL, NULL, SEC_RUNNING, "draw no progress line", OPT_INT, FIELD(progress), .value = 0},
+
+    {"--help", "-h", NULL, SEC_OTHER, "show this help", .kind = OPT_HELP},
+    {"--version", NULL, NULL, SEC_OTHER, "show the version", .kind = OPT_VERSION},
+};
+enum { NOPTIONS = sizeof options / sizeof options[0] };
+
+/* --help: the table, section by section, and the plot command. */
+static void usage(FILE *out)
+{
+    fputs("usage: dnic FILE.dni [options]\n"
+          "       dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
+          "\n"
+          "Compiles a model described in a .dni file and trains it with synthetic gradients\n"
+          "(Decoupled Neural Interfaces) or backpropagation.\n",
+          out);
+    for (int i = 0; i < NOPTIONS; i++) {
+        const cli_option *op = &options[i];
+        if (i == 0 || op->section != options[i - 1].section)
+            fprintf(out, "\n%s%s", section_titles[op->section], *section_titles[op->section] ? "\n" : "");
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s%s%s", op->alias ? op->alias : "", op->alias ? ", " : "", op->name,
+                 op->arg ? " " : "", op->arg ? op->arg : "");
+        /* a long name puts its help on the next line */
+        fprintf(out, "  %-20s%s", left, strlen(left) > 20 ? "\n" : " ");
+        for (const char *h = op->help, *nl; *h; h = nl + 1) {
+            nl = strchr(h, '\n');
+            int n = nl ? (int)(nl - h) : (int)strlen(h);
+            fprintf(out, "%*s%.*s\n", h == op->help && strlen(left) <= 20 ? 0 : 23, "", n, h);
+            if (!nl)
+                break;
+        }
+    }
+    fputs("\n"
+          "dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
+          "                       overlay the curves of several runs' --log files\n"
+          "\n"
+          "The language is described in docs/language.md.\n",
+          out);
+}
+
+int cli_bad_flag(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dnic: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(run 'dnic --help' for the options)\n");
+    return DNIC_EXIT_USER;
+}
+
+/* The option `a` names, and its joined argument (NAME=ARG) if any. */
+static const cli_option *find_option(const char *a, const char **joined)
+{
+    *joined = NULL;
+    for (int i = 0; i < NOPTIONS; i++) {
+        const cli_option *op = &options[i];
+        size_t n = strlen(op->name);
+        if (!strcmp(a, op->name) || (op->alias && !strcmp(a, op->alias)))
+            return op;
+        if (op->joined && !strncmp(a, op->name, n) && a[n] == '=') {
+            *joined = a + n + 1;
+            return op;
+        }
+    }
+    return NULL;
+}
+
+static int unknown_option(const char *a)
+{
+    const char *names[NOPTIONS];
+    int n = 0;
+    for (int i = 0; i < NOPTIONS; i++)
+        if (!strncmp(options[i].name, "--", 2))
+            names[n++] = options[i].name;
+    const char *best = dnic_did_you_mean(a, names, n);
+    fprintf(stderr, "dnic: error: unknown option '%s'", a);
+    if (best)
+        fprintf(stderr, " (did you mean '%s'?)", best);
+    fprintf(stderr, "\n(run 'dnic --help' for the options)\n");
+    return DNIC_EXIT_USER;
+}
+
+static const cli_option *option_named(const char *name)
+{
+    for (int i = 0; i < NOPTIONS; i++)
+        if (!strcmp(options[i].name, name))
+            return &options[i];
+    DNIC_ASSERT(!"an option's rule names an option the table has");
+    return NULL;
+}
+
+/* The rules between options, in table order: every option whose `needs` is not met (all those
+ * needing the first such option, then the next), then the exclusions. */
+static int check_rules(const dnic_options *o, const bool *given)
+{
+    for (int t = 0; t < NOPTIONS; t++) {
+        const cli_option *target = &options[t];
+        bool met = target->kind == OPT_ACTION ? o->action == (dnic_action)target->value : given[t];
+        for (int i = 0; i < NOPTIONS && !met; i++) {
+            if (!given[i] || !options[i].needs || strcmp(options[i].needs, target->name))
+                continue;
+            if (target->kind == OPT_ACTION) {
+                fprintf(stderr, "dnic: error: %s works with %s\n", options[i].name, target->name);
+            } else {
+                fprintf(stderr, "dnic: error: %s needs %s %s\n", options[i].name, target->name, target->arg);
+            }
+            fprintf(stderr, "(run 'dnic --help' for the options)\n");
+            return DNIC_EXIT_USER;
+        }
+    }
+    if (!o->path)
+        return cli_bad_flag("%s", "no model file given: dnic FILE.dni [--check | --run | ...]");
+    for (int i = 0; i < NOPTIONS; i++) {
+        const cli_option *op = &options[i];
+        bool clash = false;
+        for (int k = 0; given[i] && k < 4 && op->excludes[k]; k++)
+            clash |= given[option_named(op->excludes[k]) - options];
+        if (!clash)
+            continue;
+        fprintf(stderr, "dnic: error: %s %s: ", op->name, op->excludes_why);
+        for (int k = 0; k < 4 && op->excludes[k]; k++)
+            fprintf(stderr, "%s%s", k == 0 ? "" : k + 1 < 4 && op->excludes[k + 1] ? ", " : " and ", op->excludes[k]);
+        fprintf(stderr, " would mix them\n(run 'dnic --help' for the options)\n");
+        return DNIC_EXIT_USER;
+    }
+    return -1;
+}
+
+bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc)
+{
+    *o = (dnic_options){.progress = -1, .action = DNIC_ACTION_CHECK};
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    o->overrides = sets;
+    if (!sets) {
+        *rc = DNIC_EXIT_INTERNAL;
+        return false;
+    }
+    bool given[NOPTIONS] = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val;
+        const cli_option *op = find_option(a, &val);
+        if (!op) {
+            if (a[0] == '-' && a[1])
+                *rc = unknown_option(a);
+            else if (o->path)
+                *rc = cli_bad_flag("one model file at a time ('%s' is a second)", a);
+            else {
+                o->path = a;
+                continue;
+            }
+            return false;
+        }
+        if (op->arg && !val) {
+            if (i + 1 >= argc) {
+                *rc = cli_bad_flag("%s needs a value", a);
+                return false;
+            }
+            val = argv[++i];
+        }
+        given[op - options] = true;
+        char *field = (char *)o + op->field;
+        switch (op->kind) {
+        case OPT_ACTION:
+            o->action = (dnic_action)op->value;
+            break;
+        case OPT_TRUE:
+            *(bool *)field = true;
+            break;
+        case OPT_INT:
+            *(int *)field = op->value;
+            break;
+        case OPT_STRING:
+            *(const char **)field = val;
+            break;
+        case OPT_SET:
+            sets[o->noverrides++] = val;
+            break;
+        case OPT_PARSED:
+            if (!op->parse(o, val)) {
+                *rc = cli_bad_flag(op->bad, val);
+                return false;
+            }
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            *rc = DNIC_EXIT_OK;
+            return false;
+        case OPT_VERSION:
+            printf("dnic %s (LLVM 19)\n", PACKAGE_VERSION);
+            *rc = DNIC_EXIT_OK;
+            return false;
+        }
+    }
+    *rc = check_rules(o, given);
+    return *rc < 0;
+}

@@ -1,0 +1,179 @@
+/* `dnic --run` (and --emit-llvm / -S without it): JIT-compiles the IR, then one training
+ * session: the data and the initial weights from the model's seed (data first, then
+ * parameters, as the seeds draw them), the scheduler, the files asked for and the summary. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "codegen.h"
+#include "safetensors.h"
+
+/* Where compiled code is cached: $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic, else
+ * $HOME/.cache/dnic; NULL (no cache) when none of them is set. */
+static const char *cache_dir(dnic_arena *a)
+{
+    const char *d = getenv("DNIC_CACHE_DIR");
+    if (d && *d)
+        return d;
+    d = getenv("XDG_CACHE_HOME");
+    if (d && *d == '/')
+        return dnic_sprintf(a, "%s/dnic", d);
+    d = getenv("HOME");
+    if (d && *d == '/')
+        return dnic_sprintf(a, "%s/.cache/dnic", d);
+    return NULL;
+}
+
+/* The program the IR describes, for the JIT to fill in and the runtime to run; its arrays
+ * live in `a`. */
+static dnic_program describe_program(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
+{
+    dnic_program p = {
+        .bufs = ir->bufs,
+        .nbufs = ir->nbufs,
+        .nblocks = ir->nblocks,
+        .dtype = ir->dtype,
+        .batch = ir->batch,
+        .x = ir->x,
+        .y = ir->y,
+        .out = ir->out,
+        .loss_acc = ir->loss_acc,
+        .nstages = ir->nstages,
+        .nslots = m->train.lag + 2, /* the training slots and one for evaluating while training */
+    };
+    int nsg = ir->sg_acc_first >= 0 ? m->nsgs : 0;
+    int *sg_acc = dnic_alloc(a, (size_t)(nsg > 0 ? nsg : 1) * sizeof *sg_acc);
+    for (int s = 0; s < nsg; s++)
+        sg_acc[s] = ir->sg_acc_first + s;
+    p.sg_acc = sg_acc;
+    p.nsg = nsg;
+    dnic_block_desc *blocks = dnic_alloc(a, (size_t)(ir->nblocks > 0 ? ir->nblocks : 1) * sizeof *blocks);
+    for (int b = 0; b < ir->nblocks; b++)
+        blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
+                                      dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b), dnic_ir_block_reads(ir, b)};
+    p.blocks = blocks;
+    return p;
+}
+
+/* The scheduler's options: the model's training settings and the command line's. */
+static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, const dnic_options *o,
+                                     const dnic_dataset *test, const dnic_dataset *val, volatile int *interrupted)
+{
+    return (dnic_train_opts){
+        .epochs = m->train.epochs,
+        .steps = m->train.steps,
+        .report_every = m->train.report_every,
+        .progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO),
+        .lag = m->train.lag,
+        .schedule = o->schedule,
+        .threads = o->threads,
+        .shuffle = m->train.shuffle,
+        .seed = m->train.seed,
+        .test = test->n > 0 ? test : NULL,
+        .validation = val->n > 0 ? val : NULL,
+        .eval = m->loss == DNIC_LOSS_SOFTMAX_CE ? DNIC_EVAL_SOFTMAX_CE
+              : m->loss == DNIC_LOSS_SIGMOID_CE ? DNIC_EVAL_SIGMOID_CE : DNIC_EVAL_SQUARED,
+        .checkpoint = o->checkpoint,
+        .checkpoint_every = o->checkpoint_every,
+        .resume = o->resume,
+        .fingerprint = cli_fingerprint(ir),
+        .interrupt = interrupted,
+        /* for tests: an interrupt at a known step instead of a signal's unknown one */
+        .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
+    };
+}
+
+/* How training ended, as an exit status (after a diagnostic when it failed). */
+static int train_outcome(dnic_diag *d, const dnic_model *m, const dnic_options *o, const dnic_train_result *res,
+                         int examples)
+{
+    switch (res->status) {
+    case DNIC_OK:
+        return DNIC_EXIT_OK;
+    case DNIC_ERR_NONFINITE:
+        dnic_error(d, (dnic_span){0}, "training diverged at step %lld (epoch %lld): %s holds NaN or infinity",
+                   res->bad_step + 1, res->bad_step / (examples / m->train.batch), res->bad_buffer);
+        dnic_note(d, (dnic_span){0}, "try a smaller learning rate (train.lr = %g)", m->train.lr);
+        return DNIC_EXIT_USER;
+    case DNIC_ERR_INTERRUPTED:
+        fprintf(stderr, "dnic: interrupted after step %lld%s%s\n", res->bad_step + 1,
+                res->checkpointed ? "; the checkpoint is in " : "", res->checkpointed ? o->checkpoint : "");
+        return 130;
+    case DNIC_ERR_IO:
+        dnic_error(d, (dnic_span){0}, "%s", res->error);
+        return DNIC_EXIT_USER;
+    default:
+        dnic_error(d, (dnic_span){0}, "training failed (status %d)", (int)res->status);
+        return DNIC_EXIT_USER;
+    }
+}
+
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
+{
+    if (!cli_outputs_writable(d, o))
+        return DNIC_EXIT_USER;
+    dnic_arena *a = dnic_arena_new();
+    dnic_program p = describe_program(a, m, ir);
+    /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
+    volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
+    dnic_jit_times jt = {0};
+    dnic_jit *jit = dnic_jit_compile(ir, &p, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cache_dir(a), &jt);
+    if (!jit || o->action != DNIC_ACTION_RUN) {
+        dnic_jit_free(jit);
+        dnic_arena_free(a);
+        return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
+    }
+    int rc = DNIC_EXIT_USER;
+    dnic_dataset ds = {0}, test = {0}, val = {0};
+    dnic_rng rng;
+    dnic_rng_seed(&rng, m->train.seed);
+    if (dnic_program_alloc(&p) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
+        goto out;
+    }
+    if (!cli_make_data(d, m, &rng, &ds, &test, &val))
+        goto out;
+    dnic_program_init_params(&p, &rng);
+    char err[512];
+    if (o->load_weights && dnic_program_load(&p, o->load_weights, err, sizeof err) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "%s", err);
+        goto out;
+    }
+    if (o->save_init && !cli_save_weights(d, &p, o->save_init))
+        goto out;
+    if (o->export_data && !cli_export_data(d, &ds, o->export_data))
+        goto out;
+
+    dnic_train_opts to = train_options(m, ir, o, &test, &val, interrupted);
+    dnic_sched_plan plan;
+    dnic_plan_schedule(&p, &to, &plan);
+    if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
+        fprintf(stderr, "dnic: note: %s\n", plan.why);
+    /* a sequential run gives the cores to the large matrix products instead (codegen.c) */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    dnic_parallel_set_threads(plan.schedule == DNIC_SCHED_PIPELINE ? 1
+                              : o->threads > 0                   ? o->threads
+                                                                 : (int)(cores > 0 ? cores : 1));
+    cli_log log;
+    if (!cli_log_open(&log, d, m, p.nsg, o->log_csv, o->plot_svg, val.n > 0, test.n > 0))
+        goto out;
+    dnic_train_result res;
+    dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){m, &log}, &res);
+    if (log.f && !cli_log_finish(&log, d, m, o->plot_svg, res.status) && res.status == DNIC_OK)
+        goto out;
+    rc = train_outcome(d, m, o, &res, ds.n);
+    if (rc != DNIC_EXIT_OK)
+        goto out;
+    if ((o->save_weights && !cli_save_weights(d, &p, o->save_weights)) ||
+        (o->save_predictions && !cli_save_predictions(d, &p, &ds, o->save_predictions)))
+        rc = DNIC_EXIT_USER;
+    else
+        cli_print_summary(m, &res, &jt, &plan);
+out:
+    dnic_dataset_free(&ds);
+    dnic_dataset_free(&test);
+    dnic_program_free(&p);
+    dnic_jit_free(jit);
+    dnic_arena_free(a);
+    return rc;
+}
