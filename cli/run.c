@@ -50,7 +50,8 @@ static dnic_program describe_program(dnic_arena *a, const dnic_model *m, const d
     dnic_block_desc *blocks = dnic_alloc(a, (size_t)(ir->nblocks > 0 ? ir->nblocks : 1) * sizeof *blocks);
     for (int b = 0; b < ir->nblocks; b++)
         blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
-                                      dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b), dnic_ir_block_reads(ir, b)};
+                                      dnic_ir_block_acc(ir, b), dnic_ir_block_cost(ir, b), dnic_ir_block_reads(ir, b),
+                                      ir->blocks[b].waits, ir->blocks[b].nwaits};
     p.blocks = blocks;
     return p;
 }

@@ -26,7 +26,7 @@
 #include "rng.h"
 #include "safetensors.h"
 
-enum { RING = 64, MAX_STAGES = 64 };
+enum { RING = 64, MAX_STAGES = 64, MAX_SGU = 16 };
 
 static double now_s(void)
 {
@@ -166,8 +166,10 @@ typedef struct order {
 } order;
 
 typedef struct stage {
-    int step_block, sgu_block;  /* block indices (-1: none) */
-    int sg;                     /* index of its SG module among p->sg_acc, or -1 */
+    int step_block;             /* block index */
+    int sgu[MAX_SGU];           /* its SG modules' SG_UPDATE blocks, in block order */
+    int sgu_sg[MAX_SGU];        /* and each one's SG module (index into p->sg_acc) */
+    int nsgu;
     void **ptrs[8];             /* this stage's own pointer arrays, one per slot */
     void *xb[8], *yb[8];        /* shuffled batches gathered for this stage, one per slot */
     order ord[2];               /* [0]: for STEP tasks, [1]: for SG_UPDATE tasks */
@@ -177,7 +179,7 @@ typedef struct stage {
 
 typedef struct pass_total {
     double loss;
-    double sg[MAX_STAGES];
+    double sg[MAX_STAGES];      /* by SG module */
     int has_test;
     double test_loss, test_accuracy;
     double val_loss, val_accuracy;
@@ -337,27 +339,44 @@ static void diverged(run *r, long long t)
     wake(r);
 }
 
+/* Waits until the STEP tasks of step t that block b imports from have run. */
+static void wait_imports(run *r, int k, int b, long long t)
+{
+    const dnic_block_desc *bd = &r->p->blocks[b];
+    if (!bd->waits) { /* a chain */
+        int from = bd->phase == DNIC_PHASE_STEP ? k - 1 : k + 1;
+        if (from >= 0 && from < r->S)
+            wait_ge(r, &r->st[from].steps_done, t + 1);
+        return;
+    }
+    for (int i = 0; i < bd->nwaits; i++)
+        wait_ge(r, &r->st[bd->waits[i]].steps_done, t + 1);
+}
+
+/* The SG modules of stage k learn from the targets of step ts. */
 static void do_sgu(run *r, int k, long long ts)
 {
     stage *s = &r->st[k];
-    if (r->threaded)
-        wait_ge(r, &r->st[k + 1].steps_done, ts + 1);
-    if (atomic_load(&r->stop))
-        return;
-    double v = run_task(r, k, s->sgu_block, ts);
-    if (!isfinite(v)) { /* the SG module diverged: its synthetic loss is NaN or infinite */
-        diverged(r, ts);
-        return;
+    for (int i = 0; i < s->nsgu; i++) {
+        if (r->threaded)
+            wait_imports(r, k, s->sgu[i], ts);
+        if (atomic_load(&r->stop))
+            return;
+        double v = run_task(r, k, s->sgu[i], ts);
+        if (!isfinite(v)) { /* the SG module diverged: its synthetic loss is NaN or infinite */
+            diverged(r, ts);
+            return;
+        }
+        slot_of(r, pass_of(r, ts))->sg[s->sgu_sg[i]] += v;
     }
-    slot_of(r, pass_of(r, ts))->sg[k] += v;
     publish(r, &s->sgus_done, ts + 1);
 }
 
 static void do_step(run *r, int k, long long t)
 {
     stage *s = &r->st[k];
-    if (r->threaded && k > 0)
-        wait_ge(r, &r->st[k - 1].steps_done, t + 1);
+    if (r->threaded)
+        wait_imports(r, k, s->step_block, t);
     if (atomic_load(&r->stop))
         return;
     double v = run_task(r, k, s->step_block, t);
@@ -382,7 +401,7 @@ static void run_stages(run *r, int first, int last)
         wait_ge(r, &r->released, t);
         for (int k = first; k < last && !atomic_load(&r->stop); k++) {
             long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
+            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
                 do_sgu(r, k, ts);
             if (t < r->total)
                 do_step(r, k, t);
@@ -413,7 +432,7 @@ static bool pass_complete(run *r, long long P)
     if (atomic_load(&r->st[r->S - 1].steps_done) < end)
         return false;
     for (int k = 0; k < r->S; k++)
-        if (r->st[k].sgu_block >= 0 && atomic_load(&r->st[k].sgus_done) < end)
+        if (r->st[k].nsgu > 0 && atomic_load(&r->st[k].sgus_done) < end)
             return false;
     return true;
 }
@@ -464,7 +483,7 @@ static bool iteration_done(run *r, long long g)
         if (atomic_load(&r->st[k].steps_done) < steps)
             return false;
         long long sgus = g - r->lag < r->total ? g - r->lag : r->total;
-        if (r->st[k].sgu_block >= 0 && sgus > 0 && atomic_load(&r->st[k].sgus_done) < sgus)
+        if (r->st[k].nsgu > 0 && sgus > 0 && atomic_load(&r->st[k].sgus_done) < sgus)
             return false;
     }
     return true;
@@ -727,10 +746,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
         pass_total *pt = &r->ring[next % RING];
         if (reported_pass(r, next)) {
             for (int s = 0; s < p->nsg; s++)
-                sg[s] = 0;
-            for (int k = 0; k < r->S; k++)
-                if (r->st[k].sg >= 0)
-                    sg[r->st[k].sg] = pt->sg[k];
+                sg[s] = pt->sg[s];
             if (r->o->progress)
                 fprintf(stderr, "\r\033[K");
             dnic_report rep = {
@@ -768,7 +784,8 @@ static dnic_status alloc_stages(run *r)
     size_t es = dnic_dtype_size(d->dtype);
     for (int k = 0; k < r->S; k++) {
         stage *s = &r->st[k];
-        s->step_block = s->sgu_block = s->sg = -1;
+        s->step_block = -1;
+        s->nsgu = 0;
         for (int sl = 0; sl < r->slots; sl++) {
             s->ptrs[sl] = malloc(((size_t)p->nbufs + 1) * sizeof *s->ptrs[sl]);
             if (!s->ptrs[sl])
@@ -804,10 +821,17 @@ static bool map_blocks(run *r)
         else if (bd->phase == DNIC_PHASE_STEP)
             r->st[bd->stage].step_block = b;
         else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
-            r->st[bd->stage].sgu_block = b;
+            stage *st = &r->st[bd->stage];
+            int sg = -1;
             for (int s = 0; s < p->nsg; s++)
                 if (p->sg_acc[s] == bd->acc)
-                    r->st[bd->stage].sg = s;
+                    sg = s;
+            if (sg < 0 || st->nsgu == MAX_SGU)
+                ok = false;
+            else {
+                st->sgu[st->nsgu] = b;
+                st->sgu_sg[st->nsgu++] = sg;
+            }
         }
     }
     for (int k = 0; k < r->S; k++) {
@@ -882,7 +906,7 @@ static void run_sequential(run *r, dnic_report_fn report, void *user, double t0)
     for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
         for (int k = 0; k < r->S && !atomic_load(&r->stop); k++) {
             long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].sgu_block >= 0)
+            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
                 do_sgu(r, k, ts);
             if (t < r->total)
                 do_step(r, k, t);
@@ -1042,7 +1066,7 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     long long per_epoch = d->n / p->batch;
     int S = p->nstages > 0 ? p->nstages : 1;
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
-        p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES)
+        p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES)
         return res->status = DNIC_ERR_ARG;
     run *r = calloc(1, sizeof *r);
     if (!r)

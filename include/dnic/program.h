@@ -75,6 +75,11 @@ typedef struct dnic_block_desc {
     int acc;           /* the accumulator the block adds to, or -1 */
     double cost;       /* estimated floating-point operations per run, for placing stages */
     int reads;         /* DNIC_READS_X | DNIC_READS_Y: which of the batch's inputs it reads */
+    /* The stages whose STEP block of the same step must have run before this block's (its
+     * imports come from them).  waits == NULL: a chain, STEP_k waits for STEP_{k-1} and
+     * SG_UPDATE_k for STEP_{k+1}. */
+    const int *waits;
+    int nwaits;
 } dnic_block_desc;
 
 enum { DNIC_READS_X = 1, DNIC_READS_Y = 2 };

@@ -1072,6 +1072,247 @@ Test(gradcheck, sigmoid_cross_entropy)
                    14);
 }
 
+/* ---- part 2b: graphs and batch normalisation against finite differences ------------------ */
+
+/* A layer's parameters for graph_loss: NULL where it has none. */
+typedef struct gparams {
+    double *w, *b, *gamma, *beta;
+} gparams;
+
+enum { GG_MAXL = 8, GG_MAXW = 32 };
+
+static long double act1(dnic_act a, long double v)
+{
+    switch (a) {
+    case DNIC_ACT_SIGMOID: return 1 / (1 + expl(-v));
+    case DNIC_ACT_TANH: return tanhl(v);
+    case DNIC_ACT_RELU: return v > 0 ? v : 0;
+    default: return v;
+    }
+}
+
+/* The summed loss of a graph of dense (with or without batch normalisation, in training mode:
+ * the batch's mean and biased variance), add and concat layers, written from the definitions in
+ * docs/semantics.md, in long double, independent of the IR.  means/vars receive each BN
+ * layer's batch statistics when not NULL. */
+static double graph_loss(const dnic_model *m, const gparams *P, const double *x, const double *y, int B,
+                         double (*means)[GG_MAXW], double (*vars)[GG_MAXW])
+{
+    static long double h[GG_MAXL][8 * GG_MAXW * 2];
+    cr_assert_leq(m->nlayers, GG_MAXL);
+    for (int l = 0; l < m->nlayers; l++) {
+        const dnic_layer *ly = &m->layers[l];
+        int N = ly->out;
+        long double *o = h[l];
+        cr_assert_leq(B * N, 8 * GG_MAXW * 2);
+        int w[DNIC_MAX_LAYER_SRC];
+        for (int k = 0; k < ly->nsrc; k++)
+            w[k] = ly->src[k] < 0 ? m->data.inputs : m->layers[ly->src[k]].out;
+#define SRC(k, i, j) (ly->src[k] < 0 ? (long double)x[(i) * w[k] + (j)] : h[ly->src[k]][(i) * w[k] + (j)])
+        if (ly->kind == &dnic_layer_dense) {
+            const dnic_dense_cfg *dc = ly->cfg;
+            for (int i = 0; i < B; i++)
+                for (int n = 0; n < N; n++) {
+                    long double s = 0;
+                    for (int k = 0; k < dc->in; k++)
+                        s += SRC(0, i, k) * P[l].w[k * N + n];
+                    o[i * N + n] = s + (P[l].b ? P[l].b[n] : 0);
+                }
+            if (dc->batchnorm)
+                for (int n = 0; n < N; n++) {
+                    long double mu = 0, var = 0;
+                    for (int i = 0; i < B; i++)
+                        mu += o[i * N + n];
+                    mu /= B;
+                    for (int i = 0; i < B; i++)
+                        var += (o[i * N + n] - mu) * (o[i * N + n] - mu);
+                    var /= B;
+                    if (means) {
+                        means[l][n] = (double)mu;
+                        vars[l][n] = (double)var;
+                    }
+                    for (int i = 0; i < B; i++)
+                        o[i * N + n] = (o[i * N + n] - mu) / sqrtl(var + dc->norm_eps) * P[l].gamma[n] + P[l].beta[n];
+                }
+        } else if (ly->kind == &dnic_layer_add) {
+            for (int e = 0; e < B * N; e++) {
+                long double s = 0;
+                for (int k = 0; k < ly->nsrc; k++)
+                    s += SRC(k, e / N, e % N);
+                o[e] = s;
+            }
+        } else {
+            cr_assert_eq(ly->kind, &dnic_layer_concat);
+            for (int i = 0, off = 0; i < B; i++, off = 0)
+                for (int k = 0; k < ly->nsrc; k++)
+                    for (int j = 0; j < w[k]; j++)
+                        o[i * N + off++] = SRC(k, i, j);
+        }
+#undef SRC
+        for (int i = 0; i < B; i++) {
+            long double mx = -INFINITY, sum = 0;
+            for (int n = 0; n < N; n++)
+                mx = o[i * N + n] > mx ? o[i * N + n] : mx;
+            for (int n = 0; n < N; n++) {
+                long double *v = &o[i * N + n];
+                if (ly->act == DNIC_ACT_SOFTMAX)
+                    sum += *v = expl(*v - mx);
+                else
+                    *v = act1(ly->act, *v);
+            }
+            if (ly->act == DNIC_ACT_SOFTMAX)
+                for (int n = 0; n < N; n++)
+                    o[i * N + n] /= sum;
+        }
+    }
+    const long double *out = h[m->out];
+    long double L = 0;
+    for (int e = 0; e < B * m->data.labels; e++) {
+        long double o = out[e], t = y[e];
+        if (m->loss == DNIC_LOSS_SQUARED)
+            L += 0.5L * (o - t) * (o - t);
+        else if (m->loss == DNIC_LOSS_SOFTMAX_CE)
+            L -= t * logl(o);
+        else
+            L -= t * logl(o) + (1 - t) * logl(1 - o);
+    }
+    return (double)L;
+}
+
+/* One backprop step (float64, SGD) of a graph model against finite differences of
+ * graph_loss: weights and batch normalisation's gamma and beta move by -lr dL/dθ, biases by
+ * -lr (1/B) dL/db; the running averages move toward the batch's statistics. */
+static void graph_gradient_check(const char *text, uint32_t seed)
+{
+    model_run mr;
+    model_make(&mr, text);
+    const dnic_model *m = mr.t.m;
+    const int B = m->train.batch, L = m->nlayers;
+    const double lr = m->train.lr, h = 1e-4;
+    cr_assert_eq(m->train.dtype, DNIC_F64);
+    cr_assert_leq(L, GG_MAXL);
+    dnic_rng r;
+    dnic_rng_seed(&r, seed);
+    gparams P[GG_MAXL] = {{0}}, D[GG_MAXL] = {{0}};
+    static const char *const what[4] = {"weight", "bias", "gamma", "beta"};
+    for (int l = 0; l < L; l++) {
+        const dnic_layer *ly = &m->layers[l];
+        if (ly->kind != &dnic_layer_dense)
+            continue;
+        const dnic_dense_cfg *dc = ly->cfg;
+        size_t n[4] = {(size_t)dc->in * ly->out, (size_t)ly->out, (size_t)ly->out, (size_t)ly->out};
+        bool has[4] = {true, dc->bias, dc->batchnorm, dc->batchnorm};
+        double **pp[4] = {&P[l].w, &P[l].b, &P[l].gamma, &P[l].beta}, **dd[4] = {&D[l].w, &D[l].b, &D[l].gamma, &D[l].beta};
+        for (int q = 0; q < 4; q++) {
+            if (!has[q])
+                continue;
+            char fmt[32];
+            snprintf(fmt, sizeof fmt, "%%s.%s", what[q]);
+            *dd[q] = param(&mr, fmt, ly->name);
+            *pp[q] = malloc(n[q] * sizeof **pp[q]);
+            for (size_t e = 0; e < n[q]; e++)
+                (*pp[q])[e] = (*dd[q])[e] = q == 0 ? unif(&r, -1, 1) * sqrt(3.0 / dc->in)
+                                          : q == 2 ? unif(&r, 0.7, 1.3) : unif(&r, -0.5, 0.5);
+        }
+    }
+    int nx = B * m->data.inputs, ny = B * m->data.labels;
+    double *x = malloc((size_t)nx * sizeof *x), *y = malloc((size_t)ny * sizeof *y);
+    for (int e = 0; e < nx; e++)
+        x[e] = unif(&r, -1, 1);
+    for (int i = 0; i < B; i++)
+        for (int n = 0; n < m->data.labels; n++)
+            y[i * m->data.labels + n] = m->loss == DNIC_LOSS_SOFTMAX_CE ? (double)(n == i % m->data.labels) : unif(&r, 0, 1);
+    for (int l = 0; l < L; l++) /* running averages from 0.5 and 2: the step moves them */
+        if (m->layers[l].kind == &dnic_layer_dense && ((const dnic_dense_cfg *)m->layers[l].cfg)->batchnorm)
+            for (int n = 0; n < m->layers[l].out; n++) {
+                param(&mr, "%s.running_mean", m->layers[l].name)[n] = 0.5;
+                param(&mr, "%s.running_var", m->layers[l].name)[n] = 2;
+            }
+    mr.j.p.ptrs[mr.t.ir->x] = x;
+    mr.j.p.ptrs[mr.t.ir->y] = y;
+    jprog_run(&mr.j);
+
+    static double means[GG_MAXL][GG_MAXW], vars[GG_MAXL][GG_MAXW];
+    graph_loss(m, P, x, y, B, means, vars);
+    int checked = 0;
+    for (int l = 0; l < L; l++) {
+        const dnic_layer *ly = &m->layers[l];
+        if (ly->kind != &dnic_layer_dense)
+            continue;
+        const dnic_dense_cfg *dc = ly->cfg;
+        double *p0s[4] = {P[l].w, P[l].b, P[l].gamma, P[l].beta}, *pds[4] = {D[l].w, D[l].b, D[l].gamma, D[l].beta};
+        for (int q = 0; q < 4; q++) {
+            double *p0 = p0s[q], *pd = pds[q];
+            if (!p0)
+                continue;
+            size_t np = q == 0 ? (size_t)dc->in * ly->out : (size_t)ly->out;
+            double maxexp = 0, maxdiff = 0;
+            for (size_t e = 0; e < np; e++) {
+                double v = p0[e], f[4];
+                const double steps[4] = {-2 * h, -h, h, 2 * h};
+                for (int st = 0; st < 4; st++) {
+                    p0[e] = v + steps[st];
+                    f[st] = graph_loss(m, P, x, y, B, NULL, NULL);
+                }
+                p0[e] = v;
+                double grad = (8 * (f[2] - f[1]) - (f[3] - f[0])) / (12 * h);
+                double expect = -lr * grad / (q == 1 ? B : 1);
+                maxexp = fmax(maxexp, fabs(expect));
+                maxdiff = fmax(maxdiff, fabs(pd[e] - v - expect));
+            }
+            cr_expect_gt(maxexp, 1e-7, "%s.%s: the step changes it", ly->name, what[q]);
+            cr_expect_leq(maxdiff, TOL_GRAD * maxexp, "%s %s.%s: max |Δ - Δexpected| = %.3g, max |Δexpected| = %.3g",
+                          m->name, ly->name, what[q], maxdiff, maxexp);
+            cr_log_info("%s %s.%s: max |Δ - Δexpected| / max |Δexpected| = %.3g", m->name, ly->name, what[q],
+                        maxdiff / maxexp);
+            checked++;
+        }
+        if (dc->batchnorm) { /* running = (1 - m) * running + m * batch statistic (the variance unbiased) */
+            const double *rm = param(&mr, "%s.running_mean", ly->name), *rv = param(&mr, "%s.running_var", ly->name);
+            double mom = dc->norm_momentum;
+            for (int n = 0; n < ly->out; n++) {
+                cr_expect_float_eq(rm[n], (1 - mom) * 0.5 + mom * means[l][n], 1e-12);
+                double want = (1 - mom) * 2 + mom * vars[l][n] * B / (B - 1);
+                cr_expect_float_eq(rv[n], want, 1e-12 * want, "%s.running_var[%d] = %.17g, want %.17g", ly->name, n, rv[n], want);
+            }
+        }
+    }
+    cr_expect_gt(checked, 0);
+    for (int l = 0; l < L; l++) {
+        free(P[l].w);
+        free(P[l].b);
+        free(P[l].gamma);
+        free(P[l].beta);
+    }
+    free(x);
+    free(y);
+    model_free(&mr);
+}
+
+/* Linear -> BN -> tanh, twice, then a plain sigmoid output */
+Test(gradcheck, batchnorm_chain)
+{
+    graph_gradient_check(GC_HEAD "layer h1 = dense(input, 7) { activation = tanh  norm = batch }\n"
+                                 "layer h2 = dense(h1, 6) { activation = relu  norm = batch }\n"
+                                 "layer out = dense(h2, 4) { activation = sigmoid }\n"
+                                 "loss squared_error(out, labels)\n" GC_TRAIN,
+                         21);
+}
+
+/* a skip connection (add), two layers reading one (their gradients summed), a concat merge,
+ * and a layer reading the input twice over */
+Test(gradcheck, residual_and_concat)
+{
+    graph_gradient_check(GC_HEAD "layer h1 = dense(input, 6) { activation = tanh }\n"
+                                 "layer h2 = dense(h1, 6) { activation = tanh  norm = batch }\n"
+                                 "layer r = add(h2, h1) { activation = sigmoid }\n"
+                                 "layer side = dense(input, 3) { activation = tanh }\n"
+                                 "layer j = concat(r, side, h1)\n"
+                                 "layer out = dense(j, 4) { activation = softmax }\n"
+                                 "loss softmax_cross_entropy(out, labels)\n" GC_TRAIN,
+                         22);
+}
+
 /* ---- part 3: against the seeds' C reference ----------------------------------------------- */
 
 static const char *const LAYERS[3] = {"h1", "h2", "out"};
