@@ -468,6 +468,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->sg = -1;
     l->act = DNIC_ACT_LINEAR;
     l->nsrc = 0;
+    l->trainable = true;
     if (is_reserved(d->name)) {
         dnic_error(c->d, d->name_span, "'%s' is reserved and cannot name a layer", d->name);
         c->reserved_name = true;
@@ -521,11 +522,20 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
         srcspan[i] = arg->value->span;
     }
     l->nsrc = ok ? nsrc : 0;
-    const char *const *keys = k->settings;
+    /* every kind's settings, then the ones any layer has */
+    static const char *const common[] = {"repeat", "trainable"};
     int nkeys = 0;
-    while (keys[nkeys])
+    while (k->settings[nkeys])
         nkeys++;
+    const char **keys = dnic_alloc(c->a, (size_t)(nkeys + 2) * sizeof *keys);
+    memcpy(keys, k->settings, (size_t)nkeys * sizeof *keys);
+    keys[nkeys++] = common[0];
+    keys[nkeys++] = common[1];
     check_keys(c, d, keys, nkeys, dnic_sprintf(c->a, "layer '%s'", d->name));
+    const dnic_setting *s = find(d, "trainable");
+    if (s && get_bool(c, s, &l->trainable) && !l->trainable && !k->has_params)
+        dnic_error(c->d, s->key_span, "layer '%s' has no parameters: trainable = false means nothing for %s", d->name,
+                   k->name);
     k->check(c, d, l);
     if (!ok)
         l->kind = NULL; /* its graph is not checked: the sources are wrong */
@@ -598,18 +608,20 @@ static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_exp
 /* sg LAYER { input form hidden activation init bias_init lr target } */
 static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, bool *target_true)
 {
-    static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target"};
+    static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target",
+                                       "hidden_init"};
     sg->name = d->name;
     sg->span = d->name_span;
     sg->layer = layer_index(c->m, nlayers, d->name);
     sg->hidden_act = DNIC_ACT_RELU;
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
+    sg->hidden_init = (dnic_init){DNIC_INIT_HE_UNIFORM, 1, 0};
     sg->lr = -1;
     if (sg->layer < 0) {
         dnic_error(c->d, d->name_span, "sg names layer '%s', which is not defined", d->name);
         suggest(c, d->name_span, d->name, layer_names(c, nlayers, false), nlayers);
     }
-    int unknown = check_keys(c, d, keys, 8, dnic_sprintf(c->a, "sg '%s'", d->name));
+    int unknown = check_keys(c, d, keys, 9, dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
     if ((s = find(d, "input")))
         sg_parts(c, sg, s->value, s->value, 0);
@@ -648,6 +660,11 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     if ((s = find(d, "init")))
         get_init(c, s, &sg->w_init);
+    if ((s = find(d, "hidden_init"))) {
+        if (form == 0)
+            dnic_error(c->d, s->key_span, "'hidden_init' initialises an mlp SG module's hidden units; this module is linear");
+        get_init(c, s, &sg->hidden_init);
+    }
     if ((s = find(d, "bias_init")))
         get_init(c, s, &sg->b_init);
     if ((s = find(d, "lr")))

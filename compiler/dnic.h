@@ -184,7 +184,8 @@ typedef struct dnic_sg {
     int hidden[8];             /* MLP form: hidden widths; nhidden = 0 is the linear form */
     int nhidden;
     dnic_act hidden_act;
-    dnic_init w_init, b_init;
+    dnic_init w_init, b_init;  /* the last (linear) unit's weights, every unit's biases */
+    dnic_init hidden_init;     /* an mlp's hidden units' weights */
     double lr;
 } dnic_sg;
 
@@ -203,6 +204,7 @@ typedef struct dnic_layer {
     void *cfg;                 /* the kind's settings, in the arena */
     int sg;                    /* index into model.sgs, -1 if none */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
+    bool trainable;            /* false: its parameters keep their initial values */
 } dnic_layer;
 
 typedef struct dnic_data_spec {

@@ -21,6 +21,7 @@ struct dnic_builder {
     int init_order;
     bool dni;              /* DNI mode with SG modules: stages end at SG modules */
     dnic_layer_ir *L;      /* per layer */
+    bool *learns;          /* per layer: it or a layer before it in its stage has parameters to train */
     int *nneed;            /* per layer: how many consumer edges send it a gradient */
     contrib **got;         /* per layer: the gradients received so far (nneed[i] slots) */
     int *ngot;
@@ -207,6 +208,11 @@ void dnic_build_unit_update(dnic_builder *b, const dnic_unit *u, int dz)
     bool after = b->m->train.message == DNIC_MSG_AFTER_UPDATE;
     if (!after && u->grad_in >= 0)
         message(b, u, dz);
+    if (u->frozen) {
+        if (after && u->grad_in >= 0)
+            message(b, u, dz);
+        return;
+    }
     const dnic_buffer_desc *w = &b->ir->bufs[u->w];
     dnic_ir_op *o = dnic_build_update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr);
     if (dnic_sgd_w_transposes(w->rows, b->ir->batch, b->ir->dtype))
@@ -283,7 +289,11 @@ dnic_ir_op *dnic_build_op(dnic_builder *b, dnic_op op, int dst, int s0, int s1, 
 static bool edge_needs_grad(const builder *b, const dnic_layer *consumer, int arg)
 {
     int s = consumer->src[arg];
-    return s >= 0 && (b->m->layers[s].stage == consumer->stage || (b->dni && b->m->layers[s].sg >= 0));
+    if (s < 0)
+        return false;
+    if (b->dni && b->m->layers[s].sg >= 0)
+        return true;
+    return b->m->layers[s].stage == consumer->stage && b->learns[s];
 }
 
 int dnic_build_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
@@ -364,7 +374,8 @@ static void build_sg_params(builder *b, sgmod *s, const dnic_sg *sg)
         const char *pfx = sg->nhidden ? dnic_sprintf(b->a, "%s.sg.%d", l->name, i) : dnic_sprintf(b->a, "%s.sg", l->name);
         unit *u = &s->units[i];
         u->name = pfx;
-        u->w = add_param(b, dnic_sprintf(b->a, "%s.weight", pfx), width, outw, sg->w_init, width, outw);
+        u->w = add_param(b, dnic_sprintf(b->a, "%s.weight", pfx), width, outw, last ? sg->w_init : sg->hidden_init, width,
+                         outw);
         u->b = add_param(b, dnic_sprintf(b->a, "%s.bias", pfx), 1, outw, sg->b_init, width, outw);
         u->act = last ? DNIC_ACT_LINEAR : sg->hidden_act;
         u->lr = sg->lr;
@@ -469,6 +480,8 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             g = sgs[l->sg].pred;
         else if (i == m->out)
             g = build_loss(b, &b->L[i], &is_delta);
+        else if (b->nneed[i] == 0)
+            continue; /* nothing up to it trains: no gradient comes here */
         else
             g = gradient_of(b, i);
         layer_backward(b, &b->L[i], g, is_delta);
@@ -514,7 +527,17 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 ir->sg_acc_first = acc;
             sgs[s].acc = acc;
         }
-    /* which layers receive gradients, from how many consumer edges */
+    /* which layers receive gradients, from how many consumer edges: not those whose stage has
+     * nothing to train up to them (frozen layers reading frozen layers or the input) */
+    b->learns = dnic_alloc(a, (size_t)n * sizeof *b->learns);
+    for (int i = 0; i < n; i++) {
+        const dnic_layer *l = &m->layers[i];
+        b->learns[i] = l->trainable && l->kind->has_params;
+        for (int k = 0; k < l->nsrc; k++) {
+            int s = l->src[k];
+            b->learns[i] |= s >= 0 && m->layers[s].stage == l->stage && !(b->dni && m->layers[s].sg >= 0) && b->learns[s];
+        }
+    }
     b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
     b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
     b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);

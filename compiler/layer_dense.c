@@ -84,6 +84,7 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, l->out, cfg->b_init, cfg->in, l->out)
                         : -1;
     st->u.grad_in = -1;
+    st->u.frozen = !l->trainable;
     if (cfg->batchnorm) {
         st->gamma = dnic_build_const_param(b, dnic_sprintf(a, "%s.gamma", l->name), 1, l->out, 1);
         st->beta = dnic_build_const_param(b, dnic_sprintf(a, "%s.beta", l->name), 1, l->out, 0);
@@ -155,8 +156,10 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
         o->src[3] = st->gamma;
         o->src[4] = dp;
         o->eps = cfg->norm_eps;
-        dnic_build_update(b, DNIC_OP_UPDATE, st->gamma, dp, -1, st->u.lr)->off = 0;
-        dnic_build_update(b, DNIC_OP_UPDATE, st->beta, dp, -1, st->u.lr)->off = 1;
+        if (l->trainable) {
+            dnic_build_update(b, DNIC_OP_UPDATE, st->gamma, dp, -1, st->u.lr)->off = 0;
+            dnic_build_update(b, DNIC_OP_UPDATE, st->beta, dp, -1, st->u.lr)->off = 1;
+        }
         dz = dx;
     }
     dnic_build_unit_update(b, &st->u, dz);
@@ -168,6 +171,7 @@ const dnic_layer_kind dnic_layer_dense = {
     .min_src = 1,
     .max_src = 1,
     .extra_args = 1,
+    .has_params = true,
     .settings = SETTINGS,
     .check = check,
     .shape = shape,

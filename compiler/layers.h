@@ -29,6 +29,7 @@ typedef struct dnic_unit {
     const char *name;
     dnic_act act;
     double lr;
+    bool frozen;     /* its parameters are not updated (the message is still sent) */
 } dnic_unit;
 
 dnic_arena *dnic_builder_arena(dnic_builder *b);
@@ -62,6 +63,7 @@ typedef struct dnic_layer_kind {
     const char *usage;            /* how it is written, for messages: "dense(source, width)" */
     int min_src, max_src;         /* its sources: the first positional arguments */
     int extra_args;               /* positional arguments after the sources (dense: the width) */
+    bool has_params;              /* it has parameters to train */
     const char *const *settings;  /* the settings it accepts, NULL-terminated */
     /* Checks its extra arguments and settings into l (l->act, l->cfg; l->out if it knows it). */
     void (*check)(dnic_checker *c, const dnic_decl *d, dnic_layer *l);
