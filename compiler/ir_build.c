@@ -21,7 +21,8 @@ struct dnic_builder {
     int init_order;
     bool dni;              /* DNI mode with SG modules: stages end at SG modules */
     dnic_layer_ir *L;      /* per layer */
-    bool *learns;          /* per layer: it or a layer before it in its stage has parameters to train */
+    bool *wants;           /* per layer: its backward pass has work (parameters to train, or a
+                              gradient to send to a source that wants one) */
     int *nneed;            /* per layer: how many consumer edges send it a gradient */
     contrib **got;         /* per layer: the gradients received so far (nneed[i] slots) */
     int *ngot;
@@ -293,7 +294,7 @@ static bool edge_needs_grad(const builder *b, const dnic_layer *consumer, int ar
         return false;
     if (b->dni && b->m->layers[s].sg >= 0)
         return true;
-    return b->m->layers[s].stage == consumer->stage && b->learns[s];
+    return b->m->layers[s].stage == consumer->stage && b->wants[s];
 }
 
 int dnic_build_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
@@ -527,16 +528,14 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 ir->sg_acc_first = acc;
             sgs[s].acc = acc;
         }
-    /* which layers receive gradients, from how many consumer edges: not those whose stage has
-     * nothing to train up to them (frozen layers reading frozen layers or the input) */
-    b->learns = dnic_alloc(a, (size_t)n * sizeof *b->learns);
+    /* which layers receive gradients, from how many consumer edges: not those with nothing to
+     * do with one (frozen layers that read only the input or such layers) */
+    b->wants = dnic_alloc(a, (size_t)n * sizeof *b->wants);
     for (int i = 0; i < n; i++) {
         const dnic_layer *l = &m->layers[i];
-        b->learns[i] = l->trainable && l->kind->has_params;
-        for (int k = 0; k < l->nsrc; k++) {
-            int s = l->src[k];
-            b->learns[i] |= s >= 0 && m->layers[s].stage == l->stage && !(b->dni && m->layers[s].sg >= 0) && b->learns[s];
-        }
+        b->wants[i] = l->trainable && l->kind->has_params;
+        for (int k = 0; k < l->nsrc; k++)
+            b->wants[i] |= edge_needs_grad(b, l, k);
     }
     b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
     b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);

@@ -19,6 +19,30 @@ for f in fashion_backprop fashion_dni fashion_cdni; do
         not_ok "$f trains on a Fashion-MNIST subset" "exit $rc" "$(cat "$TMP/$f.out")"
     fi
 done
+# The graph examples on a small subset: the paper's 6-layer FCN with batch normalisation and
+# cDNI (and its no-backprop column, through an override), and the residual network.
+S2="--set data.limit=5120 --set data.test_limit=500 --set train.epochs=1"
+for f in fashion_fcn6_cdni residual_dni; do
+    timeout 300 "$DNIC" examples/$f.dni --run --no-progress $S2 > "$TMP/$f.out" 2>&1
+    rc=$?
+    acc=$(sed -n 's/.* Test loss:[^ ]* accuracy:\([0-9.]*\)%.*/\1/p' "$TMP/$f.out" | tail -1)
+    if [ $rc -eq 0 ] && [ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a > 20) }'; then
+        ok "$f: one epoch on 5120 images, test accuracy $acc% (chance is 10%)"
+    else
+        not_ok "$f trains on a Fashion-MNIST subset" "exit $rc" "$(cat "$TMP/$f.out")"
+    fi
+done
+timeout 300 "$DNIC" examples/fashion_fcn6_cdni.dni --run --no-progress $S2 --set train.mode=backprop \
+    --set layer.h.trainable=false --set layer.h.repeat=3 --save-weights "$TMP/nobp.st" > "$TMP/nobp.out" 2>&1 &&
+    "$DNIC" examples/fashion_fcn6_cdni.dni --dump-ir --set train.mode=backprop --set layer.h.trainable=false \
+        --set layer.h.repeat=3 > "$TMP/nobp.ir" 2>&1
+if grep -q 'out.weight -= sgd_w' "$TMP/nobp.ir" && ! grep -q 'h_[0-9].weight -=\|h_[0-9].gamma -=' "$TMP/nobp.ir" &&
+    grep -q ' accuracy:' "$TMP/nobp.out"; then
+    ok "no backprop: only the output layer is updated"
+else
+    not_ok "no backprop: only the output layer is updated" "$(cat "$TMP/nobp.out")"
+fi
+
 # The test score on the report line of step k is that of the weights after step k: the last
 # line of a run of k+1 steps, whose score is taken after training ends.  DNI, both schedules,
 # with and without a lag.
