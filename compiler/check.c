@@ -1408,7 +1408,10 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
                            "which has an SG module; use target = bootstrap",
                            m->sgs[s].name, m->layers[stop].name);
         }
-        if (m->train.mode == DNIC_MODE_DNI && m->nsgs > 0 && d->errors == errors0)
+        if (m->train.mode == DNIC_MODE_DNI && m->nsgs > DNIC_MAX_SGS)
+            dnic_error(d, m->sgs[DNIC_MAX_SGS].span, "a model has at most %d SG modules (the scheduler runs %d stages); "
+                       "this is the %dth", DNIC_MAX_SGS, DNIC_MAX_SGS + 1, DNIC_MAX_SGS + 1);
+        else if (m->train.mode == DNIC_MODE_DNI && m->nsgs > 0 && d->errors == errors0)
             assign_stages(c, m, srcspan);
     }
     if (report_sg && resolved) {

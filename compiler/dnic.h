@@ -270,6 +270,9 @@ bool dnic_check_act(dnic_checker *c, const dnic_setting *s, dnic_act *out);
 /* The span of a layer's i-th argument (its sources first), for messages about its shape. */
 dnic_span dnic_decl_arg_span(const dnic_decl *d, int i);
 
+/* The scheduler runs at most 64 stages (runtime/sched.c), so a model has at most 63 SG modules. */
+enum { DNIC_MAX_SGS = 63 };
+
 /* Returns NULL after reporting every error found. */
 dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast);
 int dnic_sg_part_width(const dnic_model *m, const dnic_sg *sg, dnic_sg_part p);

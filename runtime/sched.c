@@ -26,7 +26,7 @@
 #include "rng.h"
 #include "safetensors.h"
 
-enum { RING = 64, MAX_STAGES = 64, MAX_SGU = 16 };
+enum { RING = 64, MAX_STAGES = 64, MAX_SGU = MAX_STAGES };
 
 static double now_s(void)
 {

@@ -1,18 +1,22 @@
 /* Kernel tests for the LLVM half (codegen.c + jit.c), in three parts:
  *
- *  1. every op of ir_ops.def, in a hand-built IR (one IR per dtype and shape, three blocks, 29
- *     ops), JIT-compiled and run on seeded random inputs, for widths 1, 3, 8, 17, 33, 100 and
- *     257 in the batch, K and N dimensions (the cube diagonal plus non-square shapes), in
- *     float32 and float64, against two references written here:
+ *  1. every op of ir_ops.def (all 19, each activation, loss and variant: 49 ops in four blocks
+ *     of one hand-built IR per dtype and shape), JIT-compiled and run on seeded random inputs,
+ *     for widths 1, 3, 8, 17, 33, 100 and 257 in the batch, K and N dimensions (the cube
+ *     diagonal plus non-square shapes), in float32 and float64, against two references
+ *     written here:
  *       - an obvious long double kernel, within the tolerances below;
  *       - a same-order kernel in the model's dtype that follows the floating-point order
- *         docs/semantics.md promises, which the generated code must match exactly;
+ *         docs/semantics.md and ir_ops.def's comments promise, which the generated code must
+ *         match exactly;
  *  2. a gradient check: one backprop step of real models (front end -> IR -> JIT) changes every
  *     weight by -lr dL/dW and every bias by -lr (1/B) dL/db, with dL/dθ from fourth-order
- *     central finite differences of a plain C forward pass;
+ *     central finite differences of a plain C forward pass; then (2b) graphs with add, concat
+ *     and batch normalisation, whose gamma, beta and running averages are checked too;
  *  3. the seed-like DNI model (and its label-conditioned variant, and backprop) against the
  *     float64 C reference of the seeds in tests/ref/dni_ref.c, over five steps.
- * The sanity tests show that each comparison reports a planted mismatch.
+ * The sanity tests show that every comparison of part 1 and the dni_ref one report a planted
+ * mismatch.
  *
  * The error measure is normwise per buffer (buf_err):
  *     err = max_i |got_i - ref_i| / max(1, max_i |ref_i|)
@@ -265,7 +269,7 @@ typedef struct shape {
     int B, K, N;
 } shape;
 
-enum { MAXCHECKS = 64 };
+enum { MAXCHECKS = 128 };
 
 typedef struct check {
     const char *name;
@@ -290,12 +294,19 @@ static void record_exact(suite_result *r, const char *name, double ndiff)
     r->c[r->n++] = (check){name, ndiff, 0, true};
 }
 
-static const dnic_act ACT_GRAD_ACTS[4] = {DNIC_ACT_SIGMOID, DNIC_ACT_TANH, DNIC_ACT_RELU, DNIC_ACT_LINEAR};
+/* the elementwise activations, for ACT_GRAD, ADD and AFFINE */
+static const dnic_act ELEM_ACTS[4] = {DNIC_ACT_SIGMOID, DNIC_ACT_TANH, DNIC_ACT_RELU, DNIC_ACT_LINEAR};
 static const char *const DENSE_NAMES[DNIC_ACT_COUNT][2] = {
     {"dense sigmoid", "dense sigmoid+bias"}, {"dense tanh", "dense tanh+bias"}, {"dense relu", "dense relu+bias"},
     {"dense linear", "dense linear+bias"},   {"dense softmax", "dense softmax+bias"},
 };
 static const char *const ACT_GRAD_NAMES[4] = {"act_grad sigmoid", "act_grad tanh", "act_grad relu", "act_grad linear"};
+static const char *const ADD_NAMES[4] = {"add sigmoid", "add tanh", "add relu", "add linear"};
+static const char *const AFFINE_NAMES[4] = {"affine sigmoid", "affine tanh", "affine relu", "affine linear"};
+static const char *const CONCAT_NAMES[4] = {"concat 2", "concat 3", "concat 4", "concat 5"};
+static const char *const SLICE_NAMES[4] = {"slice x", "slice g", "slice inner", "slice last"};
+static const char *const RUNNING_NAMES[2] = {"bn_running mean", "bn_running var"};
+static const char *const UPDATE_NAMES[2] = {"update gamma (row 0)", "update beta (row 1)"};
 static const char *const ACC_NAMES[5] = {"abs_sum", "abs_sum accumulate", "loss_sum squared", "loss_sum softmax ce",
                                          "loss_sum sigmoid ce"};
 
@@ -346,6 +357,21 @@ static double act_t(dnic_dtype t, dnic_act a, double v)
     }
 }
 
+/* gen_act_pass's act(v) for element e of a buffer of n elements: the float32 sigmoid runs
+ * over whole 8-float vectors with the vector exp (at either vector width), and over the rest
+ * with libm's. */
+static double act_pass_t(dnic_dtype t, dnic_act a, double v, size_t e, size_t n)
+{
+    if (t == DNIC_F32 && a == DNIC_ACT_SIGMOID && e < n / 8 * 8)
+        return rnd(t, 1 / rnd(t, 1 + vexpf_ref(-v)));
+    return act_t(t, a, v);
+}
+
+static double sqrt_t(dnic_dtype t, double v)
+{
+    return t == DNIC_F32 ? (double)sqrtf((float)v) : sqrt(v);
+}
+
 /* g * act'(y): δ = g ⊙ f'(h) with f' computed first (docs/semantics.md), so the sigmoid's is
  * g * (y * (1 - y)), the DNI seed's grouping */
 static double act_grad_t(dnic_dtype t, dnic_act a, double g, double y)
@@ -367,17 +393,46 @@ static double count_diff(const jprog *j, int buf, const double *ref)
     return bad;
 }
 
-/* Builds one IR holding every op (three blocks), runs it once on seeded random inputs and
- * compares every written buffer with both references.  perturb != 0 (the sanity test) adds
- * perturb * tol * max(1, max|ref|) to one element of the reference of "dense sigmoid+bias" and
- * moves the same element of its same-order reference by one unit in the last place. */
-static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double perturb)
+/* The sanity test's planted mismatches, in element n/2: 10 * tol * max(1, max|ref|) added to
+ * the long double reference, one unit in the last place (of the buffer's dtype) to the
+ * same-order one. */
+static void plant_ref(long double *ref, size_t n, double tol)
+{
+    long double mx = 0;
+    for (size_t e = 0; e < n; e++)
+        mx = fabsl(ref[e]) > mx ? fabsl(ref[e]) : mx;
+    ref[n / 2] += 10 * (long double)tol * (mx > 1 ? mx : 1);
+}
+
+static void plant_exact(double *e, size_t n, dnic_dtype bt)
+{
+    e[n / 2] = bt == DNIC_F64 ? nextafter(e[n / 2], INFINITY) : (double)nextafterf((float)e[n / 2], INFINITY);
+}
+
+/* Whether `name` is in the NULL-terminated list (NULL: none). */
+static bool listed_name(const char *const *list, const char *name)
+{
+    for (; list && *list; list++)
+        if (!strcmp(*list, name))
+            return true;
+    return false;
+}
+
+/* Builds one IR holding every op of ir_ops.def (four blocks), runs it once on seeded random
+ * inputs and compares every written buffer with both references.  An op that reads another's
+ * result (SLICE reads concat 3; the batch normalisation ops read BN_MEAN's, BN_VAR's, BN_NORM's
+ * and BN_DPARAMS's) is compared given the values it read, so that each check is of one op.
+ * plant (the sanity test; NULL-terminated, or NULL) names the checks whose two references get
+ * a planted mismatch (plant_ref, plant_exact). */
+static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char *const *plant)
 {
     const int B = sh.B, K = sh.K, N = sh.N;
     const double lr = 0.37;
+    /* batch normalisation as layer_dense.c sets it: the running variance unbiased */
+    const double eps = 1e-5, mom = 0.1, vscale = B > 1 ? (double)B / (B - 1) : 1;
     const double tol = t == DNIC_F64 ? TOL_F64 : TOL_F32;
     dnic_arena *a = dnic_arena_new();
-    dnic_ir *ir = kir_new(a, t, B, 64, 4);
+    dnic_ir *ir = kir_new(a, t, B, 96, 4);
     /* inputs: PARAM so that they are allocated and count as defined for the verifier */
     int X = kbuf(a, ir, "X", DNIC_BUF_PARAM, B, K), W = kbuf(a, ir, "W", DNIC_BUF_PARAM, K, N);
     int bias = kbuf(a, ir, "b", DNIC_BUF_PARAM, 1, N), G = kbuf(a, ir, "G", DNIC_BUF_PARAM, B, N);
@@ -387,8 +442,8 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
     /* a bias so large that exp overflows unless softmax subtracts the row's maximum */
     int bshift = kbuf(a, ir, "bshift", DNIC_BUF_PARAM, 1, N);
     const double shift = t == DNIC_F64 ? 800 : 90;
-    int dense[DNIC_ACT_COUNT][2], ag[4];
-    dnic_ir_block *fwd = kblock(a, ir, "fwd", 16);
+    int dense[DNIC_ACT_COUNT][2], ag[4], addb[4], cat[4], sl[4], aff[4];
+    dnic_ir_block *fwd = kblock(a, ir, "fwd", 32);
     for (int act = 0; act < DNIC_ACT_COUNT; act++)
         for (int hb = 0; hb < 2; hb++) {
             dense[act][hb] = kbuf(a, ir, DENSE_NAMES[act][hb], DNIC_BUF_TEMP, B, N);
@@ -396,14 +451,29 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
         }
     int dshift = kbuf(a, ir, "dense softmax+shifted bias", DNIC_BUF_TEMP, B, N);
     kop(fwd, DNIC_OP_DENSE, dshift, X, W, bshift)->act = DNIC_ACT_SOFTMAX;
-    int cat2 = kbuf(a, ir, "concat 2", DNIC_BUF_TEMP, B, K + N);
-    kop(fwd, DNIC_OP_CONCAT, cat2, X, G, -1);
-    int cat3 = kbuf(a, ir, "concat 3", DNIC_BUF_TEMP, B, K + 2 * N);
-    kop(fwd, DNIC_OP_CONCAT, cat3, X, G, A);
+    /* CONCAT of 2 to 5 sources: [X | G | A | Y | P] cut after `parts` */
+    const int catsrc[5] = {X, G, A, Y, P};
+    for (int c = 0; c < 4; c++) {
+        cat[c] = kbuf(a, ir, CONCAT_NAMES[c], DNIC_BUF_TEMP, B, K + (c + 1) * N);
+        dnic_ir_op *o = kop(fwd, DNIC_OP_CONCAT, cat[c], X, G, -1);
+        for (int s = 2; s < c + 2; s++)
+            o->src[s] = catsrc[s];
+    }
+    /* SLICE of concat 3 = [X | G | A]: X back, G back, all but the first and last columns, the
+     * last column */
+    const int sl_off[4] = {0, K, 1, K + 2 * N - 1}, sl_w[4] = {K, N, K + 2 * N - 2, 1};
+    for (int s = 0; s < 4; s++) {
+        sl[s] = kbuf(a, ir, SLICE_NAMES[s], DNIC_BUF_TEMP, B, sl_w[s]);
+        kop(fwd, DNIC_OP_SLICE, sl[s], cat[1], -1, -1)->off = sl_off[s];
+    }
+    for (int i = 0; i < 4; i++) {
+        addb[i] = kbuf(a, ir, ADD_NAMES[i], DNIC_BUF_TEMP, B, N);
+        kop(fwd, DNIC_OP_ADD, addb[i], G, A, -1)->act = ELEM_ACTS[i];
+    }
     dnic_ir_block *bwd = kblock(a, ir, "bwd", 16);
     for (int i = 0; i < 4; i++) {
         ag[i] = kbuf(a, ir, ACT_GRAD_NAMES[i], DNIC_BUF_TEMP, B, N);
-        kop(bwd, DNIC_OP_ACT_GRAD, ag[i], G, A, -1)->act = ACT_GRAD_ACTS[i];
+        kop(bwd, DNIC_OP_ACT_GRAD, ag[i], G, A, -1)->act = ELEM_ACTS[i];
     }
     int sub = kbuf(a, ir, "sub", DNIC_BUF_TEMP, B, N);
     kop(bwd, DNIC_OP_SUB, sub, G, A, -1);
@@ -424,6 +494,45 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
     kop(acc, DNIC_OP_LOSS_SUM, lsq, A, Y, -1)->act = DNIC_ACT_LINEAR;
     kop(acc, DNIC_OP_LOSS_SUM, lsce, P, Y, -1)->act = DNIC_ACT_SOFTMAX;
     kop(acc, DNIC_OP_LOSS_SUM, lbce, P, Y, -1)->act = DNIC_ACT_SIGMOID;
+    /* batch normalisation as layer_dense.c builds it, on Z, with G as dL/dy: the statistics,
+     * x-hat, the scale and shift, the running averages, the backward pass, then the updates of
+     * gamma and beta from BN_DPARAMS's rows */
+    int Z = kbuf(a, ir, "Z", DNIC_BUF_PARAM, B, N), gam = kbuf(a, ir, "gamma", DNIC_BUF_PARAM, 1, N);
+    int bet = kbuf(a, ir, "beta", DNIC_BUF_PARAM, 1, N);
+    int run[2] = {kbuf(a, ir, "running_mean", DNIC_BUF_PARAM, 1, N), kbuf(a, ir, "running_var", DNIC_BUF_PARAM, 1, N)};
+    dnic_ir_block *bn = kblock(a, ir, "bn", 16);
+    int mean = kbuf(a, ir, "bn_mean", DNIC_BUF_TEMP, 1, N), var = kbuf(a, ir, "bn_var", DNIC_BUF_TEMP, 1, N);
+    kop(bn, DNIC_OP_BN_MEAN, mean, Z, -1, -1);
+    kop(bn, DNIC_OP_BN_VAR, var, Z, mean, -1);
+    int xhat = kbuf(a, ir, "bn_norm", DNIC_BUF_TEMP, B, N);
+    kop(bn, DNIC_OP_BN_NORM, xhat, Z, mean, var)->eps = eps;
+    for (int i = 0; i < 4; i++) {
+        aff[i] = kbuf(a, ir, AFFINE_NAMES[i], DNIC_BUF_TEMP, B, N);
+        kop(bn, DNIC_OP_AFFINE, aff[i], xhat, gam, bet)->act = ELEM_ACTS[i];
+    }
+    for (int s = 0; s < 2; s++) {
+        dnic_ir_op *o = kop(bn, DNIC_OP_BN_RUNNING, run[s], s ? var : mean, -1, -1);
+        o->momentum = mom;
+        o->scale = s ? vscale : 1;
+    }
+    int dp = kbuf(a, ir, "bn_dparams", DNIC_BUF_TEMP, 2, N), bng = kbuf(a, ir, "bn_grad", DNIC_BUF_TEMP, B, N);
+    kop(bn, DNIC_OP_BN_DPARAMS, dp, G, xhat, -1);
+    dnic_ir_op *bgo = kop(bn, DNIC_OP_BN_GRAD, bng, G, xhat, var);
+    bgo->src[3] = gam;
+    bgo->src[4] = dp;
+    bgo->eps = eps;
+    for (int s = 0; s < 2; s++) {
+        dnic_ir_op *o = kop(bn, DNIC_OP_UPDATE, s ? bet : gam, dp, -1, -1);
+        o->lr = lr;
+        o->off = s;
+    }
+    /* every op of the table is here */
+    bool seen[DNIC_OP_COUNT] = {false};
+    for (int bi = 0; bi < ir->nblocks; bi++)
+        for (int oi = 0; oi < ir->blocks[bi].nops; oi++)
+            seen[ir->blocks[bi].ops[oi].op] = true;
+    for (int op = 0; op < DNIC_OP_COUNT; op++)
+        cr_assert(seen[op], "part 1 does not test %s", dnic_op_name((dnic_op)op));
     char *vbuf = NULL;
     size_t vlen = 0;
     FILE *vf = open_memstream(&vbuf, &vlen);
@@ -454,6 +563,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
         /* labels in [0,1] with exact 0s and 1s; probabilities likewise (clamped logs) */
         setv(&j, Y, i, i % 5 == 0 ? 0.0 : i % 5 == 1 ? 1.0 : unif(&r, 0, 1));
         setv(&j, P, i, i % 6 == 2 ? 0.0 : i % 6 == 4 ? 1.0 : unif(&r, 0, 1));
+        double zv = unif(&r, -2, 3); /* one constant column: a variance of rounding errors */
+        setv(&j, Z, i, N > 1 && i % (size_t)N == (size_t)N / 2 ? 0.7 : zv);
+    }
+    for (size_t i = 0; i < (size_t)N; i++) {
+        setv(&j, gam, i, unif(&r, 0.5, 1.5));
+        setv(&j, bet, i, unif(&r, -0.5, 0.5));
+        setv(&j, run[0], i, unif(&r, -1, 1));
+        setv(&j, run[1], i, unif(&r, 0.5, 2));
     }
     const double init_acc[5] = {123.25, 7.5, 1.5, 0.25, -2.0};
     const int accs[5] = {abs1, abs2, lsq, lsce, lbce};
@@ -465,15 +582,23 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
     long double *wu = copy_ld(&j, Wu), *bu = copy_ld(&j, Bu), *bs = copy_ld(&j, bshift);
     double *bsd = copy_d(&j, bshift), *xd = copy_d(&j, X), *wd = copy_d(&j, W), *bd = copy_d(&j, bias), *gd = copy_d(&j, G);
     double *ad = copy_d(&j, A), *yd = copy_d(&j, Y), *pd = copy_d(&j, P), *wud = copy_d(&j, Wu), *bud = copy_d(&j, Bu);
+    double *zd = copy_d(&j, Z), *gamd = copy_d(&j, gam), *betd = copy_d(&j, bet);
+    double *rund[2] = {copy_d(&j, run[0]), copy_d(&j, run[1])};
     jprog_run(&j);
+    /* the values the batch normalisation ops read from each other (float64 holds them exactly) */
+    double *meand = copy_d(&j, mean), *vard = copy_d(&j, var), *xhatd = copy_d(&j, xhat), *dpd = copy_d(&j, dp);
 
     suite_result res = {0};
     size_t BN = (size_t)B * N;
-    long double *ref = malloc(((size_t)B * (K + 2 * N) + (size_t)K * N + 1) * sizeof *ref);
+    const size_t maxn = (size_t)B * (K + 4 * N) + (size_t)K * N + 1; /* the largest buffer and more */
+    long double *ref = malloc(maxn * sizeof *ref);
     long double *z = malloc((BN + 1) * sizeof *z);
     cr_assert(ref && z);
 #define COMPARE(buf, name, n, tl)                                                                                   \
     do {                                                                                                            \
+        cr_assert_eq(nel(&j, buf), (size_t)(n), "%s", name);                                                       \
+        if (listed_name(plant, name))                                                                               \
+            plant_ref(ref, n, tl);                                                                                  \
         double *got_ = copy_d(&j, buf);                                                                             \
         record(&res, name, buf_err(got_, ref, n), tl);                                                              \
         free(got_);                                                                                                 \
@@ -506,12 +631,6 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
                         row[n] = act_ref((dnic_act)act, row[n]);
                 }
             }
-            if (perturb != 0 && act == DNIC_ACT_SIGMOID && hb) {
-                long double mx = 0;
-                for (size_t e = 0; e < BN; e++)
-                    mx = fabsl(ref[e]) > mx ? fabsl(ref[e]) : mx;
-                ref[BN / 2] += (long double)perturb * tol * (mx > 1 ? mx : 1);
-            }
             COMPARE(dense[act][hb], DENSE_NAMES[act][hb], BN, tol);
         }
     for (int i = 0; i < B; i++) {
@@ -526,24 +645,34 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
             row[n] /= sum;
     }
     COMPARE(dshift, "dense softmax+shifted bias", BN, tol);
-    /* CONCAT */
-    for (int parts = 2; parts <= 3; parts++) {
+    /* CONCAT: row i of [X | G | A | Y | P] cut after `parts` sources */
+    const long double *const catv[5] = {x, g, av, y, p};
+    for (int parts = 2; parts <= 5; parts++) {
         int cw = K + (parts - 1) * N;
-        for (int i = 0; i < B; i++) {
-            for (int k = 0; k < K; k++)
-                ref[(size_t)i * cw + k] = x[(size_t)i * K + k];
-            for (int n = 0; n < N; n++) {
-                ref[(size_t)i * cw + K + n] = g[(size_t)i * N + n];
-                if (parts == 3)
-                    ref[(size_t)i * cw + K + N + n] = av[(size_t)i * N + n];
+        for (int i = 0; i < B; i++)
+            for (int c = 0; c < cw; c++)
+                ref[(size_t)i * cw + c] = c < K ? x[(size_t)i * K + c] : catv[1 + (c - K) / N][(size_t)i * N + (c - K) % N];
+        COMPARE(cat[parts - 2], CONCAT_NAMES[parts - 2], (size_t)B * cw, tol);
+    }
+    /* SLICE: columns off .. off+w of [X | G | A] */
+    for (int s = 0; s < 4; s++) {
+        for (int i = 0; i < B; i++)
+            for (int c = 0; c < sl_w[s]; c++) {
+                int cc = sl_off[s] + c;
+                ref[(size_t)i * sl_w[s] + c] = cc < K ? x[(size_t)i * K + cc] : catv[1 + (cc - K) / N][(size_t)i * N + (cc - K) % N];
             }
-        }
-        COMPARE(parts == 2 ? cat2 : cat3, parts == 2 ? "concat 2" : "concat 3", (size_t)B * cw, tol);
+        COMPARE(sl[s], SLICE_NAMES[s], (size_t)B * sl_w[s], tol);
+    }
+    /* ADD: act(G + A) */
+    for (int a4 = 0; a4 < 4; a4++) {
+        for (size_t e = 0; e < BN; e++)
+            ref[e] = act_ref(ELEM_ACTS[a4], g[e] + av[e]);
+        COMPARE(addb[a4], ADD_NAMES[a4], BN, tol);
     }
     /* ACT_GRAD, SUB */
     for (int a4 = 0; a4 < 4; a4++) {
         for (size_t e = 0; e < BN; e++)
-            ref[e] = g[e] * deriv_ref(ACT_GRAD_ACTS[a4], av[e]);
+            ref[e] = g[e] * deriv_ref(ELEM_ACTS[a4], av[e]);
         COMPARE(ag[a4], ACT_GRAD_NAMES[a4], BN, tol);
     }
     for (size_t e = 0; e < BN; e++)
@@ -592,13 +721,71 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
         ref[0] = accref[i];
         COMPARE(accs[i], ACC_NAMES[i], 1, TOL_ACC);
     }
+    /* batch normalisation, each op given what it read: BN_MEAN and BN_VAR sum over the batch */
+    for (int n = 0; n < N; n++) {
+        long double s = 0;
+        for (int i = 0; i < B; i++)
+            s += zd[(size_t)i * N + n];
+        ref[n] = s / B;
+    }
+    COMPARE(mean, "bn_mean", (size_t)N, tol);
+    for (int n = 0; n < N; n++) {
+        long double s = 0;
+        for (int i = 0; i < B; i++) {
+            long double d = (long double)zd[(size_t)i * N + n] - meand[n];
+            s += d * d;
+        }
+        ref[n] = s / B;
+    }
+    COMPARE(var, "bn_var", (size_t)N, tol);
+    for (size_t e = 0; e < BN; e++)
+        ref[e] = ((long double)zd[e] - meand[e % N]) / sqrtl((long double)vard[e % N] + eps);
+    COMPARE(xhat, "bn_norm", BN, tol);
+    for (int a4 = 0; a4 < 4; a4++) {
+        for (size_t e = 0; e < BN; e++)
+            ref[e] = act_ref(ELEM_ACTS[a4], (long double)xhatd[e] * gamd[e % N] + betd[e % N]);
+        COMPARE(aff[a4], AFFINE_NAMES[a4], BN, tol);
+    }
+    for (int s = 0; s < 2; s++) {
+        for (int n = 0; n < N; n++)
+            ref[n] = (1 - (long double)mom) * rund[s][n] + (long double)mom * ((s ? vscale : 1) * (long double)(s ? vard : meand)[n]);
+        COMPARE(run[s], RUNNING_NAMES[s], (size_t)N, tol);
+    }
+    for (int n = 0; n < N; n++) {
+        long double dg = 0, db = 0;
+        for (int i = 0; i < B; i++) {
+            dg += (long double)gd[(size_t)i * N + n] * xhatd[(size_t)i * N + n];
+            db += gd[(size_t)i * N + n];
+        }
+        ref[n] = dg;
+        ref[N + n] = db;
+    }
+    COMPARE(dp, "bn_dparams", 2 * (size_t)N, tol);
+    for (size_t e = 0; e < BN; e++) {
+        size_t n = e % N;
+        ref[e] = ((B * (long double)gd[e] - dpd[N + n]) - (long double)xhatd[e] * dpd[n]) *
+                 (gamd[n] / sqrtl((long double)vard[n] + eps) / B);
+    }
+    COMPARE(bng, "bn_grad", BN, tol);
+    /* UPDATE: gamma -= dgamma * lr, beta -= dbeta * lr (BN_DPARAMS's rows 0 and 1) */
+    for (int s = 0; s < 2; s++) {
+        for (int n = 0; n < N; n++)
+            ref[n] = (s ? betd : gamd)[n] - dpd[(size_t)s * N + n] * lrt;
+        COMPARE(s ? bet : gam, UPDATE_NAMES[s], (size_t)N, tol);
+    }
 #undef COMPARE
 
     /* the same-order reference: every element equal.  The float32 sigmoid runs over whole
      * 8-float vectors with the vector exp (at either vector width), and over the rest with
-     * libm's. */
-    double *e = malloc(((size_t)B * (K + 2 * N) + (size_t)K * N + 1) * sizeof *e);
+     * libm's (act_pass_t). */
+    double *e = malloc(maxn * sizeof *e);
     cr_assert_not_null(e);
+#define EXACT(buf, name, ev)                                                                                        \
+    do {                                                                                                            \
+        if (listed_name(plant, name))                                                                               \
+            plant_exact(ev, nel(&j, buf), j.p.bufs[buf].dtype);                                                     \
+        record_exact(&res, name, count_diff(&j, buf, ev));                                                          \
+    } while (0)
     for (int act = 0; act < DNIC_ACT_COUNT; act++)
         for (int hb = 0; hb < 2; hb++) {
             for (int i = 0; i < B; i++) {
@@ -613,17 +800,13 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
                 for (int n = 0; n < N; n++)
                     if (act == DNIC_ACT_SOFTMAX)
                         sum = rnd(t, sum + (row[n] = exp_t(t, rnd(t, row[n] - mx))));
-                    else if (t == DNIC_F32 && act == DNIC_ACT_SIGMOID && (size_t)i * N + n < (size_t)BN / 8 * 8)
-                        row[n] = rnd(t, 1 / rnd(t, 1 + vexpf_ref(-row[n]))); /* the vector part */
                     else
-                        row[n] = act_t(t, (dnic_act)act, row[n]);
+                        row[n] = act_pass_t(t, (dnic_act)act, row[n], (size_t)i * N + n, BN);
                 if (act == DNIC_ACT_SOFTMAX)
                     for (int n = 0; n < N; n++)
                         row[n] = rnd(t, row[n] / sum);
             }
-            if (perturb != 0 && act == DNIC_ACT_SIGMOID && hb) /* one unit in the last place */
-                e[BN / 2] = t == DNIC_F64 ? nextafter(e[BN / 2], 2.0) : (double)nextafterf((float)e[BN / 2], 2.0f);
-            record_exact(&res, DENSE_NAMES[act][hb], count_diff(&j, dense[act][hb], e));
+            EXACT(dense[act][hb], DENSE_NAMES[act][hb], e);
         }
     for (int i = 0; i < B; i++) {
         double *row = e + (size_t)i * N, mx = -INFINITY, sum = 0;
@@ -639,23 +822,36 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
         for (int n = 0; n < N; n++)
             row[n] = rnd(t, row[n] / sum);
     }
-    record_exact(&res, "dense softmax+shifted bias", count_diff(&j, dshift, e));
-    for (int parts = 2; parts <= 3; parts++) {
+    EXACT(dshift, "dense softmax+shifted bias", e);
+    const double *const catd[5] = {xd, gd, ad, yd, pd};
+    for (int parts = 2; parts <= 5; parts++) {
         int wdt = K + (parts - 1) * N;
         for (int i = 0; i < B; i++)
             for (int c = 0; c < wdt; c++)
-                e[(size_t)i * wdt + c] = c < K ? xd[(size_t)i * K + c]
-                                         : c < K + N ? gd[(size_t)i * N + c - K] : ad[(size_t)i * N + c - K - N];
-        record_exact(&res, parts == 2 ? "concat 2" : "concat 3", count_diff(&j, parts == 2 ? cat2 : cat3, e));
+                e[(size_t)i * wdt + c] = c < K ? xd[(size_t)i * K + c] : catd[1 + (c - K) / N][(size_t)i * N + (c - K) % N];
+        EXACT(cat[parts - 2], CONCAT_NAMES[parts - 2], e);
+    }
+    for (int s = 0; s < 4; s++) {
+        for (int i = 0; i < B; i++)
+            for (int c = 0; c < sl_w[s]; c++) {
+                int cc = sl_off[s] + c;
+                e[(size_t)i * sl_w[s] + c] = cc < K ? xd[(size_t)i * K + cc] : catd[1 + (cc - K) / N][(size_t)i * N + (cc - K) % N];
+            }
+        EXACT(sl[s], SLICE_NAMES[s], e);
+    }
+    for (int a4 = 0; a4 < 4; a4++) { /* the sum, then gen_act_pass over the whole buffer */
+        for (size_t k = 0; k < BN; k++)
+            e[k] = act_pass_t(t, ELEM_ACTS[a4], rnd(t, gd[k] + ad[k]), k, BN);
+        EXACT(addb[a4], ADD_NAMES[a4], e);
     }
     for (int a4 = 0; a4 < 4; a4++) {
         for (size_t k = 0; k < BN; k++)
-            e[k] = act_grad_t(t, ACT_GRAD_ACTS[a4], gd[k], ad[k]);
-        record_exact(&res, ACT_GRAD_NAMES[a4], count_diff(&j, ag[a4], e));
+            e[k] = act_grad_t(t, ELEM_ACTS[a4], gd[k], ad[k]);
+        EXACT(ag[a4], ACT_GRAD_NAMES[a4], e);
     }
     for (size_t k = 0; k < BN; k++)
         e[k] = rnd(t, gd[k] - ad[k]);
-    record_exact(&res, "sub", count_diff(&j, sub, e));
+    EXACT(sub, "sub", e);
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++) {
             double acc_ = 0;
@@ -663,7 +859,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
                 acc_ = rnd(t, acc_ + rnd(t, gd[(size_t)i * N + n] * wd[(size_t)k * N + n]));
             e[(size_t)i * K + k] = acc_;
         }
-    record_exact(&res, "matmul_nt", count_diff(&j, mnt, e));
+    EXACT(mnt, "matmul_nt", e);
     double lrd = rnd(t, lr);
     for (int k = 0; k < K; k++)
         for (int n = 0; n < N; n++) {
@@ -672,14 +868,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
                 acc_ = rnd(t, acc_ + rnd(t, xd[(size_t)i * K + k] * gd[(size_t)i * N + n]));
             e[(size_t)k * N + n] = rnd(t, wud[(size_t)k * N + n] - rnd(t, acc_ * lrd));
         }
-    record_exact(&res, "sgd_w", count_diff(&j, Wu, e));
+    EXACT(Wu, "sgd_w", e);
     for (int n = 0; n < N; n++) {
         double acc_ = 0;
         for (int i = 0; i < B; i++)
             acc_ = rnd(t, acc_ + gd[(size_t)i * N + n]);
         e[n] = rnd(t, bud[n] - rnd(t, rnd(t, acc_ / B) * lrd));
     }
-    record_exact(&res, "sgd_b", count_diff(&j, Bu, e));
+    EXACT(Bu, "sgd_b", e);
     double ea[5] = {0, init_acc[1], init_acc[2], init_acc[3], init_acc[4]};
     for (size_t k = 0; k < BN; k++) {
         ea[0] += fabs(gd[k]);
@@ -691,8 +887,80 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, double pert
         ea[4] += -(yd[k] * log(pp)) - (1 - yd[k]) * log(q);
     }
     for (int i = 0; i < 5; i++)
-        record_exact(&res, ACC_NAMES[i], count_diff(&j, accs[i], &ea[i]));
+        EXACT(accs[i], ACC_NAMES[i], &ea[i]);
+    /* batch normalisation: sums over rows in order from zero, then / B */
+    for (int n = 0; n < N; n++) {
+        double acc_ = 0;
+        for (int i = 0; i < B; i++)
+            acc_ = rnd(t, acc_ + zd[(size_t)i * N + n]);
+        e[n] = rnd(t, acc_ / B);
+    }
+    EXACT(mean, "bn_mean", e);
+    for (int n = 0; n < N; n++) {
+        double acc_ = 0;
+        for (int i = 0; i < B; i++) {
+            double d = rnd(t, zd[(size_t)i * N + n] - meand[n]);
+            acc_ = rnd(t, acc_ + rnd(t, d * d));
+        }
+        e[n] = rnd(t, acc_ / B);
+    }
+    EXACT(var, "bn_var", e);
+    /* istd = 1 / sqrt(var + eps) in the dtype, eps rounded to it; then (x - mean) * istd */
+    double *istd = malloc((size_t)N * sizeof *istd);
+    cr_assert_not_null(istd);
+    for (int n = 0; n < N; n++)
+        istd[n] = rnd(t, 1 / sqrt_t(t, rnd(t, vard[n] + rnd(t, eps))));
+    for (size_t k = 0; k < BN; k++)
+        e[k] = rnd(t, rnd(t, zd[k] - meand[k % N]) * istd[k % N]);
+    EXACT(xhat, "bn_norm", e);
+    for (int a4 = 0; a4 < 4; a4++) { /* x * gamma + beta, then gen_act_pass */
+        for (size_t k = 0; k < BN; k++)
+            e[k] = act_pass_t(t, ELEM_ACTS[a4], rnd(t, rnd(t, xhatd[k] * gamd[k % N]) + betd[k % N]), k, BN);
+        EXACT(aff[a4], AFFINE_NAMES[a4], e);
+    }
+    /* (1 - momentum) * r + momentum * (scale * s), the constants rounded to the dtype */
+    for (int s = 0; s < 2; s++) {
+        const double *st = s ? vard : meand;
+        for (int n = 0; n < N; n++)
+            e[n] = rnd(t, rnd(t, rnd(t, 1 - mom) * rund[s][n]) + rnd(t, rnd(t, mom) * rnd(t, rnd(t, s ? vscale : 1) * st[n])));
+        EXACT(run[s], RUNNING_NAMES[s], e);
+    }
+    for (int n = 0; n < N; n++) {
+        double dg = 0, db = 0;
+        for (int i = 0; i < B; i++) {
+            dg = rnd(t, dg + rnd(t, gd[(size_t)i * N + n] * xhatd[(size_t)i * N + n]));
+            db = rnd(t, db + gd[(size_t)i * N + n]);
+        }
+        e[n] = dg;
+        e[N + n] = db;
+    }
+    EXACT(dp, "bn_dparams", e);
+    /* k = (gamma * istd) / B; ((B * g - dbeta) - xhat * dgamma) * k */
+    for (int n = 0; n < N; n++)
+        istd[n] = rnd(t, rnd(t, gamd[n] * istd[n]) / B);
+    for (size_t k = 0; k < BN; k++) {
+        size_t n = k % N;
+        double d = rnd(t, rnd(t, (double)B * gd[k]) - dpd[N + n]);
+        e[k] = rnd(t, rnd(t, d - rnd(t, xhatd[k] * dpd[n])) * istd[n]);
+    }
+    EXACT(bng, "bn_grad", e);
+    for (int s = 0; s < 2; s++) {
+        for (int n = 0; n < N; n++)
+            e[n] = rnd(t, (s ? betd : gamd)[n] - rnd(t, dpd[(size_t)s * N + n] * lrd));
+        EXACT(s ? bet : gam, UPDATE_NAMES[s], e);
+    }
+#undef EXACT
+    free(istd);
     free(e);
+    free(zd);
+    free(gamd);
+    free(betd);
+    free(rund[0]);
+    free(rund[1]);
+    free(meand);
+    free(vard);
+    free(xhatd);
+    free(dpd);
     free(bsd);
     free(xd);
     free(wd);
@@ -737,8 +1005,11 @@ static const shape MIXED[] = {
 
 static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
 {
-    suite_result r = run_suite(t, sh, seed, 0);
-    cr_expect_eq(r.n, 2 * (11 + 2 + 4 + 1 + 1 + 2 + 5), "every op is checked, against both references");
+    suite_result r = run_suite(t, sh, seed, NULL);
+    /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w, sgd_b, update, the accumulators,
+     * bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1),
+                 "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
     for (int i = 0; i < r.n; i++) {
@@ -812,28 +1083,47 @@ Test(kernels, f64_256_bit) { at_width(256, DNIC_F64, 0, 11); }
 Test(kernels, f32_512_bit) { at_width(512, DNIC_F32, 0, 11); }
 Test(kernels, f64_512_bit) { at_width(512, DNIC_F64, 0, 11); }
 
-/* The comparisons can fail: a reference off by 10x the bound in one element is reported (in
- * that buffer only), as are NaN and a last-place error in float64. */
-Test(sanity, comparison_detects_mismatch)
+/* The comparisons can fail: in every check of part 1, a reference off by 10x the bound in one
+ * element is reported, and so is one unit in the last place of a same-order reference.  Half
+ * of the checks are planted at a time (alternate ones), and exactly those fail. */
+static void planted(dnic_dtype t)
 {
-    for (int dt = 0; dt < 2; dt++) {
-        dnic_dtype t = dt ? DNIC_F64 : DNIC_F32;
-        suite_result r = run_suite(t, (shape){17, 8, 33}, 77, 10);
-        int failed = 0, failed_exact = 0;
-        for (int i = 0; i < r.n; i++)
-            if (!(r.c[i].err <= r.c[i].tol)) {
-                cr_expect_str_eq(r.c[i].name, "dense sigmoid+bias");
-                if (r.c[i].exact) {
-                    failed_exact++;
-                    cr_expect_eq(r.c[i].err, 1, "one element differs");
-                } else {
-                    failed++;
-                    cr_expect_gt(r.c[i].err, 5 * r.c[i].tol);
-                }
-            }
-        cr_expect_eq(failed, 1, "%s: the perturbed buffer and only it fails", dt ? "float64" : "float32");
-        cr_expect_eq(failed_exact, 1, "%s: the same-order check sees one ulp", dt ? "float64" : "float32");
+    const char *dt = t == DNIC_F64 ? "float64" : "float32";
+    const shape sh = {17, 8, 33};
+    suite_result all = run_suite(t, sh, 77, NULL);
+    const char *names[MAXCHECKS + 1];
+    int nn = 0;
+    for (int i = 0; i < all.n; i++)
+        if (!all.c[i].exact) /* each name once: its two checks are planted together */
+            names[nn++] = all.c[i].name;
+    for (int half = 0; half < 2; half++) {
+        const char *plant[MAXCHECKS + 1];
+        int np = 0;
+        for (int k = half; k < nn; k += 2)
+            plant[np++] = names[k];
+        plant[np] = NULL;
+        suite_result r = run_suite(t, sh, 77, plant);
+        cr_assert_eq(r.n, all.n);
+        for (int i = 0; i < r.n; i++) {
+            bool fails = !(r.c[i].err <= r.c[i].tol), want = listed_name(plant, r.c[i].name);
+            const char *how = r.c[i].exact ? "same-order" : "long double";
+            cr_expect_eq(fails, want, "%s %s (%s): %s", dt, r.c[i].name, how,
+                         want ? "the planted mismatch goes unnoticed" : "fails, but nothing was planted there");
+            if (want && r.c[i].exact)
+                cr_expect_eq(r.c[i].err, 1, "%s %s: one element differs, not %.0f", dt, r.c[i].name, r.c[i].err);
+            else if (want)
+                cr_expect_gt(r.c[i].err, 5 * r.c[i].tol, "%s %s", dt, r.c[i].name);
+        }
     }
+}
+
+Test(sanity, f32_comparisons_detect_mismatch) { planted(DNIC_F32); }
+Test(sanity, f64_comparisons_detect_mismatch) { planted(DNIC_F64); }
+
+/* buf_err itself: an error just above the float64 bound is reported, and NaN and infinity are
+ * infinite errors. */
+Test(sanity, error_measure)
+{
     double got[3] = {0.5, -2, 4};
     long double ref[3] = {0.5L, -2.0L, 4.0L};
     cr_expect_eq(buf_err(got, ref, 3), 0);
