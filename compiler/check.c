@@ -536,7 +536,8 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     if (s && get_bool(c, s, &l->trainable) && !l->trainable && !k->has_params)
         dnic_error(c->d, s->key_span, "layer '%s' has no parameters: trainable = false means nothing for %s", d->name,
                    k->name);
-    k->check(c, d, l);
+    if (k->check)
+        k->check(c, d, l);
     if (!ok)
         l->kind = NULL; /* its graph is not checked: the sources are wrong */
 }

@@ -511,7 +511,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
         dnic_layer_ir *L = &b->L[i];
         L->l = &m->layers[i];
         L->index = i;
-        m->layers[i].kind->params(b, L);
+        if (m->layers[i].kind->params)
+            m->layers[i].kind->params(b, L);
         if (b->dni && m->layers[i].sg >= 0)
             build_sg_params(b, &sgs[m->layers[i].sg], &m->sgs[m->layers[i].sg]);
     }

@@ -27,12 +27,6 @@ static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int 
     return true;
 }
 
-static void params(dnic_builder *b, dnic_layer_ir *L)
-{
-    (void)b;
-    (void)L;
-}
-
 /* ((s0 + s1) + s2) + ...: the partial sums in temporaries, the activation on the last. */
 static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
 {
@@ -65,7 +59,7 @@ const dnic_layer_kind dnic_layer_add = {
     .settings = SETTINGS,
     .check = check,
     .shape = shape,
-    .params = params,
+
     .forward = forward,
     .backward = backward,
 };

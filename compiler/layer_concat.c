@@ -5,13 +5,6 @@
 /* layer NAME = concat(A, B, ...) (no settings) */
 static const char *const SETTINGS[] = {NULL};
 
-static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
-{
-    (void)c;
-    (void)d;
-    (void)l;
-}
-
 static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width)
 {
     (void)c;
@@ -20,12 +13,6 @@ static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int 
     for (int i = 0; i < l->nsrc; i++)
         l->out += src_width[i];
     return true;
-}
-
-static void params(dnic_builder *b, dnic_layer_ir *L)
-{
-    (void)b;
-    (void)L;
 }
 
 static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
@@ -58,9 +45,7 @@ const dnic_layer_kind dnic_layer_concat = {
     .min_src = 2,
     .max_src = DNIC_MAX_LAYER_SRC,
     .settings = SETTINGS,
-    .check = check,
     .shape = shape,
-    .params = params,
     .forward = forward,
     .backward = backward,
 };

@@ -65,11 +65,12 @@ typedef struct dnic_layer_kind {
     int extra_args;               /* positional arguments after the sources (dense: the width) */
     bool has_params;              /* it has parameters to train */
     const char *const *settings;  /* the settings it accepts, NULL-terminated */
-    /* Checks its extra arguments and settings into l (l->act, l->cfg; l->out if it knows it). */
+    /* Checks its extra arguments and settings into l (l->act, l->cfg; l->out if it knows it);
+     * NULL when it has neither. */
     void (*check)(dnic_checker *c, const dnic_decl *d, dnic_layer *l);
     /* Given its sources' widths, sets l->out; reports a mismatch and returns false. */
     bool (*shape)(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width);
-    /* Creates its parameters, in the seeded draw order. */
+    /* Creates its parameters, in the seeded draw order (NULL: it has none). */
     void (*params)(dnic_builder *b, dnic_layer_ir *L);
     /* Emits the ops computing L->out from L->in: for a training step, or for inference. */
     void (*forward)(dnic_builder *b, dnic_layer_ir *L, bool train);
