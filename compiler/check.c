@@ -1316,7 +1316,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
                             reader = j;
                 dnic_error(d, layer_span(c, l, "activation"), "softmax is only for the output layer; '%s' feeds '%s'", l->name,
                            m->layers[reader].name);
-            } else if (l->act == DNIC_ACT_SOFTMAX && l->kind != &dnic_layer_dense) {
+            } else if (l->act == DNIC_ACT_SOFTMAX && !l->kind->softmax_ok) {
                 dnic_error(d, layer_span(c, l, "activation"), "softmax is for a dense output layer, not %s", l->kind->name);
             }
         }

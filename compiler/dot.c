@@ -3,15 +3,15 @@
 #include "dnic.h"
 #include "layers.h"
 
-static void node(const dnic_model *m, const dnic_layer *l, FILE *out)
+static void node(const dnic_layer *l, FILE *out)
 {
-    const dnic_dense_cfg *dc = l->kind == &dnic_layer_dense ? l->cfg : NULL;
-    char in[16] = "";
-    if (dc)
-        snprintf(in, sizeof in, " %d", dc->in);
-    fprintf(out, "    \"%s\" [shape=box, label=\"%s\\n%s%s -> %d\\n%s%s%s\"];\n", l->name, l->name, l->kind->name, in, l->out,
-            dnic_act_name(l->act), dc && dc->batchnorm ? ", batch norm" : "", dc && !dc->bias && !dc->batchnorm ? ", no bias" : "");
-    (void)m;
+    char what[128];
+    if (l->kind->describe)
+        l->kind->describe(l, what, sizeof what);
+    else
+        snprintf(what, sizeof what, "%s -> %d", l->kind->name, l->out);
+    fprintf(out, "    \"%s\" [shape=box, label=\"%s\\n%s\\n%s%s\"];\n", l->name, l->name, what, dnic_act_name(l->act),
+            l->trainable ? "" : ", frozen");
 }
 
 void dnic_emit_dot(const dnic_model *m, FILE *out)
@@ -25,7 +25,7 @@ void dnic_emit_dot(const dnic_model *m, FILE *out)
             fprintf(out, "  subgraph \"cluster_stage%d\" {\n    label=\"stage %d\";\n    style=dashed;\n", k, k);
         for (int i = 0; i < m->nlayers; i++)
             if (!dni || m->layers[i].stage == k)
-                node(m, &m->layers[i], out);
+                node(&m->layers[i], out);
         if (dni)
             fprintf(out, "  }\n");
     }

@@ -1,5 +1,6 @@
 /* The dense layer: out = act(x . W + b), or with norm = batch, Linear -> batch normalisation
  * -> activation as in the paper's networks (docs/semantics.md, "Batch normalisation"). */
+#include <stdio.h>
 #include <string.h>
 
 #include "layers.h"
@@ -165,6 +166,13 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     dnic_build_unit_update(b, &st->u, dz);
 }
 
+static void describe(const dnic_layer *l, char *buf, size_t n)
+{
+    const dnic_dense_cfg *cfg = l->cfg;
+    snprintf(buf, n, "dense %d -> %d%s", cfg->in, l->out,
+             cfg->batchnorm ? ", batch norm" : cfg->bias ? "" : ", no bias");
+}
+
 const dnic_layer_kind dnic_layer_dense = {
     .name = "dense",
     .usage = "dense(source, width)",
@@ -172,10 +180,12 @@ const dnic_layer_kind dnic_layer_dense = {
     .max_src = 1,
     .extra_args = 1,
     .has_params = true,
+    .softmax_ok = true,
     .settings = SETTINGS,
     .check = check,
     .shape = shape,
     .params = params,
     .forward = forward,
     .backward = backward,
+    .describe = describe,
 };

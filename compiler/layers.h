@@ -64,6 +64,7 @@ typedef struct dnic_layer_kind {
     int min_src, max_src;         /* its sources: the first positional arguments */
     int extra_args;               /* positional arguments after the sources (dense: the width) */
     bool has_params;              /* it has parameters to train */
+    bool softmax_ok;              /* as the output layer it may use softmax */
     const char *const *settings;  /* the settings it accepts, NULL-terminated */
     /* Checks its extra arguments and settings into l (l->act, l->cfg; l->out if it knows it);
      * NULL when it has neither. */
@@ -78,6 +79,9 @@ typedef struct dnic_layer_kind {
      * emits its updates and, for each source i with grad[i] >= 0 on entry, sets grad[i] to
      * the buffer holding the gradient w.r.t. that source (dnic_build_grad, or one it has). */
     void (*backward)(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, int *grad);
+    /* What --emit-dot shows of it after its name, e.g. "dense 16 -> 64, batch norm" (NULL:
+     * "KIND -> WIDTH"). */
+    void (*describe)(const dnic_layer *l, char *buf, size_t n);
 } dnic_layer_kind;
 
 #define DNIC_LAYER(name) extern const dnic_layer_kind dnic_layer_##name;
