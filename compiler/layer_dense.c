@@ -29,6 +29,9 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
         int v = dnic_check_enum(c, s, norms, 2);
         cfg->batchnorm = v == 1;
     }
+    if (cfg->batchnorm && l->act == DNIC_ACT_SOFTMAX)
+        dnic_error(dnic_checker_diag(c), dnic_setting_find(d, "activation")->value->span,
+                   "softmax does not follow norm = batch: normalise the layers before the output layer");
     if ((s = dnic_setting_find(d, "bias")))
         dnic_check_bool(c, s, &cfg->bias);
     else if (cfg->batchnorm)

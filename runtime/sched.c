@@ -1,12 +1,13 @@
 /* The scheduler.  A training step is, per stage k, a STEP task (forward, synthetic or true
- * gradient, update, message) and, for a stage ending in an SG module, an SG_UPDATE task that
- * needs the message stage k+1 sends at that step.  With lag d, the SG update of step t is
- * applied just before stage k starts step t+1+d (docs/semantics.md).
+ * gradient, update, messages) and, for each SG module that ends the stage, an SG_UPDATE task
+ * that needs the messages the stages after it send at that step.  With lag d, the SG updates
+ * of step t are applied just before stage k starts step t+1+d (docs/semantics.md).
  *
- * The sequential schedule runs, for t = 0, 1, ...: for each stage k, SG_UPDATE_k(t-1-d) then
- * STEP_k(t).  The pipeline runs the same tasks, each stage on one thread (contiguous stages
- * share a thread when there are more stages than threads), waiting only for the data a task
- * reads: STEP_k(t) for STEP_{k-1}(t), SG_UPDATE_k(t) for STEP_{k+1}(t).  Every temporary has
+ * The sequential schedule runs, for t = 0, 1, ...: for each stage k, its SG_UPDATEs(t-1-d)
+ * then STEP_k(t).  The pipeline runs the same tasks, each stage on one thread (contiguous
+ * stages share a thread when there are more stages than threads), waiting only for the data a
+ * task reads: the STEP tasks of step t of the stages its block imports from (the block's
+ * `waits`; a chain's STEP_k waits for STEP_{k-1}, its SG_UPDATE_k for STEP_{k+1}).  Every temporary has
  * d+1 slots (step t uses slot t mod (d+1)), which is what keeps step t's activations alive
  * until its SG update.  Each task computes what it computes in the sequential order, so both
  * schedules give the same numbers bit for bit, whatever the threads' timing. */
