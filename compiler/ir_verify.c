@@ -131,8 +131,7 @@ static void check_links(verifier *v)
                     from = c;
             if (from < 0)
                 fail(v, "imports %s, which no other block exports", B(v, id)->name);
-            else if (ir->blocks[from].stage != blk->stage && blk->phase == DNIC_PHASE_STEP &&
-                     !listed(blk->waits, blk->nwaits, ir->blocks[from].stage))
+            else if (ir->blocks[from].stage != blk->stage && !listed(blk->waits, blk->nwaits, ir->blocks[from].stage))
                 fail(v, "imports %s from stage %d without waiting for it", B(v, id)->name, ir->blocks[from].stage);
         }
         for (int i = 0; i < blk->nexports; i++) {

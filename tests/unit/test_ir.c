@@ -159,3 +159,89 @@ Test(ir, verifier_rejects_broken_programs)
     free(buf);
     tu_free(&t);
 }
+
+/* Stage boundaries: each training block imports what it reads from other blocks, waits for
+ * the stages it imports from, and the verifier rejects a block whose lists are not so. */
+Test(ir, blocks_import_export_and_wait)
+{
+    tu t;
+    tu_run(&t, SEED_LIKE TU_MODEL_TAIL, true);
+    cr_assert_not_null(t.ir, "%s", tu_errors(&t));
+    dnic_ir *ir = t.ir;
+    /* seed-like: stages h1 | h2 | out; h2's step reads h1.out, h1's SG update reads h1.grad */
+    dnic_ir_block *h2 = &ir->blocks[1], *sgu = NULL;
+    for (int b = 0; b < ir->nblocks; b++)
+        if (!strcmp(ir->blocks[b].name, "h1.sg_update"))
+            sgu = &ir->blocks[b];
+    cr_assert_not_null(sgu);
+    cr_assert_str_eq(h2->name, "h2.step");
+    cr_assert_eq(h2->nimports, 1);
+    cr_assert_eq(h2->imports[0], find_buf(ir, "h1.out"));
+    cr_assert_eq(h2->nwaits, 1);
+    cr_assert_eq(h2->waits[0], 0);
+    bool exports_grad = false;
+    for (int i = 0; i < h2->nexports; i++)
+        exports_grad |= h2->exports[i] == find_buf(ir, "h1.grad");
+    cr_assert(exports_grad, "h2.step sends h1's SG module its target");
+    cr_assert_eq(sgu->nwaits, 1);
+    cr_assert_eq(sgu->waits[0], 1, "h1's SG update waits for the stage that sends its target");
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    h2->nwaits = 0; /* imports h1.out without waiting for stage 0 */
+    cr_assert(!dnic_ir_verify(ir, f));
+    h2->nwaits = 1;
+    sgu->nwaits = 0; /* imports h1.grad without waiting for stage 1 */
+    cr_assert(!dnic_ir_verify(ir, f));
+    sgu->nwaits = 1;
+    h2->nimports = 0; /* reads h1.out without importing it */
+    cr_assert(!dnic_ir_verify(ir, f));
+    h2->nimports = 1;
+    cr_assert(dnic_ir_verify(ir, f));
+    fclose(f);
+    cr_assert(strstr(buf, "imports h1.out from stage 0 without waiting for it"), "%s", buf);
+    cr_assert(strstr(buf, "imports h1.grad from stage 1 without waiting for it"), "%s", buf);
+    cr_assert(strstr(buf, "h1.out is read before it is written"), "%s", buf);
+    free(buf);
+    tu_free(&t);
+}
+
+/* A layer read by several others gets the sum of their gradients in edge order: readers in
+ * layer order, then their sources in order (docs/semantics.md, "Graphs"). */
+Test(ir, gradients_from_several_readers_are_summed_in_edge_order)
+{
+    tu t;
+    tu_run(&t, TU_MODEL_HEAD "layer h1 = dense(input, 6) { activation = tanh }\n"
+                             "layer j = concat(h1, h1)\n"
+                             "layer a = dense(h1, 12)\n"
+                             "layer r = add(j, a)\n"
+                             "layer out = dense(r, 4)\n"
+                             "loss squared_error(out, labels)\n"
+                             "train { mode = backprop batch = 5 lr = 0.1 epochs = 3 }\n", true);
+    cr_assert_not_null(t.ir, "%s", tu_errors(&t));
+    const dnic_ir *ir = t.ir;
+    int s1 = find_buf(ir, "h1.grad.sum1"), g = find_buf(ir, "h1.grad");
+    cr_assert(s1 >= 0 && g >= 0);
+    const dnic_ir_block *blk = &ir->blocks[0];
+    const dnic_ir_op *o1 = NULL, *o2 = NULL, *next = NULL;
+    for (int i = 0; i < blk->nops; i++) {
+        if (blk->ops[i].dst == s1)
+            o1 = &blk->ops[i];
+        if (blk->ops[i].dst == g) {
+            o2 = &blk->ops[i];
+            next = i + 1 < blk->nops ? &blk->ops[i + 1] : NULL;
+        }
+    }
+    cr_assert(o1 && o2 && next);
+    /* j (layer 1) reads h1 twice, then a (layer 2): (j.0 + j.1) + a.0 */
+    cr_assert_eq(o1->op, DNIC_OP_ADD);
+    cr_assert_eq(o1->src[0], find_buf(ir, "h1.grad.j.0"));
+    cr_assert_eq(o1->src[1], find_buf(ir, "h1.grad.j.1"));
+    cr_assert_eq(o2->op, DNIC_OP_ADD);
+    cr_assert_eq(o2->src[0], s1);
+    cr_assert_eq(o2->src[1], find_buf(ir, "h1.grad.a.0"));
+    cr_assert_eq(next->op, DNIC_OP_ACT_GRAD, "h1's own backward pass starts from the sum");
+    cr_assert_eq(next->src[0], g);
+    tu_free(&t);
+}
