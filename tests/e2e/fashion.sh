@@ -8,29 +8,30 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "ok 1 # SKIP dataset-fashion-mnist is not installed"
     finish
 fi
-S="--set data.limit=6000 --set data.test_limit=1000 --set train.epochs=2"
-for f in fashion_backprop fashion_dni fashion_cdni; do
-    timeout 300 "$DNIC" examples/$f.dni --run --no-progress $S --log "$TMP/$f.csv" > "$TMP/$f.out" 2>&1
-    rc=$?
+# trains FILE WHAT ARGS...: the example trains on a subset and scores above chance
+trains() {
+    local f=$1 what=$2
+    shift 2
+    timeout 300 "$DNIC" examples/$f.dni --run --no-progress "$@" > "$TMP/$f.out" 2>&1
+    local rc=$? acc
     acc=$(sed -n 's/.* Test loss:[^ ]* accuracy:\([0-9.]*\)%.*/\1/p' "$TMP/$f.out" | tail -1)
     if [ $rc -eq 0 ] && [ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a > 20) }'; then
-        ok "$f: two epochs on 6000 images, test accuracy $acc% (chance is 10%)"
+        ok "$f: $what, test accuracy $acc% (chance is 10%)"
     else
         not_ok "$f trains on a Fashion-MNIST subset" "exit $rc" "$(cat "$TMP/$f.out")"
     fi
+}
+S="--set data.limit=6000 --set data.test_limit=1000 --set train.epochs=2"
+for f in fashion_backprop fashion_dni fashion_cdni; do
+    # shellcheck disable=SC2086
+    trains $f "two epochs on 6000 images" $S --log "$TMP/$f.csv"
 done
 # The graph examples on a small subset: the paper's 6-layer FCN with batch normalisation and
 # cDNI (and its no-backprop column, through an override), and the residual network.
 S2="--set data.limit=5120 --set data.test_limit=500 --set train.epochs=1"
 for f in fashion_fcn6_cdni residual_dni; do
-    timeout 300 "$DNIC" examples/$f.dni --run --no-progress $S2 > "$TMP/$f.out" 2>&1
-    rc=$?
-    acc=$(sed -n 's/.* Test loss:[^ ]* accuracy:\([0-9.]*\)%.*/\1/p' "$TMP/$f.out" | tail -1)
-    if [ $rc -eq 0 ] && [ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a > 20) }'; then
-        ok "$f: one epoch on 5120 images, test accuracy $acc% (chance is 10%)"
-    else
-        not_ok "$f trains on a Fashion-MNIST subset" "exit $rc" "$(cat "$TMP/$f.out")"
-    fi
+    # shellcheck disable=SC2086
+    trains $f "one epoch on 5120 images" $S2
 done
 timeout 300 "$DNIC" examples/fashion_fcn6_cdni.dni --run --no-progress $S2 --set train.mode=backprop \
     --set layer.h.trainable=false --set layer.h.repeat=3 --save-weights "$TMP/nobp.st" > "$TMP/nobp.out" 2>&1 &&
