@@ -1,5 +1,6 @@
 /* The dnic command: `dnic plot ...` overlays logged runs; anything else is a model file and
  * options (options.c), for the pipeline (driver.c) or, with --vary, several runs of it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,17 @@ static int plot_command(int argc, char **argv)
     if (!csv)
         return DNIC_EXIT_INTERNAL;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs("usage: dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
+                  "\n"
+                  "Overlays the curves of several runs' --log files in one SVG chart.\n"
+                  "\n"
+                  "  -o CHART.svg         the chart to write\n"
+                  "  -h, --help           show this help\n",
+                  stdout);
+            rc = DNIC_EXIT_OK;
+            goto out;
+        }
         if (!strcmp(argv[i], "-o")) {
             if (i + 1 >= argc) {
                 rc = cli_bad_flag("%s needs a value", "-o");
