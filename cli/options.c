@@ -238,8 +238,48 @@ static const cli_option *find_option(const char *a, const char **joined)
     return NULL;
 }
 
-static int unknown_option(const char *a)
+/* --epochs 5: a setting's name used as a flag; says which --set it means. */
+static bool setting_as_flag(const char *a, const char *next)
 {
+    char name[64];
+    size_t n = strcspn(a + 2, "=");
+    if (strncmp(a, "--", 2) || n == 0 || n >= sizeof name)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        name[i] = a[2 + i] == '-' ? '_' : a[2 + i];
+    name[n] = '\0';
+    const char *key, *block = dnic_key_block(name, &key);
+    if (!block)
+        return false;
+    const char *v = a[2 + n] == '=' ? a + 3 + n : next && next[0] != '-' ? next : "VALUE";
+    fprintf(stderr, "dnic: error: unknown option '%s': settings are changed with --set, e.g. --set %s.%s=%s\n"
+                    "(run 'dnic --help' for the options)\n",
+            a, block, key, v);
+    return true;
+}
+
+/* --set train.lr = 0.1: the shell made three arguments of it. */
+static bool set_split(const char *val, const char *next, const char *after)
+{
+    const char *eq = strchr(val, '=');
+    const char *value = NULL;
+    if (!eq && next && next[0] == '=')
+        value = next[1] ? next + 1 : after ? after : "VALUE";
+    else if (eq && !eq[1] && !strchr(val, ' ') && next && next[0] != '-')
+        value = next;
+    if (!value)
+        return false;
+    int klen = eq ? (int)(eq - val) : (int)strlen(val);
+    fprintf(stderr, "dnic: error: --set takes KEY=VALUE as one argument, with no spaces around '=': "
+                    "--set %.*s=%s\n(run 'dnic --help' for the options)\n",
+            klen, val, value);
+    return true;
+}
+
+static int unknown_option(const char *a, const char *next)
+{
+    if (setting_as_flag(a, next))
+        return DNIC_EXIT_USER;
     const char *names[NOPTIONS];
     int n = 0;
     for (int i = 0; i < NOPTIONS; i++)
@@ -314,7 +354,7 @@ bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc)
         const cli_option *op = find_option(a, &val);
         if (!op) {
             if (a[0] == '-' && a[1])
-                *rc = unknown_option(a);
+                *rc = unknown_option(a, i + 1 < argc ? argv[i + 1] : NULL);
             else if (o->path)
                 *rc = cli_bad_flag("one model file at a time ('%s' is a second)", a);
             else {
@@ -346,6 +386,10 @@ bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc)
             *(const char **)field = val;
             break;
         case OPT_SET:
+            if (set_split(val, i + 1 < argc ? argv[i + 1] : NULL, i + 2 < argc ? argv[i + 2] : NULL)) {
+                *rc = DNIC_EXIT_USER;
+                return false;
+            }
             sets[o->noverrides++] = val;
             break;
         case OPT_PARSED:

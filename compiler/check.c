@@ -16,6 +16,7 @@ struct dnic_checker {
     dnic_model *m;
     const dnic_decl *data, *loss, *train;
     bool reserved_name; /* a layer has a reserved name: its graph would only repeat the error */
+    bool loss_unknown;  /* the loss's name was reported: what follows from its kind would mislead */
     dnic_vec alias_from, alias_to; /* a repeated layer's name stands for its last copy */
 };
 typedef struct dnic_checker checker;
@@ -219,6 +220,72 @@ static const char *get_string(checker *c, const dnic_setting *s)
 
 /* ---- settings tables ---------------------------------------------------------------------- */
 
+/* The names other frameworks give to dnic's settings, for "did you mean": a misspelling is
+ * found by edit distance, but `learning_rate` is nowhere near `lr`. */
+static const char *const SYNONYMS[][2] = {
+    {"learning_rate", "lr"},   {"learningrate", "lr"},    {"eta", "lr"},           {"batch_size", "batch"},
+    {"batchsize", "batch"},    {"bs", "batch"},           {"num_epochs", "epochs"}, {"n_epochs", "epochs"},
+    {"max_epochs", "epochs"},  {"nb_epoch", "epochs"},    {"num_steps", "steps"},  {"max_steps", "steps"},
+    {"iterations", "steps"},   {"optimiser", "optimizer"}, {"optim", "optimizer"}, {"solver", "optimizer"},
+    {"epsilon", "eps"},        {"beta_1", "beta1"},       {"beta_2", "beta2"},     {"random_seed", "seed"},
+    {"log_every", "report_every"}, {"print_every", "report_every"}, {"precision", "dtype"},
+    {"act", "activation"},     {"use_bias", "bias"},      {"initializer", "init"}, {"initialiser", "init"},
+    {"kernel_initializer", "init"}, {"bias_initializer", "bias_init"},
+};
+
+/* The setting of `keys` that `name` means in another framework's words, or NULL. */
+static const char *synonym(const char *name, const char *const *keys, int n)
+{
+    for (size_t i = 0; i < sizeof SYNONYMS / sizeof SYNONYMS[0]; i++)
+        if (!strcmp(SYNONYMS[i][0], name))
+            for (int k = 0; k < n; k++)
+                if (keys[k] && !strcmp(keys[k], SYNONYMS[i][1]))
+                    return keys[k];
+    return NULL;
+}
+
+static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
+                                         "dtype", "optimizer", "backward_message", "report_sg", "lag",
+                                         "momentum", "beta1", "beta2", "eps", "shuffle"};
+enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
+static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
+                                        "train_images", "train_labels", "test_images", "test_labels",
+                                        "scale", "one_hot", "limit", "test_limit", "train", "test", "label"};
+
+const char *dnic_key_block(const char *name, const char **key)
+{
+    const char *syn;
+    for (int i = 0; i < NTRAIN_KEYS; i++)
+        if (!strcmp(TRAIN_KEYS[i], name))
+            return *key = TRAIN_KEYS[i], "train";
+    if ((syn = synonym(name, TRAIN_KEYS, NTRAIN_KEYS)))
+        return *key = syn, "train";
+    for (size_t i = 0; i < sizeof DATA_KEYS / sizeof DATA_KEYS[0]; i++)
+        if (!strcmp(DATA_KEYS[i], name) && strcmp(name, "train") && strcmp(name, "test"))
+            return *key = DATA_KEYS[i], "data";
+    return NULL;
+}
+
+/* `width = 512` in a layer: the width is an argument of the call, which an override cannot
+ * change.  Reports it and returns true when `s` is such a setting. */
+static bool width_setting(checker *c, const dnic_decl *d, const dnic_setting *s)
+{
+    static const char *const widths[] = {"width", "units", "size", "out_features", "output_size"};
+    const dnic_layer_kind *k = d->kind == DECL_LAYER && d->call ? dnic_layer_kind_find(d->call->str) : NULL;
+    bool is_width = false;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+        is_width |= !strcmp(widths[i], s->key);
+    if (!k || !k->extra_args || !is_width)
+        return false;
+    dnic_error(c->d, s->key_span, "'%s' is not a setting: the width of layer '%s' is an argument of its call, %s",
+               s->key, d->name, k->usage);
+    if (s->overridden)
+        dnic_note(c->d, d->call->span, "--set cannot change a call; change the width here in the model file");
+    else
+        dnic_note(c->d, d->call->span, "change the width here");
+    return true;
+}
+
 /* Looks up `key` in a block, reporting unknown and duplicate keys once per block; returns the
  * number of unknown keys. */
 static int check_keys(checker *c, const dnic_decl *d, const char *const *keys, int n, const char *what)
@@ -230,9 +297,23 @@ static int check_keys(checker *c, const dnic_decl *d, const char *const *keys, i
         for (int k = 0; k < n; k++)
             known |= strcmp(keys[k], s->key) == 0;
         if (!known) {
-            dnic_error(c->d, s->key_span, "unknown setting '%s' in %s", s->key, what);
-            suggest(c, s->key_span, s->key, keys, n);
             unknown++;
+            if (width_setting(c, d, s))
+                continue;
+            dnic_error(c->d, s->key_span, "unknown setting '%s' in %s", s->key, what);
+            const char *syn = synonym(s->key, keys, n);
+            if (syn) {
+                dnic_note(c->d, s->key_span, "did you mean '%s'?", syn);
+            } else if (dnic_did_you_mean(s->key, keys, n)) {
+                suggest(c, s->key_span, s->key, keys, n);
+            } else {
+                char buf[512] = "";
+                for (int k = 0; k < n; k++) {
+                    strncat(buf, k ? ", " : "", sizeof buf - strlen(buf) - 1);
+                    strncat(buf, keys[k], sizeof buf - strlen(buf) - 1);
+                }
+                dnic_note(c->d, NOSPAN, "the settings of %s are: %s", what, buf);
+            }
             continue;
         }
         for (int j = 0; j < i; j++) {
@@ -260,10 +341,20 @@ static const dnic_setting *find(const dnic_decl *d, const char *key)
     return NULL;
 }
 
+/* Whether block `d` sets `key` under another framework's name (learning_rate for lr), which
+ * check_keys reported: saying that the block lacks `key` as well would repeat it. */
+static bool set_by_synonym(const dnic_decl *d, const char *key)
+{
+    for (int i = 0; i < d->settings.n; i++)
+        if (synonym(((const dnic_setting *)d->settings.v[i])->key, &key, 1))
+            return true;
+    return false;
+}
+
 static const dnic_setting *require(checker *c, const dnic_decl *d, const char *key, const char *what)
 {
     const dnic_setting *s = find(d, key);
-    if (!s)
+    if (!s && !set_by_synonym(d, key))
         dnic_error(c->d, d->span, "%s needs '%s'", what, key);
     return s;
 }
@@ -689,6 +780,7 @@ static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dn
         dnic_error(c->d, callee_span(call), "unknown loss '%s'", call->str);
         suggest(c, callee_span(call), call->str, kinds, 3);
         dnic_note(c->d, NOSPAN, "losses: squared_error, softmax_cross_entropy, sigmoid_cross_entropy");
+        c->loss_unknown = true;
     } else {
         c->m->loss = (dnic_loss_kind)k;
     }
@@ -717,14 +809,12 @@ static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dn
 
 static void check_train(checker *c, const dnic_decl *d, const char **report_sg, dnic_span *report_sg_span)
 {
-    static const char *const keys[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
-                                       "dtype", "optimizer", "backward_message", "report_sg", "lag",
-                                       "momentum", "beta1", "beta2", "eps", "shuffle"};
+    const char *const *keys = TRAIN_KEYS;
     dnic_train_spec *t = &c->m->train;
     t->dtype = DNIC_F32;
     t->report_sg = -1;
     t->opt = (dnic_opt_spec){DNIC_OPT_SGD, 0.9, 0.9, 0.999, 1e-8};
-    check_keys(c, d, keys, 17, "train");
+    check_keys(c, d, keys, NTRAIN_KEYS, "train");
     const dnic_setting *s;
     static const char *const modes[] = {"dni", "backprop"};
     if ((s = find(d, "mode"))) {
@@ -739,9 +829,10 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     const dnic_setting *ep = find(d, "epochs"), *st = find(d, "steps");
     if (ep && st)
         dnic_error(c->d, st->key_span, "set either epochs or steps, not both");
-    else if (!ep && !st)
-        dnic_error(c->d, d->span, "train needs 'epochs' or 'steps'");
-    else if (ep)
+    else if (!ep && !st) {
+        if (!set_by_synonym(d, "epochs") && !set_by_synonym(d, "steps"))
+            dnic_error(c->d, d->span, "train needs 'epochs' or 'steps'");
+    } else if (ep)
         get_int(c, ep, 1, 1LL << 40, &t->epochs);
     else
         get_int(c, st, 1, 1LL << 40, &t->steps);
@@ -882,6 +973,47 @@ static const dnic_decl *layer_decl(checker *c, const char *name)
             return d;
     }
     return NULL;
+}
+
+/* Whether layer `l`'s activation is one dnic knows.  An unknown one was reported and the layer
+ * left linear: an error about the loss's activation would only repeat it, misleadingly. */
+static bool act_known(checker *c, const dnic_layer *l)
+{
+    const dnic_decl *d = layer_decl(c, l->name);
+    const dnic_setting *s = d ? find(d, "activation") : NULL;
+    if (!s)
+        return true;
+    if (s->value->kind != EXPR_NAME)
+        return false;
+    for (int i = 0; i < DNIC_ACT_COUNT; i++)
+        if (ACT_NAMES[i] && !strcmp(ACT_NAMES[i], s->value->str))
+            return true;
+    return false;
+}
+
+static const char *resolve(checker *c, const char *name);
+
+/* The names a misspelled source of layer `i` may have meant: neither `i` nor a layer reading
+ * it (a cycle), nor the loss's layer `out_name` (the output feeds no layer), and 'input'. */
+static const char **source_names(checker *c, int n, int i, const char ***srcname, const char *out_name)
+{
+    dnic_model *m = c->m;
+    bool *reads = dnic_alloc(c->a, (size_t)(n + 1) * sizeof *reads);
+    reads[i] = true;
+    for (bool more = true; more;) {
+        more = false;
+        for (int j = 0; j < n; j++)
+            for (int k = 0; !reads[j] && m->layers[j].kind && k < m->layers[j].nsrc; k++) {
+                int s = layer_index(m, n, resolve(c, srcname[j][k]));
+                if (s >= 0 && reads[s])
+                    more = reads[j] = true;
+            }
+    }
+    const char **names = dnic_alloc(c->a, (size_t)(n + 1) * sizeof *names);
+    for (int j = 0; j < n; j++)
+        names[j] = reads[j] || (out_name && !strcmp(m->layers[j].name, out_name)) ? NULL : m->layers[j].name;
+    names[n] = "input";
+    return names;
 }
 
 /* The span of a layer's setting's value, or of its last argument (key NULL: a dense layer's
@@ -1248,6 +1380,8 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
 
     /* resolve sources */
     bool resolved = true;
+    const dnic_arg *loss_arg = c->loss && c->loss->call->args.n ? c->loss->call->args.v[0] : NULL;
+    const char *loss_out = loss_arg && loss_arg->value->kind == EXPR_NAME ? loss_arg->value->str : NULL;
     for (int i = 0; i < n; i++) {
         dnic_layer *l = &m->layers[i];
         if (!l->kind) {
@@ -1262,7 +1396,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
             l->src[k] = layer_index(m, n, resolve(c, name));
             if (l->src[k] < 0) {
                 dnic_error(d, srcspan[i][k], "layer '%s' is not defined", name);
-                suggest(c, srcspan[i][k], name, layer_names(c, n, true), n + 1);
+                suggest(c, srcspan[i][k], name, source_names(c, n, i, srcname, loss_out), n + 1);
                 resolved = false;
             } else if (l->src[k] == i) {
                 dnic_error(d, srcspan[i][k], "layer '%s' reads its own output", name);
@@ -1331,13 +1465,15 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
             if (lab)
                 dnic_note(d, lab->value->span, "the labels' width is declared here");
         }
-        if (m->loss == DNIC_LOSS_SOFTMAX_CE && o->act != DNIC_ACT_SOFTMAX)
+        /* an unknown loss or activation was reported; what follows from it would mislead */
+        bool known = !c->loss_unknown && act_known(c, o);
+        if (known && m->loss == DNIC_LOSS_SOFTMAX_CE && o->act != DNIC_ACT_SOFTMAX)
             dnic_error(d, c->loss->call->span, "softmax_cross_entropy needs the output layer '%s' to use softmax, not %s",
                        o->name, dnic_act_name(o->act));
-        if (m->loss == DNIC_LOSS_SIGMOID_CE && o->act != DNIC_ACT_SIGMOID)
+        if (known && m->loss == DNIC_LOSS_SIGMOID_CE && o->act != DNIC_ACT_SIGMOID)
             dnic_error(d, c->loss->call->span, "sigmoid_cross_entropy needs the output layer '%s' to use sigmoid, not %s",
                        o->name, dnic_act_name(o->act));
-        if (m->loss == DNIC_LOSS_SQUARED && o->act == DNIC_ACT_SOFTMAX)
+        if (known && m->loss == DNIC_LOSS_SQUARED && o->act == DNIC_ACT_SOFTMAX)
             dnic_error(d, c->loss->call->span, "a softmax output layer needs softmax_cross_entropy, not squared_error");
     }
 

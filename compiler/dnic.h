@@ -134,6 +134,9 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
 bool dnic_is_name(const char *s, size_t n);
 
 /* ---- check.c: names, shapes, values -> the checked model -------------------------------- */
+/* The block ("train" or "data") with a setting `name` means, and the setting's name in `key`
+ * (`learning_rate` is train's `lr`); NULL when no block has it.  For the command's hints. */
+const char *dnic_key_block(const char *name, const char **key);
 #define DNIC_ACTIVATIONS(X) X(SIGMOID, "sigmoid") X(TANH, "tanh") X(RELU, "relu") \
     X(LINEAR, "linear") X(SOFTMAX, "softmax")
 typedef enum dnic_act {

@@ -116,6 +116,17 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
                    (int)(eq - text), text);
         return false;
     }
+    /* the shell ate the quotes of --set data.train_images="x.gz" (or they were never typed) */
+    static const char *const paths[] = {"train_images", "train_labels", "test_images", "test_labels", "train", "test"};
+    const char *v = eq + 1 + strspn(eq + 1, " \t");
+    for (size_t i = 0; kinds[b] == DECL_DATA && *v != '"' && i < sizeof paths / sizeof paths[0]; i++)
+        if (strlen(paths[i]) == len[k] && !memcmp(paths[i], part[k], len[k])) {
+            int col = (int)(v - text) + 1;
+            dnic_error(d, (dnic_span){src, 1, col, 1, (int)strlen(text) + 1},
+                       "%s must be a string in double quotes, found %s", paths[i], v);
+            dnic_note(d, NOSPAN, "quote it for the shell too: --set '%.*s=\"%s\"'", (int)(eq - text), text, v);
+            return false;
+        }
     dnic_expr *value = dnic_parse_value(a, d, src, (size_t)(eq + 1 - text));
     if (!value)
         return false;

@@ -288,12 +288,21 @@ static int yyreport_syntax_error(const yypcontext_t *pctx, yyscan_t scanner, dni
             snprintf(buf + len, sizeof buf - (size_t)len, " after '%s'", p);
     }
     dnic_error(ctx->diag, *yypcontext_location(pctx), "%s", buf);
+    bool brace = false;
+    for (int i = 0; i < n; i++)
+        brace |= !strcmp(yysymbol_name(expected[i]), "'}'");
     if (nlist == 1 && !strcmp(list[0], "'model'"))
         dnic_note(ctx->diag, (dnic_span){0}, "a model file starts with 'model NAME'");
+    else if (got == YYSYMBOL_IDENT && top && ctx->last_text) {
+        /* layr h = dense(...): a misspelled keyword */
+        static const char *const kws[] = {"data", "layer", "sg", "loss", "train"};
+        const char *best = dnic_did_you_mean(ctx->last_text, kws, 5);
+        if (best)
+            dnic_note(ctx->diag, *yypcontext_location(pctx), "did you mean '%s'?", best);
+    } else if (!strcmp(yysymbol_name(got), "','") && brace && name)
+        dnic_note(ctx->diag, (dnic_span){0}, "settings are written 'key = value', separated by blanks or newlines, "
+                                             "not commas");
     else if (is_keyword(got) && name) {
-        bool brace = false;
-        for (int i = 0; i < n; i++)
-            brace |= !strcmp(yysymbol_name(expected[i]), "'}'");
         if (brace)
             dnic_note(ctx->diag, (dnic_span){0}, "is the block before this '%s' missing its '}'?", ctx->last_text);
         else
