@@ -29,7 +29,9 @@ int dnic_compile(const dnic_options *o)
         overrides_ok &= dnic_apply_override(a, &d, ast, o->overrides[i]);
     if (ast && o->dump_ast)
         dnic_ast_dump(ast, stdout);
-    const dnic_model *m = ast ? dnic_check(a, &d, ast) : NULL;
+    /* -c needs only the widths the data block declares, not the data */
+    unsigned check = o->action == DNIC_ACTION_OBJECT ? DNIC_CHECK_TEXT : DNIC_CHECK_OPEN_DATA;
+    const dnic_model *m = ast ? dnic_check(a, &d, ast, check) : NULL;
     if (!overrides_ok)
         m = NULL;
     dnic_ir *ir = m ? dnic_ir_build(a, m) : NULL;

@@ -209,7 +209,8 @@ static void usage(FILE *out)
           "dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
           "                       overlay the curves of several runs' --log files\n"
           "\n"
-          "The language is described in docs/language.md.\n",
+          "The language is described in docs/language.md (installed under share/doc/dnic);\n"
+          "the manual page is dnic(1).\n",
           out);
 }
 

@@ -12,6 +12,7 @@ struct dnic_checker {
     dnic_arena *a;
     dnic_diag *d;
     const dnic_ast *ast;
+    unsigned flags;     /* dnic_check_flags */
     dnic_vec decls;     /* the AST's declarations with `repeat` expanded */
     dnic_model *m;
     const dnic_decl *data, *loss, *train;
@@ -411,12 +412,29 @@ static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
 
 static const char *const DATA_KINDS[] = {"binary_addition", "idx", "csv"};
 
+/* A data path as the run will open it: a relative path written in the model file is relative
+ * to the model file's directory (so a model and its data move together); one typed in --set
+ * is relative to the current directory, like any other command-line path. */
+static const char *resolve_path(checker *c, const dnic_setting *s, const char *p)
+{
+    if (p[0] == '/' || s->value->span.src != c->ast->src || !c->ast->src)
+        return p;
+    const char *model = c->ast->src->name, *slash = strrchr(model, '/');
+    if (!slash)
+        return p;
+    return dnic_sprintf(c->a, "%.*s/%s", (int)(slash - model), model, p);
+}
+
 static void check_file(checker *c, const dnic_setting *s, const char **out)
 {
     const char *p = get_string(c, s);
     if (!p)
         return;
-    /* relative paths are read from the directory dnic runs in */
+    p = resolve_path(c, s, p);
+    if (!(c->flags & DNIC_CHECK_OPEN_DATA)) {
+        *out = p;
+        return;
+    }
     struct stat st;
     FILE *f = NULL;
     if (stat(p, &st) != 0 || (S_ISREG(st.st_mode) && !(f = fopen(p, "rb")))) {
@@ -1332,9 +1350,9 @@ static bool assign_stages(checker *c, dnic_model *m, const dnic_span *const *src
     return true;
 }
 
-dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast)
+dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigned flags)
 {
-    checker cc = {.a = a, .d = d, .ast = ast}, *c = &cc;
+    checker cc = {.a = a, .d = d, .ast = ast, .flags = flags}, *c = &cc;
     int errors0 = d->errors;
     dnic_model *m = dnic_alloc(a, sizeof *m);
     c->m = m;

@@ -276,8 +276,16 @@ dnic_span dnic_decl_arg_span(const dnic_decl *d, int i);
 /* The scheduler runs at most 64 stages (runtime/sched.c), so a model has at most 63 SG modules. */
 enum { DNIC_MAX_SGS = 63 };
 
-/* Returns NULL after reporting every error found. */
-dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast);
+/* What the checker may do outside the model text. */
+typedef enum dnic_check_flags {
+    DNIC_CHECK_TEXT = 0,          /* the text only: data files are resolved, never opened (-c) */
+    DNIC_CHECK_OPEN_DATA = 1 << 0, /* also open each data file, to report a missing one early */
+} dnic_check_flags;
+
+/* Returns NULL after reporting every error found.  A relative data path written in the model
+ * file is resolved against the model file's directory, one given by --set against the current
+ * directory; the model keeps the resolved paths. */
+dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigned flags);
 int dnic_sg_part_width(const dnic_model *m, const dnic_sg *sg, dnic_sg_part p);
 const char *dnic_sg_part_name(dnic_sg_part p);
 

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (ast)
         dnic_ast_dump(ast, devnull);
-    const dnic_model *m = ast ? dnic_check(a, &d, ast) : NULL;
+    const dnic_model *m = ast ? dnic_check(a, &d, ast, DNIC_CHECK_OPEN_DATA) : NULL;
     if (m) {
         dnic_ir *ir = dnic_ir_build(a, m);
         if (!dnic_ir_verify(ir, stderr))

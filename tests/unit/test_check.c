@@ -147,7 +147,7 @@ static dnic_model *with_override(tu *t, const char *text, const char *over)
     cr_assert_not_null(t->ast);
     if (!dnic_apply_override(t->a, &t->d, t->ast, over))
         return NULL;
-    return t->m = dnic_check(t->a, &t->d, t->ast);
+    return t->m = dnic_check(t->a, &t->d, t->ast, DNIC_CHECK_OPEN_DATA);
 }
 
 Test(check, override_replaces_and_adds)

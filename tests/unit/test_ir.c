@@ -85,7 +85,7 @@ Test(ir, message_order_before_and_after_update)
         cr_assert_not_null(t.ast);
         if (after)
             cr_assert(dnic_apply_override(t.a, &t.d, t.ast, "train.backward_message=after_update"));
-        t.m = dnic_check(t.a, &t.d, t.ast);
+        t.m = dnic_check(t.a, &t.d, t.ast, DNIC_CHECK_OPEN_DATA);
         cr_assert_not_null(t.m, "%s", tu_errors(&t));
         t.ir = dnic_ir_build(t.a, t.m);
         cr_assert(dnic_ir_verify(t.ir, stderr));

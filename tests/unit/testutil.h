@@ -28,7 +28,7 @@ static inline void tu_run(tu *t, const char *text, bool check)
     const dnic_source *src = dnic_source_from_string(t->a, "t.dni", text);
     t->ast = dnic_parse(t->a, &t->d, src);
     if (t->ast && check) {
-        t->m = dnic_check(t->a, &t->d, t->ast);
+        t->m = dnic_check(t->a, &t->d, t->ast, DNIC_CHECK_OPEN_DATA);
         if (t->m)
             t->ir = dnic_ir_build(t->a, t->m);
     }
