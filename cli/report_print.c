@@ -34,12 +34,14 @@ void cli_print_report(void *user, const dnic_report *r)
     cli_log_row(rp->log, r);
 }
 
-/* # seed_dni: 100000 steps in 1.234 s (81037 steps/s); compile 12.3 ms (...); sequential */
+/* # seed_dni: 100000 steps in 1.234 s (81037 steps/s); compile 12.3 ms (...); <plan.why>, e.g.
+ * "4.1e+05 flops per step are too few to pay for hand-offs: sequential".  "kernels on N threads"
+ * only when some product was split over the pool (codegen.c splits only large ones). */
 void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const dnic_jit_times *jt,
                        const dnic_sched_plan *plan)
 {
     char cached[64] = "", kernels[64] = "";
-    if (dnic_parallel_threads() > 1)
+    if (dnic_parallel_threads() > 1 && dnic_parallel_splits() > 0)
         snprintf(kernels, sizeof kernels, "; kernels on %d threads", dnic_parallel_threads());
     if (jt->cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt->cached, jt->parts);
@@ -47,5 +49,5 @@ void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const 
            "machine code %.1f ms of CPU%s)%s; %s\n",
            m->name, res->steps, res->seconds, (double)res->steps / (res->seconds > 0 ? res->seconds : 1e-9),
            jt->total_ms, jt->threads, jt->threads == 1 ? "" : "s", jt->codegen_ms, jt->optimize_ms, jt->machine_ms,
-           cached, kernels, plan->schedule == DNIC_SCHED_PIPELINE ? plan->why : "sequential");
+           cached, kernels, plan->why);
 }

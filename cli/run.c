@@ -150,6 +150,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
         fprintf(stderr, "dnic: note: %s\n", plan.why);
+    if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule == DNIC_SCHED_PIPELINE && m->train.lag == 0)
+        dnic_warning(d, (dnic_span){0},
+                     "train.lag = 0: in a pipeline each stage waits every step for the stages after it "
+                     "(its SG targets), so stages take turns instead of overlapping; train.lag = 1 lets "
+                     "them overlap (it changes the numbers)");
     /* a sequential run gives the cores to the large matrix products instead (codegen.c) */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     dnic_parallel_set_threads(plan.schedule == DNIC_SCHED_PIPELINE ? 1

@@ -1,28 +1,47 @@
 /* The kernel thread pool behind dnic_parallel_for (include/dnic/program.h).
  *
- * Workers wait for a new generation of work: they spin for a while (a training step issues
- * its matrix products back to back, so the next one usually comes within microseconds), then
- * sleep on a condition variable.  The caller takes part 0 itself and waits until every worker
- * has finished its part.  Parts are fixed by the thread count, not by timing. */
+ * A call cuts [0, n) into a few chunks per thread and publishes them; the caller and the
+ * workers claim chunks one at a time from one atomic ticket, so a worker that the OS has not
+ * scheduled (a busy machine: another process holds its core) claims nothing and whoever runs
+ * does its share.  Waiting is a short spin (a training step issues its products back to back,
+ * so the next one usually comes within microseconds), then a sleep on a condition variable: a
+ * waiting thread never keeps a core from the thread it waits for for long.  Each chunk computes
+ * its own outputs, so who runs it changes no number. */
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "dnic/program.h"
 
-enum { MAX_THREADS = 64, SPINS = 20000 };
+enum {
+    MAX_THREADS = 64,
+    CHUNKS_PER_THREAD = 4, /* finer than one part per thread: a late thread leaves less behind */
+    SPIN_NS = 50000,       /* spin this long (50 us) before sleeping */
+};
+
+/* The ticket: generation (bits 32..63), chunks of the call (16..31), next chunk to claim
+ * (0..15).  The generation makes a claim on a finished call fail (no ABA). */
+#define TICKET(gen, chunks) (((uint64_t)(gen) << 32) | ((uint64_t)(chunks) << 16))
+#define T_CHUNKS(t) ((int)(((t) >> 16) & 0xffff))
+#define T_NEXT(t) ((int)((t) & 0xffff))
 
 typedef struct pool {
     pthread_mutex_t busy; /* held by the caller of a dnic_parallel_for that uses the pool */
-    pthread_mutex_t lock; /* with wake: the sleeping workers' side */
-    pthread_cond_t wake;
+    pthread_mutex_t lock; /* with wake and done_cv: the sleeping side */
+    pthread_cond_t wake;  /* workers: a new call */
+    pthread_cond_t finished; /* the caller: the last chunk is done */
     int wanted;           /* dnic_parallel_set_threads, the caller included */
-    int threads;          /* the threads that share a call: the caller and started workers */
+    _Atomic int threads;  /* the threads that share a call: the caller and started workers */
     int started;          /* workers running (started at the first call that needs them) */
-    _Atomic long long generation;
-    _Atomic int pending;  /* workers that have not finished the current generation */
+    _Atomic uint64_t ticket;
+    _Atomic int done;     /* chunks finished in the current call */
+    _Atomic int caller_asleep;
+    _Atomic long long splits; /* calls handed to the pool (dnic_parallel_splits) */
+    /* the current call, written by the caller before it publishes the ticket and left alone
+     * until every chunk is done: a thread that claimed a chunk may read them */
     dnic_range_fn fn;
     void *ctx;
     long long n;
@@ -30,33 +49,73 @@ typedef struct pool {
 } pool;
 
 static pool P = {.busy = PTHREAD_MUTEX_INITIALIZER, .lock = PTHREAD_MUTEX_INITIALIZER,
-                 .wake = PTHREAD_COND_INITIALIZER, .wanted = 1, .threads = 1};
+                 .wake = PTHREAD_COND_INITIALIZER, .finished = PTHREAD_COND_INITIALIZER,
+                 .wanted = 1, .threads = 1};
 
-static void run_part(int part, int parts)
+static long long now_ns(void)
 {
-    long long lo = P.n * part / parts, hi = P.n * (part + 1) / parts;
-    if (lo < hi)
-        P.fn(P.ctx, lo, hi);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Claims and runs chunks of the current call until none is left. */
+static void run_chunks(void)
+{
+    for (;;) {
+        uint64_t t = atomic_load(&P.ticket);
+        int chunks = T_CHUNKS(t), c = T_NEXT(t);
+        if (c >= chunks)
+            return;
+        if (!atomic_compare_exchange_weak(&P.ticket, &t, t + 1))
+            continue;
+        long long lo = P.n * c / chunks, hi = P.n * (c + 1) / chunks;
+        if (lo < hi)
+            P.fn(P.ctx, lo, hi);
+        /* the last chunk: wake the caller if it went to sleep (it sets caller_asleep before
+         * it looks at done again, so one of the two sees the other) */
+        if (atomic_fetch_add(&P.done, 1) + 1 == chunks && atomic_load(&P.caller_asleep)) {
+            pthread_mutex_lock(&P.lock);
+            pthread_cond_signal(&P.finished);
+            pthread_mutex_unlock(&P.lock);
+        }
+    }
+}
+
+static bool claimable(uint64_t t)
+{
+    return T_NEXT(t) < T_CHUNKS(t);
 }
 
 static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg; /* 1.. */
-    long long seen = 0;
     for (;;) {
-        long long g;
-        for (int i = 0; (g = atomic_load(&P.generation)) == seen && i < SPINS; i++)
-            sched_yield();
-        if (g == seen) {
-            pthread_mutex_lock(&P.lock);
-            while ((g = atomic_load(&P.generation)) == seen)
-                pthread_cond_wait(&P.wake, &P.lock);
-            pthread_mutex_unlock(&P.lock);
+        uint64_t t = atomic_load(&P.ticket);
+        if (!claimable(t) || id >= atomic_load(&P.threads)) {
+            long long until = now_ns() + SPIN_NS;
+            for (int i = 1; !claimable(t = atomic_load(&P.ticket)); i++) {
+                cpu_relax();
+                if (i % 64 == 0 && now_ns() > until)
+                    break;
+            }
+            if (!claimable(t) || id >= atomic_load(&P.threads)) {
+                pthread_mutex_lock(&P.lock);
+                while (!claimable(atomic_load(&P.ticket)) || id >= atomic_load(&P.threads))
+                    pthread_cond_wait(&P.wake, &P.lock);
+                pthread_mutex_unlock(&P.lock);
+            }
         }
-        seen = g;
-        if (id < P.threads)
-            run_part(id, P.threads);
-        atomic_fetch_sub(&P.pending, 1);
+        run_chunks();
     }
     return NULL;
 }
@@ -65,7 +124,7 @@ void dnic_parallel_set_threads(int n)
 {
     pthread_mutex_lock(&P.busy);
     P.wanted = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
-    P.threads = P.wanted < P.started + 1 ? P.wanted : P.started + 1;
+    atomic_store(&P.threads, P.wanted < P.started + 1 ? P.wanted : P.started + 1);
     pthread_mutex_unlock(&P.busy);
 }
 
@@ -78,12 +137,17 @@ static void start_workers(void)
         pthread_detach(P.tid[P.started + 1]);
         P.started++;
     }
-    P.threads = P.wanted < P.started + 1 ? P.wanted : P.started + 1;
+    atomic_store(&P.threads, P.wanted < P.started + 1 ? P.wanted : P.started + 1);
 }
 
 int dnic_parallel_threads(void)
 {
     return P.wanted;
+}
+
+long long dnic_parallel_splits(void)
+{
+    return atomic_load(&P.splits);
 }
 
 void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n)
@@ -95,22 +159,38 @@ void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n)
         return;
     }
     start_workers();
-    if (P.threads == 1) {
+    int threads = atomic_load(&P.threads);
+    if (threads == 1) {
         pthread_mutex_unlock(&P.busy);
         fn(ctx, 0, n);
         return;
     }
-    int parts = P.threads;
+    long long chunks = (long long)threads * CHUNKS_PER_THREAD;
+    if (chunks > n)
+        chunks = n;
     P.fn = fn;
     P.ctx = ctx;
     P.n = n;
-    atomic_store(&P.pending, P.started); /* every started worker answers each generation */
-    pthread_mutex_lock(&P.lock);
-    atomic_fetch_add(&P.generation, 1);
+    atomic_store(&P.done, 0);
+    atomic_fetch_add(&P.splits, 1);
+    uint64_t gen = (atomic_load(&P.ticket) >> 32) + 1;
+    pthread_mutex_lock(&P.lock); /* a worker between its last look and its wait must not miss this */
+    atomic_store(&P.ticket, TICKET(gen, chunks));
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.lock);
-    run_part(0, parts);
-    while (atomic_load(&P.pending) > 0)
-        ;
+    run_chunks();
+    /* every chunk is claimed; wait for the ones other threads still run */
+    long long until = now_ns() + SPIN_NS;
+    for (int i = 1; atomic_load(&P.done) < chunks; i++) {
+        cpu_relax();
+        if (i % 64 == 0 && now_ns() > until) {
+            pthread_mutex_lock(&P.lock);
+            atomic_store(&P.caller_asleep, 1);
+            while (atomic_load(&P.done) < chunks)
+                pthread_cond_wait(&P.finished, &P.lock);
+            atomic_store(&P.caller_asleep, 0);
+            pthread_mutex_unlock(&P.lock);
+        }
+    }
     pthread_mutex_unlock(&P.busy);
 }

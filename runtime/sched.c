@@ -104,11 +104,11 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
     if (S == 1) {
         snprintf(plan->why, sizeof plan->why, "%s", o->schedule == DNIC_SCHED_PIPELINE
                  ? "backpropagation is locked (one stage): running sequentially"
-                 : "one stage");
+                 : "one stage: sequential");
     } else if (S > MAX_STAGES) {
         snprintf(plan->why, sizeof plan->why, "more than %d stages: running sequentially", MAX_STAGES);
     } else if (o->schedule == DNIC_SCHED_SEQUENTIAL) {
-        snprintf(plan->why, sizeof plan->why, "sequential, as asked");
+        snprintf(plan->why, sizeof plan->why, "as asked: sequential");
     } else if (threads < 2) {
         snprintf(plan->why, sizeof plan->why, "one thread: running sequentially");
     } else if (o->schedule == DNIC_SCHED_AUTO && total < PIPELINE_MIN_COST) {
@@ -143,7 +143,7 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
         plan->schedule = DNIC_SCHED_SEQUENTIAL;
         plan->threads = T = 1;
         snprintf(plan->why, sizeof plan->why,
-                 "%d stages balance to %.0f%% on %d threads: splitting the products is faster (sequential)", S,
+                 "%d stages balance to %.0f%% on %d threads, splitting the products is faster: sequential", S,
                  100 * balance, threads);
     }
     int end = S;

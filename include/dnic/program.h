@@ -59,13 +59,15 @@ typedef void (*dnic_block_fn)(void *const *bufs);
 /* Generated code splits a large matrix product's column panels across threads through
  * dnic_parallel_for: fn(ctx, lo, hi) is called on contiguous parts of [0, n) that together
  * cover it once, on the calling thread and the pool's; it returns when all are done.  Each
- * part computes its own outputs, so the results do not depend on the number of threads.
+ * part computes its own outputs, so the results do not depend on the number of threads or on
+ * which thread runs which part (parts go to whichever thread claims them first).
  * The pool has 1 thread (everything runs on the caller) until dnic_parallel_set_threads;
  * a call made while another thread is using the pool runs on the caller alone. */
 typedef void (*dnic_range_fn)(void *ctx, long long lo, long long hi);
 void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n);
 void dnic_parallel_set_threads(int n); /* 1..64, the caller included */
 int dnic_parallel_threads(void);
+long long dnic_parallel_splits(void); /* calls so far that split their range over the pool */
 
 typedef struct dnic_block_desc {
     const char *name;

@@ -50,7 +50,7 @@ grep -q 'pipeline: 3 stages on 3 threads' "$TMP/gp0-3.out" && ok "the graph's 3 
 
 # lag 0 pipelined reproduces the seed notebook's first report line
 run examples/seed_dni.dni --schedule pipeline --threads 2 --set train.epochs=1000 > "$TMP/seed.out" 2>&1
-head -1 "$TMP/seed.out" | grep -qx 'Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408' &&
+grep '^Iter' "$TMP/seed.out" | head -1 | grep -qx 'Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408' &&
     ok "lag 0 pipelined reproduces seed notebook 001" || not_ok "lag 0 pipelined reproduces seed notebook 001" "$(cat "$TMP/seed.out")"
 
 # the planner keeps the tiny seed model sequential by default and says why when asked
@@ -59,6 +59,26 @@ grep -q 'sequential$' "$TMP/auto.out" && ok "auto keeps the seed model sequentia
 run examples/seed_backprop.dni --schedule pipeline --set train.epochs=1 > "$TMP/bp.out" 2>&1
 grep -q 'note: backpropagation is locked (one stage): running sequentially' "$TMP/bp.out" &&
     ok "backprop asked to pipeline says why it runs sequentially" || not_ok "backprop asked to pipeline says why" "$(cat "$TMP/bp.out")"
+
+# every summary line ends with the planner's reason; a pipeline at lag 0 warns that its stages
+# take turns; "kernels on N threads" only when a product was split
+LAG0='dnic: warning: train.lag = 0: in a pipeline each stage waits every step for the stages after it (its SG targets), so stages take turns instead of overlapping; train.lag = 1 lets them overlap (it changes the numbers)'
+grep -qxF "$LAG0" "$TMP/seed.out" && ok "a pipeline at lag 0 warns that its stages take turns" ||
+    not_ok "a pipeline at lag 0 warns" "$(cat "$TMP/seed.out")"
+grep -q 'warning' "$TMP/p1-2.out" && not_ok "a pipeline at lag 1 does not warn" "$(cat "$TMP/p1-2.out")" ||
+    ok "a pipeline at lag 1 does not warn"
+run examples/seed_dni.dni --set train.epochs=1 --threads 2 > "$TMP/auto2.out" 2>&1
+tail -1 "$TMP/auto2.out" | grep -q '); 3.9e+05 flops per step are too few to pay for hand-offs: sequential$' &&
+    ! grep -q 'kernels on' "$TMP/auto2.out" &&
+    ok "the seed model's summary gives the planner's reason and no kernel threads" ||
+    not_ok "the seed model's summary gives the planner's reason" "$(tail -1 "$TMP/auto2.out")"
+tail -1 "$TMP/bp.out" | grep -q '); backpropagation is locked (one stage): running sequentially$' &&
+    ok "backprop's summary says why it runs sequentially" || not_ok "backprop's summary says why" "$(tail -1 "$TMP/bp.out")"
+tail -1 "$TMP/s1.out" | grep -q '); as asked: sequential$' &&
+    ok "--schedule sequential's summary says it was asked" || not_ok "--schedule sequential's summary" "$(tail -1 "$TMP/s1.out")"
+run examples/wide_dni.dni --schedule sequential --threads 2 --set train.steps=2 > "$TMP/wide.out" 2>&1
+tail -1 "$TMP/wide.out" | grep -q '; kernels on 2 threads; as asked: sequential$' &&
+    ok "large products split over 2 kernel threads say so" || not_ok "kernels on 2 threads" "$(tail -1 "$TMP/wide.out")"
 
 # an error in one stage stops all stages: exit 1 with the step, within the timeout
 run $M4 --schedule pipeline --threads 4 --set train.lr=1000 --set layer.h1.activation=linear \

@@ -1052,8 +1052,8 @@ Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 10); }
 Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 10); }
 Test(kernels, f32_transposed) { mixed(DNIC_F32, 10, 11); }
 Test(kernels, f64_transposed) { mixed(DNIC_F64, 10, 11); }
-/* the same products with their panels split over 3 threads (dnic_parallel_for): parts of
- * 1, 2 and 2 panels, and the same exact results */
+/* the same products with their panels split over 3 threads (dnic_parallel_for): chunks of
+ * a few panels, run by whichever thread claims them, and the same exact results */
 Test(kernels, f32_packed_threads)
 {
     dnic_parallel_set_threads(3);
