@@ -190,7 +190,9 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
     fprintf(f,
             "/* %s.h: model '%s' compiled by dnic %s (do not edit; regenerate with dnic -c).\n"
             " * Link the object with the dnic runtime: cc prog.c %s.o $(pkg-config --cflags --libs dnic)\n"
-            " * Values are %s; rows are row-major, %d inputs and %d outputs wide.\n"
+            " * Values are %s; rows are row-major, %d inputs and %d outputs wide.  The data is the caller's\n"
+            " * to prepare: the model's `scale` and `one_hot` settings are not applied here (scale the\n"
+            " * inputs and one-hot encode the labels as the data block says before calling).\n"
             " *\n"
             " *     %s *m = %s_create();\n"
             " *     %s loss = %s_train_step(m, x, y);   // x: %s_BATCH rows of inputs, y: of labels\n"
