@@ -41,6 +41,12 @@ int cli_bad_flag(const char *fmt, const char *arg);
  * run or write an object.  Returns an exit status. */
 int dnic_compile(const dnic_options *o);
 
+/* ---- summary.c: what --check prints ----------------------------------------------------- */
+/* The `FILE: ok: model M, N layers, K SG modules, S stages, MODE` line, then per layer and SG
+ * module its kind, output width, parameters, flops per step and stage, and the totals (for a
+ * DNI model also those of the same model trained by backprop, from a second IR built in a). */
+void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *m, const dnic_ir *ir);
+
 /* ---- vary.c ----------------------------------------------------------------------------- */
 /* --vary: one run per value, then a comparison table. */
 int dnic_vary(const dnic_options *o, const char *spec);

@@ -5,15 +5,6 @@
 
 #include "cli.h"
 
-/* --check's line: "model.dni: ok: model m, 4 layers, 2 SG modules, 3 stages, dni" */
-static void print_summary(const char *path, const dnic_model *m, const dnic_ir *ir)
-{
-    int nsg = m->train.mode == DNIC_MODE_DNI ? m->nsgs : 0;
-    printf("%s: ok: model %s, %d layer%s, %d SG module%s, %d stage%s, %s\n", path, m->name, m->nlayers,
-           m->nlayers == 1 ? "" : "s", nsg, nsg == 1 ? "" : "s", ir->nstages, ir->nstages == 1 ? "" : "s",
-           nsg ? "dni" : "backprop");
-}
-
 int dnic_compile(const dnic_options *o)
 {
     dnic_arena *a = dnic_arena_new();
@@ -51,7 +42,7 @@ int dnic_compile(const dnic_options *o)
     else if (o->action == DNIC_ACTION_RUN || o->emit_llvm || o->emit_asm)
         rc = dnic_run(&d, m, ir, o);
     else if (!o->dump_ast && !o->dump_ir && !o->emit_dot)
-        print_summary(src->name, m, ir);
+        cli_print_model_summary(a, src->name, m, ir);
 out:
     if (d.errors > 0 && rc == DNIC_EXIT_OK)
         rc = DNIC_EXIT_USER;

@@ -94,7 +94,7 @@ static bool parse_every(dnic_options *o, const char *v)
 /* In --help's order.  The order also decides which option a broken rule names when several
  * break it: the first in the table. */
 static const cli_option options[] = {
-    {"--check", NULL, NULL, SEC_ACTIONS, "parse and check the model, print a one-line summary", OPT_ACTION,
+    {"--check", NULL, NULL, SEC_ACTIONS, "parse and check the model, print its summary (per layer:\nwidth, parameters, flops per step, stage; the totals)", OPT_ACTION,
      .value = DNIC_ACTION_CHECK},
     {"--run", NULL, NULL, SEC_ACTIONS, "compile it with the JIT and train it, printing report lines\nand a summary",
      OPT_ACTION, .value = DNIC_ACTION_RUN},

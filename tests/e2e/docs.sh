@@ -35,6 +35,12 @@ run=$(printf '%s\n' "$summary" | numbers)
 if [ "$doc" = "$run" ]; then ok "language.md 8's summary line has the run's shape"
 else not_ok "language.md 8's summary line differs from the run's" "doc: $doc" "run: $run"; fi
 
+# docs/language.md section 11: --check's summary, whole
+want=$(awk '/^\$ \.\/dnic examples\/seed_dni\.dni$/ { on = 1; next } on && /^```$/ { exit } on' docs/language.md)
+got=$("$DNIC" examples/seed_dni.dni 2>&1)
+if [ -n "$want" ] && [ "$want" = "$got" ]; then ok "language.md 11 quotes --check's summary"
+else not_ok "language.md 11's --check summary differs" "doc:" "$want" "run:" "$got"; fi
+
 # docs/files.md: the log's header and the start of its last row
 hdr=$(sed -n '/^## Metrics/,/^## /p' docs/files.md | grep -m1 '^    iter,' | sed 's/^    //')
 row=$(sed -n '/^## Metrics/,/^## /p' docs/files.md | grep -m1 '^    999,' | sed 's/^    //; s/,[0-9.]*$/,/')
