@@ -62,6 +62,10 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
 bool cli_make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *train, dnic_dataset *test,
                    dnic_dataset *val);
 
+/* --check and --run: the declared `inputs` against the data files' headers (IDX dimensions,
+ * CSV columns), read without the data; false after a diagnostic at the `inputs` setting. */
+bool cli_check_data_widths(dnic_diag *d, const dnic_model *m);
+
 /* ---- log.c: --log, and the log --plot draws from ----------------------------------------- */
 typedef struct cli_log {
     FILE *f;               /* NULL: nothing is logged */

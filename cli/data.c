@@ -6,6 +6,34 @@
 #include "cli.h"
 #include "dataset_files.h"
 
+bool cli_check_data_widths(dnic_diag *d, const dnic_model *m)
+{
+    const dnic_data_spec *s = &m->data;
+    if ((s->kind != DNIC_DATA_IDX && s->kind != DNIC_DATA_CSV) || s->inputs <= 0)
+        return true;
+    const char *files[2] = {s->train_x, s->test_x};
+    for (int i = 0; i < 2; i++) {
+        if (!files[i])
+            continue;
+        if (s->kind == DNIC_DATA_IDX) {
+            size_t w = dnic_idx_width(files[i]);
+            if (w && w != (size_t)s->inputs) {
+                dnic_error(d, s->inputs_span, "inputs = %d, but %s has %zu inputs per example",
+                           s->inputs, files[i], w);
+                return false;
+            }
+        } else {
+            size_t cols = dnic_csv_columns(files[i]);
+            if (cols >= 2 && cols - 1 != (size_t)s->inputs) {
+                dnic_error(d, s->inputs_span, "inputs = %d, but %s has %zu inputs per example (columns besides the label)",
+                           s->inputs, files[i], cols - 1);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 /* Builds the training set the model declares (and its test set, when it has one), drawing
  * the built-in data from `rng` unless the data block has its own seed. */
 static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds, dnic_dataset *test)

@@ -23,7 +23,7 @@ int dnic_compile(const dnic_options *o)
     /* -c needs only the widths the data block declares, not the data */
     unsigned check = o->action == DNIC_ACTION_OBJECT ? DNIC_CHECK_TEXT : DNIC_CHECK_OPEN_DATA;
     const dnic_model *m = ast ? dnic_check(a, &d, ast, check) : NULL;
-    if (!overrides_ok)
+    if (!overrides_ok || (m && check == DNIC_CHECK_OPEN_DATA && !cli_check_data_widths(&d, m)))
         m = NULL;
     dnic_ir *ir = m ? dnic_ir_build(a, m) : NULL;
     if (ir && !dnic_ir_verify(ir, stderr)) {

@@ -532,6 +532,8 @@ static void check_data(checker *c, const dnic_decl *d)
         dnic_error(c->d, s->value->span, "validation = %g holds out no example of %d", ds->validation, ds->examples);
     const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
     const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
+    if (in)
+        ds->inputs_span = in->value->span;
     if (in && get_int32(c, in, 1, 1 << 24, &ds->inputs) && ds->kind == DNIC_DATA_BINADD && ds->bits &&
         ds->inputs != 2 * ds->bits) {
         dnic_error(c->d, in->value->span, "inputs = %d, but binary_addition with bits = %d gives %d inputs",

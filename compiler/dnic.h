@@ -223,6 +223,7 @@ typedef struct dnic_data_spec {
     double scale;              /* inputs are multiplied by this (1 = as stored) */
     int one_hot;               /* > 0: labels are class numbers, one-hot over this many */
     int inputs, labels;        /* declared widths */
+    dnic_span inputs_span;     /* the value of `inputs`, for messages about the files' widths */
     int limit, test_limit;     /* files: use only the first N examples (0: all) */
     double validation;         /* the fraction of the training set held out for validation */
 } dnic_data_spec;

@@ -350,6 +350,18 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     return st;
 }
 
+size_t dnic_idx_width(const char *path)
+{
+    idx f;
+    dnic_data_opts o = {0};
+    char err[8];
+    if (idx_open(&f, path, false, &o, err, sizeof err) != DNIC_OK)
+        return 0;
+    size_t w = f.width;
+    src_close(&f.s);
+    return w;
+}
+
 /* Reads the records of f into *outp, in o->dtype: each value (times `scale`), or, with
  * one_hot > 0, the one-hot row of each class number. */
 static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double scale, void **outp, char *err,
@@ -845,6 +857,26 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
     out->labels = (int)lw;
     out->dtype = o->dtype;
     return DNIC_OK;
+}
+
+size_t dnic_csv_columns(const char *path)
+{
+    src s;
+    char err[8], line[1 << 16];
+    if (src_open(&s, path, err, sizeof err) != DNIC_OK)
+        return 0;
+    size_t got = src_read(&s, line, sizeof line), cols = 1;
+    src_close(&s);
+    bool quoted = false, ended = false;
+    for (size_t i = 0; i < got && !ended; i++) {
+        if (line[i] == '"')
+            quoted = !quoted;
+        else if (line[i] == ',' && !quoted)
+            cols++;
+        else if (line[i] == '\n' && !quoted)
+            ended = true;
+    }
+    return ended ? cols : 0;
 }
 
 dnic_status dnic_load_csv(dnic_dataset *out, const char *path, const dnic_data_opts *o, char *err, size_t errlen)

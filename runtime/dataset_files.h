@@ -41,6 +41,12 @@ typedef struct dnic_data_opts {
 dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *labels, const dnic_data_opts *o,
                           char *err, size_t errlen);
 
+/* What --check reads of a data file, from its header alone: the values per record of an IDX
+ * images file (the product of its dimensions after the first), or the columns of a CSV file's
+ * header row.  0 when the header cannot be read or is not valid (the loader then says why). */
+size_t dnic_idx_width(const char *path);
+size_t dnic_csv_columns(const char *path);
+
 /* CSV (plain or gzip): a header row of column names, then one record per line.  Every cell
  * but the header's is a number (strtod reads all of it, spaces around it allowed; finite);
  * the label column is named by o->label_column or o->label_index, every other column is an

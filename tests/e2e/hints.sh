@@ -81,4 +81,10 @@ out=$("$DNIC" plot --help 2>&1); rc=$?
 if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^usage: dnic plot LOG.csv \[LOG.csv ...\] -o CHART.svg$'; then
     ok "dnic plot --help prints the plot usage"
 else not_ok "dnic plot --help prints the plot usage" "exit $rc" "$out"; fi
+# inputs against the data files' headers at --check: a gzipped IDX file (the corpus has plain ones)
+gzip -c tests/dni/data/tiny-images.idx > "$TMP/im.gz"
+has "--check reads a gzipped IDX header's width" 1 ":10:20: error: inputs = 28, but $TMP/im.gz has 4 inputs per example$" \
+    tests/dni/fail/310_inputs_idx_width.dni --set "data.train_images=\"$TMP/im.gz\""
+has "-c does not open the data" 0 "" tests/dni/fail/310_inputs_idx_width.dni -c -o "$TMP/w.o"
+
 finish
