@@ -21,7 +21,8 @@ typedef struct dnic_options {
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
     const char *checkpoint, *resume;
-    const char *vary;        /* --vary KEY=V1,V2,... */
+    const char *vary[8];     /* --vary KEY=V1,V2,...: each one an axis of the grid */
+    int nvary;
     long long checkpoint_every;
     int progress;            /* -1: when stderr is a terminal */
     dnic_schedule schedule;  /* --schedule */
@@ -48,8 +49,9 @@ int dnic_compile(const dnic_options *o);
 void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *m, const dnic_ir *ir);
 
 /* ---- vary.c ----------------------------------------------------------------------------- */
-/* --vary: one run per value, then a comparison table. */
-int dnic_vary(const dnic_options *o, const char *spec);
+/* --vary: one run per point of the grid the --vary options span (their values' product), then
+ * a comparison table; a failed variant is reported and the others still run. */
+int dnic_vary(const dnic_options *o);
 
 /* ---- run.c: a training session ---------------------------------------------------------- */
 /* Compiles the IR, builds the data and trains, printing report lines and a summary. */

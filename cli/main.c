@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     dnic_options o;
     int rc;
     if (cli_parse_options(argc, argv, &o, &rc))
-        rc = o.vary ? dnic_vary(&o, o.vary) : dnic_compile(&o);
+        rc = o.nvary ? dnic_vary(&o) : dnic_compile(&o);
     free(o.overrides);
     return rc;
 }

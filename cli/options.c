@@ -79,6 +79,15 @@ static bool parse_threads(dnic_options *o, const char *v)
     return true;
 }
 
+static bool parse_vary(dnic_options *o, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v || !eq[1] || o->nvary == (int)(sizeof o->vary / sizeof *o->vary))
+        return false;
+    o->vary[o->nvary++] = v;
+    return true;
+}
+
 static bool parse_every(dnic_options *o, const char *v)
 {
     char *end;
@@ -154,9 +163,12 @@ static const cli_option options[] = {
     {"--resume", NULL, "FILE", SEC_RUN, "continue from a checkpoint, exactly where it stopped", OPT_STRING,
      FIELD(resume), .needs = "--run"},
     {"--vary", NULL, "KEY=V1,V2,...", SEC_RUN,
-     "train one variant per value (each an extra --set) and\ncompare them in a table (and one --plot chart)",
-     OPT_STRING, FIELD(vary), .needs = "--run",
-     .excludes = {"--log", "--save-weights", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
+     "train one variant per value (each an extra --set) and\ncompare them in a table (and one --plot chart); several\n"
+     "--vary make a grid; --log F writes one log per variant",
+     OPT_PARSED, .parse = parse_vary,
+     .bad = "--vary is KEY=V1,V2,... (at most 8 of them), e.g. --vary sg.h1.input=output,labels, not '%s'",
+     .needs = "--run",
+     .excludes = {"--save-weights", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
 
     {"--schedule", NULL, "auto|sequential|pipeline", SEC_RUNNING,
      "run stages one after another, or each on its own thread\n(default auto: the planner decides; "
