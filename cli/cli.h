@@ -1,6 +1,7 @@
 /* The dnic command's internal header and its index, one section per file:
  * main -> options -> driver (the pipeline) -> run (a training session: data, report_print, log,
- * outputs, checkpoint) or object (-c); vary runs the pipeline once per value. */
+ * outputs, checkpoint) or object (-c) or summary (--check); vary runs the pipeline once per
+ * variant. */
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
