@@ -20,6 +20,7 @@ typedef struct dnic_options {
     const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
+    const char *save_best;   /* --save-best: the weights with the lowest validation (else test) loss */
     const char *checkpoint, *resume;
     const char *vary;        /* --vary KEY=V1,V2,... */
     long long checkpoint_every;

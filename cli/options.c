@@ -52,7 +52,7 @@ typedef struct cli_option {
     /* the option this one works with: for an action, that it is the action chosen */
     const char *needs;
     /* options that cannot go with this one, and why (`NAME WHY: A, B and C would mix them`) */
-    const char *excludes[4];
+    const char *excludes[5];
     const char *excludes_why;
 } cli_option;
 
@@ -128,6 +128,9 @@ static const cli_option options[] = {
 
     {"--save-weights", NULL, "FILE", SEC_RUN, "write the trained weights (safetensors)", OPT_STRING,
      FIELD(save_weights), .needs = "--run"},
+    {"--save-best", NULL, "FILE", SEC_RUN,
+     "write the weights at each report whose validation loss\n(test loss without a validation set) is the lowest yet",
+     OPT_STRING, FIELD(save_best), .needs = "--run"},
     {"--load-weights", NULL, "FILE", SEC_RUN,
      "start from the weights in FILE (safetensors) instead of\nthe model's initialisers", OPT_STRING,
      FIELD(load_weights), .needs = "--run"},
@@ -156,7 +159,7 @@ static const cli_option options[] = {
     {"--vary", NULL, "KEY=V1,V2,...", SEC_RUN,
      "train one variant per value (each an extra --set) and\ncompare them in a table (and one --plot chart)",
      OPT_STRING, FIELD(vary), .needs = "--run",
-     .excludes = {"--log", "--save-weights", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
+     .excludes = {"--log", "--save-weights", "--save-best", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
 
     {"--schedule", NULL, "auto|sequential|pipeline", SEC_RUNNING,
      "run stages one after another, or each on its own thread\n(default auto: the planner decides; "
@@ -327,12 +330,12 @@ static int check_rules(const dnic_options *o, const bool *given)
     for (int i = 0; i < NOPTIONS; i++) {
         const cli_option *op = &options[i];
         bool clash = false;
-        for (int k = 0; given[i] && k < 4 && op->excludes[k]; k++)
+        for (int k = 0; given[i] && k < 5 && op->excludes[k]; k++)
             clash |= given[option_named(op->excludes[k]) - options];
         if (!clash)
             continue;
         fprintf(stderr, "dnic: error: %s %s: ", op->name, op->excludes_why);
-        for (int k = 0; k < 4 && op->excludes[k]; k++)
+        for (int k = 0; k < 5 && op->excludes[k]; k++)
             fprintf(stderr, "%s%s", k == 0 ? "" : k + 1 < 4 && op->excludes[k + 1] ? ", " : " and ", op->excludes[k]);
         fprintf(stderr, " would mix them\n(run 'dnic --help' for the options)\n");
         return DNIC_EXIT_USER;

@@ -81,6 +81,8 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .interrupt = interrupted,
         /* for tests: an interrupt at a known step instead of a signal's unknown one */
         .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
+        .save_best = o->save_best,
+        .patience = m->train.patience,
     };
 }
 
@@ -97,7 +99,7 @@ static int train_outcome(dnic_diag *d, const dnic_model *m, const dnic_options *
         dnic_note(d, (dnic_span){0}, "try a smaller learning rate (train.lr = %g)", m->train.lr);
         return DNIC_EXIT_USER;
     case DNIC_ERR_INTERRUPTED:
-        fprintf(stderr, "dnic: interrupted after step %lld%s%s\n", res->bad_step + 1,
+        fprintf(stderr, "dnic: interrupted after step %lld%s%s\n", res->steps,
                 res->checkpointed ? "; the checkpoint is in " : "", res->checkpointed ? o->checkpoint : "");
         return 130;
     case DNIC_ERR_IO:
@@ -165,16 +167,37 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     dnic_train_result res;
     dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){m, &log}, &res);
-    if (log.f && !cli_log_finish(&log, d, m, o->plot_svg, res.status) && res.status == DNIC_OK)
+    bool logged = !log.f || cli_log_finish(&log, d, m, o->plot_svg, res.status);
+    if (!logged && res.status == DNIC_OK)
         goto out;
     rc = train_outcome(d, m, o, &res, ds.n);
-    if (rc != DNIC_EXIT_OK)
+    /* an interrupted run still writes what was asked for, as of its last completed step */
+    bool stopped = res.status == DNIC_ERR_INTERRUPTED;
+    if (rc != DNIC_EXIT_OK && !stopped)
         goto out;
+    if (stopped && logged) {
+        if (o->log_csv)
+            fprintf(stderr, "dnic: wrote the log to %s\n", o->log_csv);
+        if (o->plot_svg)
+            fprintf(stderr, "dnic: wrote the plot to %s\n", o->plot_svg);
+    }
+    if (res.best_saved)
+        fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n", val.n > 0 ? "validation" : "test",
+                res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, o->save_best);
+    if (res.stopped_early)
+        fprintf(stderr, "dnic: stopped early after step %lld: no better %s loss in %lld reports (train.patience)\n",
+                res.steps, val.n > 0 ? "validation" : "test", m->train.patience);
     if ((o->save_weights && !cli_save_weights(d, &p, o->save_weights)) ||
-        (o->save_predictions && !cli_save_predictions(d, &p, &ds, o->save_predictions)))
+        (o->save_predictions && !cli_save_predictions(d, &p, &ds, o->save_predictions))) {
         rc = DNIC_EXIT_USER;
-    else
+    } else if (stopped) {
+        if (o->save_weights)
+            fprintf(stderr, "dnic: wrote the weights after step %lld to %s\n", res.steps, o->save_weights);
+        if (o->save_predictions)
+            fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
+    } else {
         cli_print_summary(m, &res, &jt, &plan);
+    }
 out:
     dnic_dataset_free(&ds);
     dnic_dataset_free(&test);

@@ -211,6 +211,8 @@ typedef struct run {
     long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
     long long handled;            /* the last iteration whose events have been handled */
     bool interrupted;
+    bool early;                   /* patience ran out: stopping at stop_at */
+    long long since_best;         /* evaluations since the best one */
     dnic_train_result *res;
 } run;
 
@@ -452,6 +454,11 @@ static void progress(double t0, long long step, long long total, double loss)
     fflush(stderr);
 }
 
+static long long last_iteration(const run *r)
+{
+    return r->total + r->lag;
+}
+
 /* The passes the test set is scored at are the reported ones; the score is taken once every
  * stage has finished iteration gate(P) of the sequential schedule, which is P's last step.
  * Prediction reads only the layers' weights, which SG updates never write, so the lagged SG
@@ -490,6 +497,30 @@ static bool iteration_done(run *r, long long g)
     return true;
 }
 
+/* After the evaluation of pass P at its gate g (the weights are P's last step's): saves them
+ * when the score is the best yet, and when patience runs out stops once P is complete (its
+ * lagged SG updates applied, so that its report line is printed). */
+static void keep_best(run *r, long long g, long long P, double score)
+{
+    const dnic_train_opts *o = r->o;
+    dnic_train_result *res = r->res;
+    if (!o->save_best && o->patience <= 0)
+        return;
+    if (isfinite(score) && (res->best_iter < 0 || score < res->best_loss)) {
+        res->best_iter = r->by_epoch ? P : (P + 1) * r->pass_len - 1;
+        res->best_loss = score;
+        r->since_best = 0;
+        if (o->save_best && !res->error[0])
+            res->best_saved = dnic_program_save(r->p, o->save_best, res->error, sizeof res->error) == DNIC_OK;
+        return;
+    }
+    if (o->patience > 0 && ++r->since_best >= o->patience && !r->early && r->stop_at < 0) {
+        long long at = g + (r->p->nsg > 0 ? 1 + r->lag : 0); /* SG updates close the pass later */
+        r->early = true;
+        r->stop_at = at < last_iteration(r) ? at : last_iteration(r);
+    }
+}
+
 /* Scores the test set for the next evaluated pass if its gate is iteration g. */
 static void evaluate_at(run *r, long long g)
 {
@@ -503,6 +534,7 @@ static void evaluate_at(run *r, long long g)
     if (r->o->validation)
         dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy);
     pt->has_test = 1;
+    keep_best(r, g, eval_pass(r, n), r->o->validation ? pt->val_loss : pt->test_loss);
     publish(r, &r->evals_done, n + 1);
 }
 
@@ -690,11 +722,6 @@ static bool load_checkpoint(run *r)
 
 /* ---- gates: the iterations after which the caller acts ------------------------------------ */
 
-static long long last_iteration(const run *r)
-{
-    return r->total + r->lag;
-}
-
 /* The next iteration at whose end something must happen: an evaluation, a checkpoint, an
  * interrupt's stop, or the end. */
 static long long next_event(run *r)
@@ -718,6 +745,11 @@ static bool handle_events(run *r, long long g)
 {
     r->handled = g;
     evaluate_at(r, g);
+    if (r->res->error[0]) { /* --save-best could not be written */
+        atomic_store(&r->stop, 1);
+        wake(r);
+        return false;
+    }
     bool end = g == r->total - 1, stop = g == r->stop_at;
     if (r->o->checkpoint && (g == r->next_ckpt || end || stop)) {
         if (!save_checkpoint(r, g)) {
@@ -728,8 +760,9 @@ static bool handle_events(run *r, long long g)
     }
     if (g == r->next_ckpt)
         r->next_ckpt += r->ckpt_len;
-    if (stop) {
-        r->interrupted = true;
+    if (stop && (!r->early || g < last_iteration(r))) {
+        r->interrupted = !r->early;
+        r->res->stopped_early = r->early;
         atomic_store(&r->stop, 1);
         wake(r);
         return false;
@@ -1040,7 +1073,8 @@ static dnic_status finish_run(run *r, dnic_status status, double t0)
         res->bad_step = bad;
         res->bad_buffer = b >= 0 ? p->bufs[b].name : p->bufs[p->loss_acc].name;
     }
-    res->steps = status == DNIC_OK ? r->total : atomic_load(&r->st[S - 1].steps_done);
+    res->steps = status == DNIC_OK && !r->early ? r->total : atomic_load(&r->st[S - 1].steps_done);
+    res->steps_run = res->steps - (r->start < res->steps ? r->start : res->steps);
     if (status == DNIC_ERR_INTERRUPTED)
         res->bad_step = r->stop_at;
     res->seconds = now_s() - t0;
@@ -1064,6 +1098,7 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                        void *user, dnic_train_result *res)
 {
     memset(res, 0, sizeof *res);
+    res->best_iter = -1;
     long long per_epoch = d->n / p->batch;
     int S = p->nstages > 0 ? p->nstages : 1;
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
