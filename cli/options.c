@@ -154,7 +154,8 @@ static const cli_option options[] = {
      .parse = parse_every,
      .bad = "--checkpoint-every is a positive number of epochs (steps for a model counting steps), not '%s'",
      .needs = "--checkpoint"},
-    {"--resume", NULL, "FILE", SEC_RUN, "continue from a checkpoint, exactly where it stopped", OPT_STRING,
+    {"--resume", NULL, "FILE", SEC_RUN, "continue from a checkpoint, exactly where it stopped (no\nmodel file: the checkpoint's model and --set flags)",
+     OPT_STRING,
      FIELD(resume), .needs = "--run"},
     {"--vary", NULL, "KEY=V1,V2,...", SEC_RUN,
      "train one variant per value (each an extra --set) and\ncompare them in a table (and one --plot chart)",
@@ -325,7 +326,7 @@ static int check_rules(const dnic_options *o, const bool *given)
             return DNIC_EXIT_USER;
         }
     }
-    if (!o->path)
+    if (!o->path && !o->resume) /* --resume alone reads the model from the checkpoint */
         return cli_bad_flag("%s", "no model file given: dnic FILE.dni [--check | --run | ...]");
     for (int i = 0; i < NOPTIONS; i++) {
         const cli_option *op = &options[i];

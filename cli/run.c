@@ -111,10 +111,26 @@ static int train_outcome(dnic_diag *d, const dnic_model *m, const dnic_options *
     }
 }
 
+/* The --set texts, one a line, as a checkpoint keeps them (in `a`). */
+static const char *joined_overrides(dnic_arena *a, const dnic_options *o)
+{
+    const char *s = "";
+    for (int i = 0; i < o->noverrides; i++)
+        s = dnic_sprintf(a, "%s%s\n", s, o->overrides[i]);
+    return s;
+}
+
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
     if (!cli_outputs_writable(d, o))
         return DNIC_EXIT_USER;
+    /* a checkpoint keeps the model and its settings: --resume alone needs them, and a resume
+     * with a model file names each setting that differs */
+    char *settings = cli_settings(m);
+    if (o->action == DNIC_ACTION_RUN && o->resume && !cli_resume_check(d, o->resume, settings)) {
+        free(settings);
+        return DNIC_EXIT_USER;
+    }
     dnic_arena *a = dnic_arena_new();
     dnic_program p = describe_program(a, m, ir);
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
@@ -124,6 +140,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     if (!jit || o->action != DNIC_ACTION_RUN) {
         dnic_jit_free(jit);
         dnic_arena_free(a);
+        free(settings);
         return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
     }
     int rc = DNIC_EXIT_USER;
@@ -148,6 +165,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
 
     dnic_train_opts to = train_options(m, ir, o, &test, &val, interrupted);
+    static const char *const text_names[] = {"dnic.model_path", "dnic.model", "dnic.overrides", "dnic.settings"};
+    const char *texts[] = {m->src->name, m->src->text, joined_overrides(a, o), settings ? settings : ""};
+    to.text_names = text_names;
+    to.texts = texts;
+    to.ntexts = 4;
     dnic_sched_plan plan;
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
@@ -199,6 +221,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         cli_print_summary(m, &res, &jt, &plan);
     }
 out:
+    free(settings);
     dnic_dataset_free(&ds);
     dnic_dataset_free(&test);
     dnic_program_free(&p);

@@ -161,6 +161,10 @@ typedef struct dnic_train_opts {
     const char *save_best;      /* at each evaluation whose validation loss (the test loss without a
                                  * validation set) is the lowest yet, the weights are saved here; or NULL */
     long long patience;         /* > 0: stop after this many evaluations in a row without improvement */
+    /* texts a checkpoint keeps besides the state (the command's model and settings): text i
+     * as a float64 tensor named text_names[i] holding its bytes and a NUL, zero-padded */
+    const char *const *text_names, *const *texts;
+    int ntexts;
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
