@@ -81,7 +81,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .interrupt = interrupted,
         /* for tests: an interrupt at a known step instead of a signal's unknown one */
         .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
-        .save_best = o->save_best,
+        .save_best = o->save_best ? o->save_best : m->train.keep_best,
         .patience = m->train.patience,
     };
 }
@@ -122,7 +122,7 @@ static const char *joined_overrides(dnic_arena *a, const dnic_options *o)
 
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
-    if (!cli_outputs_writable(d, o))
+    if (!cli_outputs_writable(d, o) || (o->action == DNIC_ACTION_RUN && !cli_writable(d, m->train.keep_best)))
         return DNIC_EXIT_USER;
     /* a checkpoint keeps the model and its settings: --resume alone needs them, and a resume
      * with a model file names each setting that differs */
@@ -205,7 +205,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     }
     if (res.best_saved)
         fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n", val.n > 0 ? "validation" : "test",
-                res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, o->save_best);
+                res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, to.save_best);
     if (res.stopped_early)
         fprintf(stderr, "dnic: stopped early after step %lld: no better %s loss in %lld reports (train.patience)\n",
                 res.steps, val.n > 0 ? "validation" : "test", m->train.patience);

@@ -57,6 +57,8 @@ grep -qx "dnic: the best weights (validation loss 0.722545 at epoch 3) are in $T
 run $V --set train.epochs=4 --save-weights "$TMP/b4.st" > /dev/null 2>&1
 cmp -s "$TMP/b.st" "$TMP/b4.st" && ok "--save-best keeps the weights of the best epoch" ||
     not_ok "--save-best keeps the weights of the best epoch"
+run $V --set train.keep_best="\"$TMP/k.st\"" --set train.patience=4 > /dev/null 2>&1
+cmp -s "$TMP/b.st" "$TMP/k.st" && ok "train.keep_best keeps the same weights as --save-best" || not_ok "train.keep_best"
 out=$(timeout 60 "$DNIC" $M --check --set train.patience=3 2>&1)
 [ $? -eq 1 ] && printf '%s\n' "$out" | grep -qF -- "--set:1:7: error: train.patience needs a validation or test set to watch" &&
     ok "train.patience without a validation or test set is a located error" || not_ok "train.patience needs a set" "$out"
