@@ -21,6 +21,7 @@ typedef struct dnic_options {
     const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
+    const char *save_best;   /* --save-best: the weights with the lowest validation (else test) loss */
     const char *checkpoint, *resume;
     const char *vary[8];     /* --vary KEY=V1,V2,...: each one an axis of the grid */
     int nvary;
@@ -111,8 +112,19 @@ bool cli_export_data(dnic_diag *d, const dnic_dataset *ds, const char *path);
 bool cli_save_predictions(dnic_diag *d, dnic_program *p, const dnic_dataset *ds, const char *path);
 
 /* ---- checkpoint.c: what --checkpoint and --resume need from the command ------------------- */
-/* A model's identity for checkpoints: FNV-1a of its IR's text (shapes, ops, rates). */
+/* A model's identity for checkpoints: FNV-1a of its IR's text (shapes, ops), without the
+ * learning rates (they may change on resume). */
 uint64_t cli_fingerprint(const dnic_ir *ir);
+/* The checked model's data and train settings as "key = value" lines (malloc'd), which a
+ * checkpoint keeps as its dnic.settings text. */
+char *cli_settings(const dnic_model *m);
+/* A text a checkpoint keeps (dnic.model, dnic.model_path, dnic.overrides, dnic.settings),
+ * malloc'd; NULL when the file has none. */
+char *cli_checkpoint_text(const char *path, const char *name);
+/* Resuming checkpoint `ckpt` with the settings `now`: a note for each setting that differs
+ * and may (epochs, steps, lr, report_every, patience), an error naming each other one; false
+ * after an error. */
+bool cli_resume_check(dnic_diag *d, const char *ckpt, const char *now);
 /* Clears the flag and catches SIGINT/SIGTERM: the first sets the flag (training stops at the
  * next step boundary, saving the checkpoint), a second exits at once.  Returns the flag. */
 volatile int *cli_catch_interrupts(void);

@@ -2,6 +2,7 @@
  * verify -> (dumps) -> JIT and train, or an object.  It lives in cli/, not compiler/: it reads
  * the command's options and ends in the command's run or -c; compiler/ is only libraries. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -12,9 +13,35 @@ int dnic_compile(const dnic_options *o)
     dnic_diag_init(&d, stderr);
     int rc = DNIC_EXIT_USER;
 
-    const dnic_source *src = dnic_source_load(a, &d, o->path);
+    /* --resume without a model file: the model text and --set flags the checkpoint keeps */
+    char *saved_path = NULL, *saved_model = NULL, *saved_sets = NULL;
+    const dnic_source *src = NULL;
+    if (o->path) {
+        src = dnic_source_load(a, &d, o->path);
+    } else if ((saved_path = cli_checkpoint_text(o->resume, "dnic.model_path")) &&
+               (saved_model = cli_checkpoint_text(o->resume, "dnic.model")) &&
+               (saved_sets = cli_checkpoint_text(o->resume, "dnic.overrides"))) {
+        src = dnic_source_from_string(a, saved_path, saved_model);
+    } else {
+        dnic_error(&d, (dnic_span){0}, "%s: no model in this file (not a dnic checkpoint, or one made before dnic kept "
+                   "the model); name the model file: dnic FILE.dni --run --resume %s", o->resume, o->resume);
+    }
     dnic_ast *ast = src ? dnic_parse(a, &d, src) : NULL;
     /* every override is applied or reported, then the file is checked: all mistakes at once */
+    /* the checkpoint's --set flags come first, this command's after them (and both are kept) */
+    dnic_options with = *o;
+    int nsaved = 0;
+    for (const char *l = saved_sets; l && *l; l++)
+        nsaved += *l == '\n';
+    const char **sets = dnic_alloc(a, (size_t)(nsaved + o->noverrides + 1) * sizeof *sets);
+    int nsets = 0;
+    for (char *l = saved_sets, *e; l && (e = strchr(l, '\n')); l = e + 1)
+        sets[nsets++] = dnic_sprintf(a, "%.*s", (int)(e - l), l);
+    for (int i = 0; i < o->noverrides; i++)
+        sets[nsets++] = o->overrides[i];
+    with.overrides = sets;
+    with.noverrides = nsets;
+    o = &with;
     bool overrides_ok = true;
     for (int i = 0; ast && i < o->noverrides; i++)
         overrides_ok &= dnic_apply_override(a, &d, ast, o->overrides[i]);
@@ -49,5 +76,8 @@ out:
     if (d.errors > 1)
         fprintf(stderr, "%d errors generated.\n", d.errors);
     dnic_arena_free(a);
+    free(saved_path);
+    free(saved_model);
+    free(saved_sets);
     return rc;
 }

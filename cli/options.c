@@ -52,7 +52,7 @@ typedef struct cli_option {
     /* the option this one works with: for an action, that it is the action chosen */
     const char *needs;
     /* options that cannot go with this one, and why (`NAME WHY: A, B and C would mix them`) */
-    const char *excludes[4];
+    const char *excludes[5];
     const char *excludes_why;
 } cli_option;
 
@@ -137,6 +137,9 @@ static const cli_option options[] = {
 
     {"--save-weights", NULL, "FILE", SEC_RUN, "write the trained weights (safetensors)", OPT_STRING,
      FIELD(save_weights), .needs = "--run"},
+    {"--save-best", NULL, "FILE", SEC_RUN,
+     "write the weights at each report whose validation loss\n(test loss without a validation set) is the lowest yet",
+     OPT_STRING, FIELD(save_best), .needs = "--run"},
     {"--load-weights", NULL, "FILE", SEC_RUN,
      "start from the weights in FILE (safetensors) instead of\nthe model's initialisers", OPT_STRING,
      FIELD(load_weights), .needs = "--run"},
@@ -160,7 +163,8 @@ static const cli_option options[] = {
      .parse = parse_every,
      .bad = "--checkpoint-every is a positive number of epochs (steps for a model counting steps), not '%s'",
      .needs = "--checkpoint"},
-    {"--resume", NULL, "FILE", SEC_RUN, "continue from a checkpoint, exactly where it stopped", OPT_STRING,
+    {"--resume", NULL, "FILE", SEC_RUN, "continue from a checkpoint, exactly where it stopped (no\nmodel file: the checkpoint's model and --set flags)",
+     OPT_STRING,
      FIELD(resume), .needs = "--run"},
     {"--vary", NULL, "KEY=V1,V2,...", SEC_RUN,
      "train one variant per value (each an extra --set) and\ncompare them in a table (and one --plot chart); several\n"
@@ -168,7 +172,7 @@ static const cli_option options[] = {
      OPT_PARSED, .parse = parse_vary,
      .bad = "--vary is KEY=V1,V2,... (at most 8 of them), e.g. --vary sg.h1.input=output,labels, not '%s'",
      .needs = "--run",
-     .excludes = {"--save-weights", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
+     .excludes = {"--save-weights", "--save-best", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
 
     {"--schedule", NULL, "auto|sequential|pipeline", SEC_RUNNING,
      "run stages one after another, or each on its own thread\n(default auto: the planner decides; "
@@ -334,17 +338,17 @@ static int check_rules(const dnic_options *o, const bool *given)
             return DNIC_EXIT_USER;
         }
     }
-    if (!o->path)
+    if (!o->path && !o->resume) /* --resume alone reads the model from the checkpoint */
         return cli_bad_flag("%s", "no model file given: dnic FILE.dni [--check | --run | ...]");
     for (int i = 0; i < NOPTIONS; i++) {
         const cli_option *op = &options[i];
         bool clash = false;
-        for (int k = 0; given[i] && k < 4 && op->excludes[k]; k++)
+        for (int k = 0; given[i] && k < 5 && op->excludes[k]; k++)
             clash |= given[option_named(op->excludes[k]) - options];
         if (!clash)
             continue;
         fprintf(stderr, "dnic: error: %s %s: ", op->name, op->excludes_why);
-        for (int k = 0; k < 4 && op->excludes[k]; k++)
+        for (int k = 0; k < 5 && op->excludes[k]; k++)
             fprintf(stderr, "%s%s", k == 0 ? "" : k + 1 < 4 && op->excludes[k + 1] ? ", " : " and ", op->excludes[k]);
         fprintf(stderr, " would mix them\n(run 'dnic --help' for the options)\n");
         return DNIC_EXIT_USER;

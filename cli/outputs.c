@@ -32,7 +32,7 @@ bool cli_outputs_writable(dnic_diag *d, const dnic_options *o)
         return false;
     return o->action != DNIC_ACTION_RUN ||
            (cli_writable(d, o->save_weights) & cli_writable(d, o->save_init) & cli_writable(d, o->export_data) &
-            cli_writable(d, o->log_csv) & cli_writable(d, o->save_predictions) & cli_writable(d, o->plot_svg) &
+            cli_writable(d, o->log_csv) & cli_writable(d, o->save_predictions) & cli_writable(d, o->plot_svg) & cli_writable(d, o->save_best) &
             cli_writable(d, o->checkpoint));
 }
 

@@ -40,14 +40,17 @@ void cli_print_report(void *user, const dnic_report *r)
 void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const dnic_jit_times *jt,
                        const dnic_sched_plan *plan)
 {
-    char cached[64] = "", kernels[64] = "";
+    char cached[64] = "", kernels[64] = "", resumed[64] = "";
+    if (res->steps_run != res->steps) /* resumed: the rate counts only this process's steps */
+        snprintf(resumed, sizeof resumed, " (resumed after step %lld)", res->steps - res->steps_run);
     if (dnic_parallel_threads() > 1 && dnic_parallel_splits() > 0)
         snprintf(kernels, sizeof kernels, "; kernels on %d threads", dnic_parallel_threads());
     if (jt->cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt->cached, jt->parts);
-    printf("# %s: %lld steps in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
+    printf("# %s: %lld steps%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
            "machine code %.1f ms of CPU%s)%s; %s\n",
-           m->name, res->steps, res->seconds, (double)res->steps / (res->seconds > 0 ? res->seconds : 1e-9),
+           m->name, res->steps_run, resumed, res->seconds,
+           (double)res->steps_run / (res->seconds > 0 ? res->seconds : 1e-9),
            jt->total_ms, jt->threads, jt->threads == 1 ? "" : "s", jt->codegen_ms, jt->optimize_ms, jt->machine_ms,
            cached, kernels, plan->why);
 }

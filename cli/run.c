@@ -81,6 +81,8 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .interrupt = interrupted,
         /* for tests: an interrupt at a known step instead of a signal's unknown one */
         .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
+        .save_best = o->save_best ? o->save_best : m->train.keep_best,
+        .patience = m->train.patience,
     };
 }
 
@@ -97,7 +99,7 @@ static int train_outcome(dnic_diag *d, const dnic_model *m, const dnic_options *
         dnic_note(d, (dnic_span){0}, "try a smaller learning rate (train.lr = %g)", m->train.lr);
         return DNIC_EXIT_USER;
     case DNIC_ERR_INTERRUPTED:
-        fprintf(stderr, "dnic: interrupted after step %lld%s%s\n", res->bad_step + 1,
+        fprintf(stderr, "dnic: interrupted after step %lld%s%s\n", res->steps,
                 res->checkpointed ? "; the checkpoint is in " : "", res->checkpointed ? o->checkpoint : "");
         return 130;
     case DNIC_ERR_IO:
@@ -109,10 +111,26 @@ static int train_outcome(dnic_diag *d, const dnic_model *m, const dnic_options *
     }
 }
 
+/* The --set texts, one a line, as a checkpoint keeps them (in `a`). */
+static const char *joined_overrides(dnic_arena *a, const dnic_options *o)
+{
+    const char *s = "";
+    for (int i = 0; i < o->noverrides; i++)
+        s = dnic_sprintf(a, "%s%s\n", s, o->overrides[i]);
+    return s;
+}
+
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
 {
-    if (!cli_outputs_writable(d, o))
+    if (!cli_outputs_writable(d, o) || (o->action == DNIC_ACTION_RUN && !cli_writable(d, m->train.keep_best)))
         return DNIC_EXIT_USER;
+    /* a checkpoint keeps the model and its settings: --resume alone needs them, and a resume
+     * with a model file names each setting that differs */
+    char *settings = cli_settings(m);
+    if (o->action == DNIC_ACTION_RUN && o->resume && !cli_resume_check(d, o->resume, settings)) {
+        free(settings);
+        return DNIC_EXIT_USER;
+    }
     dnic_arena *a = dnic_arena_new();
     dnic_program p = describe_program(a, m, ir);
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
@@ -122,6 +140,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     if (!jit || o->action != DNIC_ACTION_RUN) {
         dnic_jit_free(jit);
         dnic_arena_free(a);
+        free(settings);
         return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
     }
     int rc = DNIC_EXIT_USER;
@@ -146,6 +165,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
 
     dnic_train_opts to = train_options(m, ir, o, &test, &val, interrupted);
+    static const char *const text_names[] = {"dnic.model_path", "dnic.model", "dnic.overrides", "dnic.settings"};
+    const char *texts[] = {m->src->name, m->src->text, joined_overrides(a, o), settings ? settings : ""};
+    to.text_names = text_names;
+    to.texts = texts;
+    to.ntexts = 4;
     dnic_sched_plan plan;
     dnic_plan_schedule(&p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
@@ -165,17 +189,39 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     dnic_train_result res;
     dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){m, &log}, &res);
-    if (log.f && !cli_log_finish(&log, d, m, o->plot_svg, res.status) && res.status == DNIC_OK)
+    bool logged = !log.f || cli_log_finish(&log, d, m, o->plot_svg, res.status);
+    if (!logged && res.status == DNIC_OK)
         goto out;
     rc = train_outcome(d, m, o, &res, ds.n);
-    if (rc != DNIC_EXIT_OK)
+    /* an interrupted run still writes what was asked for, as of its last completed step */
+    bool stopped = res.status == DNIC_ERR_INTERRUPTED;
+    if (rc != DNIC_EXIT_OK && !stopped)
         goto out;
+    if (stopped && logged) {
+        if (o->log_csv)
+            fprintf(stderr, "dnic: wrote the log to %s\n", o->log_csv);
+        if (o->plot_svg)
+            fprintf(stderr, "dnic: wrote the plot to %s\n", o->plot_svg);
+    }
+    if (res.best_saved)
+        fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n", val.n > 0 ? "validation" : "test",
+                res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, to.save_best);
+    if (res.stopped_early)
+        fprintf(stderr, "dnic: stopped early after step %lld: no better %s loss in %lld reports (train.patience)\n",
+                res.steps, val.n > 0 ? "validation" : "test", m->train.patience);
     if ((o->save_weights && !cli_save_weights(d, &p, o->save_weights)) ||
-        (o->save_predictions && !cli_save_predictions(d, &p, &ds, o->save_predictions)))
+        (o->save_predictions && !cli_save_predictions(d, &p, &ds, o->save_predictions))) {
         rc = DNIC_EXIT_USER;
-    else
+    } else if (stopped) {
+        if (o->save_weights)
+            fprintf(stderr, "dnic: wrote the weights after step %lld to %s\n", res.steps, o->save_weights);
+        if (o->save_predictions)
+            fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
+    } else {
         cli_print_summary(m, &res, &jt, &plan);
+    }
 out:
+    free(settings);
     dnic_dataset_free(&ds);
     dnic_dataset_free(&test);
     dnic_program_free(&p);

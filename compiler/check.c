@@ -247,7 +247,7 @@ static const char *synonym(const char *name, const char *const *keys, int n)
 
 static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
-                                         "momentum", "beta1", "beta2", "eps", "shuffle"};
+                                         "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -862,6 +862,18 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
         get_int32(c, s, 0, 7, &t->lag);
     if ((s = find(d, "shuffle")))
         get_bool(c, s, &t->shuffle);
+    /* patience counts reports whose validation (else test) loss is not the best yet */
+    if ((s = find(d, "patience")) && get_int(c, s, 1, 1LL << 40, &t->patience) && c->m->data.validation <= 0 &&
+        !c->m->data.test_x)
+        dnic_error(c->d, s->key_span, "train.patience needs a validation or test set to watch (data.validation = "
+                   "0.1 holds out a tenth of the training set)");
+    /* keep_best is a path like the data's: relative to the model file when written there */
+    if ((s = find(d, "keep_best")) && (t->keep_best = get_string(c, s)) != NULL) {
+        t->keep_best = resolve_path(c, s, t->keep_best);
+        if (c->m->data.validation <= 0 && !c->m->data.test_x)
+            dnic_error(c->d, s->key_span, "train.keep_best needs a validation or test set to watch (data.validation = "
+                       "0.1 holds out a tenth of the training set)");
+    }
     if ((s = find(d, "report_every")) && get_int(c, s, 1, 1LL << 40, &t->report_every) && total > 0 &&
         t->report_every > total)
         dnic_warning(c->d, s->value->span, "report_every = %lld is longer than the run's %lld %s: no report line will be "

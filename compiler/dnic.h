@@ -239,6 +239,8 @@ typedef struct dnic_train_spec {
     dnic_message_order message;
     int report_sg;             /* SG module whose loss the report line shows; -1 = all */
     int lag;                   /* d: an SG target is applied before step t+1+d (0..7) */
+    long long patience;        /* > 0: stop after this many reports without a better validation loss */
+    const char *keep_best;     /* the weights of the best validation loss go here (as --save-best), or NULL */
     dnic_opt_spec opt;
     bool shuffle;              /* a new seeded order of examples every epoch */
 } dnic_train_spec;

@@ -4,7 +4,7 @@
 # Needs nothing but bash (not the bash-completion package).
 
 _dnic_options='--check --run -c --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
---cpu --target --set --save-weights --load-weights --save-init --export-data --log
+--cpu --target --set --save-weights --save-best --load-weights --save-init --export-data --log
 --save-predictions --plot --checkpoint --checkpoint-every --resume --vary --schedule --threads
 --no-cache --progress --no-progress --help -h --version'
 
@@ -12,7 +12,7 @@ _dnic_options='--check --run -c --dump-ast --dump-ir --emit-dot --emit-llvm -S -
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
 inputs labels limit test_limit validation bits examples seed'
 _dnic_keys_train='mode batch lr epochs steps report_every seed dtype optimizer backward_message
-report_sg lag momentum beta1 beta2 eps shuffle'
+report_sg lag momentum beta1 beta2 eps shuffle patience keep_best'
 _dnic_keys_loss='report'
 _dnic_keys_layer='activation bias init bias_init norm norm_momentum norm_eps repeat trainable'
 _dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init'
@@ -68,7 +68,7 @@ _dnic() {
         return ;;
     --threads | --checkpoint-every | --prefix | --cpu | --target | --vary)
         return ;;
-    -o | --header | --emit-llvm | -S | --save-weights | --load-weights | --save-init | --export-data | \
+    -o | --header | --emit-llvm | -S | --save-weights | --save-best | --load-weights | --save-init | --export-data | \
         --log | --save-predictions | --plot | --checkpoint | --resume)
         COMPREPLY=($(compgen -f -- "$cur"))
         return ;;

@@ -211,6 +211,8 @@ typedef struct run {
     long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
     long long handled;            /* the last iteration whose events have been handled */
     bool interrupted;
+    bool early;                   /* patience ran out: stopping at stop_at */
+    long long since_best;         /* evaluations since the best one */
     dnic_train_result *res;
 } run;
 
@@ -452,6 +454,11 @@ static void progress(double t0, long long step, long long total, double loss)
     fflush(stderr);
 }
 
+static long long last_iteration(const run *r)
+{
+    return r->total + r->lag;
+}
+
 /* The passes the test set is scored at are the reported ones; the score is taken once every
  * stage has finished iteration gate(P) of the sequential schedule, which is P's last step.
  * Prediction reads only the layers' weights, which SG updates never write, so the lagged SG
@@ -490,6 +497,30 @@ static bool iteration_done(run *r, long long g)
     return true;
 }
 
+/* After the evaluation of pass P at its gate g (the weights are P's last step's): saves them
+ * when the score is the best yet, and when patience runs out stops once P is complete (its
+ * lagged SG updates applied, so that its report line is printed). */
+static void keep_best(run *r, long long g, long long P, double score)
+{
+    const dnic_train_opts *o = r->o;
+    dnic_train_result *res = r->res;
+    if (!o->save_best && o->patience <= 0)
+        return;
+    if (isfinite(score) && (res->best_iter < 0 || score < res->best_loss)) {
+        res->best_iter = r->by_epoch ? P : (P + 1) * r->pass_len - 1;
+        res->best_loss = score;
+        r->since_best = 0;
+        if (o->save_best && !res->error[0])
+            res->best_saved = dnic_program_save(r->p, o->save_best, res->error, sizeof res->error) == DNIC_OK;
+        return;
+    }
+    if (o->patience > 0 && ++r->since_best >= o->patience && !r->early && r->stop_at < 0) {
+        long long at = g + (r->p->nsg > 0 ? 1 + r->lag : 0); /* SG updates close the pass later */
+        r->early = true;
+        r->stop_at = at < last_iteration(r) ? at : last_iteration(r);
+    }
+}
+
 /* Scores the test set for the next evaluated pass if its gate is iteration g. */
 static void evaluate_at(run *r, long long g)
 {
@@ -503,12 +534,13 @@ static void evaluate_at(run *r, long long g)
     if (r->o->validation)
         dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy);
     pt->has_test = 1;
+    keep_best(r, g, eval_pass(r, n), r->o->validation ? pt->val_loss : pt->test_loss);
     publish(r, &r->evals_done, n + 1);
 }
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 
-enum { CKPT_VERSION = 1, NCOUNTERS = 12 };
+enum { CKPT_VERSION = 2, NCOUNTERS = 12 };
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
@@ -517,6 +549,28 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n)
         h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
 }
+
+/* A text as a float64 tensor of its bytes (with a NUL, zero-padded to whole elements); the
+ * caller frees t->data. */
+static bool text_tensor(dnic_st_tensor *t, const char *name, const char *text)
+{
+    size_t len = strlen(text) + 1, n = (len + 7) / 8;
+    double *v = calloc(n, sizeof *v);
+    if (!v)
+        return false;
+    memcpy(v, text, len);
+    *t = (dnic_st_tensor){name, DNIC_F64, 1, {(int64_t)n}, v};
+    return true;
+}
+
+/* The texts' checksum, as they are in a file or about to be written (NULL: missing). */
+static uint64_t texts_sum(uint64_t sum, const dnic_st_tensor *const *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        sum = t[i] ? fnv(sum, t[i]->data, (size_t)t[i]->shape[0] * sizeof(double)) : sum;
+    return sum;
+}
+
 
 /* The tensors of a checkpoint: parameters and optimiser state by name, every temporary of
  * every slot as NAME@SLOT (step t's activations wait there for its lagged SG update), then the
@@ -567,7 +621,7 @@ static void ring_out(run *r, double *ring)
 static bool save_checkpoint(run *r, long long g)
 {
     dnic_program *p = r->p;
-    size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4;
+    size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4 + 8;
     dnic_st_tensor *t = malloc(nt * sizeof *t);
     char *names = malloc(names_len(p, r->slots));
     double *ring = malloc(sizeof(double) * RING * (MAX_STAGES + 6));
@@ -580,17 +634,31 @@ static bool save_checkpoint(run *r, long long g)
         return false;
     }
     ring_out(r, ring);
-    int n = ckpt_tensors(r, t, names, counters, ring);
+    /* the texts first: the state's bytes stay at the same place from the end of the file */
+    const int nx = r->o->ntexts;
+    const dnic_st_tensor *xs[8] = {0};
+    int made = 0;
+    while (made < nx && text_tensor(&t[made], r->o->text_names[made], r->o->texts[made])) {
+        xs[made] = &t[made];
+        made++;
+    }
+    if (made < nx)
+        snprintf(r->res->error, sizeof r->res->error, "%s: out of memory", r->o->checkpoint);
+    dnic_st_tensor *st = t + nx;
+    int n = ckpt_tensors(r, st, names, counters, ring);
     uint64_t sum = 0xcbf29ce484222325ull;
     for (int i = 0; i < n - 2; i++)
-        sum = fnv(sum, t[i].data, (size_t)t[i].shape[0] * (size_t)t[i].shape[1] * dnic_dtype_size(t[i].dtype));
+        sum = fnv(sum, st[i].data, (size_t)st[i].shape[0] * (size_t)st[i].shape[1] * dnic_dtype_size(st[i].dtype));
     sum = fnv(sum, ring, sizeof(double) * RING * (MAX_STAGES + 6));
+    sum = texts_sum(sum, xs, made);
     double c[NCOUNTERS] = {CKPT_VERSION, (double)g, (double)atomic_load(&r->evals_done), (double)atomic_load(&r->reported),
                            (double)(r->o->fingerprint >> 32), (double)(r->o->fingerprint & 0xffffffffu),
                            (double)r->d->n, r->lag, r->slots, r->S, (double)(sum >> 32), (double)(sum & 0xffffffffu)};
     memcpy(counters, c, sizeof c);
-    bool ok = dnic_st_write(r->o->checkpoint, t, n, r->res->error, sizeof r->res->error) == DNIC_OK;
+    bool ok = made == nx && dnic_st_write(r->o->checkpoint, t, nx + n, r->res->error, sizeof r->res->error) == DNIC_OK;
     r->res->checkpointed |= ok;
+    for (int i = 0; i < made; i++)
+        free((void *)(uintptr_t)t[i].data);
     free(t);
     free(names);
     free(ring);
@@ -626,7 +694,7 @@ static bool load_checkpoint(run *r)
         return resume_fail(r, &f, "checkpoint format %g, this dnic reads %d", c[0], CKPT_VERSION);
     uint64_t fp = (uint64_t)c[4] << 32 | (uint64_t)c[5];
     if (fp != r->o->fingerprint)
-        return resume_fail(r, &f, "the checkpoint belongs to another model (or other settings of this one)");
+        return resume_fail(r, &f, "the checkpoint belongs to another model (its layers or SG modules differ from this one's)");
     if ((int)c[6] != r->d->n || (int)c[7] != r->lag || (int)c[8] != r->slots || (int)c[9] != r->S)
         return resume_fail(r, &f, "the checkpoint was made with %g examples, lag %g; this run has %d examples, lag %d", c[6],
                            c[7], r->d->n, r->lag);
@@ -655,6 +723,10 @@ static bool load_checkpoint(run *r)
     }
     if (ok) {
         sum = fnv(sum, rt->data, sizeof(double) * RING * (MAX_STAGES + 6));
+        const dnic_st_tensor *xs[8] = {0};
+        for (int i = 0; i < r->o->ntexts; i++)
+            xs[i] = dnic_st_find(&f, r->o->text_names[i]);
+        sum = texts_sum(sum, xs, r->o->ntexts);
         if (sum != ((uint64_t)c[10] << 32 | (uint64_t)c[11]))
             ok = resume_fail(r, &f, "the checkpoint is corrupted (its checksum does not match its contents)");
     }
@@ -690,11 +762,6 @@ static bool load_checkpoint(run *r)
 
 /* ---- gates: the iterations after which the caller acts ------------------------------------ */
 
-static long long last_iteration(const run *r)
-{
-    return r->total + r->lag;
-}
-
 /* The next iteration at whose end something must happen: an evaluation, a checkpoint, an
  * interrupt's stop, or the end. */
 static long long next_event(run *r)
@@ -718,6 +785,11 @@ static bool handle_events(run *r, long long g)
 {
     r->handled = g;
     evaluate_at(r, g);
+    if (r->res->error[0]) { /* --save-best could not be written */
+        atomic_store(&r->stop, 1);
+        wake(r);
+        return false;
+    }
     bool end = g == r->total - 1, stop = g == r->stop_at;
     if (r->o->checkpoint && (g == r->next_ckpt || end || stop)) {
         if (!save_checkpoint(r, g)) {
@@ -728,8 +800,9 @@ static bool handle_events(run *r, long long g)
     }
     if (g == r->next_ckpt)
         r->next_ckpt += r->ckpt_len;
-    if (stop) {
-        r->interrupted = true;
+    if (stop && (!r->early || g < last_iteration(r))) {
+        r->interrupted = !r->early;
+        r->res->stopped_early = r->early;
         atomic_store(&r->stop, 1);
         wake(r);
         return false;
@@ -1040,7 +1113,8 @@ static dnic_status finish_run(run *r, dnic_status status, double t0)
         res->bad_step = bad;
         res->bad_buffer = b >= 0 ? p->bufs[b].name : p->bufs[p->loss_acc].name;
     }
-    res->steps = status == DNIC_OK ? r->total : atomic_load(&r->st[S - 1].steps_done);
+    res->steps = status == DNIC_OK && !r->early ? r->total : atomic_load(&r->st[S - 1].steps_done);
+    res->steps_run = res->steps - (r->start < res->steps ? r->start : res->steps);
     if (status == DNIC_ERR_INTERRUPTED)
         res->bad_step = r->stop_at;
     res->seconds = now_s() - t0;
@@ -1064,10 +1138,12 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
                        void *user, dnic_train_result *res)
 {
     memset(res, 0, sizeof *res);
+    res->best_iter = -1;
     long long per_epoch = d->n / p->batch;
     int S = p->nstages > 0 ? p->nstages : 1;
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
-        p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES)
+        p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES || o->ntexts < 0 ||
+        o->ntexts > 8)
         return res->status = DNIC_ERR_ARG;
     run *r = calloc(1, sizeof *r);
     if (!r)

@@ -158,6 +158,13 @@ typedef struct dnic_train_opts {
     uint64_t fingerprint;       /* identifies the model a checkpoint belongs to */
     volatile int *interrupt;    /* set (by a signal handler) to stop at the next step boundary */
     long long interrupt_at;     /* tests: behave as if interrupted once this many steps are done */
+    const char *save_best;      /* at each evaluation whose validation loss (the test loss without a
+                                 * validation set) is the lowest yet, the weights are saved here; or NULL */
+    long long patience;         /* > 0: stop after this many evaluations in a row without improvement */
+    /* texts a checkpoint keeps besides the state (the command's model and settings): text i
+     * as a float64 tensor named text_names[i] holding its bytes and a NUL, zero-padded */
+    const char *const *text_names, *const *texts;
+    int ntexts;
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -194,6 +201,12 @@ typedef struct dnic_train_result {
     const char *bad_buffer;
     char error[512];            /* DNIC_ERR_IO: what went wrong with a checkpoint */
     int checkpointed;           /* a checkpoint was written */
+    long long steps_run;        /* the steps this call took (steps minus a resumed checkpoint's) */
+    long long best_iter;        /* save_best / patience: the report (epoch or step index) with the
+                                 * lowest loss, -1 if none; and that loss */
+    double best_loss;
+    int best_saved;             /* save_best was written */
+    int stopped_early;          /* patience ran out: status is DNIC_OK, steps < the run's */
 } dnic_train_result;
 
 /* One step on one batch: points the input and labels at x and y and runs the training

@@ -49,9 +49,23 @@ expect_fail() { # NAME PATTERN ARGS...
     out=$(timeout 60 "$DNIC" "$@" 2>&1); rc=$?
     if [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qF -- "$pat"; then ok "$name"; else not_ok "$name" "exit $rc" "$out"; fi
 }
-expect_fail "a checkpoint of other settings is refused" \
-    "error: $TMP/c.st: the checkpoint belongs to another model (or other settings of this one)" \
-    $M --run $A --set train.lr=0.002 --resume "$TMP/c.st"
+expect_fail "a checkpoint of another model is refused" \
+    "error: $TMP/c.st: the checkpoint belongs to another model (its layers or SG modules differ from this one's)" \
+    $M --run $A --set sg.h1.input=output --resume "$TMP/c.st"
+out=$(timeout 60 "$DNIC" $M --run $A --set train.batch=16 --set train.seed=4 --resume "$TMP/c.st" 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qxF "dnic: error: $TMP/c.st: train.batch: 8 in the checkpoint, 16 now" &&
+    printf '%s\n' "$out" | grep -qxF "dnic: error: $TMP/c.st: train.seed: 3 in the checkpoint, 4 now" &&
+    printf '%s\n' "$out" | grep -qF "note: only train.epochs, train.steps, train.lr, train.report_every and train.patience may change" &&
+    ok "a resume names each setting that differs from the checkpoint's" || not_ok "a resume names each differing setting" "exit $rc" "$out"
+out=$(timeout 60 "$DNIC" $M --run --no-progress --set train.lag=1 --set train.optimizer=adam --set train.lr=0.002 \
+    --set train.shuffle=true --set train.epochs=30 --set train.report_every=5 --resume "$TMP/c.st" 2>&1); rc=$?
+[ $rc -eq 0 ] && printf '%s\n' "$out" | grep -qxF "dnic: note: train.lr: 0.001 in the checkpoint, 0.002 now" &&
+    ok "epochs, lr and report_every may change on resume (a note names the rate)" || not_ok "safe settings may change on resume" "exit $rc" "$out"
+# the checkpoint keeps the model and its --set flags: --resume alone finishes the same run
+timeout 120 "$DNIC" --resume "$TMP/c.st" --run --no-progress --set train.epochs=30 --save-weights "$TMP/alone.st" > "$TMP/alone.out" 2>&1
+cmp -s "$TMP/full.st" "$TMP/alone.st" && ok "--resume without the model file uses the checkpoint's model and settings" ||
+    not_ok "--resume alone" "$(cat "$TMP/alone.out")"
+expect_fail "--resume alone needs a checkpoint with its model" "error: $TMP/full.st: no model in this file" --run --resume "$TMP/full.st"
 expect_fail "a weights file is not a checkpoint" "error: $TMP/full.st: not a dnic checkpoint" $M --run $A --resume "$TMP/full.st"
 cp "$TMP/c.st" "$TMP/bad.st"
 size=$(stat -c %s "$TMP/bad.st")
