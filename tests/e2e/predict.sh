@@ -25,6 +25,14 @@ else not_ok "--eval gives the test loss and accuracy of the run's last report" "
 if printf '%s\n' "$out" | grep -q '^test set, per class:' && [ "$(printf '%s\n' "$out" | grep -cE '^[0-2] +[0-9]+ +[0-9]+ +[0-9.]+%$')" -eq 3 ]
 then ok "--eval prints a per-class table"; else not_ok "--eval prints a per-class table" "$out"; fi
 
+sed 's/labels = 3 }/labels = 3  validation = 0.5 }/' m.dni > v.dni
+"$DNIC" v.dni --run --no-progress --save-weights wv.st > runv.txt 2>&1
+want=$(grep '^Iter:' runv.txt | tail -1 | sed 's/.*Validation loss:\([^ ]*\) accuracy:\([0-9.]*%\).*/\1 \2/')
+out=$("$DNIC" v.dni --eval --load-weights wv.st 2>&1)
+got=$(printf '%s\n' "$out" | awk '$1 == "validation" && $2 ~ /^[0-9]+$/ { print $3, $4 }')
+[ -n "$want" ] && [ "$got" = "$want" ] && ok "--eval gives the validation score of the run's last report" ||
+    not_ok "--eval gives the validation score of the run's last report" "want '$want' got '$got'" "$out"
+
 "$DNIC" m.dni --predict tiny.csv --load-weights w.st -o q.safetensors > /dev/null 2>&1
 cmp -s p.st q.safetensors && ok "--predict -o F.safetensors equals --save-predictions bit for bit" ||
     not_ok "--predict -o F.safetensors equals --save-predictions bit for bit"
