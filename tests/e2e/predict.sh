@@ -55,6 +55,12 @@ out=$("$DNIC" m.dni --predict tiny-images.idx --load-weights w.st 2>&1)
 out=$("$DNIC" m.dni --predict tiny.csv --load-weights w.st --dump-ir 2>&1 >/dev/null)
 [ -z "$out" ] && ok "--predict prints nothing on stderr" || not_ok "--predict prints nothing on stderr" "$out"
 
+"$DNIC" m.dni --eval --load-weights w.st --emit-llvm eval.ll > /dev/null 2>&1
+"$DNIC" m.dni --run --no-progress --emit-llvm run.ll > /dev/null 2>&1
+if [ "$(grep -c '^define' eval.ll)" -eq 1 ] && [ "$(grep -c '^define' run.ll)" -gt 1 ]; then
+    ok "--eval compiles the predict block alone"
+else not_ok "--eval compiles the predict block alone" "$(grep '^define' eval.ll)"; fi
+
 expect_fail() { # NAME LINE ARGS...: exit 1 and exactly LINE among the output
     name=$1 line=$2; shift 2
     out=$("$DNIC" "$@" 2>&1); rc=$?
