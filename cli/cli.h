@@ -1,14 +1,20 @@
 /* The dnic command's internal header and its index, one section per file:
  * main -> options -> driver (the pipeline) -> run (a training session: data, report_print, log,
- * outputs, checkpoint) or object (-c) or summary (--check); vary runs the pipeline once per
- * variant. */
+ * outputs, checkpoint), eval (--eval, --predict: trained weights, no training code), object
+ * (-c) or summary (--check); vary runs the pipeline once per variant. */
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
 #include "dnic.h"
 #include "rng.h"
 
-typedef enum dnic_action { DNIC_ACTION_CHECK, DNIC_ACTION_RUN, DNIC_ACTION_OBJECT } dnic_action;
+typedef enum dnic_action {
+    DNIC_ACTION_CHECK,
+    DNIC_ACTION_RUN,
+    DNIC_ACTION_OBJECT,
+    DNIC_ACTION_EVAL,    /* --eval: score --load-weights on the model's test and validation sets */
+    DNIC_ACTION_PREDICT, /* --predict DATA: the outputs for DATA's inputs, to -o or stdout */
+} dnic_action;
 
 /* What the command line asked for.  The strings point into argv; `overrides` is the parser's. */
 typedef struct dnic_options {
@@ -18,7 +24,8 @@ typedef struct dnic_options {
     dnic_action action;
     bool dump_ast, dump_ir, emit_dot;
     const char *emit_llvm, *emit_asm;
-    const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
+    const char *out_path, *header_path, *prefix, *cpu, *target; /* -c (out_path: --predict's too) */
+    const char *predict;     /* --predict: the data file */
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
     const char *save_best;   /* --save-best: the weights with the lowest validation (else test) loss */
@@ -58,6 +65,21 @@ int dnic_vary(const dnic_options *o);
 /* ---- run.c: a training session ---------------------------------------------------------- */
 /* Compiles the IR, builds the data and trains, printing report lines and a summary. */
 int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+
+/* Where compiled code is cached: $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic, else
+ * $HOME/.cache/dnic; NULL (no cache) when none of them is set. */
+const char *cli_cache_dir(dnic_arena *a);
+/* The program the IR describes, for the JIT to fill in and the runtime to run; its arrays
+ * live in `a`. */
+dnic_program cli_describe_program(dnic_arena *a, const dnic_model *m, const dnic_ir *ir);
+/* How the model's loss scores a data set. */
+dnic_eval_kind cli_eval_kind(const dnic_model *m);
+
+/* ---- eval.c: --eval and --predict --------------------------------------------------------- */
+/* Both JIT-compile only the predict block and run it on --load-weights; they return an exit
+ * status. */
+int dnic_eval(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+int dnic_predict(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
 
 /* ---- data.c ----------------------------------------------------------------------------- */
 /* The training, test and validation sets the model declares (built-in data is drawn from

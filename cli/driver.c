@@ -1,5 +1,5 @@
 /* The compiler's pipeline in one function: load -> parse -> overrides -> check -> build IR ->
- * verify -> (dumps) -> JIT and train, or an object.  It lives in cli/, not compiler/: it reads
+ * verify -> (dumps) -> JIT and train, evaluate or predict, or an object.  It lives in cli/, not compiler/: it reads
  * the command's options and ends in the command's run or -c; compiler/ is only libraries. */
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +47,9 @@ int dnic_compile(const dnic_options *o)
         overrides_ok &= dnic_apply_override(a, &d, ast, o->overrides[i]);
     if (ast && o->dump_ast)
         dnic_ast_dump(ast, stdout);
-    /* -c needs only the widths the data block declares, not the data */
-    unsigned check = o->action == DNIC_ACTION_OBJECT ? DNIC_CHECK_TEXT : DNIC_CHECK_OPEN_DATA;
+    /* -c and --predict need only the widths the data block declares, not the data */
+    unsigned check = o->action == DNIC_ACTION_OBJECT || o->action == DNIC_ACTION_PREDICT ? DNIC_CHECK_TEXT
+                                                                                          : DNIC_CHECK_OPEN_DATA;
     const dnic_model *m = ast ? dnic_check(a, &d, ast, check) : NULL;
     if (!overrides_ok || (m && check == DNIC_CHECK_OPEN_DATA && !cli_check_data_widths(&d, m)))
         m = NULL;
@@ -66,6 +67,10 @@ int dnic_compile(const dnic_options *o)
     rc = DNIC_EXIT_OK;
     if (o->action == DNIC_ACTION_OBJECT)
         rc = dnic_object(&d, m, ir, o);
+    else if (o->action == DNIC_ACTION_EVAL)
+        rc = dnic_eval(&d, m, ir, o);
+    else if (o->action == DNIC_ACTION_PREDICT)
+        rc = dnic_predict(&d, m, ir, o);
     else if (o->action == DNIC_ACTION_RUN || o->emit_llvm || o->emit_asm)
         rc = dnic_run(&d, m, ir, o);
     else if (!o->dump_ast && !o->dump_ir && !o->emit_dot)

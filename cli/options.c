@@ -9,7 +9,7 @@
 
 /* How an option's argument (or its presence) lands in dnic_options. */
 typedef enum opt_kind {
-    OPT_ACTION,  /* o->action = value */
+    OPT_ACTION,  /* o->action = value (and with an argument, the const char * at `field` = it) */
     OPT_TRUE,    /* the bool at `field` = true */
     OPT_INT,     /* the int at `field` = value */
     OPT_STRING,  /* the const char * at `field` = the argument */
@@ -49,7 +49,7 @@ typedef struct cli_option {
     bool (*parse)(dnic_options *o, const char *arg);
     const char *bad;      /* printf format (the argument) for a value parse refuses */
     bool joined;          /* also accepted as NAME=ARG */
-    /* the option this one works with: for an action, that it is the action chosen */
+    /* the option this one works with: for an action, that it is the action chosen; "A|B": either */
     const char *needs;
     /* options that cannot go with this one, and why (`NAME WHY: A, B and C would mix them`) */
     const char *excludes[5];
@@ -110,6 +110,14 @@ static const cli_option options[] = {
     {"-c", NULL, NULL, SEC_ACTIONS,
      "write an object file and a C header to link the model into\nany program (docs/embedding.md)", OPT_ACTION,
      .value = DNIC_ACTION_OBJECT},
+    {"--eval", NULL, NULL, SEC_ACTIONS,
+     "score the weights of --load-weights on the model's test and\nvalidation sets (loss, accuracy, per class); compiles\n"
+     "only the forward pass",
+     OPT_ACTION, .value = DNIC_ACTION_EVAL, .needs = "--load-weights"},
+    {"--predict", NULL, "DATA", SEC_ACTIONS,
+     "write the outputs of --load-weights for DATA's inputs (a\nCSV file with the model's input columns, labels optional,\n"
+     "or an IDX images file) to -o FILE (.csv or .safetensors;\ndefault: CSV on stdout)",
+     OPT_ACTION, FIELD(predict), .value = DNIC_ACTION_PREDICT, .needs = "--load-weights"},
     {"--dump-ast", NULL, NULL, SEC_ACTIONS, "print the syntax tree", OPT_TRUE, FIELD(dump_ast)},
     {"--dump-ir", NULL, NULL, SEC_ACTIONS, "print the training step's IR", OPT_TRUE, FIELD(dump_ir)},
     {"--emit-dot", NULL, NULL, SEC_ACTIONS, "print a Graphviz picture of layers and SG modules", OPT_TRUE,
@@ -118,8 +126,9 @@ static const cli_option options[] = {
      FIELD(emit_llvm)},
     {"-S", NULL, "FILE", SEC_ACTIONS, "write the generated assembly", OPT_STRING, FIELD(emit_asm)},
 
-    {"-o", NULL, "FILE", SEC_OBJECT, "the object (default: the model file's name with .o)", OPT_STRING,
-     FIELD(out_path), .needs = "-c"},
+    {"-o", NULL, "FILE", SEC_OBJECT,
+     "the object (default: the model file's name with .o); with\n--predict, the predictions' file", OPT_STRING,
+     FIELD(out_path), .needs = "-c|--predict"},
     {"--header", NULL, "FILE", SEC_OBJECT, "the header (default: the object's name with .h)", OPT_STRING,
      FIELD(header_path), .needs = "-c"},
     {"--prefix", NULL, "NAME", SEC_OBJECT, "the symbols' prefix (default: the model's name)", OPT_STRING,
@@ -141,8 +150,8 @@ static const cli_option options[] = {
      "write the weights at each report whose validation loss\n(test loss without a validation set) is the lowest yet",
      OPT_STRING, FIELD(save_best), .needs = "--run"},
     {"--load-weights", NULL, "FILE", SEC_RUN,
-     "start from the weights in FILE (safetensors) instead of\nthe model's initialisers", OPT_STRING,
-     FIELD(load_weights), .needs = "--run"},
+     "start from the weights in FILE (safetensors) instead of\nthe model's initialisers (also for --eval, --predict)",
+     OPT_STRING, FIELD(load_weights), .needs = "--run|--eval|--predict"},
     {"--save-init", NULL, "FILE", SEC_RUN, "write the weights before the first step (safetensors)", OPT_STRING,
      FIELD(save_init), .needs = "--run"},
     {"--export-data", NULL, "FILE", SEC_RUN, "write the training data as dnic sees it (x, y)", OPT_STRING,
@@ -319,18 +328,55 @@ static const cli_option *option_named(const char *name)
     return NULL;
 }
 
+/* Whether the option called `name` (the first `len` bytes) is met: the action chosen, or given. */
+static bool option_met(const dnic_options *o, const bool *given, const char *name, size_t len)
+{
+    for (int i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].name) == len && !strncmp(options[i].name, name, len))
+            return options[i].kind == OPT_ACTION ? o->action == (dnic_action)options[i].value : given[i];
+    DNIC_ASSERT(!"an option's rule names an option the table has");
+    return false;
+}
+
+/* Whether any of `needs`'s alternatives ("A|B|C") is met. */
+static bool needs_met(const dnic_options *o, const bool *given, const char *needs)
+{
+    for (const char *p = needs;; p++) {
+        size_t n = strcspn(p, "|");
+        if (option_met(o, given, p, n))
+            return true;
+        p += n;
+        if (!*p)
+            return false;
+    }
+}
+
 /* The rules between options, in table order: every option whose `needs` is not met (all those
- * needing the first such option, then the next), then the exclusions. */
+ * needing the first such option, then the next; an option needing one of several is placed by
+ * the first), then the exclusions. */
 static int check_rules(const dnic_options *o, const bool *given)
 {
     for (int t = 0; t < NOPTIONS; t++) {
         const cli_option *target = &options[t];
-        bool met = target->kind == OPT_ACTION ? o->action == (dnic_action)target->value : given[t];
-        for (int i = 0; i < NOPTIONS && !met; i++) {
-            if (!given[i] || !options[i].needs || strcmp(options[i].needs, target->name))
+        size_t tn = strlen(target->name);
+        for (int i = 0; i < NOPTIONS; i++) {
+            const char *needs = options[i].needs;
+            if (!given[i] || !needs || strncmp(needs, target->name, tn) || (needs[tn] && needs[tn] != '|') ||
+                needs_met(o, given, needs))
                 continue;
             if (target->kind == OPT_ACTION) {
-                fprintf(stderr, "dnic: error: %s works with %s\n", options[i].name, target->name);
+                fprintf(stderr, "dnic: error: %s works with ", options[i].name);
+                /* "-c", "-c or --predict", "--run, --eval or --predict" */
+                for (const char *p = needs;;) {
+                    size_t n = strcspn(p, "|");
+                    fprintf(stderr, "%.*s", (int)n, p);
+                    p += n;
+                    if (!*p)
+                        break;
+                    p++;
+                    fputs(strchr(p, '|') ? ", " : " or ", stderr);
+                }
+                fputc('\n', stderr);
             } else {
                 fprintf(stderr, "dnic: error: %s needs %s %s\n", options[i].name, target->name, target->arg);
             }
@@ -392,6 +438,8 @@ bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc)
         switch (op->kind) {
         case OPT_ACTION:
             o->action = (dnic_action)op->value;
+            if (op->arg)
+                *(const char **)field = val;
             break;
         case OPT_TRUE:
             *(bool *)field = true;

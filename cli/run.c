@@ -8,9 +8,7 @@
 #include "codegen.h"
 #include "safetensors.h"
 
-/* Where compiled code is cached: $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic, else
- * $HOME/.cache/dnic; NULL (no cache) when none of them is set. */
-static const char *cache_dir(dnic_arena *a)
+const char *cli_cache_dir(dnic_arena *a)
 {
     const char *d = getenv("DNIC_CACHE_DIR");
     if (d && *d)
@@ -24,9 +22,7 @@ static const char *cache_dir(dnic_arena *a)
     return NULL;
 }
 
-/* The program the IR describes, for the JIT to fill in and the runtime to run; its arrays
- * live in `a`. */
-static dnic_program describe_program(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
+dnic_program cli_describe_program(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
 {
     dnic_program p = {
         .bufs = ir->bufs,
@@ -56,6 +52,13 @@ static dnic_program describe_program(dnic_arena *a, const dnic_model *m, const d
     return p;
 }
 
+dnic_eval_kind cli_eval_kind(const dnic_model *m)
+{
+    return m->loss == DNIC_LOSS_SOFTMAX_CE  ? DNIC_EVAL_SOFTMAX_CE
+           : m->loss == DNIC_LOSS_SIGMOID_CE ? DNIC_EVAL_SIGMOID_CE
+                                             : DNIC_EVAL_SQUARED;
+}
+
 /* The scheduler's options: the model's training settings and the command line's. */
 static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, const dnic_options *o,
                                      const dnic_dataset *test, const dnic_dataset *val, volatile int *interrupted)
@@ -72,8 +75,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .seed = m->train.seed,
         .test = test->n > 0 ? test : NULL,
         .validation = val->n > 0 ? val : NULL,
-        .eval = m->loss == DNIC_LOSS_SOFTMAX_CE ? DNIC_EVAL_SOFTMAX_CE
-              : m->loss == DNIC_LOSS_SIGMOID_CE ? DNIC_EVAL_SIGMOID_CE : DNIC_EVAL_SQUARED,
+        .eval = cli_eval_kind(m),
         .checkpoint = o->checkpoint,
         .checkpoint_every = o->checkpoint_every,
         .resume = o->resume,
@@ -132,11 +134,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         return DNIC_EXIT_USER;
     }
     dnic_arena *a = dnic_arena_new();
-    dnic_program p = describe_program(a, m, ir);
+    dnic_program p = cli_describe_program(a, m, ir);
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
     volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
     dnic_jit_times jt = {0};
-    dnic_jit *jit = dnic_jit_compile(ir, &p, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cache_dir(a), &jt);
+    dnic_jit *jit = dnic_jit_compile(ir, &p, NULL, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
     if (!jit || o->action != DNIC_ACTION_RUN) {
         dnic_jit_free(jit);
         dnic_arena_free(a);

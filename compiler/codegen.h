@@ -93,11 +93,11 @@ typedef struct dnic_jit_times {
     int parts, cached; /* modules compiled, and how many of them came from the object cache */
 } dnic_jit_times;
 
-/* Compiles the IR for the host CPU and fills prog->blocks[i].fn.  Returns NULL after printing
- * the reason.  emit_llvm / emit_asm, when not NULL, receive the optimised module as text or
- * assembly. */
-dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *emit_llvm, const char *emit_asm,
-                           const char *cache_dir, dnic_jit_times *times);
+/* Compiles the IR for the host CPU and fills prog->blocks[i].fn for the blocks `only` selects
+ * (NULL: all; the others' fn stay NULL).  Returns NULL after printing the reason.  emit_llvm /
+ * emit_asm, when not NULL, receive the optimised module as text or assembly. */
+dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const bool *only, const char *emit_llvm,
+                           const char *emit_asm, const char *cache_dir, dnic_jit_times *times);
 
 /* The object cache (jit_cache.c): a key over NUL-separated fields; a cached object or NULL;
  * storing reports why not in `why`. */

@@ -93,15 +93,20 @@ static void *compile_part(void *arg)
 }
 
 /* Deals the blocks, dearest first, each to the part with the least cost so far. */
-static int plan_parts(dnic_arena *a, const dnic_ir *ir, const shared *t, part *parts, int want_parts)
+static int plan_parts(dnic_arena *a, const dnic_ir *ir, const shared *t, part *parts, int want_parts, const bool *only)
 {
-    int n = ir->nblocks < want_parts ? ir->nblocks : want_parts;
+    int nwanted = 0;
+    for (int b = 0; b < ir->nblocks; b++)
+        nwanted += !only || only[b];
+    int n = nwanted < want_parts ? nwanted : want_parts;
     if (n < 1)
         n = 1;
     for (int i = 0; i < n; i++)
         parts[i] = (part){.t = t, .want = dnic_alloc(a, (size_t)ir->nblocks + 1)};
     bool *done = dnic_alloc(a, (size_t)ir->nblocks + 1);
-    for (int k = 0; k < ir->nblocks; k++) {
+    for (int b = 0; b < ir->nblocks; b++)
+        done[b] = only && !only[b]; /* a block not asked for is never dealt */
+    for (int k = 0; k < nwanted; k++) {
         int best = -1;
         for (int b = 0; b < ir->nblocks; b++)
             if (!done[b] && (best < 0 || dnic_ir_block_cost(ir, b) > dnic_ir_block_cost(ir, best)))
@@ -124,8 +129,8 @@ static int compile_threads(const char *emit_llvm, const char *emit_asm)
     return cores < 1 ? 1 : cores > MAX_PARTS ? MAX_PARTS : (int)cores;
 }
 
-dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *emit_llvm, const char *emit_asm,
-                           const char *cache_dir, dnic_jit_times *times)
+dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const bool *only, const char *emit_llvm,
+                           const char *emit_asm, const char *cache_dir, dnic_jit_times *times)
 {
     double t0 = dnic_now_ms();
     dnic_arena *a = dnic_arena_new();
@@ -142,7 +147,7 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
     part parts[MAX_PARTS];
     pthread_t tid[MAX_PARTS];
     bool started[MAX_PARTS] = {0};
-    int n = plan_parts(a, ir, &t, parts, compile_threads(emit_llvm, emit_asm));
+    int n = plan_parts(a, ir, &t, parts, compile_threads(emit_llvm, emit_asm), only);
     for (int i = 1; i < n; i++)
         started[i] = pthread_create(&tid[i], NULL, compile_part, &parts[i]) == 0;
     for (int i = 1; i < n; i++)
@@ -187,6 +192,8 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const char *em
             LLVMDisposeMemoryBuffer(parts[i].obj);
     }
     for (int b = 0; b < prog->nblocks && ok; b++) {
+        if (only && !only[b])
+            continue;
         LLVMOrcExecutorAddress addr = 0;
         ok = llvm_ok(LLVMOrcLLJITLookup(j->lljit, &addr, dnic_block_symbol(a, "dnic", b)), "linking the generated code");
         if (ok) /* the JIT hands back an address; the block ABI is dnic_block_fn */

@@ -3,7 +3,7 @@
 # train., loss., layer.NAME. and sg.NAME., with NAME read from the model file on the line.
 # Needs nothing but bash (not the bash-completion package).
 
-_dnic_options='--check --run -c --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
+_dnic_options='--check --run -c --eval --predict --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
 --cpu --target --set --save-weights --save-best --load-weights --save-init --export-data --log
 --save-predictions --plot --checkpoint --checkpoint-every --resume --vary --schedule --threads
 --no-cache --progress --no-progress --help -h --version'
@@ -69,7 +69,7 @@ _dnic() {
     --threads | --checkpoint-every | --prefix | --cpu | --target | --vary)
         return ;;
     -o | --header | --emit-llvm | -S | --save-weights | --save-best | --load-weights | --save-init | --export-data | \
-        --log | --save-predictions | --plot | --checkpoint | --resume)
+        --log | --save-predictions | --plot | --checkpoint | --resume | --predict)
         COMPREPLY=($(compgen -f -- "$cur"))
         return ;;
     esac

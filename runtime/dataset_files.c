@@ -458,6 +458,19 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
         return dnic_io_error(err, errlen, "%s: images are %zu wide but the model declares inputs = %d", images, im.width,
                     o->inputs);
     }
+    if (!labels) { /* images only: a dataset with no labels */
+        st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
+        src_close(&im.s);
+        if (st == DNIC_OK && !(out->y = calloc(1, 1)))
+            st = nomem(err, errlen, images);
+        if (st != DNIC_OK) {
+            dnic_dataset_free(out);
+            memset(out, 0, sizeof *out);
+            return st;
+        }
+        *out = (dnic_dataset){(int)im.n, (int)im.width, 0, o->dtype, out->x, out->y};
+        return DNIC_OK;
+    }
     if ((st = idx_open(&lb, labels, true, o, err, errlen)) != DNIC_OK) {
         src_close(&im.s);
         return st;
@@ -755,19 +768,27 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
         memcpy(names[i], c->tmp, n + 1);
         used += n + 1;
     }
-    size_t lab = 0;
-    bool ok = find_label(c, names, ncols, o, &lab);
+    /* labels_optional: exactly the model's inputs and no more is a file without labels */
+    bool nolabels = o->labels_optional && o->inputs > 0 && ncols == (size_t)o->inputs;
+    if (o->labels_optional && o->inputs > 0 && ncols < (size_t)o->inputs) {
+        free(names);
+        free(store_names);
+        return dnic_io_error(c->err, c->errlen, "%s: %zu column%s but the model declares inputs = %d", path, ncols,
+                             ncols == 1 ? "" : "s", o->inputs);
+    }
+    size_t lab = ncols;
+    bool ok = nolabels || find_label(c, names, ncols, o, &lab);
     free(names);
     free(store_names);
     if (!ok)
         return DNIC_ERR_IO;
-    size_t inputs = ncols - 1, lw = o->one_hot > 0 ? (size_t)o->one_hot : 1;
+    size_t inputs = nolabels ? ncols : ncols - 1, lw = nolabels ? 0 : o->one_hot > 0 ? (size_t)o->one_hot : 1;
     if (inputs == 0)
         return dnic_io_error(c->err, c->errlen, "%s: the label is the only column, so there are no inputs", path);
     if (o->inputs > 0 && inputs != (size_t)o->inputs)
         return dnic_io_error(c->err, c->errlen, "%s: %zu input column%s but the model declares inputs = %d", path, inputs,
                     inputs == 1 ? "" : "s", o->inputs);
-    if (o->labels > 0 && lw != (size_t)o->labels) {
+    if (!nolabels && o->labels > 0 && lw != (size_t)o->labels) {
         if (o->one_hot > 0)
             return dnic_io_error(c->err, c->errlen, "%s: one_hot = %d gives %d labels but the model declares labels = %d", path,
                         o->one_hot, o->one_hot, o->labels);
@@ -801,7 +822,7 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
                       ncols);
             break;
         }
-        if (n + 1 > MAX_VALUES / inputs || n + 1 > MAX_VALUES / lw) {
+        if (n + 1 > MAX_VALUES / inputs || (lw && n + 1 > MAX_VALUES / lw)) {
             st = dnic_io_error(c->err, c->errlen, "%s:%lld: more than %d values", path, row, MAX_VALUES);
             break;
         }

@@ -14,6 +14,7 @@
 #ifndef DNIC_DATASET_FILES_H
 #define DNIC_DATASET_FILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dnic/program.h"
@@ -27,6 +28,8 @@ typedef struct dnic_data_opts {
     dnic_dtype dtype;            /* what the dataset is stored in */
     const char *label_column;    /* csv: the label column by header name... */
     int label_index;             /* ...or by 0-based index when label_column is NULL */
+    bool labels_optional;        /* csv: a file with exactly `inputs` columns has no labels
+                                    (the dataset's labels is 0) */
 } dnic_data_opts;
 
 /* IDX files, plain or gzip-compressed (told apart by the gzip magic, not the name).
@@ -38,6 +41,7 @@ typedef struct dnic_data_opts {
  * (nothing to free), err says why and the status is DNIC_ERR_IO (DNIC_ERR_NOMEM when memory
  * runs out, DNIC_ERR_ARG for options out of range: negative widths or one_hot, a non-finite
  * scale). */
+/* labels == NULL: the images alone, a dataset whose labels is 0. */
 dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *labels, const dnic_data_opts *o,
                           char *err, size_t errlen);
 

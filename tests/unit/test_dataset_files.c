@@ -132,7 +132,7 @@ static void put_pair(const char *images, const char *labels, bool gz)
 
 static dnic_data_opts opts(double scale, int one_hot, int inputs, int labels, dnic_dtype t)
 {
-    return (dnic_data_opts){scale, one_hot, inputs, labels, t, NULL, 0};
+    return (dnic_data_opts){scale, one_hot, inputs, labels, t, NULL, 0, false};
 }
 
 static double at(const dnic_dataset *d, const void *buf, size_t i)
@@ -633,7 +633,7 @@ Test(idx, files_that_are_not_there)
 static dnic_data_opts csv_opts(const char *col, int index, double scale, int one_hot, int inputs, int labels,
                                dnic_dtype t)
 {
-    return (dnic_data_opts){scale, one_hot, inputs, labels, t, col, index};
+    return (dnic_data_opts){scale, one_hot, inputs, labels, t, col, index, false};
 }
 
 /* The small table every good CSV test loads: inputs a b c, a class 0..2, scale 2. */
@@ -916,4 +916,47 @@ Test(idx, fashion_mnist_train, .timeout = 120)
     WANT(want, "%s: 10000 images but %s has 60000 labels", FASHION "/t10k-images-idx3-ubyte.gz",
          FASHION "/train-labels-idx1-ubyte.gz");
     expect_idx(FASHION "/t10k-images-idx3-ubyte.gz", FASHION "/train-labels-idx1-ubyte.gz", o, want);
+}
+
+/* ---- without labels (dnic --predict) ------------------------------------------------------ */
+
+Test(nolabels, idx_images_alone)
+{
+    put_pair(path("im"), path("lb"), false);
+    dnic_data_opts o = opts(1, 0, 4, 0, DNIC_F64);
+    dnic_dataset d;
+    char err[512] = "";
+    cr_assert_eq(dnic_load_idx(&d, path("im"), NULL, &o, err, sizeof err), DNIC_OK, "%s", err);
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(d.inputs, 4);
+    cr_assert_eq(d.labels, 0);
+    for (size_t i = 0; i < 12; i++)
+        cr_assert_eq(at(&d, d.x, i), PIX[i]);
+    dnic_dataset_free(&d);
+}
+
+Test(nolabels, csv_labels_optional)
+{
+    dnic_data_opts o = csv_opts("y", 0, 1, 3, 3, 0, DNIC_F32);
+    o.labels_optional = true;
+    dnic_dataset d;
+    char err[512] = "";
+    put_str(path("t.csv"), "a,b,c\n1,2,3\n4,5,6\n");
+    cr_assert_eq(dnic_load_csv(&d, path("t.csv"), &o, err, sizeof err), DNIC_OK, "%s", err);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(d.inputs, 3);
+    cr_assert_eq(d.labels, 0);
+    cr_assert_eq(at(&d, d.x, 5), 6);
+    dnic_dataset_free(&d);
+    /* with the label column it is read as usual */
+    put_str(path("t.csv"), "a,b,y,c\n1,2,0,3\n4,5,2,6\n");
+    cr_assert_eq(dnic_load_csv(&d, path("t.csv"), &o, err, sizeof err), DNIC_OK, "%s", err);
+    cr_assert_eq(d.labels, 3);
+    cr_assert_eq(at(&d, d.x, 5), 6);
+    cr_assert_eq(at(&d, d.y, 5), 1);
+    dnic_dataset_free(&d);
+    char want[512];
+    WANT(want, "%s: 2 columns but the model declares inputs = 3", path("t.csv"));
+    put_str(path("t.csv"), "a,b\n1,2\n");
+    expect_csv(path("t.csv"), o, want);
 }

@@ -107,7 +107,7 @@ static void jprog_make(jprog *j, const dnic_ir *ir)
         .y = ir->y,
         .loss_acc = ir->loss_acc,
     };
-    j->jit = dnic_jit_compile(ir, &j->p, NULL, NULL, NULL, NULL);
+    j->jit = dnic_jit_compile(ir, &j->p, NULL, NULL, NULL, NULL, NULL);
     cr_assert_not_null(j->jit, "the JIT failed");
     for (int b = 0; b < ir->nblocks; b++)
         cr_assert_not_null(j->p.blocks[b].fn, "block %d has no function", b);
