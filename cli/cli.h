@@ -77,6 +77,10 @@ bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *p
 typedef struct cli_reporter {
     const dnic_model *m;
     cli_log *log;
+    dnic_diag *d;              /* the training warnings go here */
+    long long lines;           /* report lines printed so far */
+    double last_loss;          /* the previous line's loss (sum) per example */
+    bool warned_chance, warned_still; /* each training warning is given once per run */
 } cli_reporter;
 /* A dnic_report_fn (user: a cli_reporter): the report line in the seeds' format, and the log's row. */
 void cli_print_report(void *user, const dnic_report *r);

@@ -12,8 +12,8 @@ _dnic_options='--check --run -c --dump-ast --dump-ir --emit-dot --emit-llvm -S -
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
 inputs labels limit test_limit validation bits examples seed'
 _dnic_keys_train='mode batch lr epochs steps report_every seed dtype optimizer backward_message
-report_sg lag momentum beta1 beta2 eps shuffle'
-_dnic_keys_loss='report'
+report_sg lag momentum beta1 beta2 eps shuffle grad'
+_dnic_keys_loss='report report_per'
 _dnic_keys_layer='activation bias init bias_init norm norm_momentum norm_eps repeat trainable'
 _dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init'
 
