@@ -20,6 +20,7 @@ typedef struct dnic_options {
     const char *out_path, *header_path, *prefix, *cpu, *target; /* -c */
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
+    bool plot_time;          /* --plot-x time: against wall time, not steps */
     const char *checkpoint, *resume;
     const char *vary;        /* --vary KEY=V1,V2,... */
     long long checkpoint_every;
@@ -71,7 +72,8 @@ bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const 
 void cli_log_row(cli_log *l, const dnic_report *r);
 /* Closes the log (kept when the run got somewhere) and draws --plot from it; false when the
  * log or the chart could not be written. */
-bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, dnic_status status);
+bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, bool plot_time,
+                    dnic_status status);
 
 /* ---- report_print.c ---------------------------------------------------------------------- */
 typedef struct cli_reporter {

@@ -166,7 +166,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
     dnic_train_result res;
     dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){.m = m, .log = &log, .d = d}, &res);
-    if (log.f && !cli_log_finish(&log, d, m, o->plot_svg, res.status) && res.status == DNIC_OK)
+    if (log.f && !cli_log_finish(&log, d, m, o->plot_svg, o->plot_time, res.status) && res.status == DNIC_OK)
         goto out;
     rc = train_outcome(d, m, o, &res, ds.n);
     if (rc != DNIC_EXIT_OK)

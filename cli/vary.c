@@ -104,7 +104,8 @@ int dnic_vary(const dnic_options *base, const char *spec)
         }
     }
     if (base->plot_svg && rc == DNIC_EXIT_OK &&
-        dnic_plot((const char *const *)logs, (const char *const *)labels, n, base->plot_svg) != 0)
+        dnic_plot_x((const char *const *)logs, (const char *const *)labels, n, base->plot_svg,
+                    base->plot_time ? DNIC_PLOT_X_TIME : DNIC_PLOT_X_STEP) != 0)
         rc = DNIC_EXIT_USER;
     for (i = 0; i < n; i++) {
         if (logs[i])

@@ -5,7 +5,7 @@
 
 _dnic_options='--check --run -c --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
 --cpu --target --set --save-weights --load-weights --save-init --export-data --log
---save-predictions --plot --checkpoint --checkpoint-every --resume --vary --schedule --threads
+--save-predictions --plot --plot-x --checkpoint --checkpoint-every --resume --vary --schedule --threads
 --no-cache --progress --no-progress --help -h --version'
 
 # The settings each block accepts (docs/language.md).
@@ -65,6 +65,9 @@ _dnic() {
         return ;;
     --schedule)
         COMPREPLY=($(compgen -W 'auto sequential pipeline' -- "$cur"))
+        return ;;
+    --plot-x | --x)
+        COMPREPLY=($(compgen -W 'step time' -- "$cur"))
         return ;;
     --threads | --checkpoint-every | --prefix | --cpu | --target | --vary)
         return ;;
