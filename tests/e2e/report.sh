@@ -103,4 +103,14 @@ W='dnic: warning: the loss changed by less than 1e-6 of itself since the previou
 "$DNIC" $M $R --set train.epochs=3000 2> "$TMP/learn.err" > /dev/null
 [ ! -s "$TMP/learn.err" ] && ok "a learning run gives no training warning" ||
     not_ok "a learning run gives no training warning" "$(cat "$TMP/learn.err")"
+# 9. the progress line shows the mean so far in the period (it does not rise through an epoch),
+# or with report_per = sum the running sum, marked
+"$DNIC" $M --run --no-cache --progress --set loss.report=loss --set train.epochs=10000 2> "$TMP/prog.err" > /dev/null
+vals=$(tr '\r' '\n' < "$TMP/prog.err" | sed -n 's/.* loss \([0-9.e+-]*\)$/\1/p')
+[ -n "$vals" ] && printf '%s\n' "$vals" | awk '$1 > 4 { exit 1 }' &&
+    ok "the progress line's loss is per example ($(printf '%s\n' "$vals" | wc -l) draws)" ||
+    not_ok "the progress line's loss is per example" "$(tr '\r' '\n' < "$TMP/prog.err" | cat -v | head -5)"
+"$DNIC" $M --run --no-cache --progress --set train.epochs=5000 2> "$TMP/progs.err" > /dev/null
+tr '\r' '\n' < "$TMP/progs.err" | grep -q ' loss [0-9.e+-]* (sum)$' && ok "with report_per = sum it says (sum)" ||
+    not_ok "with report_per = sum the progress line says (sum)" "$(tr '\r' '\n' < "$TMP/progs.err" | cat -v | head -5)"
 finish
