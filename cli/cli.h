@@ -29,6 +29,7 @@ typedef struct dnic_options {
     const char *save_weights, *load_weights, *save_init, *export_data, *log_csv, *save_predictions;
     const char *plot_svg;    /* --plot: the run's curves */
     const char *save_best;   /* --save-best: the weights with the lowest validation (else test) loss */
+    bool plot_time;          /* --plot-x time: against wall time, not steps */
     const char *checkpoint, *resume;
     const char *vary[8];     /* --vary KEY=V1,V2,...: each one an axis of the grid */
     int nvary;
@@ -107,12 +108,17 @@ bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const 
 void cli_log_row(cli_log *l, const dnic_report *r);
 /* Closes the log (kept when the run got somewhere) and draws --plot from it; false when the
  * log or the chart could not be written. */
-bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, dnic_status status);
+bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, bool plot_time,
+                    dnic_status status);
 
 /* ---- report_print.c ---------------------------------------------------------------------- */
 typedef struct cli_reporter {
     const dnic_model *m;
     cli_log *log;
+    dnic_diag *d;              /* the training warnings go here */
+    long long lines;           /* report lines printed so far */
+    double last_loss;          /* the previous line's loss (sum) per example */
+    bool warned_chance, warned_still; /* each training warning is given once per run */
 } cli_reporter;
 /* A dnic_report_fn (user: a cli_reporter): the report line in the seeds' format, and the log's row. */
 void cli_print_report(void *user, const dnic_report *r);

@@ -75,7 +75,8 @@ void cli_log_row(cli_log *l, const dnic_report *r)
     fprintf(l->f, ",%.6f\n", r->elapsed);
 }
 
-bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, dnic_status status)
+bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *plot_svg, bool plot_time,
+                    dnic_status status)
 {
     /* the log of a diverged or interrupted run is kept: it shows what happened up to there */
     bool logged = close_log(d, l->f, l->tmp, l->path,
@@ -88,7 +89,8 @@ bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *p
         dnic_error(d, (dnic_span){0}, "--plot: the run printed no report line to draw (report_every = %lld)",
                    m->train.report_every);
     else if (!plotted)
-        plotted = dnic_plot(&l->path, (const char *const[]){m->name}, 1, plot_svg) == 0;
+        plotted = dnic_plot_x(&l->path, (const char *const[]){m->name}, 1, plot_svg,
+                              plot_time ? DNIC_PLOT_X_TIME : DNIC_PLOT_X_STEP) == 0;
     if (l->path == l->plot_tmp)
         unlink(l->plot_tmp);
     return logged && plotted;

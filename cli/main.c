@@ -7,21 +7,25 @@
 #include "cli.h"
 #include "plot.h"
 
-/* dnic plot A.csv [B.csv ...] -o F.svg: overlays the curves of several runs' logs. */
+/* dnic plot [--x step|time] A.csv [B.csv ...] -o F.svg: overlays the curves of several runs'
+ * logs, against their steps or their wall time. */
 static int plot_command(int argc, char **argv)
 {
     const char **csv = calloc((size_t)argc + 1, sizeof *csv);
     const char *out = NULL;
     int n = 0, rc = DNIC_EXIT_USER;
+    dnic_plot_xaxis x = DNIC_PLOT_X_STEP;
     if (!csv)
         return DNIC_EXIT_INTERNAL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs("usage: dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
+            fputs("usage: dnic plot [--x step|time] LOG.csv [LOG.csv ...] -o CHART.svg\n"
                   "\n"
                   "Overlays the curves of several runs' --log files in one SVG chart.\n"
                   "\n"
                   "  -o CHART.svg         the chart to write\n"
+                  "  --x step|time        the x axis: steps (the default) or wall time since\n"
+                  "                       training began (the logs' elapsed_s)\n"
                   "  -h, --help           show this help\n",
                   stdout);
             rc = DNIC_EXIT_OK;
@@ -33,6 +37,12 @@ static int plot_command(int argc, char **argv)
                 goto out;
             }
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--x")) {
+            if (i + 1 >= argc || (strcmp(argv[i + 1], "step") && strcmp(argv[i + 1], "time"))) {
+                rc = cli_bad_flag("%s", "--x is step or time");
+                goto out;
+            }
+            x = !strcmp(argv[++i], "time") ? DNIC_PLOT_X_TIME : DNIC_PLOT_X_STEP;
         } else if (argv[i][0] == '-') {
             rc = cli_bad_flag("unknown option '%s' for dnic plot (dnic plot LOG.csv... -o CHART.svg)", argv[i]);
             goto out;
@@ -44,7 +54,7 @@ static int plot_command(int argc, char **argv)
         rc = cli_bad_flag("%s", "dnic plot LOG.csv [LOG.csv ...] -o CHART.svg");
         goto out;
     }
-    rc = dnic_plot(csv, NULL, n, out) == 0 ? DNIC_EXIT_OK : DNIC_EXIT_USER;
+    rc = dnic_plot_x(csv, NULL, n, out, x) == 0 ? DNIC_EXIT_OK : DNIC_EXIT_USER;
 out:
     free(csv);
     return rc;

@@ -69,6 +69,14 @@ static bool parse_schedule(dnic_options *o, const char *v)
     return true;
 }
 
+static bool parse_plot_x(dnic_options *o, const char *v)
+{
+    if (strcmp(v, "step") && strcmp(v, "time"))
+        return false;
+    o->plot_time = !strcmp(v, "time");
+    return true;
+}
+
 static bool parse_threads(dnic_options *o, const char *v)
 {
     char *end;
@@ -164,6 +172,8 @@ static const cli_option options[] = {
      .needs = "--run"},
     {"--plot", NULL, "FILE.svg", SEC_RUN, "draw the loss (and accuracy) curves of the run", OPT_STRING,
      FIELD(plot_svg), .needs = "--run"},
+    {"--plot-x", NULL, "step|time", SEC_RUN, "the chart's x axis: steps (the default) or wall time", OPT_PARSED,
+     .parse = parse_plot_x, .bad = "--plot-x is step or time, not '%s'", .needs = "--plot"},
     {"--checkpoint", NULL, "FILE", SEC_RUN,
      "save the whole training state to FILE (at the end, every\n--checkpoint-every N epochs, and on SIGINT/SIGTERM)",
      OPT_STRING, FIELD(checkpoint), .needs = "--run"},
@@ -208,7 +218,7 @@ enum { NOPTIONS = sizeof options / sizeof options[0] };
 static void usage(FILE *out)
 {
     fputs("usage: dnic FILE.dni [options]\n"
-          "       dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
+          "       dnic plot [--x step|time] LOG.csv [LOG.csv ...] -o CHART.svg\n"
           "\n"
           "Compiles a model described in a .dni file and trains it with synthetic gradients\n"
           "(Decoupled Neural Interfaces) or backpropagation.\n",
@@ -231,8 +241,9 @@ static void usage(FILE *out)
         }
     }
     fputs("\n"
-          "dnic plot LOG.csv [LOG.csv ...] -o CHART.svg\n"
-          "                       overlay the curves of several runs' --log files\n"
+          "dnic plot [--x step|time] LOG.csv [LOG.csv ...] -o CHART.svg\n"
+          "                       overlay the curves of several runs' --log files, against\n"
+          "                       their steps or (--x time) their wall time\n"
           "\n"
           "The language is described in docs/language.md (installed under share/doc/dnic);\n"
           "the manual page is dnic(1).\n",

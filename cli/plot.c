@@ -19,8 +19,9 @@
 typedef struct plot_run {
     const char *path;
     char *label;
+    const char *x; /* the x column: "step", or "elapsed_s" for wall time */
     char **names;  /* ncols column names */
-    int ncols, step;
+    int ncols, step; /* step: the index of column x */
     double *cells; /* nrows x ncols: values, PLOT_GAP or PLOT_EMPTY */
     int nrows, cap;
 } plot_run;
@@ -162,11 +163,11 @@ static bool parse_header(plot_run *r, char **f, int nf, int line)
             return false;
         }
         r->ncols = c + 1;
-        if (!strcmp(f[c], "step"))
+        if (!strcmp(f[c], r->x))
             r->step = c;
     }
     if (r->step < 0) {
-        log_error(r->path, line, "no 'step' column in the header");
+        log_error(r->path, line, "no '%s' column in the header", r->x);
         return false;
     }
     return true;
@@ -195,7 +196,7 @@ static bool parse_row(plot_run *r, char **f, int nf, int line)
             return false;
         }
         if (c == r->step && !isfinite(row[c])) {
-            log_error(r->path, line, "field %d ('step') must be a finite number, found '%s'", c + 1, shown(f[c]));
+            log_error(r->path, line, "field %d ('%s') must be a finite number, found '%s'", c + 1, r->x, shown(f[c]));
             return false;
         }
     }
@@ -500,6 +501,7 @@ typedef struct plot_ctx {
     const plot_run *runs;
     int n;
     plot_axis x;
+    const char *xlabel;
     double *px, *py; /* scratch: room for the longest run's points */
 } plot_ctx;
 
@@ -638,8 +640,8 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
     }
     fprintf(o, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", ML, pt, PW, PH);
     if (last_panel)
-        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#333\">step</text>\n", ML + PW / 2,
-                pt + PH + 32);
+        fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#333\">%s</text>\n", ML + PW / 2,
+                pt + PH + 32, c->xlabel);
     if (empty)
         fprintf(o, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#999\">no finite values</text>\n",
                 ML + PW / 2, pt + PH / 2);
@@ -749,7 +751,8 @@ static int build_panels(const plot_run *runs, int n, plot_panel **out, int *nall
 
 static void write_svg(FILE *o, const plot_run *runs, int n, const plot_panel *p, int np, double *scratch, int maxrows)
 {
-    plot_ctx c = {.o = o, .runs = runs, .n = n, .px = scratch, .py = scratch + maxrows};
+    plot_ctx c = {.o = o, .runs = runs, .n = n, .px = scratch, .py = scratch + maxrows,
+                  .xlabel = n > 0 && !strcmp(runs[0].x, "elapsed_s") ? "wall time (s)" : "step"};
     double xlo = (double)INFINITY, xhi = -(double)INFINITY;
     for (int i = 0; i < n; i++)
         for (int r = 0; r < runs[i].nrows; r++) {
@@ -826,6 +829,11 @@ static bool write_atomically(const char *svg_path, const plot_run *runs, int n, 
 
 int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path)
 {
+    return dnic_plot_x(csv_paths, labels, n, svg_path, DNIC_PLOT_X_STEP);
+}
+
+int dnic_plot_x(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path, dnic_plot_xaxis x)
+{
     if (n <= 0) {
         fprintf(stderr, "dnic: error: no logs to plot\n");
         return 1;
@@ -840,6 +848,7 @@ int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, co
     }
     for (int i = 0; i < n; i++) {
         runs[i].path = csv_paths[i];
+        runs[i].x = x == DNIC_PLOT_X_TIME ? "elapsed_s" : "step";
         runs[i].label = labels && labels[i] ? dup_str(labels[i], strlen(labels[i])) : default_label(csv_paths[i]);
         if (!runs[i].label) {
             oom();

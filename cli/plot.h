@@ -22,4 +22,9 @@
  * error nothing is written. */
 int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path);
 
+/* The x axis of a chart: the step (dnic_plot's), or the wall time since training began (the
+ * logs' elapsed_s column, labelled "wall time (s)"), where DNI's speed shows. */
+typedef enum dnic_plot_xaxis { DNIC_PLOT_X_STEP, DNIC_PLOT_X_TIME } dnic_plot_xaxis;
+int dnic_plot_x(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path, dnic_plot_xaxis x);
+
 #endif

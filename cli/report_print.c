@@ -1,15 +1,61 @@
 /* What a run prints on stdout: a report line per report in the seeds' format (Python 2's
  * float printing) and the closing summary of time, speed, compilation and schedule. */
+#include <math.h>
+
 #include "cli.h"
 #include "codegen.h"
 #include "report.h"
 
-/* Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408 [h1:... h2:...] */
-void cli_print_report(void *user, const dnic_report *r)
+/* A run that learns nothing says so once (issue 17): from the second report line on, a test
+ * (else validation) accuracy within 1 point of chance, or a loss that moved by less than 1e-6
+ * of itself since the previous line.  Each warning says what to try. */
+static void warn_if_stuck(cli_reporter *rp, const dnic_report *r, const dnic_report *sum)
+{
+    const dnic_model *m = rp->m;
+    int width = m->layers[m->out].out;
+    /* chance: one class in `width` for softmax; one output right or wrong for the others */
+    double chance = m->loss == DNIC_LOSS_SOFTMAX_CE ? 1.0 / width : width == 1 ? 0.5 : -1;
+    bool has_acc = r->has_test || r->has_validation;
+    double acc = r->has_test ? r->test_accuracy : r->val_accuracy;
+    const char *grad = m->train.grad_mean ? "another train.lr"
+                                          : "train.grad = mean (by default the gradients are summed over the batch, "
+                                            "so a PyTorch-style lr is batch times too large), or another train.lr";
+    double loss = sum->examples > 0 ? sum->loss / (double)sum->examples : sum->loss;
+    if (rp->lines > 0 && rp->d && !rp->warned_chance && has_acc && chance > 0 && fabs(acc - chance) <= 0.01) {
+        rp->warned_chance = true;
+        dnic_warning(rp->d, (dnic_span){0},
+                     "%s accuracy %.2f%% is at chance (%.2f%%) at Iter:%lld: the model is not learning; try %s",
+                     r->has_test ? "test" : "validation", 100 * acc, 100 * chance, r->iter, grad);
+    }
+    if (rp->lines > 0 && rp->d && !rp->warned_still && (loss != 0 || rp->last_loss != 0) &&
+        fabs(loss - rp->last_loss) <= 1e-6 * fabs(rp->last_loss)) {
+        rp->warned_still = true;
+        dnic_warning(rp->d, (dnic_span){0},
+                     "the loss changed by less than 1e-6 of itself since the previous report (Iter:%lld): "
+                     "training has stalled; try %s",
+                     r->iter, grad);
+    }
+    rp->last_loss = loss;
+    rp->lines++;
+}
+
+/* Iter:999 Loss:380.142015668 Synthetic Loss:1694.16764408 [h1:... h2:...].  The loss and the
+ * synthetic losses are the pass's sums with loss.report_per = sum (the seeds'), otherwise the
+ * means per example (the sums divided by the examples they cover); the log gets the same. */
+void cli_print_report(void *user, const dnic_report *sum)
 {
     cli_reporter *rp = user;
     const dnic_model *m = rp->m;
     char num[64];
+    dnic_report mean = *sum;
+    double sg[sum->nsg > 0 ? sum->nsg : 1];
+    if (!m->report_sum && sum->examples > 0) {
+        mean.loss = sum->loss / (double)sum->examples;
+        for (int s = 0; s < sum->nsg; s++)
+            sg[s] = sum->sg_loss[s] / (double)sum->examples;
+        mean.sg_loss = sg;
+    }
+    const dnic_report *r = &mean;
     dnic_format_py2(num, sizeof num, r->loss);
     printf("Iter:%lld Loss:%s", r->iter, num);
     if (r->nsg > 0) {
@@ -32,6 +78,7 @@ void cli_print_report(void *user, const dnic_report *r)
     putchar('\n');
     fflush(stdout);
     cli_log_row(rp->log, r);
+    warn_if_stuck(rp, r, sum);
 }
 
 /* # seed_dni: 100000 steps in 1.234 s (81037 steps/s); compile 12.3 ms (...); <plan.why>, e.g.

@@ -68,6 +68,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .steps = m->train.steps,
         .report_every = m->train.report_every,
         .progress = o->progress >= 0 ? o->progress : isatty(STDERR_FILENO),
+        .progress_sum = m->report_sum,
         .lag = m->train.lag,
         .schedule = o->schedule,
         .threads = o->threads,
@@ -190,8 +191,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     if (!cli_log_open(&log, d, m, p.nsg, o->log_csv, o->plot_svg, val.n > 0, test.n > 0))
         goto out;
     dnic_train_result res;
-    dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){m, &log}, &res);
-    bool logged = !log.f || cli_log_finish(&log, d, m, o->plot_svg, res.status);
+    dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){.m = m, .log = &log, .d = d}, &res);
+    bool logged = !log.f || cli_log_finish(&log, d, m, o->plot_svg, o->plot_time, res.status);
     if (!logged && res.status == DNIC_OK)
         goto out;
     rc = train_outcome(d, m, o, &res, ds.n);

@@ -197,7 +197,9 @@ int dnic_vary(const dnic_options *base)
         }
     }
     fflush(stdout);
-    if (base->plot_svg && nplot > 0 && dnic_plot(plot_logs, plot_labels, nplot, base->plot_svg) != 0 && rc == DNIC_EXIT_OK)
+    if (base->plot_svg && nplot > 0 &&
+        dnic_plot_x(plot_logs, plot_labels, nplot, base->plot_svg, base->plot_time ? DNIC_PLOT_X_TIME : DNIC_PLOT_X_STEP) != 0 &&
+        rc == DNIC_EXIT_OK)
         rc = DNIC_EXIT_USER;
     free(plot_logs);
     free(plot_labels);

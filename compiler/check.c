@@ -247,7 +247,7 @@ static const char *synonym(const char *name, const char *const *keys, int n)
 
 static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
-                                         "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best"};
+                                         "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -789,8 +789,9 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
 static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dnic_span *out_span)
 {
     static const char *const kinds[] = {"squared_error", "softmax_cross_entropy", "sigmoid_cross_entropy"};
-    static const char *const keys[] = {"report"};
+    static const char *const keys[] = {"report", "report_per"};
     static const char *const reports[] = {"abs_error", "abs_delta", "loss"};
+    static const char *const pers[] = {"example", "sum"};
     const dnic_expr *call = d->call;
     int k = -1;
     for (int i = 0; i < 3; i++)
@@ -817,13 +818,20 @@ static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dn
         if (y->name || y->value->kind != EXPR_NAME || strcmp(y->value->str, "labels") != 0)
             dnic_error(c->d, y->value->span, "the second argument of a loss is 'labels'");
     }
-    check_keys(c, d, keys, 1, "loss");
+    check_keys(c, d, keys, 2, "loss");
     const dnic_setting *s;
     c->m->report = DNIC_REPORT_LOSS;
     if ((s = find(d, "report"))) {
         int v = get_enum(c, s, reports, 3);
         if (v >= 0)
             c->m->report = (dnic_report_kind)v;
+    }
+    /* the seeds' kinds print the seeds' sums; the loss itself its mean per example */
+    c->m->report_sum = c->m->report != DNIC_REPORT_LOSS;
+    if ((s = find(d, "report_per"))) {
+        int v = get_enum(c, s, pers, 2);
+        if (v >= 0)
+            c->m->report_sum = v == 1;
     }
 }
 
@@ -917,6 +925,12 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
             else
                 *dst[h] = v;
         }
+    }
+    static const char *const grads[] = {"sum", "mean"};
+    if ((s = find(d, "grad"))) {
+        int v = get_enum(c, s, grads, 2);
+        if (v >= 0)
+            t->grad_mean = v == 1;
     }
     static const char *const orders[] = {"before_update", "after_update"};
     if ((s = find(d, "backward_message"))) {

@@ -966,7 +966,8 @@ static void gen_matmul_nt(opctx *c)
     gen_gemm(g, c, &q);
 }
 
-/* Applies the update rule to parameter elements idx.. with gradient g (lanes wide):
+/* Applies the update rule to parameter elements idx.. with gradient g (lanes wide), first
+ * divided by B with train.grad = mean (grad_div; the bias's epilogue has divided it already):
  * sgd: p -= g * lr (the seeds); momentum: v = momentum * v + g, p -= lr * v;
  * adam: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, p -= lr (m / c1) / (sqrt(v / c2) + eps). */
 static void apply_update(opctx *c, LLVMValueRef idx, LLVMValueRef g, int lanes)
@@ -974,6 +975,8 @@ static void apply_update(opctx *c, LLVMValueRef idx, LLVMValueRef g, int lanes)
     cg *gg = c->g;
     const dnic_opt_spec *opt = &c->o->opt;
     LLVMValueRef p = vload(gg, c->dst, idx, lanes), step;
+    if (c->o->grad_div > 0)
+        g = LLVMBuildFDiv(gg->B, g, cl(gg, g, c->o->grad_div), "");
     if (opt->kind == DNIC_OPT_SGD) {
         step = fmul(gg, g, cl(gg, g, c->o->lr));
     } else if (opt->kind == DNIC_OPT_MOMENTUM) {

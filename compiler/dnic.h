@@ -243,6 +243,7 @@ typedef struct dnic_train_spec {
     const char *keep_best;     /* the weights of the best validation loss go here (as --save-best), or NULL */
     dnic_opt_spec opt;
     bool shuffle;              /* a new seeded order of examples every epoch */
+    bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -257,6 +258,8 @@ typedef struct dnic_model {
     int nsgs;
     dnic_loss_kind loss;
     dnic_report_kind report;
+    bool report_sum;           /* report_per = sum: the report's sums as they are (the seeds'); else
+                                * divided by the examples they cover (loss.report_per = example) */
     dnic_train_spec train;
 } dnic_model;
 
@@ -312,6 +315,8 @@ typedef struct dnic_ir_op {
     int nsrc;
     dnic_act act;     /* DENSE, ADD, AFFINE, ACT_GRAD; LOSS_SUM: the loss (ir_ops.def) */
     double lr;        /* updates */
+    int grad_div;     /* SGD_W, UPDATE with train.grad = mean: the gradient is divided by this (B)
+                         before the update rule; 0: used as it is (the batch sum) */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
     int scratch;      /* a TEMP buffer written then read by the op, else -1: MATMUL_NT: W^T;
                          SGD_W: x^T where dnic_sgd_w_transposes */

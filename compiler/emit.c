@@ -217,7 +217,7 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
     fprintf(f, "/* The outputs for n rows of inputs (x: n * %s_INPUT_SIZE values, y: n * %s_OUTPUT_SIZE). */\n"
                "void %s_predict(%s *m, const %s *x, %s *y, int n);\n\n", P, P, P, P, T, T);
     fprintf(f, "/* One training step on %s_BATCH rows (x: inputs, y: labels), exactly as dnic --run does one;\n"
-               " * returns the step's share of the report's Loss. */\n%s %s_train_step(%s *m, const %s *x, const %s *y);\n\n",
+               " * returns the step's share of the report's Loss: its sum over the batch. */\n%s %s_train_step(%s *m, const %s *x, const %s *y);\n\n",
             P, T, P, P, T, T);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     return temp_close(d, f, o->header_path, &tmp) && temp_commit(d, o->header_path, &tmp);

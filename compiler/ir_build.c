@@ -178,6 +178,9 @@ dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, in
     dnic_ir_op *o = emit(b, op, param, s0, s1, -1);
     o->lr = lr;
     o->opt = *opt;
+    /* train.grad = mean: the batch sums (weights, gamma, beta) become means, as the bias is */
+    if (b->m->train.grad_mean && op != DNIC_OP_SGD_B)
+        o->grad_div = b->ir->batch;
     const dnic_buffer_desc *p = &b->ir->bufs[param];
     const char *pn = p->name;
     int rows = p->rows, cols = p->cols;

@@ -46,6 +46,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         fprintf(out, " loss=%s", o->act == DNIC_ACT_LINEAR ? "squared" : o->act == DNIC_ACT_SOFTMAX ? "softmax_ce" : "sigmoid_ce");
     if (info->attrs & DNIC_ATTR_LR) {
         fprintf(out, " lr=%.17g", o->lr);
+        if (o->grad_div > 0)
+            fprintf(out, " grad=mean(/%d)", o->grad_div);
         if (o->opt.kind == DNIC_OPT_MOMENTUM)
             fprintf(out, " momentum=%.17g velocity=%s", o->opt.momentum, ir->bufs[o->state[0]].name);
         else if (o->opt.kind == DNIC_OPT_ADAM)

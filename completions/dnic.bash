@@ -5,15 +5,15 @@
 
 _dnic_options='--check --run -c --eval --predict --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
 --cpu --target --set --save-weights --save-best --load-weights --save-init --export-data --log
---save-predictions --plot --checkpoint --checkpoint-every --resume --vary --schedule --threads
+--save-predictions --plot --plot-x --checkpoint --checkpoint-every --resume --vary --schedule --threads
 --no-cache --progress --no-progress --help -h --version'
 
 # The settings each block accepts (docs/language.md).
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
 inputs labels limit test_limit validation bits examples seed'
 _dnic_keys_train='mode batch lr epochs steps report_every seed dtype optimizer backward_message
-report_sg lag momentum beta1 beta2 eps shuffle patience keep_best'
-_dnic_keys_loss='report'
+report_sg lag momentum beta1 beta2 eps shuffle patience keep_best grad'
+_dnic_keys_loss='report report_per'
 _dnic_keys_layer='activation bias init bias_init norm norm_momentum norm_eps repeat trainable'
 _dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init'
 
@@ -65,6 +65,9 @@ _dnic() {
         return ;;
     --schedule)
         COMPREPLY=($(compgen -W 'auto sequential pipeline' -- "$cur"))
+        return ;;
+    --plot-x | --x)
+        COMPREPLY=($(compgen -W 'step time' -- "$cur"))
         return ;;
     --threads | --checkpoint-every | --prefix | --cpu | --target | --vary)
         return ;;

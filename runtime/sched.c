@@ -445,12 +445,20 @@ static bool reported_pass(const run *r, long long P)
     return r->by_epoch ? (P + 1) % r->o->report_every == 0 : true;
 }
 
-static void progress(double t0, long long step, long long total, double loss)
+/* The progress line after `step` steps: the loss so far in the current pass, summed or (by
+ * default) divided by the examples it covers, so that it does not rise through a pass. */
+static void progress(const run *r, double t0, long long step)
 {
+    long long total = r->total, P = step ? (step - 1) / r->pass_len : 0;
+    double loss = r->ring[P % RING].loss;
+    long long seen = (step - P * r->pass_len) * r->p->batch;
+    if (!r->o->progress_sum && seen > 0)
+        loss /= (double)seen;
     double el = now_s() - t0, rate = (double)step / (el > 0 ? el : 1e-9);
     double eta = (double)(total - step) / (rate > 0 ? rate : 1);
-    fprintf(stderr, "\r\033[K%5.1f%%  step %lld/%lld  %.0f steps/s  ETA %.0fs  loss %.6g",
-            100.0 * (double)step / (double)total, step, total, rate, eta, loss);
+    fprintf(stderr, "\r\033[K%5.1f%%  step %lld/%lld  %.0f steps/s  ETA %.0fs  loss %.6g%s",
+            100.0 * (double)step / (double)total, step, total, rate, eta, loss,
+            r->o->progress_sum ? " (sum)" : "");
     fflush(stderr);
 }
 
@@ -827,6 +835,8 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .iter = r->by_epoch ? next : (next + 1) * r->pass_len - 1,
                 .step = (next + 1) * r->pass_len < r->total ? (next + 1) * r->pass_len : r->total,
                 .loss = pt->loss,
+                .examples = ((next + 1) * r->pass_len < r->total ? r->pass_len : r->total - next * r->pass_len) *
+                            p->batch,
                 .sg_loss = sg,
                 .nsg = p->nsg,
                 .elapsed = now_s() - t0,
@@ -995,7 +1005,7 @@ static void run_sequential(run *r, dnic_report_fn report, void *user, double t0)
         }
         next = report_ready(r, next, report, user, t0);
         if (o->progress && (t & 255) == 0 && now_s() >= next_draw && t < r->total) {
-            progress(t0, t + 1, r->total, r->ring[pass_of(r, t) % RING].loss);
+            progress(r, t0, t + 1);
             next_draw = now_s() + 0.25;
         }
     }
@@ -1062,7 +1072,7 @@ static void supervise(run *r, dnic_report_fn report, void *user, double t0)
         pthread_mutex_unlock(&r->mu);
         if (o->progress && now_s() >= next_draw) {
             long long done = atomic_load(&r->st[S - 1].steps_done);
-            progress(t0, done, r->total, r->ring[pass_of(r, done ? done - 1 : 0) % RING].loss);
+            progress(r, t0, done);
             next_draw = now_s() + 0.25;
         }
     }

@@ -25,7 +25,8 @@ const char *dnic_rt_error(const dnic_rt *m);
 /* x: n rows of the model's inputs, y: n rows of outputs, in the model's dtype. */
 void dnic_rt_predict(dnic_rt *m, const void *x, void *y, int n);
 /* One training step on one batch (the compiled batch size), exactly as `dnic --run` does one;
- * returns the step's contribution to the report's Loss. */
+ * returns the step's contribution to the report's Loss: its sum over the batch's rows (divide
+ * by the batch for the mean per example that `report_per = example` prints). */
 double dnic_rt_train_step(dnic_rt *m, const void *x, const void *y);
 /* The program inside (for tests and tools). */
 dnic_program *dnic_rt_program(dnic_rt *m);

@@ -144,6 +144,7 @@ typedef struct dnic_train_opts {
     long long epochs, steps;    /* exactly one is > 0; an epoch is floor(n / batch) steps */
     long long report_every;     /* in epochs, or in steps when steps > 0 */
     int progress;               /* draw a progress line on stderr */
+    int progress_sum;           /* its loss is the pass's running sum; else the mean per example */
     int lag;                    /* d: the SG target of step t is applied before step t+1+d */
     dnic_schedule schedule;     /* AUTO: the planner decides (dnic_plan_schedule) */
     int threads;                /* pipeline threads (0: the number of cores) */
@@ -181,6 +182,7 @@ typedef struct dnic_report {
     long long iter;             /* the epoch (or step) index the report closes, from 0 */
     long long step;             /* steps done so far */
     double loss;                /* summed over the report's pass */
+    long long examples;         /* the examples that loss and sg_loss sum over (steps x batch) */
     const double *sg_loss;      /* one per SG module */
     int nsg;
     double elapsed;             /* seconds since training began */

@@ -65,7 +65,9 @@ if "$DNIC" $G -c -o "$TMP/g/seed_dni.o" --prefix seed_dni > "$TMP/g/c.out" 2>&1 
     $CC -std=c11 ${SAN_CFLAGS:-} -I"$TMP/g" -I"$top_srcdir/runtime" -I"$top_srcdir/include" examples/embed/main.c \
         "$TMP/g/seed_dni.o" "$top_builddir/libdnic.a" -lm -o "$TMP/g/embed" 2> "$TMP/g/cc.err"; then
     "$TMP/g/embed" 50 "$TMP/g/emb.st" > "$TMP/g/embed.out" 2>&1
-    "$DNIC" $G --run --no-progress --set train.lag=0 --set train.steps=50 --set train.report_every=1 --log "$TMP/g/run.csv" \
+    # train_step returns the step's sum: the log's too with report_per = sum (else per example)
+    "$DNIC" $G --run --no-progress --set train.lag=0 --set train.steps=50 --set train.report_every=1 \
+        --set loss.report_per=sum --log "$TMP/g/run.csv" \
         --save-weights "$TMP/g/run.st" --save-predictions "$TMP/g/pred.st" > "$TMP/g/run.out" 2>&1
     sed -n 's/^step \([0-9]*\) loss \(.*\)/\1 \2/p' "$TMP/g/embed.out" > "$TMP/g/a.txt"
     tail -n +2 "$TMP/g/run.csv" | awk -F, '{print $1, $3}' > "$TMP/g/b.txt"

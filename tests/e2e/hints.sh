@@ -78,7 +78,7 @@ has "a valid close name is still suggested" 1 "did you mean 'input'?" $F/056_mis
 
 # nit: dnic plot --help
 out=$("$DNIC" plot --help 2>&1); rc=$?
-if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^usage: dnic plot LOG.csv \[LOG.csv ...\] -o CHART.svg$'; then
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^usage: dnic plot \[--x step|time\] LOG.csv \[LOG.csv ...\] -o CHART.svg$'; then
     ok "dnic plot --help prints the plot usage"
 else not_ok "dnic plot --help prints the plot usage" "exit $rc" "$out"; fi
 # inputs against the data files' headers at --check: a gzipped IDX file (the corpus has plain ones)

@@ -439,6 +439,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     int A = kbuf(a, ir, "A", DNIC_BUF_PARAM, B, N), Y = kbuf(a, ir, "Y", DNIC_BUF_PARAM, B, N);
     int P = kbuf(a, ir, "P", DNIC_BUF_PARAM, B, N);
     int Wu = kbuf(a, ir, "Wu", DNIC_BUF_PARAM, K, N), Bu = kbuf(a, ir, "Bu", DNIC_BUF_PARAM, 1, N);
+    int Wm = kbuf(a, ir, "Wm", DNIC_BUF_PARAM, K, N); /* Wu's values, updated with train.grad = mean */
     /* a bias so large that exp overflows unless softmax subtracts the row's maximum */
     int bshift = kbuf(a, ir, "bshift", DNIC_BUF_PARAM, 1, N);
     const double shift = t == DNIC_F64 ? 800 : 90;
@@ -484,6 +485,11 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     sw->lr = lr;
     if (dnic_sgd_w_transposes(K, B, t))
         sw->scratch = kbuf(a, ir, "X.t", DNIC_BUF_TEMP, K, B);
+    dnic_ir_op *swm = kop(bwd, DNIC_OP_SGD_W, Wm, X, G, -1); /* train.grad = mean: the sum / B, then lr */
+    swm->lr = lr;
+    swm->grad_div = B;
+    if (dnic_sgd_w_transposes(K, B, t))
+        swm->scratch = kbuf(a, ir, "X.t mean", DNIC_BUF_TEMP, K, B);
     kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
@@ -557,6 +563,8 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     }
     for (size_t i = 0; i < nel(&j, Wu); i++)
         setv(&j, Wu, i, unif(&r, -1, 1));
+    for (size_t i = 0; i < nel(&j, Wu); i++)
+        setv(&j, Wm, i, getv(&j, Wu, i));
     for (size_t i = 0; i < nel(&j, G); i++) {
         setv(&j, G, i, unif(&r, -1, 1));
         setv(&j, A, i, i % 7 == 3 ? 0.0 : unif(&r, -1, 1)); /* relu' at exactly 0 */
@@ -697,6 +705,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             ref[(size_t)k * N + n] = wu[(size_t)k * N + n] - s * lrt;
         }
     COMPARE(Wu, "sgd_w", (size_t)K * N, tol);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            long double s = 0;
+            for (int i = 0; i < B; i++)
+                s += x[(size_t)i * K + k] * g[(size_t)i * N + n];
+            ref[(size_t)k * N + n] = wu[(size_t)k * N + n] - s / B * lrt;
+        }
+    COMPARE(Wm, "sgd_w grad=mean", (size_t)K * N, tol);
     for (int n = 0; n < N; n++) {
         long double s = 0;
         for (int i = 0; i < B; i++)
@@ -869,6 +885,15 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             e[(size_t)k * N + n] = rnd(t, wud[(size_t)k * N + n] - rnd(t, acc_ * lrd));
         }
     EXACT(Wu, "sgd_w", e);
+    /* train.grad = mean: the sum divided by B (exact in the dtype) and rounded, then times lr */
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            double acc_ = 0;
+            for (int i = 0; i < B; i++)
+                acc_ = rnd(t, acc_ + rnd(t, xd[(size_t)i * K + k] * gd[(size_t)i * N + n]));
+            e[(size_t)k * N + n] = rnd(t, wud[(size_t)k * N + n] - rnd(t, rnd(t, acc_ / B) * lrd));
+        }
+    EXACT(Wm, "sgd_w grad=mean", e);
     for (int n = 0; n < N; n++) {
         double acc_ = 0;
         for (int i = 0; i < B; i++)
@@ -1006,9 +1031,9 @@ static const shape MIXED[] = {
 static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
 {
     suite_result r = run_suite(t, sh, seed, NULL);
-    /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w, sgd_b, update, the accumulators,
-     * bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1),
+    /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
+     * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
