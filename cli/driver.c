@@ -1,47 +1,65 @@
 /* The compiler's pipeline in one function: load -> parse -> overrides -> check -> build IR ->
  * verify -> (dumps) -> JIT and train, evaluate or predict, or an object.  It lives in cli/, not compiler/: it reads
  * the command's options and ends in the command's run or -c; compiler/ is only libraries. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-int dnic_compile(const dnic_options *o)
+/* The model's source: its file, or with --resume and no file, the model text the checkpoint
+ * keeps.  *with gets the --set flags to apply: the checkpoint's first, then this command's. */
+static const dnic_source *model_source(dnic_arena *a, dnic_diag *d, const dnic_options *o, dnic_options *with)
+{
+    *with = *o;
+    if (o->path)
+        return dnic_source_load(a, d, o->path);
+    FILE *f = fopen(o->resume, "rb");
+    if (!f) {
+        dnic_error(d, (dnic_span){0}, "cannot open checkpoint '%s': %s", o->resume, strerror(errno));
+        return NULL;
+    }
+    fclose(f);
+    char *path = cli_checkpoint_text(o->resume, "dnic.model_path"), *text = NULL, *sets = NULL;
+    if (!path || !(text = cli_checkpoint_text(o->resume, "dnic.model")) ||
+        !(sets = cli_checkpoint_text(o->resume, "dnic.overrides"))) {
+        dnic_error(d, (dnic_span){0}, "%s: no model in this file (not a dnic checkpoint, or one made before dnic kept "
+                   "the model); name the model file: dnic FILE.dni --run --resume %s", o->resume, o->resume);
+        free(path);
+        free(text);
+        free(sets);
+        return NULL;
+    }
+    int nsaved = 0;
+    for (const char *l = sets; *l; l++)
+        nsaved += *l == '\n';
+    const char **all = dnic_alloc(a, (size_t)(nsaved + o->noverrides + 1) * sizeof *all);
+    int n = 0;
+    for (char *l = sets, *e; (e = strchr(l, '\n')); l = e + 1)
+        all[n++] = dnic_sprintf(a, "%.*s", (int)(e - l), l);
+    for (int i = 0; i < o->noverrides; i++)
+        all[n++] = o->overrides[i];
+    with->overrides = all;
+    with->noverrides = n;
+    const dnic_source *src = dnic_source_from_string(a, dnic_strdup(a, path), dnic_strdup(a, text));
+    free(path);
+    free(text);
+    free(sets);
+    return src;
+}
+
+int dnic_compile(const dnic_options *opts)
 {
     dnic_arena *a = dnic_arena_new();
     dnic_diag d;
     dnic_diag_init(&d, stderr);
     int rc = DNIC_EXIT_USER;
 
-    /* --resume without a model file: the model text and --set flags the checkpoint keeps */
-    char *saved_path = NULL, *saved_model = NULL, *saved_sets = NULL;
-    const dnic_source *src = NULL;
-    if (o->path) {
-        src = dnic_source_load(a, &d, o->path);
-    } else if ((saved_path = cli_checkpoint_text(o->resume, "dnic.model_path")) &&
-               (saved_model = cli_checkpoint_text(o->resume, "dnic.model")) &&
-               (saved_sets = cli_checkpoint_text(o->resume, "dnic.overrides"))) {
-        src = dnic_source_from_string(a, saved_path, saved_model);
-    } else {
-        dnic_error(&d, (dnic_span){0}, "%s: no model in this file (not a dnic checkpoint, or one made before dnic kept "
-                   "the model); name the model file: dnic FILE.dni --run --resume %s", o->resume, o->resume);
-    }
+    dnic_options with;
+    const dnic_source *src = model_source(a, &d, opts, &with);
+    const dnic_options *o = &with;
     dnic_ast *ast = src ? dnic_parse(a, &d, src) : NULL;
     /* every override is applied or reported, then the file is checked: all mistakes at once */
-    /* the checkpoint's --set flags come first, this command's after them (and both are kept) */
-    dnic_options with = *o;
-    int nsaved = 0;
-    for (const char *l = saved_sets; l && *l; l++)
-        nsaved += *l == '\n';
-    const char **sets = dnic_alloc(a, (size_t)(nsaved + o->noverrides + 1) * sizeof *sets);
-    int nsets = 0;
-    for (char *l = saved_sets, *e; l && (e = strchr(l, '\n')); l = e + 1)
-        sets[nsets++] = dnic_sprintf(a, "%.*s", (int)(e - l), l);
-    for (int i = 0; i < o->noverrides; i++)
-        sets[nsets++] = o->overrides[i];
-    with.overrides = sets;
-    with.noverrides = nsets;
-    o = &with;
     bool overrides_ok = true;
     for (int i = 0; ast && i < o->noverrides; i++)
         overrides_ok &= dnic_apply_override(a, &d, ast, o->overrides[i]);
@@ -81,8 +99,5 @@ out:
     if (d.errors > 1)
         fprintf(stderr, "%d errors generated.\n", d.errors);
     dnic_arena_free(a);
-    free(saved_path);
-    free(saved_model);
-    free(saved_sets);
     return rc;
 }

@@ -66,6 +66,7 @@ timeout 120 "$DNIC" --resume "$TMP/c.st" --run --no-progress --set train.epochs=
 cmp -s "$TMP/full.st" "$TMP/alone.st" && ok "--resume without the model file uses the checkpoint's model and settings" ||
     not_ok "--resume alone" "$(cat "$TMP/alone.out")"
 expect_fail "--resume alone needs a checkpoint with its model" "error: $TMP/full.st: no model in this file" --run --resume "$TMP/full.st"
+expect_fail "--resume alone with a missing checkpoint names it" "error: cannot open checkpoint '$TMP/nothing.st': No such file or directory" --run --resume "$TMP/nothing.st"
 expect_fail "a weights file is not a checkpoint" "error: $TMP/full.st: not a dnic checkpoint" $M --run $A --resume "$TMP/full.st"
 cp "$TMP/c.st" "$TMP/bad.st"
 size=$(stat -c %s "$TMP/bad.st")
