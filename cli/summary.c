@@ -8,8 +8,9 @@
 #include "layers.h"
 
 /* The row an IR buffer belongs to, by its name ("h1.weight" -> layer h1, "h1.sg.pred" -> h1's
- * SG module, "loss.error" -> the loss): 2i for layer i, 2i+1 for its SG module, 2n for the
- * loss, 2n+1 for anything else.  The longest layer name that prefixes it wins. */
+ * SG module, "h.state.h2.sg.pred" -> the module at h's truncation boundaries, "loss.error" ->
+ * the loss): 3i for layer i, 3i+1 for its SG module, 3i+2 for its boundaries' module, 3n for
+ * the loss, 3n+1 for anything else.  The longest layer name that prefixes it wins. */
 static int row_of(const dnic_model *m, const char *name)
 {
     int n = m->nlayers, best = -1;
@@ -22,8 +23,8 @@ static int row_of(const dnic_model *m, const char *name)
         }
     }
     if (best >= 0)
-        return 2 * best + (!strncmp(name + blen, ".sg.", 4) ? 1 : 0);
-    return !strncmp(name, "loss.", 5) ? 2 * n : 2 * n + 1;
+        return 3 * best + (!strncmp(name + blen, ".sg.", 4) ? 1 : !strncmp(name + blen, ".state.", 7) ? 2 : 0);
+    return !strncmp(name, "loss.", 5) ? 3 * n : 3 * n + 1;
 }
 
 /* The row an op's cost goes to: that of the first parameter it reads or writes (a layer's
@@ -61,7 +62,7 @@ static const char *const LOSS_NAMES[] = {"squared_error", "softmax_cross_entropy
 void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *m, const dnic_ir *ir)
 {
     bool dni = m->train.mode == DNIC_MODE_DNI && m->nsgs > 0;
-    int nsg = dni ? m->nsgs : 0, n = m->nlayers, nrows = 2 * n + 2;
+    int nsg = dni ? m->nsgs : 0, n = m->nlayers, nrows = 3 * n + 2;
     printf("%s: ok: model %s, %d layer%s, %d SG module%s, %d stage%s, %s\n", path, m->name, n, n == 1 ? "" : "s", nsg,
            nsg == 1 ? "" : "s", ir->nstages, ir->nstages == 1 ? "" : "s", nsg ? "dni" : "backprop");
     double *flops = calloc((size_t)nrows, sizeof *flops);
@@ -83,25 +84,28 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
     for (int i = 0; i < n; i++) {
         const dnic_layer *l = &m->layers[i];
         int stage = dni ? l->stage : 0;
-        printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", l->name, l->kind->name, l->out, params[2 * i], flops[2 * i],
+        printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", l->name, l->kind->name, l->out, params[3 * i], flops[3 * i],
                stage);
-        if (dni && l->sg >= 0) {
-            const dnic_sg *sg = &m->sgs[l->sg];
+        for (int k = 1; dni && k <= 2; k++) {
+            int s = k == 1 ? l->sg : l->state_sg;
+            if (s < 0)
+                continue;
+            const dnic_sg *sg = &m->sgs[s];
             char name[64], kind[64];
-            snprintf(name, sizeof name, "%s.sg", l->name);
+            snprintf(name, sizeof name, "%s.sg", sg->name);
             int at = snprintf(kind, sizeof kind, "sg %s(", sg->nhidden ? "mlp" : "linear");
             for (int p = 0; p < sg->nparts && at < (int)sizeof kind; p++)
                 at += snprintf(kind + at, sizeof kind - (size_t)at, "%s%s", p ? "+" : "", dnic_sg_part_name(sg->parts[p]));
             if (at < (int)sizeof kind)
                 snprintf(kind + at, sizeof kind - (size_t)at, ")");
-            printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", name, kind, l->out, params[2 * i + 1], flops[2 * i + 1],
+            printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", name, kind, l->out, params[3 * i + k], flops[3 * i + k],
                    stage);
         }
     }
-    printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", "loss", LOSS_NAMES[m->loss], m->layers[m->out].out, params[2 * n],
-           flops[2 * n], dni ? m->layers[m->out].stage : 0);
-    if (flops[2 * n + 1] > 0 || params[2 * n + 1] > 0)
-        printf("  %-16s %-24s %7s %11lld %11.3g %6s\n", "other", "", "", params[2 * n + 1], flops[2 * n + 1], "");
+    printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", "loss", LOSS_NAMES[m->loss], m->layers[m->out].out, params[3 * n],
+           flops[3 * n], dni ? m->layers[m->out].stage : 0);
+    if (flops[3 * n + 1] > 0 || params[3 * n + 1] > 0)
+        printf("  %-16s %-24s %7s %11lld %11.3g %6s\n", "other", "", "", params[3 * n + 1], flops[3 * n + 1], "");
     printf("  total: %lld parameters, %.3g flops per step (%s, batch %d)\n", nparams, total, dni ? "dni" : "backprop",
            ir->batch);
     if (dni) {

@@ -247,7 +247,8 @@ static const char *synonym(const char *name, const char *const *keys, int n)
 
 static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
-                                         "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad"};
+                                         "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad",
+                                         "unroll"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -577,6 +578,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->name = d->name;
     l->span = d->name_span;
     l->sg = -1;
+    l->state_sg = -1;
     l->act = DNIC_ACT_LINEAR;
     l->nsrc = 0;
     l->trainable = true;
@@ -721,17 +723,30 @@ static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_exp
 static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, bool *target_true)
 {
     static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target",
-                                       "hidden_init"};
+                                       "hidden_init", "bias"};
     sg->name = d->name;
     sg->span = d->name_span;
-    sg->layer = layer_index(c->m, nlayers, d->name);
+    /* sg NAME.state: the module at a recurrent layer's truncation boundaries */
+    const char *dot = strchr(d->name, '.');
+    const char *lname = dot ? dnic_strndup(c->a, d->name, (size_t)(dot - d->name)) : d->name;
+    sg->state = dot != NULL;
+    if (dot && strcmp(dot + 1, "state") != 0) {
+        dnic_span sp = d->name_span;
+        sp.col += (int)(dot - d->name) + 1;
+        dnic_error(c->d, sp, "'%s' is not a part of a layer an SG module can attach to: write sg %s or sg %s.state",
+                   dot + 1, lname, lname);
+    }
+    sg->layer = layer_index(c->m, nlayers, lname);
+    sg->bias = true;
     sg->hidden_act = DNIC_ACT_RELU;
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
     sg->hidden_init = (dnic_init){DNIC_INIT_HE_UNIFORM, 1, 0};
     sg->lr = -1;
     if (sg->layer < 0) {
-        dnic_error(c->d, d->name_span, "sg names layer '%s', which is not defined", d->name);
-        suggest(c, d->name_span, d->name, layer_names(c, nlayers, false), nlayers);
+        dnic_span sp = d->name_span;
+        sp.end_col = sp.col + (int)strlen(lname);
+        dnic_error(c->d, sp, "sg names layer '%s', which is not defined", lname);
+        suggest(c, sp, lname, layer_names(c, nlayers, false), nlayers);
     }
     int unknown = check_keys(c, d, keys, 9, dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
@@ -777,8 +792,13 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
             dnic_error(c->d, s->key_span, "'hidden_init' initialises an mlp SG module's hidden units; this module is linear");
         get_init(c, s, &sg->hidden_init);
     }
-    if ((s = find(d, "bias_init")))
+    if ((s = find(d, "bias")))
+        get_bool(c, s, &sg->bias);
+    if ((s = find(d, "bias_init"))) {
+        if (!sg->bias)
+            dnic_error(c->d, s->key_span, "bias_init is set but sg '%s' has bias = false", d->name);
         get_init(c, s, &sg->b_init);
+    }
     if ((s = find(d, "lr")))
         get_real(c, s, 0, true, 1e6, &sg->lr);
     static const char *const targets[] = {"bootstrap", "true"};
@@ -926,6 +946,8 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
                 *dst[h] = v;
         }
     }
+    if ((s = find(d, "unroll")))
+        get_int32(c, s, 1, 4096, &t->unroll);
     static const char *const grads[] = {"sum", "mean"};
     if ((s = find(d, "grad"))) {
         int v = get_enum(c, s, grads, 2);
@@ -1552,11 +1574,38 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
         m->sgs = dnic_alloc(a, (size_t)(k + 1) * sizeof *m->sgs);
         for (int li = 0; li < n; li++)
             for (int j = 0; j < k; j++) {
-                if (sgs[j].layer < 0 || strcmp(m->layers[li].name, sgs[j].name) != 0)
+                size_t ln = strlen(m->layers[li].name);
+                if (sgs[j].layer < 0 || strncmp(m->layers[li].name, sgs[j].name, ln) != 0 ||
+                    (sgs[j].name[ln] != 0 && sgs[j].name[ln] != '.'))
                     continue;
                 dnic_sg *sg = &m->sgs[m->nsgs];
                 *sg = sgs[j];
                 sg->layer = li;
+                if (sg->state) {
+                    const dnic_layer *l = &m->layers[li];
+                    int nb = l->kind->boundaries ? l->kind->boundaries(l, m) : -1;
+                    if (nb < 0) {
+                        dnic_error(d, sg->span, "layer '%s' is a %s layer, which carries no state: sg %s needs a "
+                                   "recurrent layer (rnn)", l->name, l->kind->name, sg->name);
+                        continue;
+                    }
+                    if (nb == 0 && m->train.mode == DNIC_MODE_DNI) { /* backprop mode leaves it unused */
+                        dnic_error(d, sg->span, "sg %s predicts the gradient at the truncation boundaries of '%s', "
+                                   "but it is unrolled over its whole sequence: it has none", sg->name, l->name);
+                        dnic_note(d, NOSPAN, "set unroll (train.unroll or the layer's) shorter than its steps");
+                        continue;
+                    }
+                    if (target_true[j])
+                        dnic_error(d, find(sgdecl[j], "target")->value->span,
+                                   "target = true is not known at a truncation boundary: the later chunks have not "
+                                   "run; sg %s learns from a bootstrapped target", sg->name);
+                    if (sg->lr < 0)
+                        sg->lr = m->train.lr;
+                    for (int p = 0; p < sg->nparts; p++)
+                        sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
+                    m->layers[li].state_sg = m->nsgs++;
+                    continue;
+                }
                 if (li == out) {
                     dnic_error(d, sg->span, "layer '%s' is the output layer: it learns from the loss, not an SG module",
                                sg->name);
@@ -1572,7 +1621,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
             int j = 0;
             while (strcmp(sgdecl[j]->name, m->sgs[s].name) != 0)
                 j++;
-            if (!target_true[j] || m->train.mode != DNIC_MODE_DNI)
+            if (!target_true[j] || m->train.mode != DNIC_MODE_DNI || m->sgs[s].state)
                 continue;
             /* the true gradient exists without backprop only next to the loss: it stops at the
              * first layer after this one with an SG module (backprop mode ignores SG modules) */

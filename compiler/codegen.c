@@ -768,6 +768,19 @@ static void gen_slice(opctx *c)
     loop_end(g, &li);
 }
 
+/* dst[B, off .. off+w) = s0[B,w]: the other columns are left as they are */
+static void gen_place(opctx *c)
+{
+    cg *g = c->g;
+    int w = c->S[0]->cols, W = c->D->cols;
+    loop li, lj;
+    LLVMValueRef i = loop_begin(g, &li, c->D->rows);
+    LLVMValueRef j = loop_begin(g, &lj, w);
+    st(g, g->T, ld(g, g->T, c->s[0], ix(g, i, w, j)), c->dst, ix(g, i, W, LLVMBuildAdd(g->B, j, ci(g, c->o->off), "")));
+    loop_end(g, &lj);
+    loop_end(g, &li);
+}
+
 /* A per-column array of N elements on the stack. */
 static LLVMValueRef column_alloca(cg *g, int n)
 {
@@ -1063,9 +1076,29 @@ static void gen_update(opctx *c)
     int N = c->D->cols;
     adam_prologue(c);
     loop l;
-    LLVMValueRef j = loop_begin(g, &l, N);
+    LLVMValueRef j = loop_begin(g, &l, (long long)c->D->rows * N);
     apply_update(c, j, ld(g, g->T, c->s[0], LLVMBuildAdd(g->B, j, ci(g, (long long)c->o->off * N), "")), 1);
     loop_end(g, &l);
+}
+
+/* dst[m,n] = (dst[m,n] +) sum over rows k of x[k,m] * d[k,n]: a weight's gradient kept for an
+ * update after several steps (a recurrent layer's chunk); the rows in order, as SGD_W. */
+static void grad_w_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
+{
+    cg *g = c->g;
+    LLVMValueRef idx = ix(g, m, c->D->cols, n);
+    if (c->o->accumulate)
+        v = fadd(g, vload(g, c->dst, idx, lanes), v);
+    vstore(g, v, c->dst, idx, lanes);
+}
+
+static void gen_grad_w(opctx *c)
+{
+    int K = c->D->rows, N = c->D->cols, Bn = c->S[1]->rows;
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi};
+    if (!c->s[0]) /* column sums: a row of ones times d */
+        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi};
+    gen_gemm(c->g, c, &p);
 }
 
 static LLVMValueRef to_f64(cg *g, LLVMValueRef v)

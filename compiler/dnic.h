@@ -190,6 +190,8 @@ typedef struct dnic_sg {
     dnic_init w_init, b_init;  /* the last (linear) unit's weights, every unit's biases */
     dnic_init hidden_init;     /* an mlp's hidden units' weights */
     double lr;
+    bool bias;                 /* its units have biases (bias = false: none) */
+    bool state;                /* `sg NAME.state`: at a recurrent layer's truncation boundaries */
 } dnic_sg;
 
 typedef struct dnic_layer_kind dnic_layer_kind;
@@ -206,6 +208,7 @@ typedef struct dnic_layer {
     dnic_act act;              /* the activation of its output (linear when the kind has none) */
     void *cfg;                 /* the kind's settings, in the arena */
     int sg;                    /* index into model.sgs, -1 if none */
+    int state_sg;              /* recurrent kinds: the module at its truncation boundaries, or -1 */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
     bool trainable;            /* false: its parameters keep their initial values */
 } dnic_layer;
@@ -244,6 +247,7 @@ typedef struct dnic_train_spec {
     dnic_opt_spec opt;
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
+    int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
 } dnic_train_spec;
 
 typedef struct dnic_model {

@@ -26,7 +26,17 @@ struct dnic_builder {
     int *nneed;            /* per layer: how many consumer edges send it a gradient */
     contrib **got;         /* per layer: the gradients received so far (nneed[i] slots) */
     int *ngot;
+    struct sgmod *sgs;     /* per SG module */
+    dnic_vec learns;       /* pending: what truncation boundaries' modules learn after the step */
 };
+
+/* One truncation boundary's lesson: its module's use (prediction) and the target it gets. */
+typedef struct learn {
+    int sg;
+    struct sgmod *use;
+    int target;
+    const char *pfx;
+} learn;
 typedef struct dnic_builder builder;
 typedef dnic_unit unit;
 
@@ -354,7 +364,8 @@ static void layer_backward(builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
 /* ---- SG modules ------------------------------------------------------------------------------ */
 
 /* An SG module: its parameters (created in construction order right after its layer's),
- * its input, and its dense units. */
+ * its input, and its dense units; a module at a recurrent layer's truncation boundaries has a
+ * copy of this per boundary, its input and prediction that boundary's. */
 typedef struct sgmod {
     const dnic_sg *sg;
     int in;          /* the SG input buffer */
@@ -364,32 +375,44 @@ typedef struct sgmod {
     int nunits;
 } sgmod;
 
+/* Its units' names and hidden outputs, for the module or one use of it: "PFX.sg[.i]". */
+static void name_sg_units(builder *b, sgmod *s, const char *pfx)
+{
+    for (int i = 0; i < s->nunits; i++) {
+        unit *u = &s->units[i];
+        u->name = s->sg->nhidden ? dnic_sprintf(b->a, "%s.sg.%d", pfx, i) : dnic_sprintf(b->a, "%s.sg", pfx);
+        u->out = i == s->nunits - 1 ? -1
+                                    : add_buf(b, dnic_sprintf(b->a, "%s.out", u->name), DNIC_BUF_TEMP, b->ir->batch,
+                                              s->sg->hidden[i]);
+    }
+}
+
 static void build_sg_params(builder *b, sgmod *s, const dnic_sg *sg)
 {
     const dnic_model *m = b->m;
     const dnic_layer *l = &m->layers[sg->layer];
-    int B = b->ir->batch;
     s->sg = sg;
     s->nunits = sg->nhidden + 1;
     int width = sg->in_width;
     for (int i = 0; i < s->nunits; i++) {
         bool last = i == s->nunits - 1;
         int outw = last ? l->out : sg->hidden[i];
-        const char *pfx = sg->nhidden ? dnic_sprintf(b->a, "%s.sg.%d", l->name, i) : dnic_sprintf(b->a, "%s.sg", l->name);
+        const char *pfx = sg->nhidden ? dnic_sprintf(b->a, "%s.sg.%d", sg->name, i) : dnic_sprintf(b->a, "%s.sg", sg->name);
         unit *u = &s->units[i];
-        u->name = pfx;
         u->w = add_param(b, dnic_sprintf(b->a, "%s.weight", pfx), width, outw, last ? sg->w_init : sg->hidden_init, width,
                          outw);
-        u->b = add_param(b, dnic_sprintf(b->a, "%s.bias", pfx), 1, outw, sg->b_init, width, outw);
+        u->b = sg->bias ? add_param(b, dnic_sprintf(b->a, "%s.bias", pfx), 1, outw, sg->b_init, width, outw) : -1;
         u->act = last ? DNIC_ACT_LINEAR : sg->hidden_act;
         u->lr = sg->lr;
-        u->out = last ? -1 : add_buf(b, dnic_sprintf(b->a, "%s.out", pfx), DNIC_BUF_TEMP, B, outw);
         width = outw;
     }
+    if (!sg->state) /* a module at a truncation boundary names each use's buffers */
+        name_sg_units(b, s, sg->name);
 }
 
-/* The SG input (a concatenation when it has several parts) and the prediction. */
-static void build_sg_predict(builder *b, sgmod *s, int layer_out)
+/* The SG input (a concatenation when it has several parts) and the prediction, in buffers
+ * named PFX.sg.*. */
+static void build_sg_predict(builder *b, sgmod *s, int layer_out, const char *pfx)
 {
     const dnic_sg *sg = s->sg;
     const dnic_layer *l = &b->m->layers[sg->layer];
@@ -399,10 +422,10 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out)
     if (sg->nparts == 1) {
         s->in = parts[0];
     } else {
-        s->in = add_buf(b, dnic_sprintf(b->a, "%s.sg.in", l->name), DNIC_BUF_TEMP, b->ir->batch, sg->in_width);
+        s->in = add_buf(b, dnic_sprintf(b->a, "%s.sg.in", pfx), DNIC_BUF_TEMP, b->ir->batch, sg->in_width);
         emit(b, DNIC_OP_CONCAT, s->in, parts[0], parts[1], sg->nparts > 2 ? parts[2] : -1);
     }
-    s->pred = add_buf(b, dnic_sprintf(b->a, "%s.sg.pred", l->name), DNIC_BUF_TEMP, b->ir->batch, l->out);
+    s->pred = add_buf(b, dnic_sprintf(b->a, "%s.sg.pred", pfx), DNIC_BUF_TEMP, b->ir->batch, l->out);
     int in = s->in;
     for (int i = 0; i < s->nunits; i++) {
         unit *u = &s->units[i];
@@ -417,16 +440,44 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out)
     }
 }
 
-/* The SG module regresses its prediction toward its target, the gradient its layer's
- * consumers sent back. */
-static void build_sg_update(builder *b, sgmod *s)
+/* The SG module regresses its prediction toward a target. */
+static void build_sg_learn(builder *b, sgmod *s, int target, const char *pfx)
 {
     const dnic_layer *l = &b->m->layers[s->sg->layer];
-    int target = gradient_of(b, s->sg->layer);
-    int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", l->name), DNIC_BUF_TEMP, b->ir->batch, l->out);
+    int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", pfx), DNIC_BUF_TEMP, b->ir->batch, l->out);
     emit(b, DNIC_OP_SUB, delta, s->pred, target, -1);
     emit(b, DNIC_OP_ABS_SUM, s->acc, delta, -1, -1)->accumulate = true;
     backward(b, s->units, s->nunits, delta, true);
+}
+
+/* A module on a layer's output learns from the gradient its layer's consumers sent back. */
+static void build_sg_update(builder *b, sgmod *s)
+{
+    build_sg_learn(b, s, gradient_of(b, s->sg->layer), s->sg->name);
+}
+
+/* ---- what recurrent kinds build their truncation boundaries with ---------------------------- */
+
+int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void **use)
+{
+    sgmod *u = dnic_alloc(b->a, sizeof *u);
+    *u = b->sgs[sg];
+    name_sg_units(b, u, pfx);
+    build_sg_predict(b, u, in, pfx);
+    *use = u;
+    return u->pred;
+}
+
+void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx)
+{
+    learn *l = dnic_alloc(b->a, sizeof *l);
+    *l = (learn){((sgmod *)use)->sg - b->m->sgs, use, target, pfx};
+    dnic_vec_push(b->a, &b->learns, l);
+}
+
+bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
+{
+    return edge_needs_grad(b, L->l, i);
 }
 
 /* ---- the step -------------------------------------------------------------------------------- */
@@ -473,7 +524,7 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             m->layers[i].kind->forward(b, &b->L[i], true);
     for (int i = 0; i <= last; i++)
         if (m->layers[i].stage == k && b->dni && m->layers[i].sg >= 0)
-            build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out);
+            build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out, m->sgs[m->layers[i].sg].name);
     for (int i = last; i >= 0; i--) {
         const dnic_layer *l = &m->layers[i];
         if (l->stage != k)
@@ -510,6 +561,7 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     /* parameters in construction order: each layer's, then its SG module's */
     b->L = dnic_alloc(a, (size_t)n * sizeof *b->L);
     sgmod *sgs = dnic_alloc(a, (size_t)(m->nsgs + 1) * sizeof *sgs);
+    b->sgs = sgs;
     for (int i = 0; i < n; i++) {
         dnic_layer_ir *L = &b->L[i];
         L->l = &m->layers[i];
@@ -518,6 +570,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
             m->layers[i].kind->params(b, L);
         if (b->dni && m->layers[i].sg >= 0)
             build_sg_params(b, &sgs[m->layers[i].sg], &m->sgs[m->layers[i].sg]);
+        if (b->dni && m->layers[i].state_sg >= 0)
+            build_sg_params(b, &sgs[m->layers[i].state_sg], &m->sgs[m->layers[i].state_sg]);
     }
     for (int i = 0; i < n; i++) {
         dnic_layer_ir *L = &b->L[i];
@@ -558,8 +612,17 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
      * order; any order gives the same numbers, since each touches only its own module) */
     for (int s = m->nsgs - 1; s >= 0 && b->dni; s--) {
         const dnic_layer *l = &m->layers[m->sgs[s].layer];
-        begin_block(b, dnic_sprintf(a, "%s.sg_update", l->name), l->stage, DNIC_PHASE_SG_UPDATE);
-        build_sg_update(b, &sgs[s]);
+        begin_block(b, dnic_sprintf(a, "%s.sg_update", m->sgs[s].name), l->stage, DNIC_PHASE_SG_UPDATE);
+        if (!m->sgs[s].state) {
+            build_sg_update(b, &sgs[s]);
+            continue;
+        }
+        /* a module at truncation boundaries: from each boundary's target in the step's order */
+        for (int i = 0; i < b->learns.n; i++) {
+            learn *le = b->learns.v[i];
+            if (le->sg == s)
+                build_sg_learn(b, le->use, le->target, le->pfx);
+        }
     }
     /* inference: the forward pass alone */
     begin_block(b, "predict", 0, DNIC_PHASE_PREDICT);

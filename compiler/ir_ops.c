@@ -80,6 +80,14 @@ static bool shape_slice(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_
     return want(ir, o->src[0], d->rows, B(ir, o->src[0])->cols, why, n) && no_scratch(o, why, n);
 }
 
+static bool shape_place(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
+{
+    const dnic_buffer_desc *d = B(ir, o->dst), *s = B(ir, o->src[0]);
+    if (o->off < 0 || o->off + s->cols > d->cols)
+        return say(why, n, "columns %d..%d are outside %s", o->off, o->off + s->cols, d->name);
+    return want(ir, o->src[0], d->rows, s->cols, why, n) && no_scratch(o, why, n);
+}
+
 /* Elementwise over two buffers of dst's shape. */
 static bool shape_same2(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
 {
@@ -116,10 +124,19 @@ static bool shape_sgd_b(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_
 static bool shape_update(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
 {
     const dnic_buffer_desc *d = B(ir, o->dst), *g = B(ir, o->src[0]);
-    if (d->rows != 1 || g->cols != d->cols || o->off < 0 || o->off >= g->rows)
-        return say(why, n, "row %d of %s [%d,%d] is not a gradient for %s [%d,%d]", o->off, g->name, g->rows, g->cols,
-                   d->name, d->rows, d->cols);
+    if (g->cols != d->cols || o->off < 0 || o->off + d->rows > g->rows)
+        return say(why, n, "rows %d..%d of %s [%d,%d] are not a gradient for %s [%d,%d]", o->off, o->off + d->rows,
+                   g->name, g->rows, g->cols, d->name, d->rows, d->cols);
     return no_scratch(o, why, n);
+}
+
+/* GRAD_W: dst[K,N] from s0[B,K] and s1[B,N] (s0 = -1: dst[1,N], column sums of s1). */
+static bool shape_grad_w(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
+{
+    const dnic_buffer_desc *d = B(ir, o->dst);
+    int K = o->src[0] < 0 ? 1 : d->rows;
+    return (o->src[0] < 0 || want(ir, o->src[0], ir->batch, K, why, n)) && want(ir, o->src[1], ir->batch, d->cols, why, n) &&
+           want(ir, o->dst, K, d->cols, why, n) && no_scratch(o, why, n);
 }
 
 static bool shape_abs_sum(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
@@ -189,6 +206,11 @@ static double flops_sgd_w(const dnic_ir *ir, const dnic_ir_op *o)
     return 2 * elems(ir, o->dst) * ir->batch;
 }
 
+static double flops_grad_w(const dnic_ir *ir, const dnic_ir_op *o)
+{
+    return (o->src[0] < 0 ? 1 : 2) * elems(ir, o->dst) * ir->batch;
+}
+
 static double flops_sgd_b(const dnic_ir *ir, const dnic_ir_op *o)
 {
     return elems(ir, o->dst) * ir->batch;
@@ -202,6 +224,7 @@ static double flops_elementwise(const dnic_ir *ir, const dnic_ir_op *o)
 
 #define flops_concat flops_elementwise
 #define flops_slice flops_elementwise
+#define flops_place flops_elementwise
 #define flops_same2 flops_elementwise
 #define flops_update flops_elementwise
 #define flops_abs_sum flops_elementwise
@@ -259,8 +282,9 @@ void dnic_op_uses(const dnic_ir_op *o, int *reads, int *nr, int *writes, int *nw
     for (int i = 0; i < DNIC_MAX_SRC; i++)
         if (o->src[i] >= 0)
             reads[(*nr)++] = o->src[i];
-    /* updates and accumulations read what they write */
-    if (info->dst != DNIC_DST_TEMP && !(info->dst == DNIC_DST_ACC && !o->accumulate && o->op == DNIC_OP_ABS_SUM))
+    /* updates and accumulations read what they write (and a temporary summed into) */
+    if ((info->dst == DNIC_DST_TEMP && o->accumulate) ||
+        (info->dst != DNIC_DST_TEMP && !(info->dst == DNIC_DST_ACC && !o->accumulate && o->op == DNIC_OP_ABS_SUM)))
         reads[(*nr)++] = o->dst;
     for (int i = 0; i < 3; i++)
         if (o->state[i] >= 0) {

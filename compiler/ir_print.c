@@ -27,7 +27,7 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
 {
     const dnic_op_info *info = &dnic_op_table[o->op];
     static const char *const sym[] = {"=", "-=", "+=", "<-"};
-    const char *s = info->dst == DNIC_DST_ACC && !o->accumulate ? "=" : sym[info->dst];
+    const char *s = info->dst == DNIC_DST_ACC && !o->accumulate ? "=" : o->accumulate ? "+=" : sym[info->dst];
     fprintf(out, "  %s %s %s", ir->bufs[o->dst].name, s, info->name);
     for (int i = 0, k = 0; i < DNIC_MAX_SRC; i++)
         if (o->src[i] >= 0)

@@ -56,6 +56,13 @@ void dnic_build_unit_forward(dnic_builder *b, const dnic_unit *u);
 /* dz: the gradient w.r.t. the pre-activation of a unit with activation act and output out,
  * given g w.r.t. its output (g itself when g_is_delta or the activation is linear). */
 int dnic_build_delta(dnic_builder *b, const char *name, dnic_act act, int out, int g, bool g_is_delta);
+/* Whether layer L's backward pass must send a gradient to its source i. */
+bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
+/* Truncation boundaries (recurrent kinds): one use of SG module `sg` on the carried state `in`,
+ * its buffers named PFX.sg.*; returns the prediction, and the use for dnic_build_sg_learn,
+ * which regresses that prediction toward `target` (and adds to the module's synthetic loss). */
+int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void **use);
+void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx);
 
 /* ---- layers.c: the table of kinds -------------------------------------------------------- */
 typedef struct dnic_layer_kind {
@@ -82,6 +89,9 @@ typedef struct dnic_layer_kind {
     /* What --emit-dot shows of it after its name, e.g. "dense 16 -> 64, batch norm" (NULL:
      * "KIND -> WIDTH"). */
     void (*describe)(const dnic_layer *l, char *buf, size_t n);
+    /* Recurrent kinds: the truncation boundaries of one sequence, where `sg NAME.state`
+     * predicts the gradient w.r.t. the carried state (NULL: the kind carries no state). */
+    int (*boundaries)(const dnic_layer *l, const dnic_model *m);
 } dnic_layer_kind;
 
 #define DNIC_LAYER(name) extern const dnic_layer_kind dnic_layer_##name;
@@ -102,5 +112,15 @@ typedef struct dnic_dense_cfg {
     double norm_momentum;      /* the batch statistics' weight in the running averages */
     double norm_eps;
 } dnic_dense_cfg;
+
+/* A recurrent layer's own settings (layer_rnn.c). */
+typedef struct dnic_rnn_cfg {
+    int in;                    /* the width of one step's input */
+    int steps;                 /* the sequence's length */
+    bool repeat;               /* input = repeat: every step reads the whole source (seed 003) */
+    int unroll;                /* truncation length; 0: train.unroll, else the whole sequence */
+    bool bias;
+    dnic_init w_init, u_init, b_init;
+} dnic_rnn_cfg;
 
 #endif

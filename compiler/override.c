@@ -35,14 +35,15 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         dnic_error(d, whole, "an override is KEY=VALUE, e.g. train.batch=20 or sg.h1.input=labels");
         return false;
     }
-    /* split the key into up to three dot-separated parts, none empty (not "=1", "train.=1") */
-    const char *part[3];
-    size_t len[3];
+    /* split the key into up to four dot-separated parts (sg.NAME.state.KEY), none empty (not
+     * "=1", "train.=1") */
+    const char *part[4];
+    size_t len[4];
     int nparts = 0;
     for (const char *p = text;;) {
         const char *dot = memchr(p, '.', (size_t)(eq - p));
         const char *end = dot ? dot : eq;
-        if (nparts == 3 || !dnic_is_name(p, (size_t)(end - p))) {
+        if (nparts == 4 || !dnic_is_name(p, (size_t)(end - p))) {
             dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
             if (eq == text)
                 dnic_error(d, sp, "an override needs a key before '=', e.g. train.batch=20");
@@ -73,12 +74,17 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         return false;
     }
     bool named = kinds[b] == DECL_LAYER || kinds[b] == DECL_SG;
-    if (nparts != (named ? 3 : 2)) {
+    /* sg.NAME.state.KEY: the module at NAME's truncation boundaries */
+    bool state = kinds[b] == DECL_SG && nparts == 4 && len[2] == 5 && memcmp(part[2], "state", 5) == 0;
+    if (nparts != (named ? 3 : 2) && !state) {
         dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
-        dnic_error(d, sp, named ? "an override of %s is %s.NAME.KEY" : "an override of %s is %s.KEY", blocks[b], blocks[b]);
+        if (kinds[b] == DECL_SG)
+            dnic_error(d, sp, "an override of sg is sg.NAME.KEY, or sg.NAME.state.KEY for a recurrent layer's boundaries");
+        else
+            dnic_error(d, sp, named ? "an override of %s is %s.NAME.KEY" : "an override of %s is %s.KEY", blocks[b], blocks[b]);
         return false;
     }
-    const char *name = named ? dnic_strndup(a, part[1], len[1]) : NULL;
+    const char *name = named ? dnic_strndup(a, part[1], state ? len[1] + 6 : len[1]) : NULL;
     dnic_decl *decl = find_decl(ast, kinds[b], name);
     int k = nparts - 1;
     int kcol = (int)(part[k] - text) + 1;
@@ -89,7 +95,8 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
             decl->kind = DECL_SG;
             decl->span = key0;
             decl->name = name;
-            decl->name_span = (dnic_span){src, 1, (int)(part[1] - text) + 1, 1, (int)(part[1] - text) + 1 + (int)len[1]};
+            decl->name_span = (dnic_span){src, 1, (int)(part[1] - text) + 1, 1,
+                                          (int)(part[1] - text) + 1 + (int)strlen(name)};
             dnic_vec_push(a, &ast->decls, decl);
         } else if (kinds[b] == DECL_LAYER) {
             dnic_span sp = {src, 1, (int)(part[1] - text) + 1, 1, (int)(part[1] - text) + 1 + (int)len[1]};

@@ -115,7 +115,7 @@ decls
     | decls decl               { $$ = $1; if ($2) dnic_vec_push(A, &$$, $2); }
     ;
 
-/* decl: 'data' NAME block | 'layer' NAME '=' call block? | 'sg' NAME block? | 'loss' call block?
+/* decl: 'data' NAME block | 'layer' NAME '=' call block? | 'sg' NAME ('.' 'state')? block? | 'loss' call block?
  *     | 'train' block */
 decl
     : KW_DATA IDENT block {
@@ -129,6 +129,10 @@ decl
     | KW_SG IDENT opt_block {
         $$ = new_decl(ctx, DECL_SG, @1);
         $$->name = $2; $$->name_span = @2; $$->settings = $3;
+      }
+    | KW_SG IDENT '.' IDENT opt_block {
+        $$ = new_decl(ctx, DECL_SG, @1);
+        $$->name = dnic_sprintf(A, "%s.%s", $2, $4); $$->name_span = dnic_span_join(@2, @4); $$->settings = $5;
       }
     | KW_LOSS call opt_block   { $$ = new_decl(ctx, DECL_LOSS, @1); $$->call = $2; $$->settings = $3; }
     | KW_TRAIN block           { $$ = new_decl(ctx, DECL_TRAIN, @1); $$->settings = $2; }

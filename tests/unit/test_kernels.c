@@ -432,7 +432,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     const double eps = 1e-5, mom = 0.1, vscale = B > 1 ? (double)B / (B - 1) : 1;
     const double tol = t == DNIC_F64 ? TOL_F64 : TOL_F32;
     dnic_arena *a = dnic_arena_new();
-    dnic_ir *ir = kir_new(a, t, B, 96, 4);
+    dnic_ir *ir = kir_new(a, t, B, 112, 5);
     /* inputs: PARAM so that they are allocated and count as defined for the verifier */
     int X = kbuf(a, ir, "X", DNIC_BUF_PARAM, B, K), W = kbuf(a, ir, "W", DNIC_BUF_PARAM, K, N);
     int bias = kbuf(a, ir, "b", DNIC_BUF_PARAM, 1, N), G = kbuf(a, ir, "G", DNIC_BUF_PARAM, B, N);
@@ -491,6 +491,19 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     if (dnic_sgd_w_transposes(K, B, t))
         swm->scratch = kbuf(a, ir, "X.t mean", DNIC_BUF_TEMP, K, B);
     kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
+    /* a recurrent chunk's gradients: GRAD_W of X^T.G, then += X^T.A; column sums of G; the
+     * update of a whole matrix (Wr) from one; PLACE of X and G into [X | G] */
+    int gw = kbuf(a, ir, "grad_w", DNIC_BUF_TEMP, K, N), gcol = kbuf(a, ir, "grad_w ones", DNIC_BUF_TEMP, 1, N);
+    int Wr = kbuf(a, ir, "Wr", DNIC_BUF_PARAM, K, N), plc = kbuf(a, ir, "place", DNIC_BUF_TEMP, B, K + N);
+    dnic_ir_block *rec = kblock(a, ir, "rec", 8);
+    kop(rec, DNIC_OP_GRAD_W, gw, X, G, -1);
+    int gw1 = kbuf(a, ir, "grad_w first", DNIC_BUF_TEMP, K, N);
+    kop(rec, DNIC_OP_GRAD_W, gw1, X, G, -1);
+    kop(rec, DNIC_OP_GRAD_W, gw, X, A, -1)->accumulate = true;
+    kop(rec, DNIC_OP_GRAD_W, gcol, -1, G, -1);
+    kop(rec, DNIC_OP_UPDATE, Wr, gw, -1, -1)->lr = lr;
+    kop(rec, DNIC_OP_PLACE, plc, G, -1, -1)->off = K;
+    kop(rec, DNIC_OP_PLACE, plc, X, -1, -1)->off = 0;
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
     int lsq = kbuf(a, ir, ACC_NAMES[2], DNIC_BUF_ACC, 1, 1), lsce = kbuf(a, ir, ACC_NAMES[3], DNIC_BUF_ACC, 1, 1);
@@ -580,6 +593,8 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         setv(&j, run[0], i, unif(&r, -1, 1));
         setv(&j, run[1], i, unif(&r, 0.5, 2));
     }
+    for (size_t i = 0; i < nel(&j, Wr); i++)
+        setv(&j, Wr, i, unif(&r, -1, 1));
     const double init_acc[5] = {123.25, 7.5, 1.5, 0.25, -2.0};
     const int accs[5] = {abs1, abs2, lsq, lsce, lbce};
     for (int i = 0; i < 5; i++)
@@ -592,7 +607,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     double *ad = copy_d(&j, A), *yd = copy_d(&j, Y), *pd = copy_d(&j, P), *wud = copy_d(&j, Wu), *bud = copy_d(&j, Bu);
     double *zd = copy_d(&j, Z), *gamd = copy_d(&j, gam), *betd = copy_d(&j, bet);
     double *rund[2] = {copy_d(&j, run[0]), copy_d(&j, run[1])};
+    double *wrd = copy_d(&j, Wr);
     jprog_run(&j);
+    double *gwd = copy_d(&j, gw), *gw1d = copy_d(&j, gw1); /* what UPDATE and the += read */
     /* the values the batch normalisation ops read from each other (float64 holds them exactly) */
     double *meand = copy_d(&j, mean), *vard = copy_d(&j, var), *xhatd = copy_d(&j, xhat), *dpd = copy_d(&j, dp);
 
@@ -789,6 +806,30 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             ref[n] = (s ? betd : gamd)[n] - dpd[(size_t)s * N + n] * lrt;
         COMPARE(s ? bet : gam, UPDATE_NAMES[s], (size_t)N, tol);
     }
+    /* GRAD_W: X^T.G, the sum with X^T.A, G's column sums; UPDATE: Wr -= grad_w * lr; PLACE */
+    for (int acc2 = 0; acc2 < 2; acc2++) {
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++) {
+                long double s1 = 0;
+                for (int i = 0; i < B; i++)
+                    s1 += x[(size_t)i * K + k] * (g[(size_t)i * N + n] + (acc2 ? av[(size_t)i * N + n] : 0));
+                ref[(size_t)k * N + n] = s1;
+            }
+        COMPARE(acc2 ? gw : gw1, acc2 ? "grad_w accumulate" : "grad_w first", (size_t)K * N, tol);
+    }
+    for (int n = 0; n < N; n++) {
+        ref[n] = 0;
+        for (int i = 0; i < B; i++)
+            ref[n] += g[(size_t)i * N + n];
+    }
+    COMPARE(gcol, "grad_w ones", (size_t)N, tol);
+    for (size_t e2 = 0; e2 < (size_t)K * N; e2++)
+        ref[e2] = wrd[e2] - gwd[e2] * lrt;
+    COMPARE(Wr, "update matrix", (size_t)K * N, tol);
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < K + N; c++)
+            ref[(size_t)i * (K + N) + c] = c < K ? x[(size_t)i * K + c] : g[(size_t)i * N + c - K];
+    COMPARE(plc, "place", (size_t)B * (K + N), tol);
 #undef COMPARE
 
     /* the same-order reference: every element equal.  The float32 sigmoid runs over whole
@@ -974,7 +1015,42 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             e[n] = rnd(t, (s ? betd : gamd)[n] - rnd(t, dpd[(size_t)s * N + n] * lrd));
         EXACT(s ? bet : gam, UPDATE_NAMES[s], e);
     }
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            double s1 = 0, s2 = 0;
+            for (int i = 0; i < B; i++) {
+                s1 = rnd(t, s1 + rnd(t, xd[(size_t)i * K + k] * gd[(size_t)i * N + n]));
+                s2 = rnd(t, s2 + rnd(t, xd[(size_t)i * K + k] * ad[(size_t)i * N + n]));
+            }
+            e[(size_t)k * N + n] = s1;
+        }
+    EXACT(gw1, "grad_w first", e);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            double s2 = 0;
+            for (int i = 0; i < B; i++)
+                s2 = rnd(t, s2 + rnd(t, xd[(size_t)i * K + k] * ad[(size_t)i * N + n]));
+            e[(size_t)k * N + n] = rnd(t, gw1d[(size_t)k * N + n] + s2);
+        }
+    EXACT(gw, "grad_w accumulate", e);
+    for (int n = 0; n < N; n++) {
+        double s1 = 0;
+        for (int i = 0; i < B; i++)
+            s1 = rnd(t, s1 + gd[(size_t)i * N + n]);
+        e[n] = s1;
+    }
+    EXACT(gcol, "grad_w ones", e);
+    for (size_t k = 0; k < (size_t)K * N; k++)
+        e[k] = rnd(t, wrd[k] - rnd(t, gwd[k] * lrd));
+    EXACT(Wr, "update matrix", e);
+    for (int i = 0; i < B; i++)
+        for (int c = 0; c < K + N; c++)
+            e[(size_t)i * (K + N) + c] = c < K ? xd[(size_t)i * K + c] : gd[(size_t)i * N + c - K];
+    EXACT(plc, "place", e);
 #undef EXACT
+    free(wrd);
+    free(gwd);
+    free(gw1d);
     free(istd);
     free(e);
     free(zd);
@@ -1032,8 +1108,9 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
 {
     suite_result r = run_suite(t, sh, seed, NULL);
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
-     * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1),
+     * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
+     * grad_w (first, accumulated, column sums), update of a matrix, place */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
