@@ -22,11 +22,11 @@ print(",".join(["x%d" % i for i in range(12)] + ["y"]))
 for i in range(40):
     print(",".join("%.17g" % v for v in x[i]) + ",%d" % y[i])' > seq.csv
 
-model() { # MODE UNROLL
+model() { # MODE UNROLL [INPUT]
     cat <<DNI
 model rnn_ref
 data csv { train = "seq.csv"  label = "y"  inputs = 12  labels = 1 }
-layer h = rnn(input, 6)     { steps = 4  init = randn * 0.3  bias_init = randn * 0.1 }
+layer h = rnn(input, 6)     { steps = 4  input = ${3:-split}  init = randn * 0.3  bias_init = randn * 0.1 }
 layer out = dense(h, 1)     { activation = sigmoid  init = randn * 0.3  bias_init = randn * 0.1 }
 sg h       { init = randn * 0.1  bias_init = randn * 0.1 }
 sg h.state { init = randn * 0.1  bias_init = randn * 0.1 }
@@ -79,5 +79,15 @@ for mode in dni backprop; do
         /usr/bin/python3 "$REF" seq.csv $mode 4 $unroll 6 5 0.05 3 200 > ref.txt
         if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
     done
+done
+# input = repeat: every step reads the whole row (seed 003's way), x . W_ih + b once per chunk
+for mode in dni backprop; do
+    model $mode 3 repeat > m.dni
+    name="$mode, unroll 3, input = repeat: equal to the numpy reference"
+    if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st 2>&1); then
+        not_ok "$name" "$out"; continue
+    fi
+    /usr/bin/python3 "$REF" seq.csv $mode 4 3 6 5 0.05 3 200 repeat > ref.txt
+    if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
 done
 finish

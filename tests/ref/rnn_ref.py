@@ -8,7 +8,8 @@ The model (tests/e2e/rnn.sh writes the matching .dni):
     sg h        predicts dL/dh_{T-1} from h_{T-1}   (DNI mode: the rnn's stage ends there)
     sg h.state  predicts the gradient at each truncation boundary from the state there
 
-Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS
+Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat]
+(repeat: every step reads the whole row, x_t = x)
 Prints one line per training step: the step's loss, then the final weights as NAME VALUES.
 """
 import sys
@@ -22,7 +23,8 @@ def main():
     lr, seed, nsteps = float(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9])
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     X, Y = data[:, :-1], data[:, -1:]
-    w = X.shape[1] // steps
+    repeat = len(sys.argv) > 10 and sys.argv[10] == "repeat"
+    w = X.shape[1] if repeat else X.shape[1] // steps
     dni = mode == "dni"
 
     rs = np.random.RandomState(seed)  # construction order: h's parameters, its SG modules, out's
@@ -42,7 +44,7 @@ def main():
     for k in range(nsteps):
         r = k % per_epoch * B
         x, y = X[r:r + B], Y[r:r + B]
-        xs = [x[:, t * w:(t + 1) * w] for t in range(steps)]
+        xs = [x if repeat else x[:, t * w:(t + 1) * w] for t in range(steps)]
         hs = {}
 
         def forward(c0, c1):

@@ -1468,7 +1468,7 @@ Test(gradcheck, sigmoid_cross_entropy)
 
 /* A layer's parameters for graph_loss: NULL where it has none. */
 typedef struct gparams {
-    double *w, *b, *gamma, *beta;
+    double *w, *b, *gamma, *beta, *wh; /* rnn: w = weight_ih, wh = weight_hh */
 } gparams;
 
 enum { GG_MAXL = 8, GG_MAXW = 32 };
@@ -1526,6 +1526,24 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
                     for (int i = 0; i < B; i++)
                         o[i * N + n] = (o[i * N + n] - mu) / sqrtl(var + dc->norm_eps) * P[l].gamma[n] + P[l].beta[n];
                 }
+        } else if (ly->kind == &dnic_layer_rnn) {
+            /* h_t = act(x_t W_ih + b + h_{t-1} W_hh), h_{-1} = 0; o: the last step's
+             * pre-activation (the activation follows below, as for every kind) */
+            const dnic_rnn_cfg *rc = ly->cfg;
+            static long double hs[8 * GG_MAXW * 2];
+            for (int t = 0; t < rc->steps; t++) {
+                for (int i = 0; i < B; i++)
+                    for (int n = 0; n < N; n++) {
+                        long double s = P[l].b ? P[l].b[n] : 0;
+                        for (int k = 0; k < rc->in; k++)
+                            s += SRC(0, i, rc->repeat ? k : t * rc->in + k) * P[l].w[k * N + n];
+                        for (int j = 0; t > 0 && j < N; j++)
+                            s += hs[i * N + j] * P[l].wh[j * N + n];
+                        o[i * N + n] = s;
+                    }
+                for (int e = 0; t < rc->steps - 1 && e < B * N; e++)
+                    hs[e] = act1(ly->act, o[e]);
+            }
         } else if (ly->kind == &dnic_layer_add) {
             for (int e = 0; e < B * N; e++) {
                 long double s = 0;
@@ -1586,24 +1604,37 @@ static void graph_gradient_check(const char *text, uint32_t seed)
     dnic_rng r;
     dnic_rng_seed(&r, seed);
     gparams P[GG_MAXL] = {{0}}, D[GG_MAXL] = {{0}};
-    static const char *const what[4] = {"weight", "bias", "gamma", "beta"};
+    static const char *const what[5] = {"weight", "bias", "gamma", "beta", "weight_hh"};
+    size_t nel_of[GG_MAXL][5] = {{0}};
     for (int l = 0; l < L; l++) {
         const dnic_layer *ly = &m->layers[l];
-        if (ly->kind != &dnic_layer_dense)
+        int in, N = ly->out;
+        bool has[5] = {false};
+        if (ly->kind == &dnic_layer_dense) {
+            const dnic_dense_cfg *dc = ly->cfg;
+            in = dc->in;
+            has[0] = true, has[1] = dc->bias, has[2] = has[3] = dc->batchnorm;
+        } else if (ly->kind == &dnic_layer_rnn) {
+            const dnic_rnn_cfg *rc = ly->cfg;
+            in = rc->in;
+            has[0] = has[4] = true, has[1] = rc->bias;
+        } else {
             continue;
-        const dnic_dense_cfg *dc = ly->cfg;
-        size_t n[4] = {(size_t)dc->in * ly->out, (size_t)ly->out, (size_t)ly->out, (size_t)ly->out};
-        bool has[4] = {true, dc->bias, dc->batchnorm, dc->batchnorm};
-        double **pp[4] = {&P[l].w, &P[l].b, &P[l].gamma, &P[l].beta}, **dd[4] = {&D[l].w, &D[l].b, &D[l].gamma, &D[l].beta};
-        for (int q = 0; q < 4; q++) {
+        }
+        const size_t sz[5] = {(size_t)in * N, (size_t)N, (size_t)N, (size_t)N, (size_t)N * N};
+        double **pp[5] = {&P[l].w, &P[l].b, &P[l].gamma, &P[l].beta, &P[l].wh};
+        double **dd[5] = {&D[l].w, &D[l].b, &D[l].gamma, &D[l].beta, &D[l].wh};
+        for (int q = 0; q < 5; q++) {
             if (!has[q])
                 continue;
+            nel_of[l][q] = sz[q];
             char fmt[32];
-            snprintf(fmt, sizeof fmt, "%%s.%s", what[q]);
+            snprintf(fmt, sizeof fmt, "%%s.%s", q == 0 && ly->kind == &dnic_layer_rnn ? "weight_ih" : what[q]);
             *dd[q] = param(&mr, fmt, ly->name);
-            *pp[q] = malloc(n[q] * sizeof **pp[q]);
-            for (size_t e = 0; e < n[q]; e++)
-                (*pp[q])[e] = (*dd[q])[e] = q == 0 ? unif(&r, -1, 1) * sqrt(3.0 / dc->in)
+            *pp[q] = malloc(nel_of[l][q] * sizeof **pp[q]);
+            for (size_t e = 0; e < nel_of[l][q]; e++)
+                (*pp[q])[e] = (*dd[q])[e] = q == 0 ? unif(&r, -1, 1) * sqrt(3.0 / in)
+                                          : q == 4 ? unif(&r, -1, 1) * sqrt(3.0 / N)
                                           : q == 2 ? unif(&r, 0.7, 1.3) : unif(&r, -0.5, 0.5);
         }
     }
@@ -1629,15 +1660,13 @@ static void graph_gradient_check(const char *text, uint32_t seed)
     int checked = 0;
     for (int l = 0; l < L; l++) {
         const dnic_layer *ly = &m->layers[l];
-        if (ly->kind != &dnic_layer_dense)
-            continue;
-        const dnic_dense_cfg *dc = ly->cfg;
-        double *p0s[4] = {P[l].w, P[l].b, P[l].gamma, P[l].beta}, *pds[4] = {D[l].w, D[l].b, D[l].gamma, D[l].beta};
-        for (int q = 0; q < 4; q++) {
+        double *p0s[5] = {P[l].w, P[l].b, P[l].gamma, P[l].beta, P[l].wh};
+        double *pds[5] = {D[l].w, D[l].b, D[l].gamma, D[l].beta, D[l].wh};
+        for (int q = 0; q < 5; q++) {
             double *p0 = p0s[q], *pd = pds[q];
             if (!p0)
                 continue;
-            size_t np = q == 0 ? (size_t)dc->in * ly->out : (size_t)ly->out;
+            size_t np = nel_of[l][q];
             double maxexp = 0, maxdiff = 0;
             for (size_t e = 0; e < np; e++) {
                 double v = p0[e], f[4];
@@ -1659,7 +1688,8 @@ static void graph_gradient_check(const char *text, uint32_t seed)
                         maxdiff / maxexp);
             checked++;
         }
-        if (dc->batchnorm) { /* running = (1 - m) * running + m * batch statistic (the variance unbiased) */
+        const dnic_dense_cfg *dc = ly->kind == &dnic_layer_dense ? ly->cfg : NULL;
+        if (dc && dc->batchnorm) { /* running = (1 - m) * running + m * batch statistic (the variance unbiased) */
             const double *rm = param(&mr, "%s.running_mean", ly->name), *rv = param(&mr, "%s.running_var", ly->name);
             double mom = dc->norm_momentum;
             for (int n = 0; n < ly->out; n++) {
@@ -1675,6 +1705,7 @@ static void graph_gradient_check(const char *text, uint32_t seed)
         free(P[l].b);
         free(P[l].gamma);
         free(P[l].beta);
+        free(P[l].wh);
     }
     free(x);
     free(y);
@@ -1703,6 +1734,19 @@ Test(gradcheck, residual_and_concat)
                                  "layer out = dense(j, 4) { activation = softmax }\n"
                                  "loss softmax_cross_entropy(out, labels)\n" GC_TRAIN,
                          22);
+}
+
+/* recurrent layers, fully unrolled (one chunk: backprop through every step): one reading a
+ * dense layer's output in steps of 2 (its gradient placed per step), then one reading the
+ * first's last state at every step (input = repeat, its gradient summed over the steps) */
+Test(gradcheck, rnn_split_and_repeat)
+{
+    graph_gradient_check(GC_HEAD "layer e = dense(input, 6) { activation = tanh }\n"
+                                 "layer h = rnn(e, 5) { steps = 3 }\n"
+                                 "layer h2 = rnn(h, 4) { steps = 2  input = repeat  activation = sigmoid }\n"
+                                 "layer out = dense(h2, 4) { activation = sigmoid }\n"
+                                 "loss squared_error(out, labels)\n" GC_TRAIN,
+                         23);
 }
 
 /* ---- part 3: against the seeds' C reference ----------------------------------------------- */
