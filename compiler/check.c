@@ -748,7 +748,7 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
         dnic_error(c->d, sp, "sg names layer '%s', which is not defined", lname);
         suggest(c, sp, lname, layer_names(c, nlayers, false), nlayers);
     }
-    int unknown = check_keys(c, d, keys, 9, dnic_sprintf(c->a, "sg '%s'", d->name));
+    int unknown = check_keys(c, d, keys, (int)(sizeof keys / sizeof keys[0]), dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
     if ((s = find(d, "input")))
         sg_parts(c, sg, s->value, s->value, 0);

@@ -37,8 +37,10 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
         cfg->repeat = dnic_check_enum(c, s, inputs, 2) == 1;
     if ((s = dnic_setting_find(d, "activation"))) {
         dnic_check_act(c, s, &l->act);
-        if (l->act == DNIC_ACT_SOFTMAX)
+        if (l->act == DNIC_ACT_SOFTMAX) { /* reported here alone, not as an output layer's */
             dnic_error(diag, s->value->span, "an rnn's state cannot use softmax: put a dense layer after it");
+            l->act = DNIC_ACT_TANH;
+        }
     }
     if ((s = dnic_setting_find(d, "bias")))
         dnic_check_bool(c, s, &cfg->bias);
