@@ -34,6 +34,49 @@ bool cli_check_data_widths(dnic_diag *d, const dnic_model *m)
     return true;
 }
 
+/* classes = [...]: keeps the examples whose label is one of the classes (in file order), each
+ * relabelled with its class's position in the list, one-hot over the list with one_hot.  ds
+ * was loaded with one class number per example. */
+static bool select_classes(dnic_diag *d, const dnic_data_spec *s, const char *file, dnic_dataset *ds)
+{
+    size_t es = dnic_dtype_size(ds->dtype);
+    int w = s->one_hot ? s->one_hot : 1, n = 0;
+    double *x = malloc((size_t)ds->n * (size_t)ds->inputs * sizeof *x + 1);
+    double *y = malloc((size_t)ds->n * (size_t)w * sizeof *y + 1);
+    bool ok = x && y;
+    for (int i = 0; ok && i < ds->n; i++) {
+        const char *row = (const char *)ds->x + (size_t)i * (size_t)ds->inputs * es;
+        const char *lab = (const char *)ds->y + (size_t)i * es;
+        double c = ds->dtype == DNIC_F64 ? *(const double *)lab : (double)*(const float *)lab;
+        int k = 0;
+        while (k < s->nclasses && s->classes[k] != c)
+            k++;
+        if (k == s->nclasses)
+            continue;
+        for (int j = 0; j < ds->inputs; j++)
+            x[(size_t)n * ds->inputs + j] = ds->dtype == DNIC_F64 ? ((const double *)row)[j] : (double)((const float *)row)[j];
+        for (int j = 0; j < w; j++)
+            y[(size_t)n * w + j] = s->one_hot ? (double)(j == k) : (double)k;
+        n++;
+    }
+    dnic_dataset out = {0};
+    if (ok && n == 0) {
+        dnic_error(d, (dnic_span){0}, "%s: no example is of the classes the model lists", file);
+        ok = false;
+    } else if (ok) {
+        ok = dnic_dataset_from_f64(&out, ds->dtype, n, ds->inputs, w, x, y) == DNIC_OK;
+        if (!ok)
+            dnic_error(d, (dnic_span){0}, "out of memory selecting the classes of %s", file);
+    } else {
+        dnic_error(d, (dnic_span){0}, "out of memory selecting the classes of %s", file);
+    }
+    free(x);
+    free(y);
+    dnic_dataset_free(ds);
+    *ds = out;
+    return ok;
+}
+
 /* Builds the training set the model declares (and its test set, when it has one), drawing
  * the built-in data from `rng` unless the data block has its own seed. */
 static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds, dnic_dataset *test)
@@ -42,6 +85,10 @@ static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dat
     char err[768];
     dnic_data_opts lo = {.scale = s->scale, .one_hot = s->one_hot, .inputs = s->inputs, .labels = s->labels,
                          .dtype = m->train.dtype, .label_column = s->label_column, .label_index = s->label_index};
+    if (s->nclasses) { /* class numbers as they are, selected below */
+        lo.one_hot = 0;
+        lo.labels = 1;
+    }
     if (s->kind == DNIC_DATA_IDX || s->kind == DNIC_DATA_CSV) {
         bool idx = s->kind == DNIC_DATA_IDX;
         if ((idx ? dnic_load_idx(ds, s->train_x, s->train_y, &lo, err, sizeof err)
@@ -54,6 +101,8 @@ static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dat
             dnic_error(d, (dnic_span){0}, "%s", err);
             return false;
         }
+        if (s->nclasses && (!select_classes(d, s, s->train_x, ds) || (s->test_x && !select_classes(d, s, s->test_x, test))))
+            return false;
         /* limit: the first N examples (the arrays keep their size; only n shrinks) */
         if (s->limit && s->limit < ds->n)
             ds->n = s->limit;

@@ -252,7 +252,7 @@ static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
-                                        "scale", "one_hot", "limit", "test_limit", "train", "test", "label"};
+                                        "scale", "one_hot", "limit", "test_limit", "train", "test", "label", "classes"};
 
 const char *dnic_key_block(const char *name, const char **key)
 {
@@ -452,6 +452,33 @@ static void check_file(checker *c, const dnic_setting *s, const char **out)
     *out = p;
 }
 
+/* classes = [c0, c1, ...]: the examples of these class numbers only, labelled 0, 1, ... in the
+ * list's order (one_hot, if set, counts them) */
+static void check_classes(checker *c, const dnic_setting *s, dnic_data_spec *ds)
+{
+    const dnic_expr *e = s->value;
+    if (e->kind != EXPR_LIST || e->args.n < 2 || e->args.n > 1000) {
+        dnic_error(c->d, e->span, "classes must be a list of 2 to 1000 class numbers, e.g. classes = [0, 1]");
+        return;
+    }
+    int *v = dnic_alloc(c->a, (size_t)e->args.n * sizeof *v);
+    for (int i = 0; i < e->args.n; i++) {
+        dnic_setting one = {.key = "a class number", .value = e->args.v[i]};
+        if (!get_int32(c, &one, 0, 1000000, &v[i]))
+            return;
+        for (int j = 0; j < i; j++)
+            if (v[j] == v[i]) {
+                dnic_error(c->d, one.value->span, "class %d is listed twice", v[i]);
+                return;
+            }
+    }
+    ds->classes = v;
+    ds->nclasses = e->args.n;
+    const dnic_setting *oh = find(c->data, "one_hot");
+    if (oh && oh->value->kind == EXPR_NUM && oh->value->num != ds->nclasses)
+        dnic_error(c->d, oh->value->span, "one_hot = %g, but classes lists %d classes", oh->value->num, ds->nclasses);
+}
+
 static void check_data(checker *c, const dnic_decl *d)
 {
     dnic_data_spec *ds = &c->m->data;
@@ -486,8 +513,8 @@ static void check_data(checker *c, const dnic_decl *d)
     } else if (ds->kind == DNIC_DATA_IDX) {
         static const char *const keys[] = {"train_images", "train_labels", "test_images", "test_labels",
                                            "scale", "one_hot", "inputs", "labels", "limit", "test_limit",
-                                           "validation"};
-        check_keys(c, d, keys, 11, "data idx");
+                                           "validation", "classes"};
+        check_keys(c, d, keys, (int)(sizeof keys / sizeof keys[0]), "data idx");
         if ((s = require(c, d, "train_images", "data idx")))
             check_file(c, s, &ds->train_x);
         if ((s = require(c, d, "train_labels", "data idx")))
@@ -500,8 +527,8 @@ static void check_data(checker *c, const dnic_decl *d)
             dnic_error(c->d, d->span, "data idx needs both test_images and test_labels, or neither");
     } else {
         static const char *const keys[] = {"train", "test", "label", "scale", "one_hot", "inputs", "labels",
-                                           "limit", "test_limit", "validation"};
-        check_keys(c, d, keys, 10, "data csv");
+                                           "limit", "test_limit", "validation", "classes"};
+        check_keys(c, d, keys, (int)(sizeof keys / sizeof keys[0]), "data csv");
         if ((s = require(c, d, "train", "data csv")))
             check_file(c, s, &ds->train_x);
         if ((s = find(d, "test")))
@@ -524,6 +551,8 @@ static void check_data(checker *c, const dnic_decl *d)
             get_int32(c, s, 2, 1000000, &ds->one_hot);
         if ((s = find(d, "limit")))
             get_int32(c, s, 1, 1 << 30, &ds->limit);
+        if ((s = find(d, "classes")))
+            check_classes(c, s, ds);
         if ((s = find(d, "test_limit")) && get_int32(c, s, 1, 1 << 30, &ds->test_limit) &&
             !find(d, ds->kind == DNIC_DATA_IDX ? "test_images" : "test"))
             dnic_error(c->d, s->key_span, "test_limit limits the test set, but data %s has none", d->name);
@@ -545,6 +574,11 @@ static void check_data(checker *c, const dnic_decl *d)
         if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits) {
             dnic_error(c->d, lab->value->span, "labels = %d, but binary_addition with bits = %d gives %d labels",
                        ds->labels, ds->bits, ds->bits);
+            ds->labels = 0;
+        }
+        if (ds->nclasses && !ds->one_hot && ds->labels != 1) {
+            dnic_error(c->d, lab->value->span, "labels = %d, but with classes and no one_hot a label is the class's "
+                       "position in the list: labels = 1", ds->labels);
             ds->labels = 0;
         }
         if (ds->one_hot && ds->labels && ds->labels != ds->one_hot) {

@@ -229,6 +229,7 @@ typedef struct dnic_data_spec {
     dnic_span inputs_span;     /* the value of `inputs`, for messages about the files' widths */
     int limit, test_limit;     /* files: use only the first N examples (0: all) */
     double validation;         /* the fraction of the training set held out for validation */
+    int *classes, nclasses;    /* files: keep these class numbers only, relabelled 0.. in order */
 } dnic_data_spec;
 
 typedef struct dnic_train_spec {

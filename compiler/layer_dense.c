@@ -5,9 +5,9 @@
 
 #include "layers.h"
 
-/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init norm norm_momentum norm_eps } */
+/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init norm norm_momentum norm_eps lr } */
 static const char *const SETTINGS[] = {"activation", "bias", "init", "bias_init", "norm", "norm_momentum", "norm_eps",
-                                       NULL};
+                                       "lr", NULL};
 
 static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
 {
@@ -41,6 +41,8 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
                    "a layer with norm = batch has no bias: the normalisation's shift takes its place");
     if ((s = dnic_setting_find(d, "init")))
         dnic_check_init(c, s, &cfg->w_init);
+    if ((s = dnic_setting_find(d, "lr")))
+        dnic_check_real(c, s, 0, true, 1e6, &cfg->lr);
     if ((s = dnic_setting_find(d, "bias_init"))) {
         if (!cfg->bias)
             dnic_error(dnic_checker_diag(c), s->key_span, "bias_init is set but layer '%s' has %s", d->name,
@@ -83,7 +85,7 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     L->st = st;
     st->u.name = l->name;
     st->u.act = cfg->batchnorm ? DNIC_ACT_LINEAR : l->act;
-    st->u.lr = dnic_builder_model(b)->train.lr;
+    st->u.lr = cfg->lr > 0 ? cfg->lr : dnic_builder_model(b)->train.lr;
     st->u.w = dnic_build_param(b, dnic_sprintf(a, "%s.weight", l->name), cfg->in, l->out, cfg->w_init, cfg->in, l->out);
     st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, l->out, cfg->b_init, cfg->in, l->out)
                         : -1;

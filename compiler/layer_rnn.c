@@ -9,9 +9,9 @@
 
 #include "layers.h"
 
-/* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll } */
+/* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll lr } */
 static const char *const SETTINGS[] = {"steps", "input", "activation", "bias", "init", "recurrent_init", "bias_init",
-                                       "unroll", NULL};
+                                       "unroll", "lr", NULL};
 
 static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
 {
@@ -54,6 +54,8 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
             dnic_error(diag, s->key_span, "bias_init is set but layer '%s' has bias = false", d->name);
         dnic_check_init(c, s, &cfg->b_init);
     }
+    if ((s = dnic_setting_find(d, "lr")))
+        dnic_check_real(c, s, 0, true, 1e6, &cfg->lr);
     if ((s = dnic_setting_find(d, "unroll")) && dnic_check_int(c, s, 1, 4096, &cfg->unroll) &&
         cfg->unroll > cfg->steps) {
         dnic_error(diag, s->value->span, "unroll = %d is longer than the sequence of rnn '%s' (steps = %d)", cfg->unroll,
@@ -203,6 +205,7 @@ static int backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, int
     dnic_arena *a = dnic_builder_arena(b);
     int H = l->out, Bn = dnic_builder_batch(b);
     bool train = l->trainable;
+    double lr = cfg->lr > 0 ? cfg->lr : m->train.lr;
     if (st->whh_t < 0) {
         st->whh_t = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_hh.t", l->name), H, H);
         st->wih_t = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_ih.t", l->name), H, cfg->in);
@@ -236,11 +239,11 @@ static int backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, int
     int prev = -1;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == (after ? 0 : 1) && train) {
-            dnic_build_update(b, DNIC_OP_UPDATE, st->wih, st->gih, -1, m->train.lr);
+            dnic_build_update(b, DNIC_OP_UPDATE, st->wih, st->gih, -1, lr);
             if (!first_hh) /* a chunk of the first step alone never reads a state */
-                dnic_build_update(b, DNIC_OP_UPDATE, st->whh, st->ghh, -1, m->train.lr);
+                dnic_build_update(b, DNIC_OP_UPDATE, st->whh, st->ghh, -1, lr);
             if (st->gb >= 0) /* the bias's gradient is a batch mean, as a dense layer's */
-                dnic_build_update(b, DNIC_OP_UPDATE, st->b, st->gb, -1, m->train.lr)->grad_div = Bn;
+                dnic_build_update(b, DNIC_OP_UPDATE, st->b, st->gb, -1, lr)->grad_div = Bn;
             continue;
         }
         if (pass == (after ? 0 : 1))

@@ -111,6 +111,7 @@ typedef struct dnic_dense_cfg {
     bool batchnorm;            /* norm = batch: Linear -> BN -> activation */
     double norm_momentum;      /* the batch statistics' weight in the running averages */
     double norm_eps;
+    double lr;                 /* its own learning rate (0: train.lr) */
 } dnic_dense_cfg;
 
 /* A recurrent layer's own settings (layer_rnn.c). */
@@ -121,6 +122,7 @@ typedef struct dnic_rnn_cfg {
     int unroll;                /* truncation length; 0: train.unroll, else the whole sequence */
     bool bias;
     dnic_init w_init, u_init, b_init;
+    double lr;                 /* its own learning rate (0: train.lr) */
 } dnic_rnn_cfg;
 
 #endif
