@@ -715,7 +715,10 @@ const char *dnic_sg_part_name(dnic_sg_part p)
 int dnic_sg_part_width(const dnic_model *m, const dnic_sg *sg, dnic_sg_part p)
 {
     switch (p) {
-    case DNIC_SG_OUTPUT: return m->layers[sg->layer].out;
+    case DNIC_SG_OUTPUT: { /* sg NAME.state reads the carried state */
+        const dnic_layer *l = &m->layers[sg->layer];
+        return sg->state && l->kind->state_width ? l->kind->state_width(l) : l->out;
+    }
     case DNIC_SG_LABELS: return m->data.labels;
     case DNIC_SG_INPUT: return m->data.inputs;
     }

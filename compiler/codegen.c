@@ -743,6 +743,8 @@ static void gen_same2(opctx *c)
     LLVMValueRef a = ld(g, T, c->s[0], e), b = ld(g, T, c->s[1], e), v;
     if (c->o->op == DNIC_OP_SUB)
         v = fsub(g, a, b);
+    else if (c->o->op == DNIC_OP_MUL)
+        v = fmul(g, a, b);
     else if (c->o->op == DNIC_OP_ADD)
         v = fadd(g, a, b);
     else /* ACT_GRAD: g * act'(y) */
@@ -755,7 +757,7 @@ static void gen_same2(opctx *c)
     }
 }
 
-/* dst[B,w] = s0[B, off .. off+w) */
+/* dst[B,w] = act(s0[B, off .. off+w)): the copy, then gen_act_pass as DENSE's */
 static void gen_slice(opctx *c)
 {
     cg *g = c->g;
@@ -766,6 +768,10 @@ static void gen_slice(opctx *c)
     st(g, g->T, ld(g, g->T, c->s[0], ix(g, i, W, LLVMBuildAdd(g->B, j, ci(g, c->o->off), ""))), c->dst, ix(g, i, w, j));
     loop_end(g, &lj);
     loop_end(g, &li);
+    if (c->o->act != DNIC_ACT_LINEAR) {
+        DNIC_ASSERT(c->o->act != DNIC_ACT_SOFTMAX);
+        gen_act_pass(c);
+    }
 }
 
 /* dst[B, off .. off+w) = s0[B,w]: the other columns are left as they are */

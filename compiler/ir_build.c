@@ -375,6 +375,14 @@ typedef struct sgmod {
     int nunits;
 } sgmod;
 
+/* What a module predicts: the gradient w.r.t. its layer's output, or (sg NAME.state) w.r.t.
+ * the state its layer carries between steps. */
+static int sg_width(const dnic_model *m, const dnic_sg *sg)
+{
+    const dnic_layer *l = &m->layers[sg->layer];
+    return sg->state ? l->kind->state_width(l) : l->out;
+}
+
 /* Its units' names and hidden outputs, for the module or one use of it: "PFX.sg[.i]". */
 static void name_sg_units(builder *b, sgmod *s, const char *pfx)
 {
@@ -390,13 +398,12 @@ static void name_sg_units(builder *b, sgmod *s, const char *pfx)
 static void build_sg_params(builder *b, sgmod *s, const dnic_sg *sg)
 {
     const dnic_model *m = b->m;
-    const dnic_layer *l = &m->layers[sg->layer];
     s->sg = sg;
     s->nunits = sg->nhidden + 1;
     int width = sg->in_width;
     for (int i = 0; i < s->nunits; i++) {
         bool last = i == s->nunits - 1;
-        int outw = last ? l->out : sg->hidden[i];
+        int outw = last ? sg_width(m, sg) : sg->hidden[i];
         const char *pfx = sg->nhidden ? dnic_sprintf(b->a, "%s.sg.%d", sg->name, i) : dnic_sprintf(b->a, "%s.sg", sg->name);
         unit *u = &s->units[i];
         u->w = add_param(b, dnic_sprintf(b->a, "%s.weight", pfx), width, outw, last ? sg->w_init : sg->hidden_init, width,
@@ -415,7 +422,6 @@ static void build_sg_params(builder *b, sgmod *s, const dnic_sg *sg)
 static void build_sg_predict(builder *b, sgmod *s, int layer_out, const char *pfx)
 {
     const dnic_sg *sg = s->sg;
-    const dnic_layer *l = &b->m->layers[sg->layer];
     int parts[3];
     for (int p = 0; p < sg->nparts; p++)
         parts[p] = sg->parts[p] == DNIC_SG_OUTPUT ? layer_out : sg->parts[p] == DNIC_SG_LABELS ? b->ir->y : b->ir->x;
@@ -425,7 +431,7 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out, const char *pf
         s->in = add_buf(b, dnic_sprintf(b->a, "%s.sg.in", pfx), DNIC_BUF_TEMP, b->ir->batch, sg->in_width);
         emit(b, DNIC_OP_CONCAT, s->in, parts[0], parts[1], sg->nparts > 2 ? parts[2] : -1);
     }
-    s->pred = add_buf(b, dnic_sprintf(b->a, "%s.sg.pred", pfx), DNIC_BUF_TEMP, b->ir->batch, l->out);
+    s->pred = add_buf(b, dnic_sprintf(b->a, "%s.sg.pred", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, sg));
     int in = s->in;
     for (int i = 0; i < s->nunits; i++) {
         unit *u = &s->units[i];
@@ -443,8 +449,7 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out, const char *pf
 /* The SG module regresses its prediction toward a target. */
 static void build_sg_learn(builder *b, sgmod *s, int target, const char *pfx)
 {
-    const dnic_layer *l = &b->m->layers[s->sg->layer];
-    int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", pfx), DNIC_BUF_TEMP, b->ir->batch, l->out);
+    int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, s->sg));
     emit(b, DNIC_OP_SUB, delta, s->pred, target, -1);
     emit(b, DNIC_OP_ABS_SUM, s->acc, delta, -1, -1)->accumulate = true;
     backward(b, s->units, s->nunits, delta, true);

@@ -32,8 +32,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
     for (int i = 0, k = 0; i < DNIC_MAX_SRC; i++)
         if (o->src[i] >= 0)
             fprintf(out, "%s %s", k++ ? "," : "", ir->bufs[o->src[i]].name);
-    if (info->attrs & DNIC_ATTR_ACT)
-        fprintf(out, " act=%s", dnic_act_name(o->act));
+    if ((info->attrs & DNIC_ATTR_ACT) && !(o->op == DNIC_OP_SLICE && o->act == DNIC_ACT_LINEAR))
+        fprintf(out, " act=%s", dnic_act_name(o->act)); /* a slice's only when it has one */
     if (info->attrs & DNIC_ATTR_OFF)
         fprintf(out, " off=%d", o->off);
     if (info->attrs & DNIC_ATTR_EPS)

@@ -1,24 +1,30 @@
-/* The recurrent layer: h_t = act(x_t . W_ih + h_{t-1} . W_hh + b) over `steps` time steps,
- * h_0 = 0, its output the last state.  A training step sees whole sequences; truncated BPTT
- * cuts each into chunks of `unroll` steps, each chunk updating the weights from its own
- * gradient as soon as it has one: from `sg NAME.state`, the SG module at the chunk's end
- * boundary (the last chunk: from the layer's consumers).  docs/semantics.md, "Recurrent
- * layers", gives the equations in the order built here. */
+/* The recurrent layers, rnn and lstm: over `steps` time steps from a zero state, the output the
+ * last state h_T.  rnn: h_t = act(x_t . W_ih + b + h_{t-1} . W_hh).  lstm: z_t = x_t . W_ih + b
+ * + h_{t-1} . W_hh holds the gates i, f, g, o (PyTorch's order), c_t = f c_{t-1} + i g,
+ * h_t = o tanh(c_t).  A training step sees whole sequences; truncated BPTT cuts each into
+ * chunks of `unroll` steps, each chunk updating the weights from its own gradient as soon as
+ * it has one: from `sg NAME.state`, the SG module at the chunk's end boundary (the last chunk:
+ * from the layer's consumers).  docs/semantics.md, "Recurrent layers", gives the equations in
+ * the order built here. */
 #include <stdio.h>
 #include <string.h>
 
 #include "layers.h"
 
-/* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll lr } */
+/* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll lr },
+ * and lstm alike without activation (its gates have theirs) */
 static const char *const SETTINGS[] = {"steps", "input", "activation", "bias", "init", "recurrent_init", "bias_init",
                                        "unroll", "lr", NULL};
+static const char *const LSTM_SETTINGS[] = {"steps", "input", "bias", "init", "recurrent_init", "bias_init", "unroll",
+                                            "lr", NULL};
 
-static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
+static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool lstm)
 {
     dnic_rnn_cfg *cfg = dnic_alloc(dnic_checker_arena(c), sizeof *cfg);
     dnic_diag *diag = dnic_checker_diag(c);
     l->cfg = cfg;
-    l->act = DNIC_ACT_TANH;
+    cfg->lstm = lstm;
+    l->act = lstm ? DNIC_ACT_LINEAR : DNIC_ACT_TANH;
     cfg->bias = true;
     cfg->w_init = (dnic_init){DNIC_INIT_XAVIER_UNIFORM, 1, 0};
     cfg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
@@ -27,7 +33,8 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
     dnic_check_int(c, &ws, 1, 1 << 20, &l->out);
     const dnic_setting *s = dnic_setting_find(d, "steps");
     if (!s) {
-        dnic_error(diag, d->call->span, "rnn '%s' needs 'steps', the length of its sequences, e.g. steps = 28", d->name);
+        dnic_error(diag, d->call->span, "%s '%s' needs 'steps', the length of its sequences, e.g. steps = 28",
+                   d->call->str, d->name);
         cfg->steps = 1;
     } else if (!dnic_check_int(c, s, 1, 4096, &cfg->steps)) {
         cfg->steps = 1;
@@ -58,10 +65,20 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
         dnic_check_real(c, s, 0, true, 1e6, &cfg->lr);
     if ((s = dnic_setting_find(d, "unroll")) && dnic_check_int(c, s, 1, 4096, &cfg->unroll) &&
         cfg->unroll > cfg->steps) {
-        dnic_error(diag, s->value->span, "unroll = %d is longer than the sequence of rnn '%s' (steps = %d)", cfg->unroll,
-                   d->name, cfg->steps);
+        dnic_error(diag, s->value->span, "unroll = %d is longer than the sequence of %s '%s' (steps = %d)", cfg->unroll,
+                   l->kind->name, d->name, cfg->steps);
         cfg->unroll = 0;
     }
+}
+
+static void check_rnn(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
+{
+    check_kind(c, d, l, false);
+}
+
+static void check_lstm(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
+{
+    check_kind(c, d, l, true);
 }
 
 static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width)
@@ -73,8 +90,8 @@ static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int 
     }
     if (src_width[0] % cfg->steps) {
         dnic_error(dnic_checker_diag(c), dnic_decl_arg_span(d, 0),
-                   "rnn '%s' splits its source of width %d into %d steps, which does not divide it", d->name,
-                   src_width[0], cfg->steps);
+                   "%s '%s' splits its source of width %d into %d steps, which does not divide it", l->kind->name,
+                   d->name, src_width[0], cfg->steps);
         dnic_note(dnic_checker_diag(c), dnic_setting_find(d, "steps")->value->span,
                   "give steps a divisor of %d, or write input = repeat to read the whole source at every step",
                   src_width[0]);
@@ -97,18 +114,35 @@ static int boundaries(const dnic_layer *l, const dnic_model *m)
     return (L + T - 1) / T - 1;
 }
 
-/* Its buffers while the IR is built. */
+/* What it carries from step to step: h (rnn), [h | c] (lstm). */
+static int state_width(const dnic_layer *l)
+{
+    return ((const dnic_rnn_cfg *)l->cfg)->lstm ? 2 * l->out : l->out;
+}
+
+/* Its buffers while the IR is built (-1 or NULL until built). */
 typedef struct rnn_ir {
+    int G;                      /* the gates' width: H (rnn), 4H (lstm) */
     int wih, whh, b;            /* parameters (b = -1 without bias) */
     int *h;                     /* h[t]: the state after step t (the last one is the output) */
+    int *c, *tc;                /* lstm: the cell c[t] and tanh(c[t]) */
+    int *gate[4];               /* lstm: i, f, g, o of step t */
     int *x;                     /* x[t]: step t's input */
-    int *xw, *hw;               /* x[t] . W_ih + b and h[t-1] . W_hh (-1 until built) */
-    int gih, ghh, gb;           /* the chunk's gradients (-1 until needed) */
-    int dx;                     /* the gradient w.r.t. the source, summed over steps (-1: none yet) */
+    int *xw, *hw, *z;           /* x[t] . W_ih + b, h[t-1] . W_hh, and (lstm) their sum */
+    int gih, ghh, gb;           /* the chunk's gradients */
+    int dx;                     /* the gradient w.r.t. the source, summed over steps */
     int wih_t, whh_t;           /* scratch: the weights transposed for messages */
     int T, nchunks;
     void *use;                  /* the SG module's use at the previous chunk's end */
 } rnn_ir;
+
+static int *steps_of(dnic_arena *a, int n)
+{
+    int *v = dnic_alloc(a, (size_t)n * sizeof *v);
+    for (int t = 0; t < n; t++)
+        v[t] = -1;
+    return v;
+}
 
 static void params(dnic_builder *b, dnic_layer_ir *L)
 {
@@ -117,10 +151,10 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     const dnic_rnn_cfg *cfg = l->cfg;
     rnn_ir *st = dnic_alloc(a, sizeof *st);
     L->st = st;
-    int H = l->out;
-    st->wih = dnic_build_param(b, dnic_sprintf(a, "%s.weight_ih", l->name), cfg->in, H, cfg->w_init, cfg->in, H);
-    st->whh = dnic_build_param(b, dnic_sprintf(a, "%s.weight_hh", l->name), H, H, cfg->u_init, H, H);
-    st->b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, H, cfg->b_init, cfg->in, H) : -1;
+    int H = l->out, G = st->G = cfg->lstm ? 4 * H : H;
+    st->wih = dnic_build_param(b, dnic_sprintf(a, "%s.weight_ih", l->name), cfg->in, G, cfg->w_init, cfg->in, G);
+    st->whh = dnic_build_param(b, dnic_sprintf(a, "%s.weight_hh", l->name), H, G, cfg->u_init, H, G);
+    st->b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, G, cfg->b_init, cfg->in, G) : -1;
     st->gih = st->ghh = st->gb = st->dx = st->wih_t = st->whh_t = -1;
 }
 
@@ -130,7 +164,7 @@ static int temp(dnic_builder *b, const dnic_layer *l, const char *what, int t, i
                            cols);
 }
 
-/* The buffers of every step, once: the states (the last is the layer's output) and the
+/* The buffers every step has, once: the states (the last is the layer's output) and the
  * steps' inputs (slices of the source, or the source itself). */
 static void step_buffers(dnic_builder *b, dnic_layer_ir *L)
 {
@@ -141,45 +175,94 @@ static void step_buffers(dnic_builder *b, dnic_layer_ir *L)
         return;
     dnic_arena *a = dnic_builder_arena(b);
     int n = cfg->steps;
-    st->h = dnic_alloc(a, (size_t)n * sizeof *st->h);
-    st->x = dnic_alloc(a, (size_t)n * sizeof *st->x);
-    st->xw = dnic_alloc(a, (size_t)n * sizeof *st->xw);
-    st->hw = dnic_alloc(a, (size_t)n * sizeof *st->hw);
+    st->h = steps_of(a, n);
+    st->x = steps_of(a, n);
+    st->xw = steps_of(a, n);
+    st->hw = steps_of(a, n);
+    st->z = steps_of(a, n);
+    st->c = steps_of(a, n);
+    st->tc = steps_of(a, n);
+    for (int k = 0; k < 4; k++)
+        st->gate[k] = steps_of(a, n);
     for (int t = 0; t < n; t++) {
         st->h[t] = t == n - 1 ? L->out : temp(b, l, "h", t, l->out);
         st->x[t] = cfg->repeat || n == 1 ? L->in[0] : temp(b, l, "x", t, cfg->in);
-        st->xw[t] = st->hw[t] = -1;
     }
     const dnic_model *m = dnic_builder_model(b);
     st->T = unroll_of(l, m);
     st->nchunks = boundaries(l, m) + 1;
 }
 
-/* Steps t0..t1-1: h_t = act(x_t . W_ih + b + h_{t-1} . W_hh), the first step of a sequence
- * without the recurrent product (h_0 = 0). */
+static dnic_ir_op *op(dnic_builder *b, dnic_op o, int dst, int s0, int s1)
+{
+    return dnic_build_op(b, o, dst, s0, s1, -1);
+}
+
+/* dst = (lazily made) temp NAME<t> */
+static int lazy(dnic_builder *b, const dnic_layer *l, int *v, const char *what, int t, int cols)
+{
+    if (*v < 0)
+        *v = temp(b, l, what, t, cols);
+    return *v;
+}
+
+/* The lstm's step t from z_t: the gates, the cell and the state. */
+static void lstm_cell(dnic_builder *b, dnic_layer_ir *L, int t, int z)
+{
+    rnn_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    int H = l->out;
+    static const char *const names[4] = {"i", "f", "g", "o"};
+    for (int k = 0; k < 4; k++) {
+        if (k == 1 && t == 0)
+            continue; /* c_0 = 0: nothing to forget */
+        int gk = lazy(b, l, &st->gate[k][t], names[k], t, H);
+        dnic_ir_op *o = op(b, DNIC_OP_SLICE, gk, z, -1);
+        o->off = k * H;
+        o->act = k == 2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID;
+    }
+    int c = lazy(b, l, &st->c[t], "c", t, H), i = st->gate[0][t], g = st->gate[2][t];
+    if (t == 0) {
+        op(b, DNIC_OP_MUL, c, i, g);
+    } else {
+        int fc = temp(b, l, "fc", t, H);
+        op(b, DNIC_OP_MUL, fc, st->gate[1][t], st->c[t - 1]);
+        int ig = temp(b, l, "ig", t, H);
+        op(b, DNIC_OP_MUL, ig, i, g);
+        op(b, DNIC_OP_ADD, c, fc, ig);
+    }
+    int tc = lazy(b, l, &st->tc[t], "tanh_c", t, H);
+    op(b, DNIC_OP_SLICE, tc, c, -1)->act = DNIC_ACT_TANH;
+    op(b, DNIC_OP_MUL, st->h[t], st->gate[3][t], tc);
+}
+
+/* Steps t0..t1-1 from the state after t0-1 (zero before the first step). */
 static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
     const dnic_rnn_cfg *cfg = l->cfg;
-    int H = l->out;
     for (int t = t0; t < t1; t++) {
         if (st->x[t] != L->in[0])
-            dnic_build_op(b, DNIC_OP_SLICE, st->x[t], L->in[0], -1, -1)->off = t * cfg->in;
-        if (t == 0) {
+            op(b, DNIC_OP_SLICE, st->x[t], L->in[0], -1)->off = t * cfg->in;
+        /* input = repeat: x . W_ih + b once per chunk (the weights change only between chunks) */
+        int first = !cfg->repeat ? t : t0 == 0 && !cfg->lstm ? 1 : t0;
+        if (t == 0 && !cfg->lstm) {
             dnic_build_op(b, DNIC_OP_DENSE, st->h[t], st->x[t], st->wih, st->b)->act = l->act;
             continue;
         }
-        /* input = repeat: x . W_ih + b once per chunk (the weights change only between chunks) */
-        int first = cfg->repeat ? (t0 > 1 ? t0 : 1) : t;
-        if (st->xw[first] < 0)
-            st->xw[first] = temp(b, l, "xw", first, H);
-        if (st->hw[t] < 0)
-            st->hw[t] = temp(b, l, "hw", t, H);
+        int xw = lazy(b, l, &st->xw[first], "xw", first, st->G);
         if (t == first)
-            dnic_build_op(b, DNIC_OP_DENSE, st->xw[t], st->x[t], st->wih, st->b);
-        dnic_build_op(b, DNIC_OP_DENSE, st->hw[t], st->h[t - 1], st->whh, -1);
-        dnic_build_op(b, DNIC_OP_ADD, st->h[t], st->xw[first], st->hw[t], -1)->act = l->act;
+            dnic_build_op(b, DNIC_OP_DENSE, xw, st->x[t], st->wih, st->b);
+        int z = xw;
+        if (t > 0) {
+            int hw = lazy(b, l, &st->hw[t], "hw", t, st->G);
+            dnic_build_op(b, DNIC_OP_DENSE, hw, st->h[t - 1], st->whh, -1);
+            z = cfg->lstm ? lazy(b, l, &st->z[t], "z", t, st->G) : st->h[t];
+            op(b, DNIC_OP_ADD, z, xw, hw)->act = cfg->lstm ? DNIC_ACT_LINEAR : l->act;
+        }
+        if (cfg->lstm)
+            lstm_cell(b, L, t, z);
     }
 }
 
@@ -189,56 +272,110 @@ static void message(dnic_builder *b, int dst, int s, int w, int wt)
     dnic_build_op(b, DNIC_OP_MATMUL_NT, dst, s, w, -1)->scratch = wt;
 }
 
-/* Backpropagates g (w.r.t. h[t1-1]; w.r.t. its pre-activation when g_is_delta) through steps
- * t1-1..t0: every step's dz, the chunk's weight gradients summed over its steps, the
- * updates, and the messages: to the source (summed into st->dx, input = repeat) and, when
- * want_prev, to h[t0-1], the target of the boundary before the chunk (returned, else -1).
- * The messages out of the chunk go before or after the updates as train.backward_message
- * says; those within it always use the weights the forward pass used. */
-static int backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, int g, bool g_is_delta, bool want_prev,
-                          bool want_dx)
+/* The lstm's dz_t [B,4H] from gh (w.r.t. h_t) and *gc (w.r.t. c_t from the step after, or -1);
+ * leaves in *gc the gradient w.r.t. c_{t-1} when want_prev (and t > 0). */
+static int lstm_delta(dnic_builder *b, dnic_layer_ir *L, int t, int gh, int *gc, bool want_prev)
+{
+    rnn_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    int H = l->out, i = st->gate[0][t], f = st->gate[1][t], g = st->gate[2][t], o = st->gate[3][t], tc = st->tc[t];
+    int d_o = temp(b, l, "o.grad", t, H), dz_o = temp(b, l, "o.delta", t, H);
+    op(b, DNIC_OP_MUL, d_o, gh, tc);
+    op(b, DNIC_OP_ACT_GRAD, dz_o, d_o, o)->act = DNIC_ACT_SIGMOID;
+    int gho = temp(b, l, "h.o", t, H), dc = temp(b, l, "c.grad", t, H);
+    op(b, DNIC_OP_MUL, gho, gh, o);
+    op(b, DNIC_OP_ACT_GRAD, dc, gho, tc)->act = DNIC_ACT_TANH;
+    if (*gc >= 0) {
+        int sum = temp(b, l, "c.grad.sum", t, H);
+        op(b, DNIC_OP_ADD, sum, dc, *gc);
+        dc = sum;
+    }
+    int d_i = temp(b, l, "i.grad", t, H), dz_i = temp(b, l, "i.delta", t, H);
+    op(b, DNIC_OP_MUL, d_i, dc, g);
+    op(b, DNIC_OP_ACT_GRAD, dz_i, d_i, i)->act = DNIC_ACT_SIGMOID;
+    int d_g = temp(b, l, "g.grad", t, H), dz_g = temp(b, l, "g.delta", t, H);
+    op(b, DNIC_OP_MUL, d_g, dc, i);
+    op(b, DNIC_OP_ACT_GRAD, dz_g, d_g, g)->act = DNIC_ACT_TANH;
+    int dz_f = temp(b, l, "f.delta", t, H);
+    if (t > 0) {
+        int d_f = temp(b, l, "f.grad", t, H);
+        op(b, DNIC_OP_MUL, d_f, dc, st->c[t - 1]);
+        op(b, DNIC_OP_ACT_GRAD, dz_f, d_f, f)->act = DNIC_ACT_SIGMOID;
+    } else {
+        op(b, DNIC_OP_SUB, dz_f, dc, dc); /* c_0 = 0: f has no gradient (a zero, exactly) */
+    }
+    int dz = temp(b, l, "z.delta", t, 4 * H);
+    dnic_ir_op *cat = op(b, DNIC_OP_CONCAT, dz, dz_i, dz_f);
+    cat->src[2] = dz_g;
+    cat->src[3] = dz_o;
+    *gc = -1;
+    if (want_prev && t > 0) {
+        *gc = temp(b, l, "c.grad.", t - 1, H);
+        op(b, DNIC_OP_MUL, *gc, dc, f);
+    }
+    return dz;
+}
+
+/* A carried state's gradient: w.r.t. h, and (lstm) w.r.t. c, or -1. */
+typedef struct sgrad {
+    int h, c;
+} sgrad;
+
+/* Backpropagates g (w.r.t. the state after step t1-1; g.h w.r.t. its pre-activation when
+ * g_is_delta) through steps t1-1..t0: every step's dz, the chunk's weight gradients summed over
+ * its steps, the updates, and the messages: to the source (into st->dx) and, when want_prev,
+ * to the state after step t0-1, the target of the boundary before the chunk (returned).  The
+ * messages out of the chunk go before or after the updates as train.backward_message says;
+ * those within it always use the weights the forward pass used. */
+static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, sgrad g, bool g_is_delta,
+                            bool want_prev, bool want_dx)
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
     const dnic_rnn_cfg *cfg = l->cfg;
     const dnic_model *m = dnic_builder_model(b);
     dnic_arena *a = dnic_builder_arena(b);
-    int H = l->out, Bn = dnic_builder_batch(b);
+    int H = l->out, G = st->G, Bn = dnic_builder_batch(b);
     bool train = l->trainable;
     double lr = cfg->lr > 0 ? cfg->lr : m->train.lr;
     if (st->whh_t < 0) {
-        st->whh_t = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_hh.t", l->name), H, H);
-        st->wih_t = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_ih.t", l->name), H, cfg->in);
+        st->whh_t = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_hh.t", l->name), G, H);
+        st->wih_t = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_ih.t", l->name), G, cfg->in);
     }
     if (train && st->gih < 0) {
-        st->gih = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_ih.grad", l->name), cfg->in, H);
-        st->ghh = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_hh.grad", l->name), H, H);
-        st->gb = cfg->bias ? dnic_build_temp(b, dnic_sprintf(a, "%s.bias.grad", l->name), 1, H) : -1;
+        st->gih = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_ih.grad", l->name), cfg->in, G);
+        st->ghh = dnic_build_temp(b, dnic_sprintf(a, "%s.weight_hh.grad", l->name), H, G);
+        st->gb = cfg->bias ? dnic_build_temp(b, dnic_sprintf(a, "%s.bias.grad", l->name), 1, G) : -1;
     }
+    DNIC_ASSERT(!(cfg->lstm && g_is_delta)); /* an lstm is linear: no loss hands it a delta */
     int *dz = dnic_alloc(a, (size_t)(t1 - t0) * sizeof *dz);
     bool first_hh = true;
+    int gh = g.h, gc = g.c;
     for (int t = t1 - 1; t >= t0; t--) {
-        int d = dz[t - t0] = dnic_build_delta(b, dnic_sprintf(a, "%s.h%d", l->name, t + 1), l->act, st->h[t], g,
-                                              g_is_delta && t == t1 - 1);
+        int d = dz[t - t0] = cfg->lstm ? lstm_delta(b, L, t, gh, &gc, want_prev || t > t0)
+                                       : dnic_build_delta(b, dnic_sprintf(a, "%s.h%d", l->name, t + 1), l->act,
+                                                          st->h[t], gh, g_is_delta && t == t1 - 1);
         if (train) {
             bool acc = t != t1 - 1;
-            dnic_build_op(b, DNIC_OP_GRAD_W, st->gih, st->x[t], d, -1)->accumulate = acc;
+            op(b, DNIC_OP_GRAD_W, st->gih, st->x[t], d)->accumulate = acc;
             if (st->gb >= 0)
-                dnic_build_op(b, DNIC_OP_GRAD_W, st->gb, -1, d, -1)->accumulate = acc;
+                op(b, DNIC_OP_GRAD_W, st->gb, -1, d)->accumulate = acc;
             if (t > 0) {
-                dnic_build_op(b, DNIC_OP_GRAD_W, st->ghh, st->h[t - 1], d, -1)->accumulate = !first_hh;
+                op(b, DNIC_OP_GRAD_W, st->ghh, st->h[t - 1], d)->accumulate = !first_hh;
                 first_hh = false;
             }
         }
         if (t > t0) {
-            g = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t), Bn, H);
-            message(b, g, d, st->whh, st->whh_t);
+            gh = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t), Bn, H);
+            message(b, gh, d, st->whh, st->whh_t);
         }
     }
     bool after = m->train.message == DNIC_MSG_AFTER_UPDATE;
-    int prev = -1;
+    sgrad prev = {-1, -1};
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == (after ? 0 : 1) && train) {
+        if (pass == (after ? 0 : 1)) {
+            if (!train)
+                continue;
             dnic_build_update(b, DNIC_OP_UPDATE, st->wih, st->gih, -1, lr);
             if (!first_hh) /* a chunk of the first step alone never reads a state */
                 dnic_build_update(b, DNIC_OP_UPDATE, st->whh, st->ghh, -1, lr);
@@ -246,11 +383,10 @@ static int backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, int
                 dnic_build_update(b, DNIC_OP_UPDATE, st->b, st->gb, -1, lr)->grad_div = Bn;
             continue;
         }
-        if (pass == (after ? 0 : 1))
-            continue;
         if (want_prev && t0 > 0) {
-            prev = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t0), Bn, H);
-            message(b, prev, dz[0], st->whh, st->whh_t);
+            prev.h = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t0), Bn, H);
+            message(b, prev.h, dz[0], st->whh, st->whh_t);
+            prev.c = gc;
         }
         for (int t = t1 - 1; want_dx && t >= t0; t--) {
             /* the source's gradient: each step's part in its columns (input = split), or the
@@ -261,19 +397,41 @@ static int backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, int
             int part = cfg->repeat && first ? st->dx : temp(b, l, "source.grad.h", t, cfg->in);
             message(b, part, dz[t - t0], st->wih, st->wih_t);
             if (!cfg->repeat)
-                dnic_build_op(b, DNIC_OP_PLACE, st->dx, part, -1, -1)->off = t * cfg->in;
+                op(b, DNIC_OP_PLACE, st->dx, part, -1)->off = t * cfg->in;
             else if (!first)
-                dnic_build_op(b, DNIC_OP_ADD, st->dx, st->dx, part, -1);
+                op(b, DNIC_OP_ADD, st->dx, st->dx, part);
         }
     }
     return prev;
 }
 
+/* The carried state after step t as one buffer: h (rnn), [h | c] (lstm). */
+static int state_at(dnic_builder *b, dnic_layer_ir *L, int t)
+{
+    rnn_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    if (!((const dnic_rnn_cfg *)l->cfg)->lstm)
+        return st->h[t];
+    int s = temp(b, l, "state", t, 2 * l->out);
+    op(b, DNIC_OP_CONCAT, s, st->h[t], st->c[t]);
+    return s;
+}
+
+/* A state gradient as one buffer (the target of a boundary's SG module). */
+static int sgrad_buf(dnic_builder *b, dnic_layer_ir *L, sgrad g, int t)
+{
+    const dnic_layer *l = L->l;
+    if (g.c < 0)
+        return g.h;
+    int s = temp(b, l, "state.grad", t, 2 * l->out);
+    op(b, DNIC_OP_CONCAT, s, g.h, g.c);
+    return s;
+}
+
 /* Training: the chunks before the last, each forward, then (with `sg NAME.state` in DNI mode)
- * backward from the SG module's prediction at its end, its updates, and the module's learning
- * from the target that chunk sent the previous boundary; then the last chunk's forward pass.
- * Without the module, no gradient reaches the chunks before the last (truncated BPTT).
- * Inference: every step. */
+ * backward from the SG module's prediction at its end, its updates, and the target that chunk
+ * sends the previous boundary; then the last chunk's forward pass.  Without the module, no
+ * gradient reaches the chunks before the last (truncated BPTT).  Inference: every step. */
 static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
 {
     rnn_ir *st = L->st;
@@ -288,6 +446,7 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     bool want_dx = dnic_build_wants_grad(b, L, 0);
     dnic_arena *a = dnic_builder_arena(b);
+    int H = l->out;
     for (int c = 0; c < st->nchunks; c++) {
         int t0 = c * st->T, t1 = c == st->nchunks - 1 ? cfg->steps : t0 + st->T;
         forward_steps(b, L, t0, t1);
@@ -295,15 +454,23 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
             continue;
         const char *pfx = dnic_sprintf(a, "%s.state.h%d", l->name, t1);
         void *use;
-        int pred = dnic_build_sg_predict(b, l->state_sg, st->h[t1 - 1], pfx, &use);
-        int target = backward_steps(b, L, t0, t1, pred, false, c > 0, want_dx);
+        int pred = dnic_build_sg_predict(b, l->state_sg, state_at(b, L, t1 - 1), pfx, &use);
+        sgrad g = {pred, -1};
+        if (cfg->lstm) { /* the prediction is [dL/dh | dL/dc] */
+            g.h = temp(b, l, "state.sg.h", t1 - 1, H);
+            g.c = temp(b, l, "state.sg.c", t1 - 1, H);
+            op(b, DNIC_OP_SLICE, g.h, pred, -1);
+            op(b, DNIC_OP_SLICE, g.c, pred, -1)->off = H;
+        }
+        sgrad target = backward_steps(b, L, t0, t1, g, false, c > 0, want_dx);
         if (c > 0)
-            dnic_build_sg_learn(b, st->use, target, dnic_sprintf(a, "%s.state.h%d", l->name, t0));
+            dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
+                                dnic_sprintf(a, "%s.state.h%d", l->name, t0));
         st->use = use;
     }
 }
 
-/* The last chunk, from the consumers' gradient; then the last boundary's SG module learns. */
+/* The last chunk, from the consumers' gradient; then the last boundary's SG module's target. */
 static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, int *grad)
 {
     rnn_ir *st = L->st;
@@ -312,9 +479,10 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_model *m = dnic_builder_model(b);
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     int t0 = (st->nchunks - 1) * st->T;
-    int target = backward_steps(b, L, t0, cfg->steps, g, g_is_delta, sg && st->nchunks > 1, grad[0] >= 0);
+    sgrad target = backward_steps(b, L, t0, cfg->steps, (sgrad){g, -1}, g_is_delta, sg && st->nchunks > 1, grad[0] >= 0);
     if (sg && st->nchunks > 1)
-        dnic_build_sg_learn(b, st->use, target, dnic_sprintf(dnic_builder_arena(b), "%s.state.h%d", l->name, t0));
+        dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
+                            dnic_sprintf(dnic_builder_arena(b), "%s.state.h%d", l->name, t0));
     if (grad[0] >= 0)
         grad[0] = st->dx;
 }
@@ -322,7 +490,7 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
 static void describe(const dnic_layer *l, char *buf, size_t n)
 {
     const dnic_rnn_cfg *cfg = l->cfg;
-    snprintf(buf, n, "rnn %d -> %d, %d steps%s", cfg->in, l->out, cfg->steps, cfg->bias ? "" : ", no bias");
+    snprintf(buf, n, "%s %d -> %d, %d steps%s", l->kind->name, cfg->in, l->out, cfg->steps, cfg->bias ? "" : ", no bias");
 }
 
 const dnic_layer_kind dnic_layer_rnn = {
@@ -334,11 +502,31 @@ const dnic_layer_kind dnic_layer_rnn = {
     .has_params = true,
     .softmax_ok = false,
     .settings = SETTINGS,
-    .check = check,
+    .check = check_rnn,
     .shape = shape,
     .params = params,
     .forward = forward,
     .backward = backward,
     .describe = describe,
     .boundaries = boundaries,
+    .state_width = state_width,
+};
+
+const dnic_layer_kind dnic_layer_lstm = {
+    .name = "lstm",
+    .usage = "lstm(source, width)",
+    .min_src = 1,
+    .max_src = 1,
+    .extra_args = 1,
+    .has_params = true,
+    .softmax_ok = false,
+    .settings = LSTM_SETTINGS,
+    .check = check_lstm,
+    .shape = shape,
+    .params = params,
+    .forward = forward,
+    .backward = backward,
+    .describe = describe,
+    .boundaries = boundaries,
+    .state_width = state_width,
 };

@@ -92,6 +92,8 @@ typedef struct dnic_layer_kind {
     /* Recurrent kinds: the truncation boundaries of one sequence, where `sg NAME.state`
      * predicts the gradient w.r.t. the carried state (NULL: the kind carries no state). */
     int (*boundaries)(const dnic_layer *l, const dnic_model *m);
+    /* ... and the width of that state (what `sg NAME.state` reads and predicts). */
+    int (*state_width)(const dnic_layer *l);
 } dnic_layer_kind;
 
 #define DNIC_LAYER(name) extern const dnic_layer_kind dnic_layer_##name;
@@ -114,8 +116,9 @@ typedef struct dnic_dense_cfg {
     double lr;                 /* its own learning rate (0: train.lr) */
 } dnic_dense_cfg;
 
-/* A recurrent layer's own settings (layer_rnn.c). */
+/* A recurrent layer's own settings (layer_rnn.c: rnn and lstm). */
 typedef struct dnic_rnn_cfg {
+    bool lstm;
     int in;                    /* the width of one step's input */
     int steps;                 /* the sequence's length */
     bool repeat;               /* input = repeat: every step reads the whole source (seed 003) */

@@ -1,6 +1,6 @@
 #!/bin/bash
-# End to end: recurrent layers against tests/ref/rnn_ref.py, an independent float64 numpy
-# reference of a tanh RNN trained by truncated BPTT, with synthetic gradients at its truncation
+# End to end: recurrent layers (rnn and lstm) against tests/ref/rnn_ref.py, an independent float64 numpy
+# reference of a tanh RNN and an LSTM trained by truncated BPTT, with synthetic gradients at the truncation
 # boundaries (sg h.state) and on its output (sg h), and without them (backprop mode).  Every
 # step's loss (--log, 17 digits) and every final weight must agree to 1e-9 relative.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -22,11 +22,11 @@ print(",".join(["x%d" % i for i in range(12)] + ["y"]))
 for i in range(40):
     print(",".join("%.17g" % v for v in x[i]) + ",%d" % y[i])' > seq.csv
 
-model() { # MODE UNROLL [INPUT]
+model() { # MODE UNROLL [INPUT [KIND]]
     cat <<DNI
 model rnn_ref
 data csv { train = "seq.csv"  label = "y"  inputs = 12  labels = 1 }
-layer h = rnn(input, 6)     { steps = 4  input = ${3:-split}  init = randn * 0.3  bias_init = randn * 0.1 }
+layer h = ${4:-rnn}(input, 6)     { steps = 4  input = ${3:-split}  init = randn * 0.3  bias_init = randn * 0.1 }
 layer out = dense(h, 1)     { activation = sigmoid  init = randn * 0.3  bias_init = randn * 0.1 }
 sg h       { init = randn * 0.1  bias_init = randn * 0.1 }
 sg h.state { init = randn * 0.1  bias_init = randn * 0.1 }
@@ -77,6 +77,18 @@ for mode in dni backprop; do
             not_ok "$name" "$out"; continue
         fi
         /usr/bin/python3 "$REF" seq.csv $mode 4 $unroll 6 5 0.05 3 200 > ref.txt
+        if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
+    done
+done
+# lstm: the state SG module reads and predicts [h | c]
+for mode in dni backprop; do
+    for unroll in 1 3; do
+        model $mode $unroll split lstm > m.dni
+        name="lstm, $mode, unroll $unroll: equal to the numpy reference"
+        if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st 2>&1); then
+            not_ok "$name" "$out"; continue
+        fi
+        /usr/bin/python3 "$REF" seq.csv $mode 4 $unroll 6 5 0.05 3 200 split lstm > ref.txt
         if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
     done
 done

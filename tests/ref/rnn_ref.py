@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""A float64 numpy reference of a tanh RNN trained with truncated BPTT and synthetic gradients,
-written from docs/semantics.md ("Recurrent layers"), not from dnic's IR.
+"""A float64 numpy reference of a tanh RNN or an LSTM trained with truncated BPTT and synthetic
+gradients, written from docs/semantics.md ("Recurrent layers"), not from dnic's IR.
 
 The model (tests/e2e/rnn.sh writes the matching .dni):
-    h_t = tanh(x_t W_ih + b + h_{t-1} W_hh), h_{-1} = 0, x_t = columns [t*w, (t+1)*w) of a row
+    rnn:  h_t = tanh(x_t W_ih + b + h_{t-1} W_hh), h_{-1} = 0, x_t = columns [t*w, (t+1)*w) of a row
+    lstm: z_t = x_t W_ih + b + h_{t-1} W_hh = [i f g o], c_t = sig(f) c_{t-1} + sig(i) tanh(g),
+          h_t = sig(o) tanh(c_t); the state at a boundary is [h | c]
     out = sigmoid(h_{T-1} W_o + b_o), loss 0.5 sum (out - y)^2
     sg h        predicts dL/dh_{T-1} from h_{T-1}   (DNI mode: the rnn's stage ends there)
     sg h.state  predicts the gradient at each truncation boundary from the state there
 
-Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat]
+Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat|split] [rnn|lstm]
 (repeat: every step reads the whole row, x_t = x)
 Prints one line per training step: the step's loss, then the final weights as NAME VALUES.
 """
@@ -24,18 +26,21 @@ def main():
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     X, Y = data[:, :-1], data[:, -1:]
     repeat = len(sys.argv) > 10 and sys.argv[10] == "repeat"
+    lstm = len(sys.argv) > 11 and sys.argv[11] == "lstm"
+    G = 4 * H if lstm else H      # the gates' width
+    S = 2 * H if lstm else H      # the carried state's
     w = X.shape[1] if repeat else X.shape[1] // steps
     dni = mode == "dni"
 
     rs = np.random.RandomState(seed)  # construction order: h's parameters, its SG modules, out's
-    Wih = rs.randn(w, H) * 0.3
-    Whh = rs.randn(H, H) * 0.3
-    b = rs.randn(1, H) * 0.1
+    Wih = rs.randn(w, G) * 0.3
+    Whh = rs.randn(H, G) * 0.3
+    b = rs.randn(1, G) * 0.1
     if dni:
         Sw = rs.randn(H, H) * 0.1      # sg h
         Sb = rs.randn(1, H) * 0.1
-        Tw = rs.randn(H, H) * 0.1      # sg h.state
-        Tb = rs.randn(1, H) * 0.1
+        Tw = rs.randn(S, S) * 0.1      # sg h.state
+        Tb = rs.randn(1, S) * 0.1
     Wo = rs.randn(H, 1) * 0.3
     bo = rs.randn(1, 1) * 0.1
 
@@ -45,44 +50,65 @@ def main():
         r = k % per_epoch * B
         x, y = X[r:r + B], Y[r:r + B]
         xs = [x if repeat else x[:, t * w:(t + 1) * w] for t in range(steps)]
-        hs = {}
+        hs, cs, gates = {}, {}, {}
+        sig = lambda v: 1 / (1 + np.exp(-v))
 
         def forward(c0, c1):
             for t in range(c0, c1):
                 z = xs[t] @ Wih + b
                 if t > 0:
                     z = z + hs[t - 1] @ Whh
-                hs[t] = np.tanh(z)
+                if not lstm:
+                    hs[t] = np.tanh(z)
+                    continue
+                i, f, g, o = sig(z[:, :H]), sig(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), sig(z[:, 3 * H:])
+                cs[t] = (f * cs[t - 1] if t > 0 else 0) + i * g
+                hs[t] = o * np.tanh(cs[t])
+                gates[t] = (i, f, g, o)
+
+        def state(t):
+            return np.concatenate([hs[t], cs[t]], axis=1) if lstm else hs[t]
 
         def backward(c0, c1, g):
-            """BPTT through steps c1-1..c0 from g = dL/dh_{c1-1}; the chunk's summed gradient
-            updates the weights; returns dL/dh_{c0-1} (with the weights before the update)."""
+            """BPTT through steps c1-1..c0 from g = dL/d(state after c1-1) (the h part alone for
+            the last chunk); the chunk's summed gradient updates the weights; returns the
+            gradient w.r.t. the state after c0-1 (with the weights before the update)."""
             nonlocal Wih, Whh, b
             gih, ghh, gb = np.zeros_like(Wih), np.zeros_like(Whh), np.zeros_like(b)
             used_hh = False
+            gh, gc = (g[:, :H], g[:, H:]) if lstm and g.shape[1] == 2 * H else (g, None)
             for t in range(c1 - 1, c0 - 1, -1):
-                dz = g * (1 - hs[t] ** 2)
+                if lstm:
+                    i, f, gg, o = gates[t]
+                    tc = np.tanh(cs[t])
+                    dc = gh * o * (1 - tc ** 2) + (gc if gc is not None else 0)
+                    dzf = dc * cs[t - 1] * f * (1 - f) if t > 0 else np.zeros_like(dc)
+                    dz = np.concatenate([dc * gg * i * (1 - i), dzf, dc * i * (1 - gg ** 2),
+                                         gh * tc * o * (1 - o)], axis=1)
+                    gc = dc * f
+                else:
+                    dz = gh * (1 - hs[t] ** 2)
                 gih += xs[t].T @ dz
                 gb += dz.sum(axis=0, keepdims=True)
                 if t > 0:
                     ghh += hs[t - 1].T @ dz
                     used_hh = True
-                g = dz @ Whh.T
+                gh = dz @ Whh.T
             Wih = Wih - lr * gih
             if used_hh:
                 Whh = Whh - lr * ghh
             b = b - lr * (gb / B)
-            return g
+            return np.concatenate([gh, gc], axis=1) if lstm else gh
 
         boundary = []  # per boundary: (state, prediction, target)
         for c0, c1 in chunks[:-1]:
             forward(c0, c1)
             if dni:
-                pred = hs[c1 - 1] @ Tw + Tb
+                pred = state(c1 - 1) @ Tw + Tb
                 prev = backward(c0, c1, pred)
                 if boundary:
                     boundary[-1][2] = prev
-                boundary.append([hs[c1 - 1], pred, None])
+                boundary.append([state(c1 - 1), pred, None])
         c0, c1 = chunks[-1]
         forward(c0, c1)
         hL = hs[steps - 1]

@@ -306,6 +306,7 @@ static const char *const AFFINE_NAMES[4] = {"affine sigmoid", "affine tanh", "af
 static const char *const CONCAT_NAMES[4] = {"concat 2", "concat 3", "concat 4", "concat 5"};
 static const char *const SLICE_NAMES[4] = {"slice x", "slice g", "slice inner", "slice last"};
 static const char *const RUNNING_NAMES[2] = {"bn_running mean", "bn_running var"};
+static const char *const SLICE_ACT_NAMES[2] = {"slice g sigmoid", "slice g tanh"};
 static const char *const UPDATE_NAMES[2] = {"update gamma (row 0)", "update beta (row 1)"};
 static const char *const ACC_NAMES[5] = {"abs_sum", "abs_sum accumulate", "loss_sum squared", "loss_sum softmax ce",
                                          "loss_sum sigmoid ce"};
@@ -432,7 +433,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     const double eps = 1e-5, mom = 0.1, vscale = B > 1 ? (double)B / (B - 1) : 1;
     const double tol = t == DNIC_F64 ? TOL_F64 : TOL_F32;
     dnic_arena *a = dnic_arena_new();
-    dnic_ir *ir = kir_new(a, t, B, 112, 5);
+    dnic_ir *ir = kir_new(a, t, B, 120, 5);
     /* inputs: PARAM so that they are allocated and count as defined for the verifier */
     int X = kbuf(a, ir, "X", DNIC_BUF_PARAM, B, K), W = kbuf(a, ir, "W", DNIC_BUF_PARAM, K, N);
     int bias = kbuf(a, ir, "b", DNIC_BUF_PARAM, 1, N), G = kbuf(a, ir, "G", DNIC_BUF_PARAM, B, N);
@@ -467,6 +468,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         sl[s] = kbuf(a, ir, SLICE_NAMES[s], DNIC_BUF_TEMP, B, sl_w[s]);
         kop(fwd, DNIC_OP_SLICE, sl[s], cat[1], -1, -1)->off = sl_off[s];
     }
+    /* and G back out of it through an activation, as an lstm takes its gates out of z */
+    int slact[2];
+    for (int s = 0; s < 2; s++) {
+        slact[s] = kbuf(a, ir, SLICE_ACT_NAMES[s], DNIC_BUF_TEMP, B, N);
+        dnic_ir_op *o = kop(fwd, DNIC_OP_SLICE, slact[s], cat[1], -1, -1);
+        o->off = K;
+        o->act = s ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID;
+    }
     for (int i = 0; i < 4; i++) {
         addb[i] = kbuf(a, ir, ADD_NAMES[i], DNIC_BUF_TEMP, B, N);
         kop(fwd, DNIC_OP_ADD, addb[i], G, A, -1)->act = ELEM_ACTS[i];
@@ -495,7 +504,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
      * update of a whole matrix (Wr) from one; PLACE of X and G into [X | G] */
     int gw = kbuf(a, ir, "grad_w", DNIC_BUF_TEMP, K, N), gcol = kbuf(a, ir, "grad_w ones", DNIC_BUF_TEMP, 1, N);
     int Wr = kbuf(a, ir, "Wr", DNIC_BUF_PARAM, K, N), plc = kbuf(a, ir, "place", DNIC_BUF_TEMP, B, K + N);
-    dnic_ir_block *rec = kblock(a, ir, "rec", 8);
+    dnic_ir_block *rec = kblock(a, ir, "rec", 12);
     kop(rec, DNIC_OP_GRAD_W, gw, X, G, -1);
     int gw1 = kbuf(a, ir, "grad_w first", DNIC_BUF_TEMP, K, N);
     kop(rec, DNIC_OP_GRAD_W, gw1, X, G, -1);
@@ -504,6 +513,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     kop(rec, DNIC_OP_UPDATE, Wr, gw, -1, -1)->lr = lr;
     kop(rec, DNIC_OP_PLACE, plc, G, -1, -1)->off = K;
     kop(rec, DNIC_OP_PLACE, plc, X, -1, -1)->off = 0;
+    /* an lstm's elementwise work: MUL (SLICEs with an activation are in fwd) */
+    int mul = kbuf(a, ir, "mul", DNIC_BUF_TEMP, B, N);
+    kop(rec, DNIC_OP_MUL, mul, G, A, -1);
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
     int lsq = kbuf(a, ir, ACC_NAMES[2], DNIC_BUF_ACC, 1, 1), lsce = kbuf(a, ir, ACC_NAMES[3], DNIC_BUF_ACC, 1, 1);
@@ -830,6 +842,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         for (int c = 0; c < K + N; c++)
             ref[(size_t)i * (K + N) + c] = c < K ? x[(size_t)i * K + c] : g[(size_t)i * N + c - K];
     COMPARE(plc, "place", (size_t)B * (K + N), tol);
+    for (size_t e2 = 0; e2 < BN; e2++)
+        ref[e2] = g[e2] * av[e2];
+    COMPARE(mul, "mul", BN, tol);
+    for (int s2 = 0; s2 < 2; s2++) {
+        for (size_t e2 = 0; e2 < BN; e2++)
+            ref[e2] = act_ref(s2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID, g[e2]);
+        COMPARE(slact[s2], SLICE_ACT_NAMES[s2], BN, tol);
+    }
 #undef COMPARE
 
     /* the same-order reference: every element equal.  The float32 sigmoid runs over whole
@@ -1047,6 +1067,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         for (int c = 0; c < K + N; c++)
             e[(size_t)i * (K + N) + c] = c < K ? xd[(size_t)i * K + c] : gd[(size_t)i * N + c - K];
     EXACT(plc, "place", e);
+    for (size_t k = 0; k < BN; k++)
+        e[k] = rnd(t, gd[k] * ad[k]);
+    EXACT(mul, "mul", e);
+    for (int s2 = 0; s2 < 2; s2++) { /* the copy, then gen_act_pass over the whole buffer */
+        for (size_t k = 0; k < BN; k++)
+            e[k] = act_pass_t(t, s2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID, gd[k], k, BN);
+        EXACT(slact[s2], SLICE_ACT_NAMES[s2], e);
+    }
 #undef EXACT
     free(wrd);
     free(gwd);
@@ -1109,8 +1137,9 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     suite_result r = run_suite(t, sh, seed, NULL);
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
-     * grad_w (first, accumulated, column sums), update of a matrix, place */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1),
+     * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
+     * activation */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
@@ -1526,23 +1555,38 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
                     for (int i = 0; i < B; i++)
                         o[i * N + n] = (o[i * N + n] - mu) / sqrtl(var + dc->norm_eps) * P[l].gamma[n] + P[l].beta[n];
                 }
-        } else if (ly->kind == &dnic_layer_rnn) {
-            /* h_t = act(x_t W_ih + b + h_{t-1} W_hh), h_{-1} = 0; o: the last step's
-             * pre-activation (the activation follows below, as for every kind) */
+        } else if (ly->kind == &dnic_layer_rnn || ly->kind == &dnic_layer_lstm) {
+            /* z_t = x_t W_ih + b + h_{t-1} W_hh, h_{-1} = 0.  rnn: o is the last step's z (the
+             * activation follows below, as for every kind).  lstm: gates i, f, g, o of z_t,
+             * c_t = f c_{t-1} + i g, h_t = o tanh(c_t); o is h_T (its activation is linear) */
             const dnic_rnn_cfg *rc = ly->cfg;
-            static long double hs[8 * GG_MAXW * 2];
+            int G = rc->lstm ? 4 * N : N;
+            static long double hs[8 * GG_MAXW * 2], cs[8 * GG_MAXW * 2], z[8 * GG_MAXW * 8];
             for (int t = 0; t < rc->steps; t++) {
                 for (int i = 0; i < B; i++)
-                    for (int n = 0; n < N; n++) {
+                    for (int n = 0; n < G; n++) {
                         long double s = P[l].b ? P[l].b[n] : 0;
                         for (int k = 0; k < rc->in; k++)
-                            s += SRC(0, i, rc->repeat ? k : t * rc->in + k) * P[l].w[k * N + n];
+                            s += SRC(0, i, rc->repeat ? k : t * rc->in + k) * P[l].w[k * G + n];
                         for (int j = 0; t > 0 && j < N; j++)
-                            s += hs[i * N + j] * P[l].wh[j * N + n];
-                        o[i * N + n] = s;
+                            s += hs[i * N + j] * P[l].wh[j * G + n];
+                        z[i * G + n] = s;
                     }
-                for (int e = 0; t < rc->steps - 1 && e < B * N; e++)
-                    hs[e] = act1(ly->act, o[e]);
+                for (int e = 0; e < B * N; e++) {
+                    int i = e / N, n = e % N;
+                    if (!rc->lstm) {
+                        o[e] = z[i * G + n];
+                        if (t < rc->steps - 1)
+                            hs[e] = act1(ly->act, o[e]);
+                        continue;
+                    }
+                    long double ig = act1(DNIC_ACT_SIGMOID, z[i * G + n]), fg = act1(DNIC_ACT_SIGMOID, z[i * G + N + n]);
+                    long double gg = tanhl(z[i * G + 2 * N + n]), og = act1(DNIC_ACT_SIGMOID, z[i * G + 3 * N + n]);
+                    cs[e] = (t > 0 ? fg * cs[e] : 0) + ig * gg;
+                    o[e] = og * tanhl(cs[e]);
+                }
+                for (int e = 0; rc->lstm && e < B * N; e++)
+                    hs[e] = o[e];
             }
         } else if (ly->kind == &dnic_layer_add) {
             for (int e = 0; e < B * N; e++) {
@@ -1608,20 +1652,21 @@ static void graph_gradient_check(const char *text, uint32_t seed)
     size_t nel_of[GG_MAXL][5] = {{0}};
     for (int l = 0; l < L; l++) {
         const dnic_layer *ly = &m->layers[l];
-        int in, N = ly->out;
+        int in, N = ly->out, G = N;
         bool has[5] = {false};
         if (ly->kind == &dnic_layer_dense) {
             const dnic_dense_cfg *dc = ly->cfg;
             in = dc->in;
             has[0] = true, has[1] = dc->bias, has[2] = has[3] = dc->batchnorm;
-        } else if (ly->kind == &dnic_layer_rnn) {
+        } else if (ly->kind == &dnic_layer_rnn || ly->kind == &dnic_layer_lstm) {
             const dnic_rnn_cfg *rc = ly->cfg;
             in = rc->in;
+            G = rc->lstm ? 4 * N : N;
             has[0] = has[4] = true, has[1] = rc->bias;
         } else {
             continue;
         }
-        const size_t sz[5] = {(size_t)in * N, (size_t)N, (size_t)N, (size_t)N, (size_t)N * N};
+        const size_t sz[5] = {(size_t)in * G, (size_t)G, (size_t)N, (size_t)N, (size_t)N * G};
         double **pp[5] = {&P[l].w, &P[l].b, &P[l].gamma, &P[l].beta, &P[l].wh};
         double **dd[5] = {&D[l].w, &D[l].b, &D[l].gamma, &D[l].beta, &D[l].wh};
         for (int q = 0; q < 5; q++) {
@@ -1629,7 +1674,7 @@ static void graph_gradient_check(const char *text, uint32_t seed)
                 continue;
             nel_of[l][q] = sz[q];
             char fmt[32];
-            snprintf(fmt, sizeof fmt, "%%s.%s", q == 0 && ly->kind == &dnic_layer_rnn ? "weight_ih" : what[q]);
+            snprintf(fmt, sizeof fmt, "%%s.%s", q == 0 && ly->kind != &dnic_layer_dense ? "weight_ih" : what[q]);
             *dd[q] = param(&mr, fmt, ly->name);
             *pp[q] = malloc(nel_of[l][q] * sizeof **pp[q]);
             for (size_t e = 0; e < nel_of[l][q]; e++)
@@ -1747,6 +1792,18 @@ Test(gradcheck, rnn_split_and_repeat)
                                  "layer out = dense(h2, 4) { activation = sigmoid }\n"
                                  "loss squared_error(out, labels)\n" GC_TRAIN,
                          23);
+}
+
+/* an lstm reading a dense layer's output in 3 steps of 2, and one reading its last state at
+ * every step, then a sigmoid output */
+Test(gradcheck, lstm_split_and_repeat)
+{
+    graph_gradient_check(GC_HEAD "layer e = dense(input, 6) { activation = tanh }\n"
+                                 "layer h = lstm(e, 4) { steps = 3 }\n"
+                                 "layer h2 = lstm(h, 3) { steps = 2  input = repeat }\n"
+                                 "layer out = dense(h2, 4) { activation = sigmoid }\n"
+                                 "loss squared_error(out, labels)\n" GC_TRAIN,
+                         24);
 }
 
 /* ---- part 3: against the seeds' C reference ----------------------------------------------- */
