@@ -98,7 +98,8 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
                 at += snprintf(kind + at, sizeof kind - (size_t)at, "%s%s", p ? "+" : "", dnic_sg_part_name(sg->parts[p]));
             if (at < (int)sizeof kind)
                 snprintf(kind + at, sizeof kind - (size_t)at, ")");
-            printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", name, kind, l->out, params[3 * i + k], flops[3 * i + k],
+            int width = k == 2 ? l->kind->state_width(l) : l->out; /* what it predicts */
+            printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", name, kind, width, params[3 * i + k], flops[3 * i + k],
                    stage);
         }
     }
