@@ -774,6 +774,16 @@ static void gen_slice(opctx *c)
     }
 }
 
+/* dst[off .. off+R, :] = s0[R, :]: the other rows are left as they are */
+static void gen_stack(opctx *c)
+{
+    cg *g = c->g;
+    loop l;
+    LLVMValueRef e = loop_begin(g, &l, (long long)c->S[0]->rows * c->S[0]->cols);
+    st(g, g->T, ld(g, g->T, c->s[0], e), c->dst, LLVMBuildAdd(g->B, e, ci(g, (long long)c->o->off * c->D->cols), ""));
+    loop_end(g, &l);
+}
+
 /* dst[B, off .. off+w) = s0[B,w]: the other columns are left as they are */
 static void gen_place(opctx *c)
 {
@@ -1100,7 +1110,7 @@ static void grad_w_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v,
 
 static void gen_grad_w(opctx *c)
 {
-    int K = c->D->rows, N = c->D->cols, Bn = c->S[1]->rows;
+    int K = c->D->rows, N = c->D->cols, Bn = c->S[c->s[0] ? 0 : 1]->rows;
     gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi};
     if (!c->s[0]) /* column sums: a row of ones times d */
         p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi};

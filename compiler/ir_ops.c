@@ -130,13 +130,28 @@ static bool shape_update(const dnic_ir *ir, const dnic_ir_op *o, char *why, size
     return no_scratch(o, why, n);
 }
 
-/* GRAD_W: dst[K,N] from s0[B,K] and s1[B,N] (s0 = -1: dst[1,N], column sums of s1). */
+/* GRAD_W: dst[K,N] from s0[R,K] and the first R rows of s1[>=R,N] (s0 = -1: dst[1,N], column
+ * sums of s1). */
 static bool shape_grad_w(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
 {
-    const dnic_buffer_desc *d = B(ir, o->dst);
-    int K = o->src[0] < 0 ? 1 : d->rows;
-    return (o->src[0] < 0 || want(ir, o->src[0], ir->batch, K, why, n)) && want(ir, o->src[1], ir->batch, d->cols, why, n) &&
-           want(ir, o->dst, K, d->cols, why, n) && no_scratch(o, why, n);
+    const dnic_buffer_desc *d = B(ir, o->dst), *g = B(ir, o->src[1]);
+    if (g->cols != d->cols)
+        return say(why, n, "%s has %d columns, %s %d", g->name, g->cols, d->name, d->cols);
+    if (o->src[0] < 0)
+        return want(ir, o->dst, 1, d->cols, why, n) && no_scratch(o, why, n);
+    const dnic_buffer_desc *x = B(ir, o->src[0]);
+    if (x->rows > g->rows)
+        return say(why, n, "%s has %d rows, more than %s's %d", x->name, x->rows, g->name, g->rows);
+    return want(ir, o->dst, x->cols, d->cols, why, n) && no_scratch(o, why, n);
+}
+
+static bool shape_stack(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
+{
+    const dnic_buffer_desc *d = B(ir, o->dst), *s = B(ir, o->src[0]);
+    if (s->cols != d->cols || o->off < 0 || o->off + s->rows > d->rows)
+        return say(why, n, "%s [%d,%d] does not fit at row %d of %s [%d,%d]", s->name, s->rows, s->cols, o->off, d->name,
+                   d->rows, d->cols);
+    return no_scratch(o, why, n);
 }
 
 static bool shape_abs_sum(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
@@ -208,7 +223,7 @@ static double flops_sgd_w(const dnic_ir *ir, const dnic_ir_op *o)
 
 static double flops_grad_w(const dnic_ir *ir, const dnic_ir_op *o)
 {
-    return (o->src[0] < 0 ? 1 : 2) * elems(ir, o->dst) * ir->batch;
+    return (o->src[0] < 0 ? 1 : 2) * elems(ir, o->dst) * B(ir, o->src[o->src[0] < 0 ? 1 : 0])->rows;
 }
 
 static double flops_sgd_b(const dnic_ir *ir, const dnic_ir_op *o)
@@ -225,6 +240,7 @@ static double flops_elementwise(const dnic_ir *ir, const dnic_ir_op *o)
 #define flops_concat flops_elementwise
 #define flops_slice flops_elementwise
 #define flops_place flops_elementwise
+#define flops_stack flops_elementwise
 #define flops_same2 flops_elementwise
 #define flops_update flops_elementwise
 #define flops_abs_sum flops_elementwise

@@ -349,26 +349,41 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
     }
     DNIC_ASSERT(!(cfg->lstm && g_is_delta)); /* an lstm is linear: no loss hands it a delta */
     int *dz = dnic_alloc(a, (size_t)(t1 - t0) * sizeof *dz);
-    bool first_hh = true;
+    /* the chunk's gradients as one product each over its steps stacked, last step first: the
+     * x_t, h_{t-1} and dz_t of step t at rows (t1-1-t)*B (a chunk of one step reads them as
+     * they are) */
+    int n = t1 - t0, nh = t0 == 0 ? n - 1 : n;
+    int xs = -1, hs = -1, dzs = -1;
+    if (train && n > 1) {
+        const char *pfx = dnic_sprintf(a, "%s.chunk%d", l->name, t0 + 1);
+        xs = dnic_build_temp(b, dnic_sprintf(a, "%s.x", pfx), n * Bn, cfg->in);
+        hs = nh ? dnic_build_temp(b, dnic_sprintf(a, "%s.h", pfx), nh * Bn, H) : -1;
+        dzs = dnic_build_temp(b, dnic_sprintf(a, "%s.delta", pfx), n * Bn, G);
+    }
     int gh = g.h, gc = g.c;
     for (int t = t1 - 1; t >= t0; t--) {
         int d = dz[t - t0] = cfg->lstm ? lstm_delta(b, L, t, gh, &gc, want_prev || t > t0)
                                        : dnic_build_delta(b, dnic_sprintf(a, "%s.h%d", l->name, t + 1), l->act,
                                                           st->h[t], gh, g_is_delta && t == t1 - 1);
-        if (train) {
-            bool acc = t != t1 - 1;
-            op(b, DNIC_OP_GRAD_W, st->gih, st->x[t], d)->accumulate = acc;
-            if (st->gb >= 0)
-                op(b, DNIC_OP_GRAD_W, st->gb, -1, d)->accumulate = acc;
-            if (t > 0) {
-                op(b, DNIC_OP_GRAD_W, st->ghh, st->h[t - 1], d)->accumulate = !first_hh;
-                first_hh = false;
-            }
+        if (dzs >= 0) {
+            int row = (t1 - 1 - t) * Bn;
+            op(b, DNIC_OP_STACK, xs, st->x[t], -1)->off = row;
+            op(b, DNIC_OP_STACK, dzs, d, -1)->off = row;
+            if (t > 0)
+                op(b, DNIC_OP_STACK, hs, st->h[t - 1], -1)->off = row;
         }
         if (t > t0) {
             gh = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t), Bn, H);
             message(b, gh, d, st->whh, st->whh_t);
         }
+    }
+    if (train) {
+        int d = dzs >= 0 ? dzs : dz[0];
+        op(b, DNIC_OP_GRAD_W, st->gih, dzs >= 0 ? xs : st->x[t0], d);
+        if (st->gb >= 0)
+            op(b, DNIC_OP_GRAD_W, st->gb, -1, d);
+        if (nh) /* the dz rows of the steps that read a state come first */
+            op(b, DNIC_OP_GRAD_W, st->ghh, dzs >= 0 ? hs : st->h[t0 - 1], d);
     }
     bool after = m->train.message == DNIC_MSG_AFTER_UPDATE;
     sgrad prev = {-1, -1};
@@ -377,7 +392,7 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
             if (!train)
                 continue;
             dnic_build_update(b, DNIC_OP_UPDATE, st->wih, st->gih, -1, lr);
-            if (!first_hh) /* a chunk of the first step alone never reads a state */
+            if (nh) /* a chunk of the first step alone never reads a state */
                 dnic_build_update(b, DNIC_OP_UPDATE, st->whh, st->ghh, -1, lr);
             if (st->gb >= 0) /* the bias's gradient is a batch mean, as a dense layer's */
                 dnic_build_update(b, DNIC_OP_UPDATE, st->b, st->gb, -1, lr)->grad_div = Bn;

@@ -433,7 +433,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     const double eps = 1e-5, mom = 0.1, vscale = B > 1 ? (double)B / (B - 1) : 1;
     const double tol = t == DNIC_F64 ? TOL_F64 : TOL_F32;
     dnic_arena *a = dnic_arena_new();
-    dnic_ir *ir = kir_new(a, t, B, 120, 5);
+    dnic_ir *ir = kir_new(a, t, B, 128, 5);
     /* inputs: PARAM so that they are allocated and count as defined for the verifier */
     int X = kbuf(a, ir, "X", DNIC_BUF_PARAM, B, K), W = kbuf(a, ir, "W", DNIC_BUF_PARAM, K, N);
     int bias = kbuf(a, ir, "b", DNIC_BUF_PARAM, 1, N), G = kbuf(a, ir, "G", DNIC_BUF_PARAM, B, N);
@@ -504,7 +504,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
      * update of a whole matrix (Wr) from one; PLACE of X and G into [X | G] */
     int gw = kbuf(a, ir, "grad_w", DNIC_BUF_TEMP, K, N), gcol = kbuf(a, ir, "grad_w ones", DNIC_BUF_TEMP, 1, N);
     int Wr = kbuf(a, ir, "Wr", DNIC_BUF_PARAM, K, N), plc = kbuf(a, ir, "place", DNIC_BUF_TEMP, B, K + N);
-    dnic_ir_block *rec = kblock(a, ir, "rec", 12);
+    dnic_ir_block *rec = kblock(a, ir, "rec", 16);
     kop(rec, DNIC_OP_GRAD_W, gw, X, G, -1);
     int gw1 = kbuf(a, ir, "grad_w first", DNIC_BUF_TEMP, K, N);
     kop(rec, DNIC_OP_GRAD_W, gw1, X, G, -1);
@@ -513,6 +513,14 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     kop(rec, DNIC_OP_UPDATE, Wr, gw, -1, -1)->lr = lr;
     kop(rec, DNIC_OP_PLACE, plc, G, -1, -1)->off = K;
     kop(rec, DNIC_OP_PLACE, plc, X, -1, -1)->off = 0;
+    /* a chunk's steps stacked: [G; A], then GRAD_W of X^T and its first B rows (G), and the
+     * column sums of all 2B rows */
+    int stk = kbuf(a, ir, "stack", DNIC_BUF_TEMP, 2 * B, N), gwr = kbuf(a, ir, "grad_w first rows", DNIC_BUF_TEMP, K, N);
+    int gcs = kbuf(a, ir, "grad_w ones stacked", DNIC_BUF_TEMP, 1, N);
+    kop(rec, DNIC_OP_STACK, stk, G, -1, -1)->off = 0;
+    kop(rec, DNIC_OP_STACK, stk, A, -1, -1)->off = B;
+    kop(rec, DNIC_OP_GRAD_W, gwr, X, stk, -1);
+    kop(rec, DNIC_OP_GRAD_W, gcs, -1, stk, -1);
     /* an lstm's elementwise work: MUL (SLICEs with an activation are in fwd) */
     int mul = kbuf(a, ir, "mul", DNIC_BUF_TEMP, B, N);
     kop(rec, DNIC_OP_MUL, mul, G, A, -1);
@@ -842,6 +850,23 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         for (int c = 0; c < K + N; c++)
             ref[(size_t)i * (K + N) + c] = c < K ? x[(size_t)i * K + c] : g[(size_t)i * N + c - K];
     COMPARE(plc, "place", (size_t)B * (K + N), tol);
+    for (size_t e2 = 0; e2 < 2 * BN; e2++)
+        ref[e2] = e2 < BN ? g[e2] : av[e2 - BN];
+    COMPARE(stk, "stack", 2 * BN, tol);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            long double s1 = 0;
+            for (int i = 0; i < B; i++)
+                s1 += x[(size_t)i * K + k] * g[(size_t)i * N + n];
+            ref[(size_t)k * N + n] = s1;
+        }
+    COMPARE(gwr, "grad_w first rows", (size_t)K * N, tol);
+    for (int n = 0; n < N; n++) {
+        ref[n] = 0;
+        for (int i = 0; i < B; i++)
+            ref[n] += g[(size_t)i * N + n] + av[(size_t)i * N + n];
+    }
+    COMPARE(gcs, "grad_w ones stacked", (size_t)N, tol);
     for (size_t e2 = 0; e2 < BN; e2++)
         ref[e2] = g[e2] * av[e2];
     COMPARE(mul, "mul", BN, tol);
@@ -1067,6 +1092,19 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         for (int c = 0; c < K + N; c++)
             e[(size_t)i * (K + N) + c] = c < K ? xd[(size_t)i * K + c] : gd[(size_t)i * N + c - K];
     EXACT(plc, "place", e);
+    for (size_t k = 0; k < 2 * BN; k++)
+        e[k] = k < BN ? gd[k] : ad[k - BN];
+    EXACT(stk, "stack", e);
+    EXACT(gwr, "grad_w first rows", gw1d); /* X^T G, summed as grad_w first */
+    for (int n = 0; n < N; n++) {
+        double s1 = 0; /* G's rows, then A's, in order */
+        for (int i = 0; i < B; i++)
+            s1 = rnd(t, s1 + gd[(size_t)i * N + n]);
+        for (int i = 0; i < B; i++)
+            s1 = rnd(t, s1 + ad[(size_t)i * N + n]);
+        e[n] = s1;
+    }
+    EXACT(gcs, "grad_w ones stacked", e);
     for (size_t k = 0; k < BN; k++)
         e[k] = rnd(t, gd[k] * ad[k]);
     EXACT(mul, "mul", e);
@@ -1138,8 +1176,8 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
      * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
-     * activation */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2),
+     * activation, stack, grad_w over a stack (its first rows, its column sums) */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
