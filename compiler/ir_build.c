@@ -28,7 +28,15 @@ struct dnic_builder {
     int *ngot;
     struct sgmod *sgs;     /* per SG module */
     dnic_vec learns;       /* pending: what truncation boundaries' modules learn after the step */
+    dnic_vec opt_states;   /* optstate*: each updated parameter's optimiser state, made once */
 };
+
+/* A parameter's optimiser state buffers, shared by all its updates (a recurrent layer updates
+ * its weights once per chunk). */
+typedef struct optstate {
+    int param;
+    int state[3];
+} optstate;
 
 /* One truncation boundary's lesson: its module's use (prediction) and the target it gets. */
 typedef struct learn {
@@ -191,9 +199,19 @@ dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, in
     /* train.grad = mean: the batch sums (weights, gamma, beta) become means, as the bias is */
     if (b->m->train.grad_mean && op != DNIC_OP_SGD_B)
         o->grad_div = b->ir->batch;
+    for (int i = 0; i < b->opt_states.n; i++) {
+        const optstate *os = b->opt_states.v[i];
+        if (os->param == param) {
+            memcpy(o->state, os->state, sizeof o->state);
+            return o;
+        }
+    }
     const dnic_buffer_desc *p = &b->ir->bufs[param];
     const char *pn = p->name;
     int rows = p->rows, cols = p->cols;
+    optstate *os = dnic_alloc(b->a, sizeof *os);
+    os->param = param;
+    dnic_vec_push(b->a, &b->opt_states, os);
     if (opt->kind == DNIC_OPT_MOMENTUM) {
         o->state[0] = add_buf(b, dnic_sprintf(b->a, "%s.velocity", pn), DNIC_BUF_STATE, rows, cols);
     } else if (opt->kind == DNIC_OPT_ADAM) {
@@ -202,6 +220,7 @@ dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, in
         o->state[2] = add_buf(b, dnic_sprintf(b->a, "%s.adam_t", pn), DNIC_BUF_STATE, 1, 1);
         b->ir->bufs[o->state[2]].dtype = DNIC_F64;
     }
+    memcpy(os->state, o->state, sizeof os->state);
     return o;
 }
 

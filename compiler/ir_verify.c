@@ -1,7 +1,9 @@
 /* The IR verifier: every op's operands exist, have the roles and shapes its op-table entry
  * requires (ir_ops.c), temporaries are written before they are read, and every block's
- * imports and exports are what its def/use says.  A failure is a compiler bug, reported with
- * the block and op. */
+ * requires (ir_ops.c), temporaries are written before they are read, every block's imports and
+ * exports are what its def/use says, and no two buffers share a name.  A failure is a compiler
+ * bug, reported with the block and op.  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "dnic.h"
@@ -16,7 +18,9 @@ typedef struct verifier {
 
 __attribute__((format(printf, 2, 3))) static void fail(verifier *v, const char *fmt, ...)
 {
-    if (v->opi >= 0) {
+    if (!v->blk) {
+        fprintf(v->err, "dnic: IR verification failed: ");
+    } else if (v->opi >= 0) {
         const dnic_ir_op *o = &v->blk->ops[v->opi];
         fprintf(v->err, "dnic: IR verification failed in block %s, op %d (%s): ", v->blk->name, v->opi,
                 dnic_op_name(o->op));
@@ -147,6 +151,28 @@ static void check_links(verifier *v)
     }
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const dnic_buffer_desc *const *)a)->name, (*(const dnic_buffer_desc *const *)b)->name);
+}
+
+/* Buffer names are unique: weights files, checkpoints and the object's API name them. */
+static void check_names(verifier *v)
+{
+    const dnic_ir *ir = v->ir;
+    const dnic_buffer_desc **d = malloc((size_t)(ir->nbufs + 1) * sizeof *d);
+    if (!d)
+        return;
+    for (int i = 0; i < ir->nbufs; i++)
+        d[i] = &ir->bufs[i];
+    qsort(d, (size_t)ir->nbufs, sizeof *d, by_name);
+    v->blk = NULL;
+    for (int i = 1; i < ir->nbufs; i++)
+        if (strcmp(d[i - 1]->name, d[i]->name) == 0)
+            fail(v, "two buffers are called %s", d[i]->name);
+    free(d);
+}
+
 bool dnic_ir_verify(const dnic_ir *ir, FILE *err)
 {
     verifier vv = {.ir = ir, .err = err, .ok = true}, *v = &vv;
@@ -167,5 +193,6 @@ bool dnic_ir_verify(const dnic_ir *ir, FILE *err)
     }
     if (v->ok)
         check_links(v);
+    check_names(v);
     return v->ok;
 }

@@ -126,6 +126,7 @@ typedef struct rnn_ir {
     int wih, whh, b;            /* parameters (b = -1 without bias) */
     int *h;                     /* h[t]: the state after step t (the last one is the output) */
     int *c, *tc;                /* lstm: the cell c[t] and tanh(c[t]) */
+    int *fc, *ig;               /* lstm: f c[t-1] and i g, the cell's two terms */
     int *gate[4];               /* lstm: i, f, g, o of step t */
     int *x;                     /* x[t]: step t's input */
     int *xw, *hw, *z;           /* x[t] . W_ih + b, h[t-1] . W_hh, and (lstm) their sum */
@@ -182,6 +183,8 @@ static void step_buffers(dnic_builder *b, dnic_layer_ir *L)
     st->z = steps_of(a, n);
     st->c = steps_of(a, n);
     st->tc = steps_of(a, n);
+    st->fc = steps_of(a, n);
+    st->ig = steps_of(a, n);
     for (int k = 0; k < 4; k++)
         st->gate[k] = steps_of(a, n);
     for (int t = 0; t < n; t++) {
@@ -225,9 +228,9 @@ static void lstm_cell(dnic_builder *b, dnic_layer_ir *L, int t, int z)
     if (t == 0) {
         op(b, DNIC_OP_MUL, c, i, g);
     } else {
-        int fc = temp(b, l, "fc", t, H);
+        int fc = lazy(b, l, &st->fc[t], "fc", t, H);
         op(b, DNIC_OP_MUL, fc, st->gate[1][t], st->c[t - 1]);
-        int ig = temp(b, l, "ig", t, H);
+        int ig = lazy(b, l, &st->ig[t], "ig", t, H);
         op(b, DNIC_OP_MUL, ig, i, g);
         op(b, DNIC_OP_ADD, c, fc, ig);
     }

@@ -22,7 +22,7 @@ print(",".join(["x%d" % i for i in range(12)] + ["y"]))
 for i in range(40):
     print(",".join("%.17g" % v for v in x[i]) + ",%d" % y[i])' > seq.csv
 
-model() { # MODE UNROLL [INPUT [KIND]]
+model() { # MODE UNROLL [INPUT [KIND [LR OPTIMIZER]]]
     cat <<DNI
 model rnn_ref
 data csv { train = "seq.csv"  label = "y"  inputs = 12  labels = 1 }
@@ -31,7 +31,7 @@ layer out = dense(h, 1)     { activation = sigmoid  init = randn * 0.3  bias_ini
 sg h       { init = randn * 0.1  bias_init = randn * 0.1 }
 sg h.state { init = randn * 0.1  bias_init = randn * 0.1 }
 loss squared_error(out, labels) { report = loss  report_per = sum }
-train { mode = $1  unroll = $2  batch = 5  lr = 0.05  steps = 200  report_every = 1  seed = 3  dtype = float64 }
+train { mode = $1  unroll = $2  batch = 5  lr = ${5:-0.05}  steps = 200  report_every = 1  seed = 3  dtype = float64  optimizer = ${6:-sgd} }
 DNI
 }
 
@@ -92,6 +92,16 @@ for mode in dni backprop; do
         if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
     done
 done
+# Adam: one optimiser state per parameter, one step per chunk's update (and per boundary's)
+for kind in rnn lstm; do
+    model dni 1 split $kind 0.003 adam > m.dni
+    name="$kind, dni, unroll 1, Adam: equal to the numpy reference"
+    if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st 2>&1); then
+        not_ok "$name" "$out"; continue
+    fi
+    /usr/bin/python3 "$REF" seq.csv dni 4 1 6 5 0.003 3 200 split $kind adam > ref.txt
+    if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
+done
 # input = repeat: every step reads the whole row (seed 003's way), x . W_ih + b once per chunk
 for mode in dni backprop; do
     model $mode 3 repeat > m.dni
@@ -102,4 +112,40 @@ for mode in dni backprop; do
     /usr/bin/python3 "$REF" seq.csv $mode 4 3 6 5 0.05 3 200 repeat > ref.txt
     if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
 done
+
+# The runtime with a recurrent graph (tests/e2e/models/rnn_dni.dni: an lstm and an rnn, SG modules
+# at their boundaries and on their outputs, three stages, Adam, shuffle, lag 1): the pipeline
+# computes what the sequential schedule does, a checkpoint resumes bit for bit, and the -c object's
+# train_step computes what --run does.
+M=$top_srcdir/tests/e2e/models/rnn_dni.dni
+run() { timeout 300 "$DNIC" "$M" --run --no-progress "$@"; }
+for lag in 0 1; do
+    run --set train.lag=$lag --schedule sequential --save-weights s.st > s.out 2>&1
+    run --set train.lag=$lag --schedule pipeline --threads 2 --save-weights p.st > p.out 2>&1
+    if grep -q '^Iter' s.out && cmp -s s.st p.st && diff <(grep '^Iter' s.out) <(grep '^Iter' p.out) > /dev/null; then
+        ok "recurrent graph, lag $lag: the pipeline on 2 threads = sequential, weights and reports"
+    else not_ok "recurrent graph, lag $lag: the pipeline = sequential" "$(cat s.out p.out)"; fi
+done
+run --save-weights full.st > full.out 2>&1
+run --set train.epochs=12 --checkpoint c.st > /dev/null 2>&1
+run --resume c.st --save-weights res.st > res.out 2>&1
+cmp -s full.st res.st && diff <(grep '^Iter:29' full.out) <(grep '^Iter:29' res.out) > /dev/null &&
+    ok "recurrent graph: 12 epochs + resume + 18 = 30 epochs, bit for bit" ||
+    not_ok "recurrent graph: 12 epochs + resume + 18 = 30 epochs, bit for bit" "$(cat res.out)"
+: "${top_builddir:=$top_srcdir}" "${CC:=cc}"
+mkdir -p obj
+if "$DNIC" "$M" -c -o obj/seed_dni.o --prefix seed_dni > obj/c.out 2>&1 &&
+    $CC -std=c11 ${SAN_CFLAGS:-} -Iobj -I"$top_srcdir/runtime" -I"$top_srcdir/include" "$top_srcdir/examples/embed/main.c" \
+        obj/seed_dni.o "$top_builddir/libdnic.a" -lm -o obj/embed 2> obj/cc.err; then
+    obj/embed 50 obj/emb.st > obj/embed.out 2>&1
+    run --set train.lag=0 --set train.shuffle=false --set train.steps=50 --set train.report_every=1 \
+        --set loss.report_per=sum --log obj/run.csv --save-weights obj/run.st > obj/run.out 2>&1
+    sed -n 's/^step \([0-9]*\) loss \(.*\)/\1 \2/p' obj/embed.out > obj/a.txt
+    tail -n +2 obj/run.csv | awk -F, '{print $1, $3}' > obj/b.txt
+    if [ -s obj/a.txt ] && diff obj/a.txt obj/b.txt > /dev/null && cmp -s obj/emb.st obj/run.st; then
+        ok "recurrent graph: the -c object's train_step gives --run's 50 losses and weights"
+    else not_ok "recurrent graph: the -c object's train_step gives --run's losses and weights" "$(diff obj/a.txt obj/b.txt | head -5)"; fi
+else
+    not_ok "recurrent graph: compiles to an object and links" "$(cat obj/c.out obj/cc.err 2>/dev/null)"
+fi
 finish

@@ -10,8 +10,10 @@ The model (tests/e2e/rnn.sh writes the matching .dni):
     sg h        predicts dL/dh_{T-1} from h_{T-1}   (DNI mode: the rnn's stage ends there)
     sg h.state  predicts the gradient at each truncation boundary from the state there
 
-Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat|split] [rnn|lstm]
-(repeat: every step reads the whole row, x_t = x)
+Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat|split] [rnn|lstm] [sgd|adam]
+(repeat: every step reads the whole row, x_t = x; adam: beta1 0.9, beta2 0.999, eps 1e-8, one
+optimiser state per parameter, one Adam step per update: a recurrent layer's weights take one
+per chunk)
 Prints one line per training step: the step's loss, then the final weights as NAME VALUES.
 """
 import sys
@@ -27,6 +29,19 @@ def main():
     X, Y = data[:, :-1], data[:, -1:]
     repeat = len(sys.argv) > 10 and sys.argv[10] == "repeat"
     lstm = len(sys.argv) > 11 and sys.argv[11] == "lstm"
+    adam = len(sys.argv) > 12 and sys.argv[12] == "adam"
+    moments = {}
+
+    def step(name, p, g):
+        """p after one update with gradient g (the batch sum; a bias's already the mean)."""
+        if not adam:
+            return p - lr * g
+        m, v, t = moments.get(name, (np.zeros_like(p), np.zeros_like(p), 0))
+        t += 1
+        m = 0.9 * m + (1 - 0.9) * g
+        v = 0.999 * v + (1 - 0.999) * (g * g)
+        moments[name] = (m, v, t)
+        return p - lr * ((m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8))
     G = 4 * H if lstm else H      # the gates' width
     S = 2 * H if lstm else H      # the carried state's
     w = X.shape[1] if repeat else X.shape[1] // steps
@@ -94,10 +109,10 @@ def main():
                     ghh += hs[t - 1].T @ dz
                     used_hh = True
                 gh = dz @ Whh.T
-            Wih = Wih - lr * gih
+            Wih = step("wih", Wih, gih)
             if used_hh:
-                Whh = Whh - lr * ghh
-            b = b - lr * (gb / B)
+                Whh = step("whh", Whh, ghh)
+            b = step("b", b, gb / B)
             return np.concatenate([gh, gc], axis=1) if lstm else gh
 
         boundary = []  # per boundary: (state, prediction, target)
@@ -121,16 +136,16 @@ def main():
         loss = 0.5 * np.sum((o - y) ** 2)
         d = (o - y) * o * (1 - o)
         hgrad = d @ Wo.T
-        Wo = Wo - lr * (hL.T @ d)
-        bo = bo - lr * d.mean(axis=0, keepdims=True)
+        Wo = step("wo", Wo, hL.T @ d)
+        bo = step("bo", bo, d.mean(axis=0, keepdims=True))
         if dni:
             delta = sg - hgrad
-            Sw = Sw - lr * (hL.T @ delta)
-            Sb = Sb - lr * delta.mean(axis=0, keepdims=True)
+            Sw = step("sw", Sw, hL.T @ delta)
+            Sb = step("sb", Sb, delta.mean(axis=0, keepdims=True))
             for state, pred, target in boundary:
                 delta = pred - target
-                Tw = Tw - lr * (state.T @ delta)
-                Tb = Tb - lr * delta.mean(axis=0, keepdims=True)
+                Tw = step("tw", Tw, state.T @ delta)
+                Tb = step("tb", Tb, delta.mean(axis=0, keepdims=True))
         else:
             backward(c0, c1, hgrad)
         print("loss %.17g" % loss)
