@@ -1,8 +1,7 @@
 /* The IR verifier: every op's operands exist, have the roles and shapes its op-table entry
- * requires (ir_ops.c), temporaries are written before they are read, and every block's
  * requires (ir_ops.c), temporaries are written before they are read, every block's imports and
  * exports are what its def/use says, and no two buffers share a name.  A failure is a compiler
- * bug, reported with the block and op.  */
+ * bug, reported with the block and op. */
 #include <stdlib.h>
 #include <string.h>
 
