@@ -974,7 +974,8 @@ static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef
 
 /* dst[B,K] = d[B,N] . W[K,N]^T; each sum runs over n in order from zero.  When the product
  * packs B it packs straight from W's rows; otherwise W^T is first copied to the scratch buffer
- * so that both operands are read along rows. */
+ * so that both operands are read along rows (unless an earlier message of the same W made that
+ * copy: scratch_ready). */
 static void store_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
     vstore(c->g, v, c->dst, ix(c->g, m, c->D->cols, n), lanes);
@@ -990,7 +991,8 @@ static void gen_matmul_nt(opctx *c)
         return;
     }
     LLVMValueRef wt = c->scr; /* the scratch buffer, [N,K] */
-    transpose(g, c->s[1], K, N, wt);
+    if (!c->o->scratch_ready)
+        transpose(g, c->s[1], K, N, wt);
     gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi};
     gen_gemm(g, c, &q);
 }

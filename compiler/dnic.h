@@ -325,6 +325,8 @@ typedef struct dnic_ir_op {
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
     int scratch;      /* a TEMP buffer written then read by the op, else -1: MATMUL_NT: W^T;
                          SGD_W: x^T where dnic_sgd_w_transposes */
+    bool scratch_ready; /* MATMUL_NT: an earlier message made the scratch W^T of the same W (a
+                         recurrent chunk's steps): it is read, not written */
     dnic_opt_spec opt;/* updates: the update rule */
     int state[3];     /* its STATE buffers: momentum: velocity; adam: m, v, step count; else -1 */
     int off;          /* SLICE: the first column taken; UPDATE: the gradient's row */

@@ -308,7 +308,9 @@ void dnic_op_uses(const dnic_ir_op *o, int *reads, int *nr, int *writes, int *nw
             writes[(*nw)++] = o->state[i];
         }
     writes[(*nw)++] = o->dst;
-    if (o->scratch >= 0)
+    if (o->scratch >= 0 && o->scratch_ready)
+        reads[(*nr)++] = o->scratch;
+    else if (o->scratch >= 0)
         writes[(*nw)++] = o->scratch;
 }
 

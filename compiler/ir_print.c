@@ -41,7 +41,7 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
     if (info->attrs & DNIC_ATTR_MOMENTUM)
         fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
     if (o->scratch >= 0)
-        fprintf(out, " scratch=%s", ir->bufs[o->scratch].name);
+        fprintf(out, " scratch=%s%s", ir->bufs[o->scratch].name, o->scratch_ready ? " (ready)" : "");
     if (info->attrs & DNIC_ATTR_LOSS)
         fprintf(out, " loss=%s", o->act == DNIC_ACT_LINEAR ? "squared" : o->act == DNIC_ACT_SOFTMAX ? "softmax_ce" : "sigmoid_ce");
     if (info->attrs & DNIC_ATTR_LR) {

@@ -51,6 +51,29 @@ static bool dst_kind_fits(dnic_dst_role r, dnic_buf_kind k)
     return false;
 }
 
+/* A message that reuses W^T from its scratch: the last op of the block that wrote that scratch
+ * copied the same W into it, and nothing has updated W since. */
+static void check_ready_scratch(verifier *v, const dnic_ir_op *o)
+{
+    if (o->op != DNIC_OP_MATMUL_NT || o->scratch < 0) {
+        fail(v, "only a message with a scratch W^T may find it ready");
+        return;
+    }
+    for (int k = v->opi - 1; k >= 0; k--) {
+        const dnic_ir_op *p = &v->blk->ops[k];
+        if (p->dst == o->src[1]) {
+            fail(v, "%s was updated since its transposed copy was made", B(v, o->src[1])->name);
+            return;
+        }
+        if (p->scratch == o->scratch && !p->scratch_ready) {
+            if (p->op != DNIC_OP_MATMUL_NT || p->src[1] != o->src[1])
+                fail(v, "%s does not hold %s transposed", B(v, o->scratch)->name, B(v, o->src[1])->name);
+            return;
+        }
+    }
+    fail(v, "%s is read before it is written", B(v, o->scratch)->name);
+}
+
 /* Operand indices and roles; defined[] marks what this block has written so far, imported[]
  * what it may read from other blocks. */
 static void check_op(verifier *v, const dnic_ir_op *o, bool *defined, const bool *imported)
@@ -105,6 +128,8 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined, const bool
     }
     if (updates && !(o->lr > 0))
         fail(v, "learning rate %g is not positive", o->lr);
+    if (o->scratch_ready)
+        check_ready_scratch(v, o);
     defined[o->dst] = true;
     if (o->scratch >= 0)
         defined[o->scratch] = true;

@@ -269,10 +269,14 @@ static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
     }
 }
 
-/* dst = s . W^T (a message), through W's transposed copy wt. */
-static void message(dnic_builder *b, int dst, int s, int w, int wt)
+/* dst = s . W^T (a message), through W's transposed copy wt; *ready: wt already holds W^T (an
+ * earlier message made it, and W has not changed since).  Set false whenever W is updated. */
+static void message(dnic_builder *b, int dst, int s, int w, int wt, bool *ready)
 {
-    dnic_build_op(b, DNIC_OP_MATMUL_NT, dst, s, w, -1)->scratch = wt;
+    dnic_ir_op *o = dnic_build_op(b, DNIC_OP_MATMUL_NT, dst, s, w, -1);
+    o->scratch = wt;
+    o->scratch_ready = *ready;
+    *ready = true;
 }
 
 /* The lstm's dz_t [B,4H] from gh (w.r.t. h_t) and *gc (w.r.t. c_t from the step after, or -1);
@@ -364,6 +368,7 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
         dzs = dnic_build_temp(b, dnic_sprintf(a, "%s.delta", pfx), n * Bn, G);
     }
     int gh = g.h, gc = g.c;
+    bool hh_ready = false; /* W_hh^T is made by the chunk's first message and kept until its update */
     for (int t = t1 - 1; t >= t0; t--) {
         int d = dz[t - t0] = cfg->lstm ? lstm_delta(b, L, t, gh, &gc, want_prev || t > t0)
                                        : dnic_build_delta(b, dnic_sprintf(a, "%s.h%d", l->name, t + 1), l->act,
@@ -377,7 +382,7 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
         }
         if (t > t0) {
             gh = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t), Bn, H);
-            message(b, gh, d, st->whh, st->whh_t);
+            message(b, gh, d, st->whh, st->whh_t, &hh_ready);
         }
     }
     if (train) {
@@ -390,6 +395,7 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
     }
     bool after = m->train.message == DNIC_MSG_AFTER_UPDATE;
     sgrad prev = {-1, -1};
+    bool ih_ready = false;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == (after ? 0 : 1)) {
             if (!train)
@@ -399,11 +405,12 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
                 dnic_build_update(b, DNIC_OP_UPDATE, st->whh, st->ghh, -1, lr);
             if (st->gb >= 0) /* the bias's gradient is a batch mean, as a dense layer's */
                 dnic_build_update(b, DNIC_OP_UPDATE, st->b, st->gb, -1, lr)->grad_div = Bn;
+            hh_ready = ih_ready = false;
             continue;
         }
         if (want_prev && t0 > 0) {
             prev.h = dnic_build_temp(b, dnic_sprintf(a, "%s.h%d.grad", l->name, t0), Bn, H);
-            message(b, prev.h, dz[0], st->whh, st->whh_t);
+            message(b, prev.h, dz[0], st->whh, st->whh_t, &hh_ready);
             prev.c = gc;
         }
         for (int t = t1 - 1; want_dx && t >= t0; t--) {
@@ -413,7 +420,7 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
             if (first)
                 st->dx = dnic_build_grad(b, L, 0);
             int part = cfg->repeat && first ? st->dx : temp(b, l, "source.grad.h", t, cfg->in);
-            message(b, part, dz[t - t0], st->wih, st->wih_t);
+            message(b, part, dz[t - t0], st->wih, st->wih_t, &ih_ready);
             if (!cfg->repeat)
                 op(b, DNIC_OP_PLACE, st->dx, part, -1)->off = t * cfg->in;
             else if (!first)

@@ -245,3 +245,75 @@ Test(ir, gradients_from_several_readers_are_summed_in_edge_order)
     cr_assert_eq(next->src[0], g);
     tu_free(&t);
 }
+
+/* Recurrent layers: the messages of a chunk share one transposed copy of W_hh, made by the
+ * first; the verifier refuses one that finds it ready after W_hh's update, or in a scratch
+ * holding another weight; every chunk's update of a weight shares its optimiser state. */
+Test(ir, recurrent_chunks_share_transposes_and_optimiser_state)
+{
+    tu t;
+    tu_run(&t,
+           TU_MODEL_HEAD "layer h = lstm(input, 5) { steps = 4  unroll = 2 }\n"
+                         "layer out = dense(h, 4) { activation = sigmoid }\n"
+                         "sg h.state { }\n"
+                         "loss squared_error(out, labels)\n"
+                         "train { batch = 5 lr = 0.1 epochs = 3 optimizer = adam }\n",
+           true);
+    cr_assert_not_null(t.ir);
+    int whh = find_buf(t.ir, "h.weight_hh"), wt = find_buf(t.ir, "h.weight_hh.t");
+    cr_assert(whh >= 0 && wt >= 0);
+    int made = 0, ready = 0, updates = 0, state = -1, first_ready = -1, blk = 0;
+    const dnic_ir_block *b = &t.ir->blocks[blk];
+    for (int i = 0; i < b->nops; i++) {
+        const dnic_ir_op *o = &b->ops[i];
+        if (o->op == DNIC_OP_MATMUL_NT && o->src[1] == whh) {
+            ready += o->scratch_ready;
+            made += !o->scratch_ready;
+            if (o->scratch_ready && first_ready < 0)
+                first_ready = i;
+        }
+        if (o->op == DNIC_OP_UPDATE && o->dst == whh) {
+            updates++;
+            cr_assert(state < 0 || o->state[0] == state, "each chunk's update of W_hh has its own Adam state");
+            state = o->state[0];
+        }
+    }
+    /* 2 chunks of 2 steps: the first chunk's message within it and the boundary target; the
+     * last chunk's message within it, each chunk making its copy once */
+    cr_assert_eq(updates, 2);
+    cr_assert_eq(made, 2, "%d messages made W_hh^T", made);
+    cr_assert_eq(ready, 1, "%d messages reused it", ready);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert(dnic_ir_verify(t.ir, f));
+    dnic_ir_op *o = &t.ir->blocks[blk].ops[first_ready];
+    /* an update of W_hh just before the reusing message makes the copy stale */
+    dnic_ir_op *prev = &t.ir->blocks[blk].ops[first_ready - 1], saved = *prev;
+    prev->op = DNIC_OP_UPDATE;
+    prev->dst = whh;
+    prev->src[0] = find_buf(t.ir, "h.weight_hh.grad");
+    prev->src[1] = prev->src[2] = -1;
+    prev->lr = 0.1;
+    prev->opt = o->opt;
+    prev->opt.kind = DNIC_OPT_SGD;
+    prev->state[0] = prev->state[1] = prev->state[2] = -1;
+    prev->scratch = -1;
+    cr_assert(!dnic_ir_verify(t.ir, f));
+    *prev = saved;
+    int wih = find_buf(t.ir, "h.weight_ih"); /* a message of W_ih cannot find W_hh^T ready */
+    o->src[1] = wih;
+    cr_assert(!dnic_ir_verify(t.ir, f));
+    o->src[1] = whh;
+    /* two buffers with one name */
+    const char *name = t.ir->bufs[wt].name;
+    t.ir->bufs[wt].name = t.ir->bufs[whh].name;
+    cr_assert(!dnic_ir_verify(t.ir, f));
+    t.ir->bufs[wt].name = name;
+    cr_assert(dnic_ir_verify(t.ir, f));
+    fclose(f);
+    cr_assert(strstr(buf, "h.weight_hh was updated since its transposed copy was made"), "%s", buf);
+    cr_assert(strstr(buf, "two buffers are called h.weight_hh"), "%s", buf);
+    free(buf);
+    tu_free(&t);
+}
