@@ -417,14 +417,19 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
             /* the source's gradient: each step's part in its columns (input = split), or the
              * sum over the steps (input = repeat) */
             bool first = st->dx < 0;
-            if (first)
+            if (first && !cfg->repeat)
                 st->dx = dnic_build_grad(b, L, 0);
-            int part = cfg->repeat && first ? st->dx : temp(b, l, "source.grad.h", t, cfg->in);
+            int part = temp(b, l, "source.grad.h", t, cfg->in);
             message(b, part, dz[t - t0], st->wih, st->wih_t, &ih_ready);
-            if (!cfg->repeat)
+            if (!cfg->repeat) {
                 op(b, DNIC_OP_PLACE, st->dx, part, -1)->off = t * cfg->in;
-            else if (!first)
-                op(b, DNIC_OP_ADD, st->dx, st->dx, part);
+            } else if (first) {
+                st->dx = part;
+            } else { /* a new sum each time: an op's operands never alias */
+                int sum = temp(b, l, "source.grad.sum.h", t, cfg->in);
+                op(b, DNIC_OP_ADD, sum, st->dx, part);
+                st->dx = sum;
+            }
         }
     }
     return prev;
