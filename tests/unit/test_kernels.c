@@ -2066,3 +2066,52 @@ Test(sanity, dni_ref_comparison_detects_mismatch)
     cr_expect_gt(e, 1e-6, "before_update vs the seeds' after_update: error %.3g", e);
     refpair_free(&rp);
 }
+
+/* ---- code size -------------------------------------------------------------------------------- */
+
+/* The functions with a body in a freshly generated module (before any optimisation). */
+static int module_functions(const char *text)
+{
+    tu t;
+    tu_run(&t, text, true);
+    cr_assert_not_null(t.ir, "the model does not build:\n%s", tu_errors(&t));
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef m = dnic_codegen(ctx, t.ir, "m", NULL, NULL, NULL);
+    int n = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+        n += LLVMCountBasicBlocks(f) > 0;
+    LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+    tu_free(&t);
+    return n;
+}
+
+static int ir_ops(const char *text)
+{
+    tu t;
+    tu_run(&t, text, true);
+    cr_assert_not_null(t.ir);
+    int n = 0;
+    for (int b = 0; b < t.ir->nblocks; b++)
+        n += t.ir->blocks[b].nops;
+    tu_free(&t);
+    return n;
+}
+
+/* A recurrent layer's steps repeat their ops: a long sequence compiles each kind of op once, so
+ * the module grows with the distinct ops, not with the steps; a small feed-forward program gets
+ * a function per op (each inlined into its block). */
+Test(codegen, repeated_ops_share_functions)
+{
+    const char *rnn = TU_MODEL_HEAD "layer h = rnn(input, 8) { steps = 100  input = repeat  unroll = 10 }\n"
+                                    "layer out = dense(h, 4) { activation = sigmoid }\n"
+                                    "sg h.state { }\n" TU_MODEL_TAIL;
+    int ops = ir_ops(rnn), fns = module_functions(rnn);
+    cr_assert_gt(ops, 600, "%d ops", ops);
+    cr_assert_lt(fns, 120, "%d functions for %d ops", fns, ops);
+    const char *ff = TU_MODEL_HEAD "layer h1 = dense(input, 6) { activation = sigmoid }\n"
+                                   "layer out = dense(h1, 4) { activation = sigmoid }\n" TU_MODEL_TAIL;
+    ops = ir_ops(ff);
+    fns = module_functions(ff);
+    cr_assert_gt(fns, ops, "%d functions for %d ops: one per op, and the blocks'", fns, ops);
+}
