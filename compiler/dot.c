@@ -40,11 +40,15 @@ void dnic_emit_dot(const dnic_model *m, FILE *out)
         const dnic_sg *sg = &m->sgs[s];
         fprintf(out, "  \"sg_%s\" [shape=diamond, label=\"SG %s\\n%s\"];\n", sg->name, sg->name,
                 sg->nhidden ? "mlp" : "linear");
+        /* sg NAME.state reads and predicts at its layer's truncation boundaries */
+        const char *layer = m->layers[sg->layer].name, *extra = sg->state ? ", label=\"state\"" : "";
         for (int p = 0; p < sg->nparts; p++) {
-            const char *from = sg->parts[p] == DNIC_SG_OUTPUT ? sg->name : dnic_sg_part_name(sg->parts[p]);
-            fprintf(out, "  \"%s\" -> \"sg_%s\" [style=dashed];\n", from, sg->name);
+            const char *from = sg->parts[p] == DNIC_SG_OUTPUT ? layer : dnic_sg_part_name(sg->parts[p]);
+            fprintf(out, "  \"%s\" -> \"sg_%s\" [style=dashed%s];\n", from, sg->name,
+                    sg->parts[p] == DNIC_SG_OUTPUT ? extra : "");
         }
-        fprintf(out, "  \"sg_%s\" -> \"%s\" [color=blue, label=\"synthetic gradient\"];\n", sg->name, sg->name);
+        fprintf(out, "  \"sg_%s\" -> \"%s\" [color=blue, label=\"synthetic gradient%s\"];\n", sg->name, layer,
+                sg->state ? " (boundaries)" : "");
     }
     fprintf(out, "}\n");
 }
