@@ -523,40 +523,25 @@ static void describe(const dnic_layer *l, char *buf, size_t n)
     snprintf(buf, n, "%s %d -> %d, %d steps%s", l->kind->name, cfg->in, l->out, cfg->steps, cfg->bias ? "" : ", no bias");
 }
 
-const dnic_layer_kind dnic_layer_rnn = {
-    .name = "rnn",
-    .usage = "rnn(source, width)",
-    .min_src = 1,
-    .max_src = 1,
-    .extra_args = 1,
-    .has_params = true,
-    .softmax_ok = false,
-    .settings = SETTINGS,
-    .check = check_rnn,
-    .shape = shape,
-    .params = params,
-    .forward = forward,
-    .backward = backward,
-    .describe = describe,
-    .boundaries = boundaries,
-    .state_width = state_width,
-};
-
-const dnic_layer_kind dnic_layer_lstm = {
-    .name = "lstm",
-    .usage = "lstm(source, width)",
-    .min_src = 1,
-    .max_src = 1,
-    .extra_args = 1,
-    .has_params = true,
-    .softmax_ok = false,
-    .settings = LSTM_SETTINGS,
-    .check = check_lstm,
-    .shape = shape,
-    .params = params,
-    .forward = forward,
-    .backward = backward,
-    .describe = describe,
-    .boundaries = boundaries,
-    .state_width = state_width,
-};
+/* The two kinds differ in their settings and their check; the rest is shared. */
+#define RECURRENT_KIND(NAME, SETS, CHECK)                                                                            \
+    const dnic_layer_kind dnic_layer_##NAME = {                                                                      \
+        .name = #NAME,                                                                                               \
+        .usage = #NAME "(source, width)",                                                                            \
+        .min_src = 1,                                                                                                \
+        .max_src = 1,                                                                                                \
+        .extra_args = 1,                                                                                             \
+        .has_params = true,                                                                                          \
+        .softmax_ok = false,                                                                                         \
+        .settings = SETS,                                                                                            \
+        .check = CHECK,                                                                                              \
+        .shape = shape,                                                                                              \
+        .params = params,                                                                                            \
+        .forward = forward,                                                                                          \
+        .backward = backward,                                                                                        \
+        .describe = describe,                                                                                        \
+        .boundaries = boundaries,                                                                                    \
+        .state_width = state_width,                                                                                  \
+    };
+RECURRENT_KIND(rnn, SETTINGS, check_rnn)
+RECURRENT_KIND(lstm, LSTM_SETTINGS, check_lstm)
