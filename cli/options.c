@@ -484,7 +484,11 @@ bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc)
             *rc = DNIC_EXIT_OK;
             return false;
         case OPT_VERSION:
+#ifdef DNIC_HAVE_MPI
+            printf("dnic %s (LLVM 19, MPI)\n", PACKAGE_VERSION);
+#else
             printf("dnic %s (LLVM 19)\n", PACKAGE_VERSION);
+#endif
             *rc = DNIC_EXIT_OK;
             return false;
         }

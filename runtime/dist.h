@@ -29,6 +29,8 @@ typedef struct dnic_comm {
     void (*abort)(struct dnic_comm *c, const char *why, int status);
     /* the process's standard error (other ranks' stderr is kept for the start-up agreement) */
     void (*say)(struct dnic_comm *c, const char *text);
+    /* lets pending transfers move (called between and inside large products) */
+    void (*progress)(struct dnic_comm *c);
 } dnic_comm;
 
 /* Where a model's stages run and what crosses between them.  All arrays are borrowed. */

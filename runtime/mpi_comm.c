@@ -100,6 +100,13 @@ static int test(dnic_comm *c, int i)
     return done ? 1 : 0;
 }
 
+static void progress(dnic_comm *c)
+{
+    (void)c;
+    int flag;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, M.comm, &flag, MPI_STATUS_IGNORE);
+}
+
 static void cancel_all(dnic_comm *c)
 {
     (void)c;
@@ -136,6 +143,7 @@ bool dnic_mpi_start(int *argc, char ***argv)
     M.c.cancel_all = cancel_all;
     M.c.abort = job_abort;
     M.c.say = say;
+    M.c.progress = progress;
     M.started = true;
     if (M.c.rank > 0) { /* one rank prints: the others' output goes nowhere, their errors aside */
         fflush(stdout);

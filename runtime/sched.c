@@ -166,7 +166,7 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
         const dnic_comm *c = o->dist->comm;
         plan->schedule = DNIC_SCHED_MPI;
         plan->threads = 1;
-        int n = snprintf(plan->why, sizeof plan->why, "mpi: %d stages on %d ranks (", S, c->size);
+        int n = snprintf(plan->why, sizeof plan->why, "mpi: %d stages on %d rank%s (", S, c->size, c->size == 1 ? "" : "s");
         for (int r = 0; r < c->size && r < MAX_STAGES && n < (int)sizeof plan->why; r++) {
             int a = o->dist->first_stage[r], b = o->dist->first_stage[r + 1] - 1;
             n += a == b ? snprintf(plan->why + n, sizeof plan->why - (size_t)n, "%s%d", r ? " " : "", a)
@@ -1622,12 +1622,22 @@ static dnic_status dist_setup(run *r)
     return status;
 }
 
+static dnic_comm *progress_comm; /* the transport of the run in progress (one per process) */
+
+static void dist_progress(void)
+{
+    if (progress_comm && progress_comm->progress)
+        progress_comm->progress(progress_comm);
+}
+
 /* After setup and resume: the counters a resumed run starts from, and the first receives. */
 static void dist_start(run *r)
 {
     dist_state *ds = r->ds;
     ds->done = r->start - 1;
     ds->rel = r->start - 1;
+    progress_comm = ds->c;
+    dnic_parallel_set_progress(dist_progress);
     for (long long P = 0; P < r->npasses && pass_close(r, P, ds->me) <= ds->done; P++)
         ds->sent = P + 1;
     for (int j = 1; j < ds->K; j++)
@@ -1657,8 +1667,8 @@ static void run_distributed(run *r, dnic_report_fn report, void *user, double t0
     for (int k = 0; k < r->S; k++)
         if (k < ds->first || k >= ds->last)
             atomic_store(&r->st[k].steps_done, steps);
-    if (ds->me > 0 && !ds->aborted)
-        r->handled = ds->done;
+    dnic_parallel_set_progress(NULL);
+    progress_comm = NULL;
 }
 
 static void dist_free(dist_state *ds, int nblocks)

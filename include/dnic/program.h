@@ -68,6 +68,10 @@ void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n);
 void dnic_parallel_set_threads(int n); /* 1..64, the caller included */
 int dnic_parallel_threads(void);
 long long dnic_parallel_splits(void); /* calls so far that split their range over the pool */
+/* A function the caller of dnic_parallel_for runs before a large product and between its parts
+ * (NULL: none).  A run over MPI makes its messages progress there: Open MPI moves a large
+ * message only while the sending and receiving processes are inside an MPI call. */
+void dnic_parallel_set_progress(void (*hook)(void));
 
 typedef struct dnic_block_desc {
     const char *name;
