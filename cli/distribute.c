@@ -12,9 +12,9 @@
 #include "dist.h"
 #ifdef DNIC_HAVE_MPI
 #include "mpi_comm.h"
-#endif
 
 static int agreed_status; /* rank 0: the exit status the agreement before training decided */
+#endif
 
 bool cli_mpi_begin(int *argc, char ***argv, bool asked)
 {
@@ -25,6 +25,12 @@ bool cli_mpi_begin(int *argc, char ***argv, bool asked)
 #else
     (void)argc;
     (void)argv;
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+    if (size && atoi(size) > 1) {
+        fprintf(stderr, "dnic: error: mpirun started %s ranks, but this dnic was built without MPI (./configure found "
+                        "no Open MPI: install libopenmpi-dev and openmpi-bin, then configure again)\n", size);
+        return false;
+    }
     if (asked) {
         fprintf(stderr, "dnic: error: --schedule mpi: this dnic was built without MPI (./configure found no Open "
                         "MPI: install libopenmpi-dev and openmpi-bin, then configure again)\n");
