@@ -942,6 +942,7 @@ enum { PASS_MSG = MAX_STAGES + 2, PASS_SPREAD = 10, GRING = RING * (MAX_STAGES +
 
 typedef struct route {
     int buf, peer;
+    int from;                       /* the block that writes the buffer */
 } route;
 
 typedef struct dist_state {
@@ -1455,7 +1456,9 @@ static void dist_follow(run *r)
             if (!dist_until(r, released_past, &a, 0, "a release", -1))
                 break;
             if (ds->rel == t && (ds->flags & REL_GATE)) {
-                if (!send_state(r) || (ds->flags & REL_STOP))
+                /* the next release may arrive while the state goes out: this gate's flags count */
+                bool stop = ds->flags & REL_STOP;
+                if (!send_state(r) || stop)
                     break;
             }
         }
@@ -1550,7 +1553,7 @@ static dnic_status dist_setup(run *r)
                         continue;
                     }
                     ds->recv[b] = nr;
-                    nr[ds->nrecv[b]++] = (route){id, ds->rank_of[p->blocks[w].stage]};
+                    nr[ds->nrecv[b]++] = (route){id, ds->rank_of[p->blocks[w].stage], w};
                 }
             }
         }
@@ -1574,7 +1577,7 @@ static dnic_status dist_setup(run *r)
                     continue;
                 }
                 ds->send[b] = ns;
-                ns[ds->nsend[b]++] = (route){id, q};
+                ns[ds->nsend[b]++] = (route){id, q, b};
             }
         }
         ds->sreq[b] = malloc(((size_t)ds->nsend[b] * (size_t)r->slots + 1) * sizeof **ds->sreq);
@@ -1653,6 +1656,59 @@ static void dist_start(run *r)
     }
 }
 
+/* Waits for request *q to finish, whatever the run's state (at its end). */
+static void dist_finish(run *r, int *q, int peer, const char *what)
+{
+    double start = now_s();
+    for (long spin = 0; !dist_done(r, q, peer); spin++) {
+        if (now_s() - start > r->ds->c->timeout)
+            dist_fatal(r, "%s with rank %d did not finish within %g s; stopping the job", what, peer, r->ds->c->timeout);
+        if (spin > 1000)
+            nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
+}
+
+/* The iteration in which block b runs step s. */
+static long long task_iteration(const run *r, int b, long long s)
+{
+    return r->p->blocks[b].phase == DNIC_PHASE_STEP ? s : s + 1 + r->lag;
+}
+
+/* After a run that every rank stopped at gate g before its end (an interrupt, patience): the
+ * messages sent in iterations up to g for tasks after g (the backward messages of the last
+ * steps, for SG updates that will not run) are received and dropped, and every send of this
+ * rank is waited for, so that no transfer outlives the buffers it reads. */
+static void dist_drain(run *r, long long g)
+{
+    dist_state *ds = r->ds;
+    dnic_program *p = r->p;
+    size_t most = 1;
+    for (int i = 0; i < p->nbufs; i++)
+        most = buf_bytes(p, i) > most ? buf_bytes(p, i) : most;
+    char *scratch = malloc(most);
+    if (!scratch)
+        dist_fatal(r, "out of memory");
+    for (int b = 0; b < p->nblocks; b++)
+        for (int i = 0; i < ds->nrecv[b]; i++) {
+            route *rt = &ds->recv[b][i];
+            for (long long s = g - 1 - r->lag > r->start ? g - 1 - r->lag : r->start; s <= g && s < r->total; s++)
+                if (task_iteration(r, rt->from, s) <= g && task_iteration(r, b, s) > g) {
+                    int q = dist_irecv(r, scratch, buf_bytes(p, rt->buf), rt->peer, rt->buf);
+                    dist_finish(r, &q, rt->peer, p->bufs[rt->buf].name);
+                }
+        }
+    free(scratch);
+    for (int b = 0; b < p->nblocks; b++)
+        for (int i = 0; i < ds->nsend[b] * r->slots; i++)
+            dist_finish(r, &ds->sreq[b][i], ds->send[b][i / r->slots].peer, p->bufs[ds->send[b][i / r->slots].buf].name);
+    for (int i = 0; i < RING && ds->me > 0; i++)
+        dist_finish(r, &ds->preq[i], 0, "report sums");
+    if (ds->me > 0)
+        dist_finish(r, &ds->ctrlsreq, 0, "a control message");
+    for (int j = 1; j < ds->K && ds->me == 0; j++)
+        dist_finish(r, &ds->relsreq[j], j, "a release");
+}
+
 /* The executor of a run over several processes. */
 static void run_distributed(run *r, dnic_report_fn report, void *user, double t0)
 {
@@ -1667,6 +1723,8 @@ static void run_distributed(run *r, dnic_report_fn report, void *user, double t0
     for (int k = 0; k < r->S; k++)
         if (k < ds->first || k >= ds->last)
             atomic_store(&r->st[k].steps_done, steps);
+    if (!ds->aborted && !(ds->flags & REL_ABORT) && atomic_load(&r->bad_step) < 0)
+        dist_drain(r, ds->done);
     dnic_parallel_set_progress(NULL);
     progress_comm = NULL;
 }

@@ -147,6 +147,29 @@ step_of() { grep -o 'diverged at step [0-9]* (epoch [0-9]*)' "$1"; }
     ok "a divergence on 4 ranks stops the job at the sequential run's step" ||
     not_ok "a divergence on 4 ranks" "exit $rc" "$(cat "$TMP/nm.out")"
 
+# test sets are scored at gates; train.patience stops every rank before the end, with backward
+# messages of 16 KiB (beyond Open MPI's eager limit) still on their way
+mkdir -p "$TMP/v"
+cp "$TMP/a/tiny.csv" "$TMP/v/train.csv"
+cp "$TMP/a/tiny.csv" "$TMP/v/test.csv"
+cat > "$TMP/v/m.dni" << 'DNI'
+model stops
+data csv { train = "train.csv"  test = "test.csv"  label = 4  one_hot = 3  inputs = 4  labels = 3 }
+layer h1 = dense(input, 512) { activation = tanh }
+layer h2 = dense(h1, 512) { activation = tanh }
+layer out = dense(h2, 3)   { activation = softmax }
+sg h1 { }
+sg h2 { }
+loss softmax_cross_entropy(out, labels)
+train { batch = 4  lr = 0.5  epochs = 40  lag = 2  patience = 1 }
+DNI
+seq_run "$TMP/v/m.dni" --save-weights "$TMP/vs.st" > "$TMP/vs.out" 2>&1
+mpi 3 "$TMP/v/m.dni" --save-weights "$TMP/vm.st" > "$TMP/vm.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q 'stopped early after step' "$TMP/vs.out" && grep -q 'Test loss' "$TMP/vs.out" &&
+    same "patience on 3 ranks stops where the sequential run does, same test scores and weights" vs vm ||
+    not_ok "patience on 3 ranks" "exit $rc" "$(cat "$TMP/vs.out" "$TMP/vm.out")"
+
 # mistakes
 mpi 5 $M4 > "$TMP/e1.out" 2>&1
 rc=$?
