@@ -1500,7 +1500,7 @@ static dnic_status dist_setup(run *r)
     }
     ds->first = d->first_stage[ds->me];
     ds->last = d->first_stage[ds->me + 1];
-    ds->window = d->window > 0 ? d->window : 64;
+    ds->window = d->window > 0 ? d->window : 8; /* an interrupt stops within this many iterations */
     if (ds->window > 32 * r->pass_len) /* no rank more than RING/2 passes ahead of the reports */
         ds->window = 32 * r->pass_len;
     ds->rank_sgu = calloc((size_t)K, sizeof *ds->rank_sgu);
