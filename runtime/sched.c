@@ -2076,6 +2076,12 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     if (status == DNIC_OK && o->dist)
         status = dist_setup(r);
     status = resume_run(r, status);
+    if (o->dist && status != DNIC_OK) { /* the other ranks would wait for this one: stop the job */
+        char why[700];
+        snprintf(why, sizeof why, "dnic: rank %d: cannot start training: %s\n", o->dist->comm->rank,
+                 res->error[0] ? res->error : status == DNIC_ERR_NOMEM ? "out of memory" : "the program does not fit the run");
+        o->dist->comm->abort(o->dist->comm, why, status == DNIC_ERR_IO ? 1 : 2);
+    }
     if (status == DNIC_OK && plan.schedule == DNIC_SCHED_MPI)
         run_distributed(r, report, user, t0);
     else if (status == DNIC_OK && plan.schedule == DNIC_SCHED_SEQUENTIAL)

@@ -136,6 +136,20 @@ rc=$?
 [ $rc -eq 1 ] && grep -qF "dnic: rank 1: $TMP/b/m.dni:2:20: error: cannot open data file '$TMP/b/tiny.csv'" "$TMP/d.out" &&
     ok "a data file missing on rank 1 is named with the rank, exit 1" || not_ok "a data file missing on one rank" "exit $rc" "$(cat "$TMP/d.out")"
 
+# a checkpoint that is corrupted on one rank's disk: that rank names it and stops the job
+cp "$TMP/cs.st" "$TMP/bad.st"
+printf 'XXXX' | dd of="$TMP/bad.st" bs=1 seek=20000 conv=notrunc 2> /dev/null
+cat > "$TMP/resume.sh" << EOF
+#!/bin/sh
+if [ "\$OMPI_COMM_WORLD_RANK" = 2 ]; then c=bad; else c=cs; fi
+exec "$DNIC" $M4 --run --no-progress $A --set train.epochs=30 --resume "$TMP/\$c.st"
+EOF
+chmod +x "$TMP/resume.sh"
+timeout -s KILL 120 mpirun -np 3 "$TMP/resume.sh" > "$TMP/rb.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -qF "dnic: rank 2: cannot start training: $TMP/bad.st: the checkpoint is corrupted" "$TMP/rb.out" &&
+    ok "a checkpoint corrupted on rank 2 is named with the rank, exit 1" || not_ok "a corrupted checkpoint on one rank" "exit $rc" "$(cat "$TMP/rb.out")"
+
 # a stage that diverges stops every rank; rank 0 reports the sequential run's step
 N="--set train.lr=1000 --set layer.h1.activation=linear --set layer.h2.activation=linear --set layer.h3.activation=linear"
 N="$N --set layer.h4.activation=linear --set layer.out.activation=linear"
