@@ -1,7 +1,8 @@
 /* The dnic command's internal header and its index, one section per file:
  * main -> options -> driver (the pipeline) -> run (a training session: data, report_print, log,
  * outputs, checkpoint), eval (--eval, --predict: trained weights, no training code), object
- * (-c) or summary (--check); vary runs the pipeline once per variant. */
+ * (-c) or summary (--check); vary runs the pipeline once per variant; distribute starts, lays
+ * out and ends a run over MPI ranks. */
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
