@@ -1,7 +1,8 @@
 /* The dnic command's internal header and its index, one section per file:
  * main -> options -> driver (the pipeline) -> run (a training session: data, report_print, log,
  * outputs, checkpoint), eval (--eval, --predict: trained weights, no training code), object
- * (-c) or summary (--check); vary runs the pipeline once per variant. */
+ * (-c) or summary (--check); vary runs the pipeline once per variant; distribute starts, lays
+ * out and ends a run over MPI ranks. */
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
@@ -38,6 +39,7 @@ typedef struct dnic_options {
     dnic_schedule schedule;  /* --schedule */
     int threads;             /* --threads (0: the number of cores) */
     bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
+    const char *placement;   /* --placement N0,N1,...: each MPI rank's number of stages */
 } dnic_options;
 
 /* ---- options.c: the option table, the parser, the rules between options, --help ---------- */
@@ -156,6 +158,26 @@ bool cli_resume_check(dnic_diag *d, const char *ckpt, const char *now);
 /* Clears the flag and catches SIGINT/SIGTERM: the first sets the flag (training stops at the
  * next step boundary, saving the checkpoint), a second exits at once.  Returns the flag. */
 volatile int *cli_catch_interrupts(void);
+
+/* ---- distribute.c: runs over MPI ranks (mpirun -np K dnic M.dni --run) ------------------- */
+struct dnic_comm;
+struct dnic_dist;
+/* Starts MPI when mpirun launched this process or `asked` (--schedule mpi); false after a
+ * message (MPI failed, or this dnic was built without it). */
+bool cli_mpi_begin(int *argc, char ***argv, bool asked);
+/* The job's transport once started, else NULL; this process's rank (0 without MPI). */
+struct dnic_comm *cli_mpi_comm(void);
+int cli_mpi_rank(void);
+/* Before training: every rank says it is ready, or its exit status; false when some rank is
+ * not (rank 0 has printed that rank's messages).  Only the first call agrees. */
+bool cli_mpi_ready(bool ok, int rc);
+/* Ends the job: a rank that has not agreed yet says it stopped with rc; returns the process's
+ * exit status (rank 0: the job's; other ranks: 0). */
+int cli_mpi_end(int rc);
+/* Where the stages run (--placement, else balanced contiguous groups) and what crosses between
+ * them, from the IR; false after a diagnostic.  Arrays live in `a`. */
+bool cli_dist_layout(dnic_arena *a, dnic_diag *d, const dnic_ir *ir, const dnic_program *p, const dnic_options *o,
+                     struct dnic_dist *dist);
 
 /* ---- object.c ----------------------------------------------------------------------------- */
 /* -c: the object and header; fills in the default paths and prefix. */

@@ -1,5 +1,6 @@
 /* The dnic command: `dnic plot ...` overlays logged runs; anything else is a model file and
- * options (options.c), for the pipeline (driver.c) or, with --vary, several runs of it. */
+ * options (options.c), for the pipeline (driver.c) or, with --vary, several runs of it; under
+ * mpirun, every rank runs it (distribute.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,21 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "plot"))
         return plot_command(argc - 2, argv + 2);
+    /* under mpirun, MPI starts before anything is printed: only rank 0 prints (cli/distribute.c) */
+    if (!cli_mpi_begin(&argc, &argv, false))
+        return DNIC_EXIT_INTERNAL;
     dnic_options o;
     int rc;
-    if (cli_parse_options(argc, argv, &o, &rc))
-        rc = o.nvary ? dnic_vary(&o) : dnic_compile(&o);
+    if (cli_parse_options(argc, argv, &o, &rc)) {
+        if (o.schedule == DNIC_SCHED_MPI && !cli_mpi_begin(&argc, &argv, true))
+            rc = DNIC_EXIT_USER;
+        else if (cli_mpi_comm() && o.nvary)
+            rc = cli_bad_flag("%s", "--vary runs several models one after another: not under mpirun");
+        else if (cli_mpi_rank() > 0 && o.action != DNIC_ACTION_RUN)
+            rc = DNIC_EXIT_OK; /* rank 0 checks, dumps or writes the object */
+        else
+            rc = o.nvary ? dnic_vary(&o) : dnic_compile(&o);
+    }
     free(o.overrides);
-    return rc;
+    return cli_mpi_end(rc);
 }

@@ -64,6 +64,8 @@ static bool parse_schedule(dnic_options *o, const char *v)
         o->schedule = DNIC_SCHED_SEQUENTIAL;
     else if (!strcmp(v, "pipeline"))
         o->schedule = DNIC_SCHED_PIPELINE;
+    else if (!strcmp(v, "mpi"))
+        o->schedule = DNIC_SCHED_MPI;
     else
         return false;
     return true;
@@ -193,10 +195,13 @@ static const cli_option options[] = {
      .needs = "--run",
      .excludes = {"--save-weights", "--save-best", "--checkpoint", "--resume"}, .excludes_why = "runs several models"},
 
-    {"--schedule", NULL, "auto|sequential|pipeline", SEC_RUNNING,
-     "run stages one after another, or each on its own thread\n(default auto: the planner decides; "
-     "docs/scheduler.md)",
-     OPT_PARSED, .parse = parse_schedule, .bad = "--schedule is auto, sequential or pipeline, not '%s'"},
+    {"--schedule", NULL, "auto|sequential|pipeline|mpi", SEC_RUNNING,
+     "run stages one after another, each on its own thread, or\non the ranks of an MPI job (mpirun -np K dnic ...; "
+     "auto\nchooses mpi there); default auto: the planner decides\n(docs/scheduler.md)",
+     OPT_PARSED, .parse = parse_schedule, .bad = "--schedule is auto, sequential, pipeline or mpi, not '%s'"},
+    {"--placement", NULL, "N0,N1,...", SEC_RUNNING,
+     "under MPI, the number of stages each rank runs, in order\n(default: contiguous groups balanced by the cost model)",
+     OPT_STRING, FIELD(placement), .needs = "--run"},
     {"--threads", NULL, "N", SEC_RUNNING,
      "threads (1 to 64) for the pipeline, or in a sequential run\nfor the large matrix products (default: the number of\n"
      "cores)",
@@ -479,7 +484,11 @@ bool cli_parse_options(int argc, char **argv, dnic_options *o, int *rc)
             *rc = DNIC_EXIT_OK;
             return false;
         case OPT_VERSION:
+#ifdef DNIC_HAVE_MPI
+            printf("dnic %s (LLVM 19, MPI)\n", PACKAGE_VERSION);
+#else
             printf("dnic %s (LLVM 19)\n", PACKAGE_VERSION);
+#endif
             *rc = DNIC_EXIT_OK;
             return false;
         }

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "codegen.h"
+#include "dist.h"
 #include "safetensors.h"
 
 const char *cli_cache_dir(dnic_arena *a)
@@ -123,8 +124,37 @@ static const char *joined_overrides(dnic_arena *a, const dnic_options *o)
     return s;
 }
 
-int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)
+/* Under mpirun: whether the stages run on the job's ranks (false after a diagnostic in *ok). */
+static bool over_mpi(dnic_diag *d, const dnic_options *o, bool *ok)
 {
+    struct dnic_comm *c = cli_mpi_comm();
+    *ok = true;
+    if (!c || o->action != DNIC_ACTION_RUN)
+        return false;
+    if (o->schedule == DNIC_SCHED_MPI || (o->schedule == DNIC_SCHED_AUTO && c->size > 1))
+        return true;
+    if (c->size > 1) {
+        dnic_error(d, (dnic_span){0}, "--schedule %s: under mpirun with %d ranks the stages run on the ranks "
+                   "(--schedule mpi, or auto)", o->schedule == DNIC_SCHED_SEQUENTIAL ? "sequential" : "pipeline",
+                   c->size);
+        *ok = false;
+    }
+    return false;
+}
+
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *opts)
+{
+    bool mpi_ok, mpi = over_mpi(d, opts, &mpi_ok);
+    if (!mpi_ok)
+        return DNIC_EXIT_USER;
+    /* only rank 0 writes files, draws progress and reports; the others train their stages */
+    dnic_options quiet = *opts;
+    if (mpi && cli_mpi_rank() > 0) {
+        quiet.save_weights = quiet.save_init = quiet.export_data = quiet.log_csv = quiet.save_predictions = NULL;
+        quiet.plot_svg = quiet.save_best = quiet.checkpoint = quiet.emit_llvm = quiet.emit_asm = NULL;
+        quiet.progress = 0;
+    }
+    const dnic_options *o = &quiet;
     if (!cli_outputs_writable(d, o) || (o->action == DNIC_ACTION_RUN && !cli_writable(d, m->train.keep_best)))
         return DNIC_EXIT_USER;
     /* a checkpoint keeps the model and its settings: --resume alone needs them, and a resume
@@ -168,6 +198,14 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         goto out;
 
     dnic_train_opts to = train_options(m, ir, o, &test, &val, interrupted);
+    dnic_dist dist;
+    if (mpi) {
+        if (!cli_dist_layout(a, d, ir, &p, o, &dist))
+            goto out;
+        if (!cli_mpi_ready(true, DNIC_EXIT_OK)) /* every rank compiled and has its data */
+            goto out;
+        to.dist = &dist;
+    }
     static const char *const text_names[] = {"dnic.model_path", "dnic.model", "dnic.overrides", "dnic.settings"};
     const char *texts[] = {m->src->name, m->src->text, joined_overrides(a, o), settings ? settings : ""};
     to.text_names = text_names;
@@ -186,6 +224,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     dnic_parallel_set_threads(plan.schedule == DNIC_SCHED_PIPELINE ? 1
                               : o->threads > 0                   ? o->threads
+                              : plan.schedule == DNIC_SCHED_MPI  ? 1 /* the ranks share the cores */
                                                                  : (int)(cores > 0 ? cores : 1));
     cli_log log;
     if (!cli_log_open(&log, d, m, p.nsg, o->log_csv, o->plot_svg, val.n > 0, test.n > 0))

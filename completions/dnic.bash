@@ -6,7 +6,7 @@
 _dnic_options='--check --run -c --eval --predict --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
 --cpu --target --set --save-weights --save-best --load-weights --save-init --export-data --log
 --save-predictions --plot --plot-x --checkpoint --checkpoint-every --resume --vary --schedule --threads
---no-cache --progress --no-progress --help -h --version'
+--placement --no-cache --progress --no-progress --help -h --version'
 
 # The settings each block accepts (docs/language.md).
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
@@ -65,12 +65,12 @@ _dnic() {
         compopt -o nospace 2>/dev/null
         return ;;
     --schedule)
-        COMPREPLY=($(compgen -W 'auto sequential pipeline' -- "$cur"))
+        COMPREPLY=($(compgen -W 'auto sequential pipeline mpi' -- "$cur"))
         return ;;
     --plot-x | --x)
         COMPREPLY=($(compgen -W 'step time' -- "$cur"))
         return ;;
-    --threads | --checkpoint-every | --prefix | --cpu | --target | --vary)
+    --threads | --checkpoint-every | --prefix | --cpu | --target | --vary | --placement)
         return ;;
     -o | --header | --emit-llvm | -S | --save-weights | --save-best | --load-weights | --save-init | --export-data | \
         --log | --save-predictions | --plot | --checkpoint | --resume | --predict)

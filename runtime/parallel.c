@@ -150,6 +150,13 @@ long long dnic_parallel_splits(void)
     return atomic_load(&P.splits);
 }
 
+static void (*_Atomic progress_hook)(void);
+
+void dnic_parallel_set_progress(void (*hook)(void))
+{
+    atomic_store(&progress_hook, hook);
+}
+
 void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n)
 {
     if (n <= 0)
@@ -158,11 +165,20 @@ void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n)
         fn(ctx, 0, n);
         return;
     }
+    void (*hook)(void) = atomic_load(&progress_hook);
+    if (hook)
+        hook();
     start_workers();
     int threads = atomic_load(&P.threads);
     if (threads == 1) {
         pthread_mutex_unlock(&P.busy);
-        fn(ctx, 0, n);
+        /* with a progress hook, in parts (each computes its own outputs: the same numbers) */
+        long long parts = hook ? (n < CHUNKS_PER_THREAD ? n : CHUNKS_PER_THREAD) : 1;
+        for (long long i = 0; i < parts; i++) {
+            fn(ctx, n * i / parts, n * (i + 1) / parts);
+            if (hook && i + 1 < parts)
+                hook();
+        }
         return;
     }
     long long chunks = (long long)threads * CHUNKS_PER_THREAD;

@@ -12,6 +12,7 @@
  * until its SG update.  Each task computes what it computes in the sequential order, so both
  * schedules give the same numbers bit for bit, whatever the threads' timing. */
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "dnic/program.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -83,6 +85,71 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y)
  * unequal stages ran 1.46x slower pipelined, wide_dni's even ones as fast (docs/benchmarks.md). */
 #define PIPELINE_MIN_BALANCE 0.9
 
+/* Contiguous groups of stages for T groups minimising the largest group's cost (a linear
+ * partition) into first_stage[0..T]; returns the balance (the total over T times the largest).
+ * With `nonempty` every group gets a stage (T <= S): a process with nothing to run is no use. */
+static double partition_groups(const double *cost, int S, int T, int *first_stage, bool nonempty)
+{
+    double best[MAX_STAGES + 1][MAX_STAGES + 1];
+    int cut[MAX_STAGES + 1][MAX_STAGES + 1];
+    double pre[MAX_STAGES + 1] = {0};
+    for (int k = 0; k < S; k++)
+        pre[k + 1] = pre[k] + cost[k] + 1; /* +1: every stage costs something */
+    for (int n = 0; n <= S; n++)
+        best[1][n] = pre[n];
+    for (int t = 2; t <= T; t++)
+        for (int n = 0; n <= S; n++) {
+            best[t][n] = nonempty ? HUGE_VAL : best[t - 1][n];
+            cut[t][n] = n;
+            for (int j = nonempty ? t - 1 : 0; j < n; j++) {
+                double v = best[t - 1][j] > pre[n] - pre[j] ? best[t - 1][j] : pre[n] - pre[j];
+                if (v < best[t][n]) {
+                    best[t][n] = v;
+                    cut[t][n] = j;
+                }
+            }
+        }
+    int end = S;
+    first_stage[T] = S;
+    for (int t = T; t >= 1; t--) {
+        int j = t == 1 ? 0 : cut[t][end];
+        first_stage[t - 1] = j;
+        end = j;
+    }
+    return pre[S] / (T * best[T][S]);
+}
+
+static double partition(const double *cost, int S, int T, int *first_stage)
+{
+    return partition_groups(cost, S, T, first_stage, false);
+}
+
+/* Each stage's estimated floating-point operations per step into cost[]; returns their sum. */
+static double stage_costs(const dnic_program *p, double *cost)
+{
+    double total = 0;
+    for (int k = 0; k < MAX_STAGES; k++)
+        cost[k] = 0;
+    for (int b = 0; b < p->nblocks; b++)
+        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
+            cost[p->blocks[b].stage] += p->blocks[b].cost;
+            total += p->blocks[b].cost;
+        }
+    return total;
+}
+
+void dnic_plan_groups(const dnic_program *p, int groups, int *first_stage)
+{
+    int S = p->nstages > 0 ? p->nstages : 1;
+    double cost[MAX_STAGES];
+    stage_costs(p, cost);
+    if (S > MAX_STAGES)
+        S = MAX_STAGES;
+    if (groups > S)
+        groups = S;
+    partition_groups(cost, S, groups < 1 ? 1 : groups, first_stage, true);
+}
+
 void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sched_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
@@ -93,12 +160,22 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
         threads = S;
     if (threads > MAX_STAGES)
         threads = MAX_STAGES;
-    double cost[MAX_STAGES] = {0}, total = 0;
-    for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].stage < MAX_STAGES) {
-            cost[p->blocks[b].stage] += p->blocks[b].cost;
-            total += p->blocks[b].cost;
+    double cost[MAX_STAGES];
+    double total = stage_costs(p, cost);
+    if (o->dist) { /* the ranks of an MPI job: the placement is the caller's (dnic_plan_groups) */
+        const dnic_comm *c = o->dist->comm;
+        plan->schedule = DNIC_SCHED_MPI;
+        plan->threads = 1;
+        int n = snprintf(plan->why, sizeof plan->why, "mpi: %d stages on %d rank%s (", S, c->size, c->size == 1 ? "" : "s");
+        for (int r = 0; r < c->size && r < MAX_STAGES && n < (int)sizeof plan->why; r++) {
+            int a = o->dist->first_stage[r], b = o->dist->first_stage[r + 1] - 1;
+            n += a == b ? snprintf(plan->why + n, sizeof plan->why - (size_t)n, "%s%d", r ? " " : "", a)
+                        : snprintf(plan->why + n, sizeof plan->why - (size_t)n, "%s%d-%d", r ? " " : "", a, b);
         }
+        if (n < (int)sizeof plan->why)
+            snprintf(plan->why + n, sizeof plan->why - (size_t)n, "), %.2g flops per step", total);
+        return;
+    }
     plan->schedule = DNIC_SCHED_SEQUENTIAL;
     plan->threads = 1;
     if (S == 1) {
@@ -117,42 +194,16 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
         plan->schedule = DNIC_SCHED_PIPELINE;
         plan->threads = threads;
     }
-    /* contiguous groups of stages minimising the largest group's cost (linear partition) */
-    int T = plan->threads;
-    double best[MAX_STAGES + 1][MAX_STAGES + 1];
-    int cut[MAX_STAGES + 1][MAX_STAGES + 1];
-    double pre[MAX_STAGES + 1] = {0};
-    for (int k = 0; k < S; k++)
-        pre[k + 1] = pre[k] + cost[k] + 1; /* +1: every stage costs something */
-    for (int n = 0; n <= S; n++)
-        best[1][n] = pre[n];
-    for (int t = 2; t <= T; t++)
-        for (int n = 0; n <= S; n++) {
-            best[t][n] = best[t - 1][n];
-            cut[t][n] = n;
-            for (int j = 0; j < n; j++) {
-                double v = best[t - 1][j] > pre[n] - pre[j] ? best[t - 1][j] : pre[n] - pre[j];
-                if (v < best[t][n]) {
-                    best[t][n] = v;
-                    cut[t][n] = j;
-                }
-            }
-        }
-    double balance = pre[S] / (T * best[T][S]);
+    double balance = partition(cost, S < MAX_STAGES ? S : MAX_STAGES, plan->threads, plan->first_stage);
     if (plan->schedule == DNIC_SCHED_PIPELINE && o->schedule == DNIC_SCHED_AUTO && balance < PIPELINE_MIN_BALANCE) {
         plan->schedule = DNIC_SCHED_SEQUENTIAL;
-        plan->threads = T = 1;
+        plan->threads = 1;
+        partition(cost, S < MAX_STAGES ? S : MAX_STAGES, 1, plan->first_stage);
         snprintf(plan->why, sizeof plan->why,
                  "%d stages balance to %.0f%% on %d threads, splitting the products is faster: sequential", S,
                  100 * balance, threads);
     }
-    int end = S;
-    plan->first_stage[T] = S;
-    for (int t = T; t >= 1; t--) {
-        int j = t == 1 ? 0 : cut[t][end];
-        plan->first_stage[t - 1] = j;
-        end = j;
-    }
+    int T = plan->threads;
     if (plan->schedule == DNIC_SCHED_PIPELINE)
         snprintf(plan->why, sizeof plan->why, "pipeline: %d stages on %d threads, %.2g flops per step", S, T, total);
 }
@@ -214,7 +265,13 @@ typedef struct run {
     bool early;                   /* patience ran out: stopping at stop_at */
     long long since_best;         /* evaluations since the best one */
     dnic_train_result *res;
+    struct dist_state *ds;        /* a run over several processes (opts.dist), or NULL */
 } run;
+
+/* runs over several processes: the section "runs over several processes" below */
+static bool dist_before(run *r, int k, int block, long long t);
+static void dist_after(run *r, int block, long long t);
+static bool dist_pass_complete(run *r, long long P);
 
 static long long pass_of(const run *r, long long t)
 {
@@ -363,13 +420,15 @@ static void do_sgu(run *r, int k, long long ts)
     for (int i = 0; i < s->nsgu; i++) {
         if (r->threaded)
             wait_imports(r, k, s->sgu[i], ts);
-        if (atomic_load(&r->stop))
+        if (atomic_load(&r->stop) || (r->ds && !dist_before(r, k, s->sgu[i], ts)))
             return;
         double v = run_task(r, k, s->sgu[i], ts);
         if (!isfinite(v)) { /* the SG module diverged: its synthetic loss is NaN or infinite */
             diverged(r, ts);
             return;
         }
+        if (r->ds)
+            dist_after(r, s->sgu[i], ts);
         slot_of(r, pass_of(r, ts))->sg[s->sgu_sg[i]] += v;
     }
     publish(r, &s->sgus_done, ts + 1);
@@ -380,7 +439,7 @@ static void do_step(run *r, int k, long long t)
     stage *s = &r->st[k];
     if (r->threaded)
         wait_imports(r, k, s->step_block, t);
-    if (atomic_load(&r->stop))
+    if (atomic_load(&r->stop) || (r->ds && !dist_before(r, k, s->step_block, t)))
         return;
     double v = run_task(r, k, s->step_block, t);
     if (k == r->S - 1) {
@@ -390,6 +449,8 @@ static void do_step(run *r, int k, long long t)
         }
         slot_of(r, pass_of(r, t))->loss += v;
     }
+    if (r->ds)
+        dist_after(r, s->step_block, t);
     publish(r, &s->steps_done, t + 1);
 }
 
@@ -429,6 +490,8 @@ static void *worker_main(void *arg)
  * applied its update for its last step. */
 static bool pass_complete(run *r, long long P)
 {
+    if (r->ds)
+        return dist_pass_complete(r, P);
     long long end = (P + 1) * r->pass_len;
     if (end > r->total)
         end = r->total;
@@ -856,6 +919,853 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
     return next;
 }
 
+/* ---- runs over several processes (opts.dist, runtime/dist.h) --------------------------------
+ * Every rank runs the sequential schedule restricted to its stages.  What a block imports from
+ * a stage on another rank arrives as a message (tag: the buffer) just before the block runs,
+ * into the slot of its step; what it exports to another rank leaves just after it ran, and the
+ * send must be done before the block's next step in the same slot overwrites the buffer.  Each
+ * rank takes its tasks in the sequential order, so every wait is for a task that comes earlier
+ * in that order: no cycle, whatever the timing.
+ *
+ * Rank 0 supervises.  It releases iterations to the others (a rank may not start an iteration
+ * beyond the release) and marks gates: at a gate (an evaluation, a checkpoint, a stop, the end)
+ * every rank sends rank 0 the buffers its stages write and its report sums in progress, so that
+ * rank 0 then holds what a sequential run holds at that iteration and acts as it does.  Report
+ * sums of a pass go to rank 0 as soon as a rank's stages have finished the pass.  A release is
+ * at most `window` iterations ahead, so an interrupt stops every rank at one iteration soon:
+ * the release in force when rank 0 learns of it. */
+
+enum { TAG_CTRL = 30001, TAG_RELEASE, TAG_PASS, TAG_GATE, MAX_BUF_TAG = 30000 };
+enum { REL_GATE = 1, REL_STOP = 2, REL_ABORT = 4 };
+enum { CTRL_INTERRUPT = 1, CTRL_DIVERGED = 2 };
+enum { PASS_MSG = MAX_STAGES + 2, PASS_SPREAD = 10, GRING = RING * (MAX_STAGES + 1) };
+
+typedef struct route {
+    int buf, peer;
+    int from;                       /* the block that writes the buffer */
+} route;
+
+typedef struct dist_state {
+    const dnic_dist *d;
+    dnic_comm *c;
+    int me, K, first, last;         /* this rank runs stages first..last-1 */
+    int rank_of[MAX_STAGES];        /* the rank of each stage */
+    int sg_rank[MAX_STAGES];        /* the rank of each SG module's stage */
+    bool *rank_sgu;                 /* [K]: the rank runs SG updates */
+    route **recv, **send;           /* per block: what it receives before it runs, sends after */
+    int *nrecv, *nsend;
+    int **sreq;                     /* per block: nsend * slots send requests (-1: none) */
+    int **owned, *nowned;           /* per rank: the buffers its stages write */
+    long long window;
+    long long done;                 /* the last iteration this rank finished */
+    long long rel;                  /* released: iterations up to this one may run */
+    long long flags;                /* REL_* for rel */
+    long long relbuf[2];            /* ranks > 0: the release being received */
+    int relreq;
+    long long *relout;              /* rank 0: [K][2] releases being sent */
+    int *relsreq;
+    long long *ctrlin;              /* rank 0: [K][3] control messages being received */
+    int *ctrlreq;
+    long long ctrlout[3];           /* ranks > 0: the control message being sent */
+    int ctrlsreq;
+    long long sent;                 /* ranks > 0: passes sent */
+    double *pout;                   /* ranks > 0: [RING][PASS_MSG] pass sums being sent */
+    int *preq;
+    double *pin;                    /* rank 0: [K][PASS_MSG] pass sums being received */
+    int *pinreq;
+    long long *got;                 /* rank 0: passes received from each rank */
+    double *gring;                  /* the report sums of a gate */
+    bool aborted;                   /* rank 0 said to stop */
+    bool interrupt_sent, interrupt_seen;
+    int bad_buf;                    /* rank 0: the buffer another rank found not finite, or -1 */
+} dist_state;
+
+__attribute__((format(printf, 2, 3))) static _Noreturn void dist_fatal(run *r, const char *fmt, ...)
+{
+    char why[512];
+    int n = snprintf(why, sizeof why, "dnic: rank %d: ", r->ds->me);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(why + n, sizeof why - (size_t)n, fmt, ap);
+    va_end(ap);
+    snprintf(why + (n < (int)sizeof why - 2 ? n : (int)sizeof why - 2), 2, "\n");
+    r->ds->c->abort(r->ds->c, why, 2);
+    abort(); /* not reached: the transport's abort ends the process */
+}
+
+static size_t buf_bytes(const dnic_program *p, int i)
+{
+    return (size_t)p->bufs[i].rows * (size_t)p->bufs[i].cols * dnic_dtype_size(p->bufs[i].dtype);
+}
+
+/* A pass's sums are complete on rank q after this iteration (its steps, then its SG updates). */
+static long long pass_close(const run *r, long long P, int q)
+{
+    long long end = (P + 1) * r->pass_len;
+    if (end > r->total)
+        end = r->total;
+    return end - 1 + (r->ds->rank_sgu[q] ? 1 + r->lag : 0);
+}
+
+static int dist_isend(run *r, const void *buf, size_t n, int to, int tag)
+{
+    int q = r->ds->c->isend(r->ds->c, buf, n, to, tag);
+    if (q < 0)
+        dist_fatal(r, "cannot send %zu bytes to rank %d", n, to);
+    return q;
+}
+
+static int dist_irecv(run *r, void *buf, size_t n, int from, int tag)
+{
+    int q = r->ds->c->irecv(r->ds->c, buf, n, from, tag);
+    if (q < 0)
+        dist_fatal(r, "cannot receive %zu bytes from rank %d", n, from);
+    return q;
+}
+
+/* Whether request *q is done (-1 stays done); a failed request stops the job. */
+static bool dist_done(run *r, int *q, int peer)
+{
+    if (*q < 0)
+        return true;
+    int t = r->ds->c->test(r->ds->c, *q);
+    if (t < 0)
+        dist_fatal(r, "the transfer with rank %d failed", peer);
+    if (t)
+        *q = -1;
+    return t != 0;
+}
+
+static void send_releases(run *r);
+
+/* Rank 0 stops every other rank at once (after a divergence or an error). */
+static void abort_others(run *r)
+{
+    dist_state *ds = r->ds;
+    if (ds->flags & REL_ABORT)
+        return;
+    ds->flags |= REL_ABORT;
+    send_releases(r);
+}
+
+/* Rank 0: a pass's sums from rank j, each field from the rank that adds to it. */
+static void merge_pass(run *r, int j, const double *m)
+{
+    dist_state *ds = r->ds;
+    long long P = (long long)m[0];
+    pass_total *pt = &r->ring[P % RING];
+    if (ds->rank_of[r->S - 1] == j)
+        pt->loss = m[1];
+    for (int s = 0; s < r->p->nsg; s++)
+        if (ds->sg_rank[s] == j)
+            pt->sg[s] = m[2 + s];
+    ds->got[j] = P + 1;
+}
+
+/* Serves what may arrive at any time: releases (ranks > 0); interrupts, divergences and pass
+ * sums (rank 0).  Never waits. */
+static void dist_poll(run *r)
+{
+    dist_state *ds = r->ds;
+    if (ds->me > 0) {
+        while (dist_done(r, &ds->relreq, 0)) {
+            ds->rel = ds->relbuf[0];
+            ds->flags = ds->relbuf[1];
+            if (ds->flags & REL_ABORT) {
+                ds->aborted = true;
+                atomic_store(&r->stop, 1);
+                return;
+            }
+            ds->relreq = dist_irecv(r, ds->relbuf, sizeof ds->relbuf, 0, TAG_RELEASE);
+        }
+        return;
+    }
+    for (int j = 1; j < ds->K; j++) {
+        while (dist_done(r, &ds->ctrlreq[j], j)) {
+            long long *m = ds->ctrlin + 3 * j;
+            if (m[0] == CTRL_INTERRUPT)
+                ds->interrupt_seen = true;
+            if (m[0] == CTRL_DIVERGED) {
+                long long none = -1, t = m[1];
+                if (!atomic_compare_exchange_strong(&r->bad_step, &none, t) && t < atomic_load(&r->bad_step))
+                    atomic_store(&r->bad_step, t);
+                if (atomic_load(&r->bad_step) == t)
+                    ds->bad_buf = (int)m[2];
+                atomic_store(&r->stop, 1);
+                abort_others(r);
+            }
+            ds->ctrlreq[j] = dist_irecv(r, m, 3 * sizeof *m, j, TAG_CTRL);
+        }
+        while (dist_done(r, &ds->pinreq[j], j)) {
+            merge_pass(r, j, ds->pin + (size_t)j * PASS_MSG);
+            ds->pinreq[j] = dist_irecv(r, ds->pin + (size_t)j * PASS_MSG, PASS_MSG * sizeof(double), j, TAG_PASS);
+        }
+    }
+}
+
+/* Waits, serving dist_poll, until cond(r, arg) holds (true) or the run stops (false); stops the
+ * whole job when nothing came from `peer` for the transport's timeout. */
+static bool dist_until(run *r, bool (*cond)(run *, void *), void *arg, int peer, const char *what, long long step)
+{
+    double start = 0;
+    for (long spin = 0;; spin++) {
+        if (cond(r, arg))
+            return true;
+        dist_poll(r);
+        if (atomic_load(&r->stop) && (r->ds->aborted || r->ds->me == 0))
+            return false;
+        if (cond(r, arg))
+            return true;
+        if (spin == 64)
+            start = now_s();
+        if (spin > 64) {
+            if (now_s() - start > r->ds->c->timeout) {
+                if (step >= 0)
+                    dist_fatal(r, "no message from rank %d for %g s (waiting for %s of step %lld); stopping the job",
+                               peer, r->ds->c->timeout, what, step + 1);
+                dist_fatal(r, "no message from rank %d for %g s (waiting for %s); stopping the job", peer,
+                           r->ds->c->timeout, what);
+            }
+            nanosleep(&(struct timespec){0, spin < 2000 ? 2000 : 100000}, NULL);
+        }
+    }
+}
+
+typedef struct reqs {
+    int *q, n, peer;
+} reqs;
+
+static bool reqs_done(run *r, void *arg)
+{
+    reqs *w = arg;
+    bool all = true;
+    for (int i = 0; i < w->n; i++)
+        all &= dist_done(r, &w->q[i], w->peer);
+    return all;
+}
+
+static bool dist_wait(run *r, int *q, int n, int peer, const char *what, long long step)
+{
+    reqs w = {q, n, peer};
+    return dist_until(r, reqs_done, &w, peer, what, step);
+}
+
+/* Rank 0: the release (r->ds->rel, flags) to every other rank. */
+static void send_releases(run *r)
+{
+    dist_state *ds = r->ds;
+    for (int j = 1; j < ds->K; j++) {
+        /* the previous release to j is a few bytes, sent at once: its buffer is free soon */
+        double start = now_s();
+        while (!dist_done(r, &ds->relsreq[j], j))
+            if (now_s() - start > ds->c->timeout)
+                dist_fatal(r, "rank %d took no release for %g s; stopping the job", j, ds->c->timeout);
+        ds->relout[2 * j] = ds->rel;
+        ds->relout[2 * j + 1] = ds->flags;
+        ds->relsreq[j] = dist_isend(r, &ds->relout[2 * j], 2 * sizeof(long long), j, TAG_RELEASE);
+    }
+}
+
+/* Rank 0: the next release after iteration t: up to the next event (a gate) or `window`. */
+static void next_release(run *r, long long t)
+{
+    dist_state *ds = r->ds;
+    long long e = next_event(r), w = t + ds->window;
+    ds->rel = e < w ? e : w;
+    ds->flags = ds->rel == e ? REL_GATE : 0;
+    if (ds->rel == r->stop_at || ds->rel == last_iteration(r))
+        ds->flags |= REL_STOP;
+    send_releases(r);
+}
+
+/* Before block b runs step t on this rank: its imports from other ranks, and the sends of this
+ * slot's previous step done (the block is about to overwrite their buffers). */
+static bool dist_before(run *r, int k, int b, long long t)
+{
+    dist_state *ds = r->ds;
+    dnic_program *p = r->p;
+    int slot = (int)(t % r->slots);
+    if (p->blocks[b].phase == DNIC_PHASE_STEP && k == ds->first) {
+        if (t == ds->d->test_kill_at)
+            raise(SIGKILL);
+        while (t == ds->d->test_hang_at)
+            pause();
+    }
+    int q[64], n = 0;
+    /* a step before a resumed run's first took place before its checkpoint, which holds its
+     * messages: only later steps' come from other ranks */
+    for (int i = 0; i < ds->nrecv[b] && t >= r->start; i++) {
+        route *rt = &ds->recv[b][i];
+        q[n++] = dist_irecv(r, p->slot_ptrs[slot][rt->buf], buf_bytes(p, rt->buf), rt->peer, rt->buf);
+        if (n == 64 || i + 1 == ds->nrecv[b]) {
+            if (!dist_wait(r, q, n, rt->peer, p->bufs[rt->buf].name, t))
+                return false;
+            n = 0;
+        }
+    }
+    for (int i = 0; i < ds->nsend[b]; i++) {
+        int *sq = &ds->sreq[b][i * r->slots + slot];
+        if (!dist_done(r, sq, ds->send[b][i].peer) &&
+            !dist_wait(r, sq, 1, ds->send[b][i].peer, p->bufs[ds->send[b][i].buf].name, t - r->slots))
+            return false;
+    }
+    return true;
+}
+
+/* After block b ran step t: its exports to the ranks that import them. */
+static void dist_after(run *r, int b, long long t)
+{
+    dist_state *ds = r->ds;
+    dnic_program *p = r->p;
+    int slot = (int)(t % r->slots);
+    for (int i = 0; i < ds->nsend[b]; i++) {
+        route *rt = &ds->send[b][i];
+        ds->sreq[b][i * r->slots + slot] =
+            dist_isend(r, p->slot_ptrs[slot][rt->buf], buf_bytes(p, rt->buf), rt->peer, rt->buf);
+    }
+    dist_poll(r);
+}
+
+static bool dist_pass_complete(run *r, long long P)
+{
+    dist_state *ds = r->ds;
+    if (ds->done < pass_close(r, P, 0))
+        return false;
+    for (int j = 1; j < ds->K; j++)
+        if (ds->got[j] <= P)
+            return false;
+    return true;
+}
+
+/* Ranks > 0: the sums of every pass their stages have finished, to rank 0. */
+static bool send_passes(run *r, long long t)
+{
+    dist_state *ds = r->ds;
+    while (ds->sent < r->npasses && pass_close(r, ds->sent, ds->me) <= t) {
+        int i = (int)(ds->sent % RING);
+        if (!dist_done(r, &ds->preq[i], 0) && !dist_wait(r, &ds->preq[i], 1, 0, "report sums", -1))
+            return false;
+        double *m = ds->pout + (size_t)i * PASS_MSG;
+        pass_total *pt = &r->ring[ds->sent % RING];
+        memset(m, 0, PASS_MSG * sizeof *m);
+        m[0] = (double)ds->sent;
+        m[1] = pt->loss;
+        memcpy(m + 2, pt->sg, sizeof pt->sg);
+        memset(pt, 0, sizeof *pt);
+        ds->preq[i] = dist_isend(r, m, PASS_MSG * sizeof *m, 0, TAG_PASS);
+        ds->sent++;
+    }
+    return true;
+}
+
+/* The requests for rank q's state at a gate, sent (q = this rank) or received (rank 0), in
+ * one order: the count of passes sent, the report sums, then every buffer its stages write
+ * (parameters and optimiser state once, temporaries in every slot). */
+static int state_requests(run *r, int q, long long *hdr, int *reqs_out)
+{
+    dist_state *ds = r->ds;
+    dnic_program *p = r->p;
+    bool out = q == ds->me;
+    int n = 0;
+#define XFER(buf, bytes) (out ? dist_isend(r, buf, bytes, 0, TAG_GATE) : dist_irecv(r, buf, bytes, q, TAG_GATE))
+    reqs_out[n++] = XFER(hdr, sizeof *hdr);
+    reqs_out[n++] = XFER(ds->gring, GRING * sizeof(double));
+    for (int i = 0; i < ds->nowned[q]; i++) {
+        int b = ds->owned[q][i];
+        if (p->bufs[b].kind == DNIC_BUF_TEMP)
+            for (int sl = 0; sl < r->slots; sl++)
+                reqs_out[n++] = XFER(p->slot_ptrs[sl][b], buf_bytes(p, b));
+        else
+            reqs_out[n++] = XFER(p->ptrs[b], buf_bytes(p, b));
+    }
+#undef XFER
+    return n;
+}
+
+static int state_count(const run *r, int q)
+{
+    int n = 2;
+    for (int i = 0; i < r->ds->nowned[q]; i++)
+        n += r->p->bufs[r->ds->owned[q][i]].kind == DNIC_BUF_TEMP ? r->slots : 1;
+    return n;
+}
+
+typedef struct got_arg {
+    int j;
+    long long want;
+} got_arg;
+
+static bool got_enough(run *r, void *arg)
+{
+    got_arg *g = arg;
+    return r->ds->got[g->j] >= g->want;
+}
+
+/* A gate, on ranks > 0: this rank's state to rank 0. */
+static bool send_state(run *r)
+{
+    dist_state *ds = r->ds;
+    long long hdr = ds->sent;
+    for (int i = 0; i < RING; i++) {
+        ds->gring[(size_t)i * (MAX_STAGES + 1)] = r->ring[i].loss;
+        memcpy(ds->gring + (size_t)i * (MAX_STAGES + 1) + 1, r->ring[i].sg, sizeof r->ring[i].sg);
+    }
+    int *q = malloc((size_t)state_count(r, ds->me) * sizeof *q);
+    if (!q)
+        dist_fatal(r, "out of memory");
+    int n = state_requests(r, ds->me, &hdr, q);
+    bool ok = dist_wait(r, q, n, 0, "the state sent at a gate", -1);
+    free(q);
+    return ok;
+}
+
+/* A gate, on rank 0: every other rank's state, and the sums of its passes in progress. */
+static bool gather_state(run *r)
+{
+    dist_state *ds = r->ds;
+    for (int j = 1; j < ds->K; j++) {
+        long long hdr = -1;
+        int *q = malloc((size_t)state_count(r, j) * sizeof *q);
+        if (!q)
+            dist_fatal(r, "out of memory");
+        int n = state_requests(r, j, &hdr, q);
+        bool ok = dist_wait(r, q, n, j, "the state of a gate", -1);
+        free(q);
+        got_arg g = {j, hdr};
+        if (!ok || !dist_until(r, got_enough, &g, j, "report sums", -1))
+            return false;
+        for (long long P = hdr; P < hdr + PASS_SPREAD && P < r->npasses; P++) {
+            const double *row = ds->gring + (size_t)(P % RING) * (MAX_STAGES + 1);
+            double m[PASS_MSG];
+            m[0] = (double)P;
+            memcpy(m + 1, row, (MAX_STAGES + 1) * sizeof *m);
+            long long keep = ds->got[j];
+            merge_pass(r, j, m);
+            ds->got[j] = keep;
+        }
+    }
+    return true;
+}
+
+typedef struct rel_arg {
+    long long t;
+} rel_arg;
+
+/* Ranks > 0 may start iteration t+1 (or must act at the gate t). */
+static bool released_past(run *r, void *arg)
+{
+    long long t = ((rel_arg *)arg)->t;
+    return r->ds->rel > t || (r->ds->rel == t && (r->ds->flags & REL_GATE));
+}
+
+static bool released_to(run *r, void *arg)
+{
+    return r->ds->rel >= ((rel_arg *)arg)->t;
+}
+
+static bool is_aborted(run *r, void *arg)
+{
+    (void)arg;
+    return r->ds->aborted;
+}
+
+/* The stages of this rank for iteration t, as the sequential executor runs them. */
+static void dist_iteration(run *r, long long t)
+{
+    dist_state *ds = r->ds;
+    for (int k = ds->first; k < ds->last && !atomic_load(&r->stop); k++) {
+        long long ts = t - 1 - r->lag;
+        if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
+            do_sgu(r, k, ts);
+        if (t < r->total)
+            do_step(r, k, t);
+    }
+}
+
+/* Rank 0's executor: its stages, the reports, and the gates. */
+static void dist_supervise(run *r, dnic_report_fn report, void *user, double t0)
+{
+    dist_state *ds = r->ds;
+    const dnic_train_opts *o = r->o;
+    long long next = atomic_load(&r->reported);
+    double next_draw = t0 + 0.25;
+    next_release(r, r->start - 1);
+    for (long long t = r->start; !atomic_load(&r->stop); t++) {
+        dist_iteration(r, t);
+        if (atomic_load(&r->stop))
+            break;
+        ds->done = t;
+        dist_poll(r);
+        bool asked = (o->interrupt && *o->interrupt) || ds->interrupt_seen ||
+                     (o->interrupt_at > 0 && t + 1 >= o->interrupt_at);
+        if (asked && r->stop_at < 0) { /* every rank can still stop at the release in force */
+            r->stop_at = ds->rel;
+            ds->flags |= REL_GATE | REL_STOP;
+            send_releases(r);
+        }
+        if (t == ds->rel) {
+            bool stop_here = ds->flags & REL_STOP;
+            if ((ds->flags & REL_GATE) && !gather_state(r))
+                break;
+            if ((ds->flags & REL_GATE) && (!handle_events(r, t) || t == last_iteration(r))) {
+                if (!stop_here) /* an error at the gate (a checkpoint not written) */
+                    abort_others(r);
+                next = report_ready(r, next, report, user, t0);
+                break;
+            }
+            next_release(r, t);
+        } else if (!(ds->flags & REL_GATE) && ds->rel - t < ds->window / 2 + 1) {
+            long long e = next_event(r), w = t + ds->window;
+            if ((e < w ? e : w) > ds->rel)
+                next_release(r, t);
+        }
+        next = report_ready(r, next, report, user, t0);
+        if (o->progress && (t & 255) == 0 && now_s() >= next_draw && t < r->total) {
+            progress(r, t0, t + 1);
+            next_draw = now_s() + 0.25;
+        }
+    }
+    if (atomic_load(&r->stop) && atomic_load(&r->bad_step) >= 0)
+        abort_others(r);
+    if (ds->flags & REL_ABORT) /* the stop must reach every rank before this one finishes */
+        for (int j = 1; j < ds->K; j++)
+            dist_wait(r, &ds->relsreq[j], 1, j, "the stop", -1);
+}
+
+/* The executor of ranks > 0: its stages up to each release, its state at each gate. */
+static void dist_follow(run *r)
+{
+    dist_state *ds = r->ds;
+    const dnic_train_opts *o = r->o;
+    for (long long t = r->start; !atomic_load(&r->stop); t++) {
+        rel_arg a = {t};
+        if (!dist_until(r, released_to, &a, 0, "a release", -1))
+            break;
+        dist_iteration(r, t);
+        if (atomic_load(&r->stop))
+            break;
+        ds->done = t;
+        if (!send_passes(r, t))
+            break;
+        if (o->interrupt && *o->interrupt && !ds->interrupt_sent) {
+            ds->interrupt_sent = true;
+            ds->ctrlout[0] = CTRL_INTERRUPT;
+            ds->ctrlsreq = dist_isend(r, ds->ctrlout, sizeof ds->ctrlout, 0, TAG_CTRL);
+        }
+        if (t == ds->rel) {
+            if (!dist_until(r, released_past, &a, 0, "a release", -1))
+                break;
+            if (ds->rel == t && (ds->flags & REL_GATE)) {
+                /* the next release may arrive while the state goes out: this gate's flags count */
+                bool stop = ds->flags & REL_STOP;
+                if (!send_state(r) || stop)
+                    break;
+            }
+        }
+    }
+    long long bad = atomic_load(&r->bad_step);
+    if (bad >= 0 && !ds->aborted) { /* a stage of this rank diverged: rank 0 stops the job */
+        dist_wait(r, &ds->ctrlsreq, 1, 0, "an interrupt", -1);
+        int b = first_nonfinite(r->p);
+        ds->ctrlout[0] = CTRL_DIVERGED;
+        ds->ctrlout[1] = bad;
+        ds->ctrlout[2] = b >= 0 ? b : r->p->loss_acc;
+        ds->ctrlsreq = dist_isend(r, ds->ctrlout, sizeof ds->ctrlout, 0, TAG_CTRL);
+        dist_until(r, is_aborted, NULL, 0, "the stop after a divergence", -1);
+    }
+}
+
+/* Routes, ownership and the first messages of a run over several processes. */
+static dnic_status dist_setup(run *r)
+{
+    const dnic_dist *d = r->o->dist;
+    dnic_program *p = r->p;
+    dist_state *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return DNIC_ERR_NOMEM;
+    r->ds = ds;
+    ds->d = d;
+    ds->c = d->comm;
+    ds->me = d->comm->rank;
+    ds->K = d->comm->size;
+    ds->bad_buf = -1;
+    int K = ds->K, nb = p->nblocks, S = r->S;
+    if (K < 1 || K > S || d->first_stage[0] != 0 || d->first_stage[K] != S || p->nbufs > MAX_BUF_TAG)
+        return DNIC_ERR_ARG;
+    for (int q = 0; q < K; q++) {
+        if (d->first_stage[q + 1] <= d->first_stage[q])
+            return DNIC_ERR_ARG;
+        for (int k = d->first_stage[q]; k < d->first_stage[q + 1]; k++)
+            ds->rank_of[k] = q;
+    }
+    ds->first = d->first_stage[ds->me];
+    ds->last = d->first_stage[ds->me + 1];
+    ds->window = d->window > 0 ? d->window : 8; /* an interrupt stops within this many iterations */
+    if (ds->window > 32 * r->pass_len) /* no rank more than RING/2 passes ahead of the reports */
+        ds->window = 32 * r->pass_len;
+    ds->rank_sgu = calloc((size_t)K, sizeof *ds->rank_sgu);
+    ds->recv = calloc((size_t)nb, sizeof *ds->recv);
+    ds->send = calloc((size_t)nb, sizeof *ds->send);
+    ds->nrecv = calloc((size_t)nb, sizeof *ds->nrecv);
+    ds->nsend = calloc((size_t)nb, sizeof *ds->nsend);
+    ds->sreq = calloc((size_t)nb, sizeof *ds->sreq);
+    ds->owned = calloc((size_t)K, sizeof *ds->owned);
+    ds->nowned = calloc((size_t)K, sizeof *ds->nowned);
+    int *writer = malloc((size_t)p->nbufs * sizeof *writer), *first = malloc((size_t)p->nbufs * sizeof *first);
+    ds->gring = calloc(GRING, sizeof *ds->gring);
+    if (!ds->rank_sgu || !ds->recv || !ds->send || !ds->nrecv || !ds->nsend || !ds->sreq || !ds->owned ||
+        !ds->nowned || !writer || !first || !ds->gring) {
+        free(writer);
+        free(first);
+        return DNIC_ERR_NOMEM;
+    }
+    for (int k = 0; k < S; k++)
+        for (int i = 0; i < r->st[k].nsgu; i++) {
+            ds->rank_sgu[ds->rank_of[k]] = true;
+            ds->sg_rank[r->st[k].sgu_sg[i]] = ds->rank_of[k];
+        }
+    /* the writer of every exported temporary; on this rank, the first block (in the order the
+     * tasks of one step run: steps by stage, then SG updates by stage) that imports it */
+    for (int i = 0; i < p->nbufs; i++)
+        writer[i] = first[i] = -1;
+    for (int b = 0; b < nb; b++)
+        for (int i = 0; d->exports && i < d->nexports[b]; i++)
+            writer[d->exports[b][i]] = b;
+    dnic_status status = DNIC_OK;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = ds->first; k < ds->last; k++) {
+            int blocks[MAX_SGU + 1], n = 0;
+            if (pass == 0)
+                blocks[n++] = r->st[k].step_block;
+            else
+                for (int i = 0; i < r->st[k].nsgu; i++)
+                    blocks[n++] = r->st[k].sgu[i];
+            for (int j = 0; j < n; j++) {
+                int b = blocks[j];
+                for (int i = 0; i < d->nimports[b]; i++) {
+                    int id = d->imports[b][i], w = writer[id];
+                    if (w < 0 || ds->rank_of[p->blocks[w].stage] == ds->me || first[id] >= 0)
+                        continue;
+                    first[id] = b;
+                    route *nr = realloc(ds->recv[b], (size_t)(ds->nrecv[b] + 1) * sizeof *nr);
+                    if (!nr) {
+                        status = DNIC_ERR_NOMEM;
+                        continue;
+                    }
+                    ds->recv[b] = nr;
+                    nr[ds->nrecv[b]++] = (route){id, ds->rank_of[p->blocks[w].stage], w};
+                }
+            }
+        }
+    /* this rank's sends: each export, once to every other rank with a block importing it */
+    for (int b = 0; b < nb; b++) {
+        if (p->blocks[b].phase == DNIC_PHASE_PREDICT || ds->rank_of[p->blocks[b].stage] != ds->me)
+            continue;
+        for (int i = 0; i < d->nexports[b]; i++) {
+            int id = d->exports[b][i];
+            for (int q = 0; q < K; q++) {
+                bool wants = false;
+                for (int c = 0; c < nb && q != ds->me && !wants; c++)
+                    if (p->blocks[c].phase != DNIC_PHASE_PREDICT && ds->rank_of[p->blocks[c].stage] == q)
+                        for (int m = 0; m < d->nimports[c]; m++)
+                            wants |= d->imports[c][m] == id;
+                if (!wants)
+                    continue;
+                route *ns = realloc(ds->send[b], (size_t)(ds->nsend[b] + 1) * sizeof *ns);
+                if (!ns) {
+                    status = DNIC_ERR_NOMEM;
+                    continue;
+                }
+                ds->send[b] = ns;
+                ns[ds->nsend[b]++] = (route){id, q, b};
+            }
+        }
+        ds->sreq[b] = malloc(((size_t)ds->nsend[b] * (size_t)r->slots + 1) * sizeof **ds->sreq);
+        if (!ds->sreq[b])
+            status = DNIC_ERR_NOMEM;
+        else
+            for (int i = 0; i < ds->nsend[b] * r->slots; i++)
+                ds->sreq[b][i] = -1;
+    }
+    /* what each rank sends rank 0 at a gate: the buffers its stages write */
+    for (int q = 0; q < K; q++) {
+        ds->owned[q] = malloc(((size_t)p->nbufs + 1) * sizeof **ds->owned);
+        if (!ds->owned[q]) {
+            status = DNIC_ERR_NOMEM;
+            continue;
+        }
+        for (int i = 0; i < p->nbufs; i++) {
+            int st = d->owner[i];
+            dnic_buf_kind kind = p->bufs[i].kind;
+            if (st >= 0 && st < S && ds->rank_of[st] == q &&
+                (kind == DNIC_BUF_PARAM || kind == DNIC_BUF_STATE || kind == DNIC_BUF_TEMP))
+                ds->owned[q][ds->nowned[q]++] = i;
+        }
+    }
+    free(writer);
+    free(first);
+    /* the messages that may come at any time */
+    ds->relreq = ds->ctrlsreq = -1;
+    ds->relsreq = malloc((size_t)K * sizeof *ds->relsreq);
+    ds->relout = calloc((size_t)K * 2, sizeof *ds->relout);
+    ds->ctrlin = calloc((size_t)K * 3, sizeof *ds->ctrlin);
+    ds->ctrlreq = malloc((size_t)K * sizeof *ds->ctrlreq);
+    ds->pout = calloc((size_t)RING * PASS_MSG, sizeof *ds->pout);
+    ds->preq = malloc(RING * sizeof *ds->preq);
+    ds->pin = calloc((size_t)K * PASS_MSG, sizeof *ds->pin);
+    ds->pinreq = malloc((size_t)K * sizeof *ds->pinreq);
+    ds->got = calloc((size_t)K, sizeof *ds->got);
+    if (!ds->relsreq || !ds->relout || !ds->ctrlin || !ds->ctrlreq || !ds->pout || !ds->preq || !ds->pin ||
+        !ds->pinreq || !ds->got)
+        return DNIC_ERR_NOMEM;
+    for (int i = 0; i < RING; i++)
+        ds->preq[i] = -1;
+    for (int j = 0; j < K; j++)
+        ds->relsreq[j] = ds->ctrlreq[j] = ds->pinreq[j] = -1;
+    return status;
+}
+
+static dnic_comm *progress_comm; /* the transport of the run in progress (one per process) */
+
+static void dist_progress(void)
+{
+    if (progress_comm && progress_comm->progress)
+        progress_comm->progress(progress_comm);
+}
+
+/* After setup and resume: the counters a resumed run starts from, and the first receives. */
+static void dist_start(run *r)
+{
+    dist_state *ds = r->ds;
+    ds->done = r->start - 1;
+    ds->rel = r->start - 1;
+    progress_comm = ds->c;
+    dnic_parallel_set_progress(dist_progress);
+    for (long long P = 0; P < r->npasses && pass_close(r, P, ds->me) <= ds->done; P++)
+        ds->sent = P + 1;
+    for (int j = 1; j < ds->K; j++)
+        for (long long P = 0; P < r->npasses && pass_close(r, P, j) <= ds->done; P++)
+            ds->got[j] = P + 1;
+    if (ds->me > 0) {
+        ds->relreq = dist_irecv(r, ds->relbuf, sizeof ds->relbuf, 0, TAG_RELEASE);
+        return;
+    }
+    for (int j = 1; j < ds->K; j++) {
+        ds->ctrlreq[j] = dist_irecv(r, ds->ctrlin + 3 * j, 3 * sizeof *ds->ctrlin, j, TAG_CTRL);
+        ds->pinreq[j] = dist_irecv(r, ds->pin + (size_t)j * PASS_MSG, PASS_MSG * sizeof(double), j, TAG_PASS);
+    }
+}
+
+/* Waits for request *q to finish, whatever the run's state (at its end). */
+static void dist_finish(run *r, int *q, int peer, const char *what)
+{
+    double start = now_s();
+    for (long spin = 0; !dist_done(r, q, peer); spin++) {
+        if (now_s() - start > r->ds->c->timeout)
+            dist_fatal(r, "%s with rank %d did not finish within %g s; stopping the job", what, peer, r->ds->c->timeout);
+        if (spin > 1000)
+            nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
+}
+
+/* The iteration in which block b runs step s. */
+static long long task_iteration(const run *r, int b, long long s)
+{
+    return r->p->blocks[b].phase == DNIC_PHASE_STEP ? s : s + 1 + r->lag;
+}
+
+/* After a run that every rank stopped at gate g before its end (an interrupt, patience): the
+ * messages sent in iterations up to g for tasks after g (the backward messages of the last
+ * steps, for SG updates that will not run) are received and dropped, and every send of this
+ * rank is waited for, so that no transfer outlives the buffers it reads. */
+static void dist_drain(run *r, long long g)
+{
+    dist_state *ds = r->ds;
+    dnic_program *p = r->p;
+    size_t most = 1;
+    for (int i = 0; i < p->nbufs; i++)
+        most = buf_bytes(p, i) > most ? buf_bytes(p, i) : most;
+    char *scratch = malloc(most);
+    if (!scratch)
+        dist_fatal(r, "out of memory");
+    for (int b = 0; b < p->nblocks; b++)
+        for (int i = 0; i < ds->nrecv[b]; i++) {
+            route *rt = &ds->recv[b][i];
+            for (long long s = g - 1 - r->lag > r->start ? g - 1 - r->lag : r->start; s <= g && s < r->total; s++)
+                if (task_iteration(r, rt->from, s) <= g && task_iteration(r, b, s) > g) {
+                    int q = dist_irecv(r, scratch, buf_bytes(p, rt->buf), rt->peer, rt->buf);
+                    dist_finish(r, &q, rt->peer, p->bufs[rt->buf].name);
+                }
+        }
+    free(scratch);
+    for (int b = 0; b < p->nblocks; b++)
+        for (int i = 0; i < ds->nsend[b] * r->slots; i++)
+            dist_finish(r, &ds->sreq[b][i], ds->send[b][i / r->slots].peer, p->bufs[ds->send[b][i / r->slots].buf].name);
+    for (int i = 0; i < RING && ds->me > 0; i++)
+        dist_finish(r, &ds->preq[i], 0, "report sums");
+    if (ds->me > 0)
+        dist_finish(r, &ds->ctrlsreq, 0, "a control message");
+    for (int j = 1; j < ds->K && ds->me == 0; j++)
+        dist_finish(r, &ds->relsreq[j], j, "a release");
+}
+
+/* The executor of a run over several processes. */
+static void run_distributed(run *r, dnic_report_fn report, void *user, double t0)
+{
+    dist_state *ds = r->ds;
+    dist_start(r);
+    if (ds->me == 0)
+        dist_supervise(r, report, user, t0);
+    else
+        dist_follow(r);
+    /* the counters finish_run reads, for the stages of the other ranks too */
+    long long steps = ds->done + 1 < r->total ? ds->done + 1 : r->total;
+    for (int k = 0; k < r->S; k++)
+        if (k < ds->first || k >= ds->last)
+            atomic_store(&r->st[k].steps_done, steps);
+    if (!ds->aborted && !(ds->flags & REL_ABORT) && atomic_load(&r->bad_step) < 0)
+        dist_drain(r, ds->done);
+    dnic_parallel_set_progress(NULL);
+    progress_comm = NULL;
+}
+
+static void dist_free(dist_state *ds, int nblocks)
+{
+    if (!ds)
+        return;
+    if (ds->c && (ds->aborted || (ds->flags & REL_ABORT)))
+        ds->c->cancel_all(ds->c);
+    for (int b = 0; b < nblocks; b++) {
+        if (ds->recv)
+            free(ds->recv[b]);
+        if (ds->send)
+            free(ds->send[b]);
+        if (ds->sreq)
+            free(ds->sreq[b]);
+    }
+    for (int q = 0; ds->owned && q < ds->K; q++)
+        free(ds->owned[q]);
+    free(ds->owned);
+    free(ds->nowned);
+    free(ds->recv);
+    free(ds->send);
+    free(ds->nrecv);
+    free(ds->nsend);
+    free(ds->sreq);
+    free(ds->rank_sgu);
+    free(ds->relsreq);
+    free(ds->relout);
+    free(ds->ctrlin);
+    free(ds->ctrlreq);
+    free(ds->pout);
+    free(ds->preq);
+    free(ds->pin);
+    free(ds->pinreq);
+    free(ds->got);
+    free(ds->gring);
+    free(ds);
+}
+
 /* ---- dnic_train's phases: set up, resume, run (one thread or a pipeline), finish ----------- */
 
 /* Each stage's pointer arrays, and its gathered batches and epoch orders when shuffling. */
@@ -1118,7 +2028,7 @@ static dnic_status finish_run(run *r, dnic_status status, double t0)
     else if (status == DNIC_OK && r->interrupted)
         status = DNIC_ERR_INTERRUPTED;
     if (status == DNIC_OK && bad >= 0) {
-        int b = first_nonfinite(p);
+        int b = r->ds && r->ds->bad_buf >= 0 ? r->ds->bad_buf : first_nonfinite(p);
         status = DNIC_ERR_NONFINITE;
         res->bad_step = bad;
         res->bad_buffer = b >= 0 ? p->bufs[b].name : p->bufs[p->loss_acc].name;
@@ -1138,6 +2048,7 @@ static dnic_status finish_run(run *r, dnic_status status, double t0)
         free(r->st[k].ord[0].perm);
         free(r->st[k].ord[1].perm);
     }
+    dist_free(r->ds, p->nblocks);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
@@ -1162,8 +2073,18 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     dnic_sched_plan plan;
     dnic_plan_schedule(p, o, &plan);
     double t0 = now_s();
+    if (status == DNIC_OK && o->dist)
+        status = dist_setup(r);
     status = resume_run(r, status);
-    if (status == DNIC_OK && plan.schedule == DNIC_SCHED_SEQUENTIAL)
+    if (o->dist && status != DNIC_OK) { /* the other ranks would wait for this one: stop the job */
+        char why[700];
+        snprintf(why, sizeof why, "dnic: rank %d: cannot start training: %s\n", o->dist->comm->rank,
+                 res->error[0] ? res->error : status == DNIC_ERR_NOMEM ? "out of memory" : "the program does not fit the run");
+        o->dist->comm->abort(o->dist->comm, why, status == DNIC_ERR_IO ? 1 : 2);
+    }
+    if (status == DNIC_OK && plan.schedule == DNIC_SCHED_MPI)
+        run_distributed(r, report, user, t0);
+    else if (status == DNIC_OK && plan.schedule == DNIC_SCHED_SEQUENTIAL)
         run_sequential(r, report, user, t0);
     else if (status == DNIC_OK)
         status = run_pipeline(r, &plan, report, user, t0);

@@ -68,6 +68,10 @@ void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n);
 void dnic_parallel_set_threads(int n); /* 1..64, the caller included */
 int dnic_parallel_threads(void);
 long long dnic_parallel_splits(void); /* calls so far that split their range over the pool */
+/* A function the caller of dnic_parallel_for runs before a large product and between its parts
+ * (NULL: none).  A run over MPI makes its messages progress there: Open MPI moves a large
+ * message only while the sending and receiving processes are inside an MPI call. */
+void dnic_parallel_set_progress(void (*hook)(void));
 
 typedef struct dnic_block_desc {
     const char *name;
@@ -134,7 +138,8 @@ struct dnic_rng;
 void dnic_program_init_params(dnic_program *p, struct dnic_rng *rng);
 
 /* ---- training (sched.c) ----------------------------------------------------------------- */
-typedef enum dnic_schedule { DNIC_SCHED_AUTO, DNIC_SCHED_SEQUENTIAL, DNIC_SCHED_PIPELINE } dnic_schedule;
+/* DNIC_SCHED_MPI: the stages are spread over the ranks of an MPI job (dnic_train_opts.dist) */
+typedef enum dnic_schedule { DNIC_SCHED_AUTO, DNIC_SCHED_SEQUENTIAL, DNIC_SCHED_PIPELINE, DNIC_SCHED_MPI } dnic_schedule;
 
 /* Test-set scoring: the loss per example, and accuracy as the class with the largest output
  * (softmax) or as every output rounded to the label (sigmoid and squared error). */
@@ -166,6 +171,9 @@ typedef struct dnic_train_opts {
      * as a float64 tensor named text_names[i] holding its bytes and a NUL, zero-padded */
     const char *const *text_names, *const *texts;
     int ntexts;
+    /* a run over several processes (runtime/dist.h: the transport and where the stages go), or
+     * NULL; every process calls dnic_train alike, and only rank 0 reports and checkpoints */
+    const struct dnic_dist *dist;
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -177,6 +185,10 @@ typedef struct dnic_sched_plan {
     char why[160];
 } dnic_sched_plan;
 void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sched_plan *plan);
+/* Contiguous groups of stages for `groups` threads or processes, the busiest group with the
+ * least estimated work (a linear partition): group g runs stages first_stage[g] ..
+ * first_stage[g+1]-1 (first_stage has groups + 1 entries; 1 <= groups <= 64). */
+void dnic_plan_groups(const dnic_program *p, int groups, int *first_stage);
 
 typedef struct dnic_report {
     long long iter;             /* the epoch (or step) index the report closes, from 0 */

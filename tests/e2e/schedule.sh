@@ -112,6 +112,6 @@ out=$("$DNIC" $M4 --run --threads 0 2>&1); rc=$?
 [ $rc -eq 1 ] && printf '%s' "$out" | grep -q "error: --threads is a number from 1 to 64, not '0'" && ok "--threads 0 is refused" ||
     not_ok "--threads 0 is refused" "$out"
 out=$("$DNIC" $M4 --run --schedule fast 2>&1); rc=$?
-[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "error: --schedule is auto, sequential or pipeline, not 'fast'" &&
+[ $rc -eq 1 ] && printf '%s' "$out" | grep -q "error: --schedule is auto, sequential, pipeline or mpi, not 'fast'" &&
     ok "an unknown schedule is refused" || not_ok "an unknown schedule is refused" "$out"
 finish
