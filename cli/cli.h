@@ -5,6 +5,7 @@
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
+#include "atomic_file.h"
 #include "dnic.h"
 #include "rng.h"
 
@@ -95,8 +96,8 @@ bool cli_check_data_widths(dnic_diag *d, const dnic_model *m);
 
 /* ---- log.c: --log, and the log --plot draws from ----------------------------------------- */
 typedef struct cli_log {
-    FILE *f;               /* NULL: nothing is logged */
-    char *tmp;             /* the file written: path.tmp, renamed into place at the end */
+    FILE *f;               /* NULL: nothing is logged; else out.f */
+    dnic_atomic_file out;  /* the log is written to a temporary, renamed into place at the end */
     const char *path;      /* --log, or plot_tmp */
     char plot_tmp[32];     /* a temporary log when --plot is asked for without --log */
     bool val, test;        /* the log has validation / test columns */

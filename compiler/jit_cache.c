@@ -5,7 +5,7 @@
  * A file is `DNICOBJ1`, the key (16 bytes), the object's length (8 bytes, little endian), a
  * hash of the object (8 bytes) and the object.  Anything that does not check out is a miss,
  * and the part is compiled and the file replaced.  Files are written to a temporary name and
- * renamed, so a reader never sees half of one. */
+ * renamed (runtime/atomic_file.c), so a reader never sees half of one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "codegen.h"
 
 static const char MAGIC[8] = {'D', 'N', 'I', 'C', 'O', 'B', 'J', '1'};
@@ -150,32 +151,18 @@ bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const vo
         return false;
     }
     char *path = path_for(dir, key);
-    size_t tn = strlen(path) + 16;
-    char *tmp = malloc(tn);
-    DNIC_ASSERT(tmp != NULL);
-    snprintf(tmp, tn, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot write in '%s': %s", dir, strerror(errno));
-        free(tmp);
-        free(path);
-        return false;
-    }
     unsigned char hdr[HEADER];
     memcpy(hdr, MAGIC, 8);
     memcpy(hdr + 8, key, 16);
     put64(hdr + 24, n);
     put64(hdr + 32, object_hash(obj, n));
-    FILE *f = fdopen(fd, "wb");
-    ok = f && fwrite(hdr, 1, HEADER, f) == HEADER && fwrite(obj, 1, n, f) == n;
-    ok = (f ? fclose(f) == 0 : (close(fd), false)) && ok;
-    if (ok && rename(tmp, path) != 0)
-        ok = false;
-    if (!ok) {
-        snprintf(why, whylen, "cannot write '%s': %s", path, strerror(errno));
-        unlink(tmp);
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, path, why, whylen);
+    if (s == DNIC_OK) {
+        fwrite(hdr, 1, HEADER, a.f);
+        fwrite(obj, 1, n, a.f); /* a short write shows in the stream's error flag at commit */
+        s = dnic_atomic_commit(&a, why, whylen);
     }
-    free(tmp);
     free(path);
-    return ok;
+    return s == DNIC_OK;
 }

@@ -1,7 +1,6 @@
 /* Reading and writing safetensors files, with a small JSON reader that accepts exactly the
  * header shape the format defines and checks every length and offset before using it. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "safetensors.h"
+#include "atomic_file.h"
 #include "report.h"
 
 enum { MAX_HEADER = 100 * 1024 * 1024, MAX_TENSORS = 100000 };
@@ -30,22 +29,6 @@ static size_t tensor_bytes(const dnic_st_tensor *t)
     for (int d = 0; d < t->ndim; d++)
         n *= (size_t)t->shape[d];
     return n;
-}
-
-/* Writes all of buf or fails. */
-static bool write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
 }
 
 /* The names dnic writes are plain; anything needing a JSON escape is refused. */
@@ -86,54 +69,25 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
         hdr[len++] = ' ';
 
     /* a temporary file beside the target, then fsync and rename */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(hdr);
-        return dnic_io_error(err, errlen, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        dnic_status s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-        free(tmp);
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, path, err, errlen);
+    if (s != DNIC_OK) {
         free(hdr);
         return s;
     }
     unsigned char le[8];
     for (int b = 0; b < 8; b++)
         le[b] = (unsigned char)((uint64_t)len >> (8 * b));
-    bool ok = write_all(fd, le, 8) && write_all(fd, hdr, len);
+    bool ok = fwrite(le, 1, 8, a.f) == 8 && fwrite(hdr, 1, len, a.f) == len;
     for (int i = 0; i < n && ok; i++)
-        ok = write_all(fd, t[i].data, tensor_bytes(&t[i]));
-    int saved_errno = errno;
-    ok = ok && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
-    if (ok && rename(tmp, path) != 0) {
-        saved_errno = errno;
-        ok = false;
-    }
-    dnic_status s = DNIC_OK;
-    if (!ok) {
-        s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(saved_errno ? saved_errno : EIO));
-        unlink(tmp);
-    } else {
-        /* make the rename itself durable */
-        char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-        if (dir) {
-            if (slash)
-                *(slash == dir ? slash + 1 : slash) = '\0';
-            int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
-        }
-    }
-    free(tmp);
+        ok = fwrite(t[i].data, 1, tensor_bytes(&t[i]), a.f) == tensor_bytes(&t[i]);
     free(hdr);
-    return s;
+    if (!ok) {
+        s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+        dnic_atomic_discard(&a);
+        return s;
+    }
+    return dnic_atomic_commit(&a, err, errlen);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */
