@@ -149,7 +149,7 @@ uint64_t cli_fingerprint(const dnic_ir *ir);
 char *cli_settings(const dnic_model *m);
 /* A text a checkpoint keeps (dnic.model, dnic.model_path, dnic.overrides, dnic.settings),
  * malloc'd; NULL when the file has none. */
-char *cli_checkpoint_text(const char *path, const char *name);
+char *cli_checkpoint_text(const char *path, const char *name, char *err, size_t errlen);
 /* Resuming checkpoint `ckpt` with the settings `now`: a note for each setting that differs
  * and may (epochs, steps, lr, report_every, patience), an error naming each other one; false
  * after an error. */

@@ -20,9 +20,14 @@ static const dnic_source *model_source(dnic_arena *a, dnic_diag *d, const dnic_o
         return NULL;
     }
     fclose(f);
-    char *path = cli_checkpoint_text(o->resume, "dnic.model_path"), *text = NULL, *sets = NULL;
-    if (!path || !(text = cli_checkpoint_text(o->resume, "dnic.model")) ||
-        !(sets = cli_checkpoint_text(o->resume, "dnic.overrides"))) {
+    char err[512];
+    char *path = cli_checkpoint_text(o->resume, "dnic.model_path", err, sizeof err), *text = NULL, *sets = NULL;
+    if (!path && err[0]) {
+        dnic_error(d, (dnic_span){0}, "%s", err); /* the file itself is damaged or not safetensors */
+        return NULL;
+    }
+    if (!path || !(text = cli_checkpoint_text(o->resume, "dnic.model", err, sizeof err)) ||
+        !(sets = cli_checkpoint_text(o->resume, "dnic.overrides", err, sizeof err))) {
         dnic_error(d, (dnic_span){0}, "%s: no model in this file (not a dnic checkpoint, or one made before dnic kept "
                    "the model); name the model file: dnic FILE.dni --run --resume %s", o->resume, o->resume);
         free(path);

@@ -11,9 +11,17 @@
 
 #include "safetensors.h"
 #include "atomic_file.h"
+#include "hash.h"
 #include "report.h"
 
 enum { MAX_HEADER = 100 * 1024 * 1024, MAX_TENSORS = 100000 };
+
+/* dnic's files open with their checksums: the header's (over the length and the header, these
+ * 16 digits read as zeros) and the data's, in hex: {"__metadata__":{"checksum":"H-D",... */
+static const char SUM_PREFIX[] = "{\"__metadata__\":{\"checksum\":\"";
+enum { SUM_LEN = 16 + 1 + 16 };
+static const uint64_t SUM_SEED_HEADER = 0x5d1c0ffee0ddf00dULL, SUM_SEED_DATA = 0x2545f4914f6cdd1dULL,
+                      SUM_SEED_B = 0x9e3779b97f4a7c15ULL;
 
 
 static const char *dtype_name(dnic_dtype t)
@@ -43,13 +51,19 @@ static bool plain_name(const char *s)
 dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char *err, size_t errlen)
 {
     /* the header */
-    size_t cap = 64, len = 0;
+    size_t cap = 192, len = 0;
     for (int i = 0; i < n; i++)
         cap += strlen(t[i].name) + 128;
     char *hdr = malloc(cap + 8);
     if (!hdr)
         return dnic_io_error(err, errlen, "%s: out of memory", path);
-    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"dnic\"}");
+    /* the data's checksum now; the header's once the header is whole (its digits zero until then) */
+    dnic_hash dh;
+    dnic_hash_init(&dh, SUM_SEED_DATA, SUM_SEED_B);
+    for (int i = 0; i < n; i++)
+        dnic_hash_add(&dh, t[i].data, tensor_bytes(&t[i]));
+    len += (size_t)snprintf(hdr + len, cap - len, "%s%016d-%016" PRIx64 "\",\"format\":\"dnic\"}", SUM_PREFIX, 0,
+                            dnic_hash_end64(&dh));
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         if (!plain_name(t[i].name)) {
@@ -67,6 +81,16 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
     len += (size_t)snprintf(hdr + len, cap - len, "}");
     while (len % 8)
         hdr[len++] = ' ';
+    unsigned char le[8];
+    for (int b = 0; b < 8; b++)
+        le[b] = (unsigned char)((uint64_t)len >> (8 * b));
+    dnic_hash hh;
+    dnic_hash_init(&hh, SUM_SEED_HEADER, SUM_SEED_B);
+    dnic_hash_add(&hh, le, 8);
+    dnic_hash_add(&hh, hdr, len);
+    char digits[17];
+    snprintf(digits, sizeof digits, "%016" PRIx64, dnic_hash_end64(&hh));
+    memcpy(hdr + strlen(SUM_PREFIX), digits, 16);
 
     /* a temporary file beside the target, then fsync and rename */
     dnic_atomic_file a;
@@ -75,9 +99,6 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
         free(hdr);
         return s;
     }
-    unsigned char le[8];
-    for (int b = 0; b < 8; b++)
-        le[b] = (unsigned char)((uint64_t)len >> (8 * b));
     bool ok = fwrite(le, 1, 8, a.f) == 8 && fwrite(hdr, 1, len, a.f) == len;
     for (int i = 0; i < n && ok; i++)
         ok = fwrite(t[i].data, 1, tensor_bytes(&t[i]), a.f) == tensor_bytes(&t[i]);
@@ -298,7 +319,49 @@ static bool parse_tensor(jr *j, dnic_st_tensor *t, const char *name, size_t data
     return true;
 }
 
+/* The 16 hex digits at p as a number; false if they are not 16 lowercase hex digits. */
+static bool hex16(const unsigned char *p, uint64_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        *v = *v << 4 | (uint64_t)d;
+    }
+    return true;
+}
+
+/* Whether the file opens with dnic's checksums: 1 (*hsum and *dsum are then the sums it holds),
+ * 0 (it does not), -1 (it says it does but they are damaged). */
+static int has_checksums(const unsigned char *b, size_t size, uint64_t *hsum, uint64_t *dsum)
+{
+    size_t p = 8 + strlen(SUM_PREFIX);
+    if (size < p || memcmp(b + 8, SUM_PREFIX, p - 8))
+        return 0;
+    return size >= p + SUM_LEN + 1 && hex16(b + p, hsum) && b[p + 16] == '-' && hex16(b + p + 17, dsum) &&
+                   b[p + SUM_LEN] == '"'
+               ? 1
+               : -1;
+}
+
+/* The checksum of the length and the header, its own 16 digits read as zeros. */
+static uint64_t header_sum(unsigned char *b, size_t hlen)
+{
+    unsigned char keep[16], *digits = b + 8 + strlen(SUM_PREFIX);
+    memcpy(keep, digits, 16);
+    memset(digits, '0', 16);
+    uint64_t h = dnic_hash64(b, 8 + hlen, SUM_SEED_HEADER, SUM_SEED_B);
+    memcpy(digits, keep, 16);
+    return h;
+}
+
 dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t errlen)
+{
+    return dnic_st_read_as(f, path, "file", err, errlen);
+}
+
+dnic_status dnic_st_read_as(dnic_st_file *f, const char *path, const char *kind, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
@@ -327,9 +390,27 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
         dnic_st_close(f);
         return dnic_io_error(err, errlen, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, size);
     }
-    uint64_t hlen = 0;
+    uint64_t hlen = 0, hsum = 0, dsum = 0;
     for (int b = 7; b >= 0; b--)
         hlen = hlen << 8 | bytes[b];
+    /* a file with checksums is checked before anything in it is believed */
+    int summed = has_checksums(bytes, size, &hsum, &dsum);
+    if (summed < 0) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is corrupted: its checksums (bytes %zu-%zu) are not %d hex digits", path,
+                             kind, 8 + strlen(SUM_PREFIX), 8 + strlen(SUM_PREFIX) + SUM_LEN, 32);
+    }
+    if (summed && (hlen > size - 8 || hlen < strlen(SUM_PREFIX) + SUM_LEN)) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is %s: its header length (bytes 0-7) is %" PRIu64 ", %s (%zu bytes)",
+                             path, kind, hlen > size - 8 ? "truncated or corrupted" : "corrupted", hlen,
+                             hlen > size - 8 ? "past the end of the file" : "too short for its checksums", size);
+    }
+    if (summed && header_sum(bytes, (size_t)hlen) != hsum) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is corrupted: bytes 0-%" PRIu64 " (the length and the header) do not "
+                             "match their checksum", path, kind, hlen + 7);
+    }
     if (hlen > MAX_HEADER) {
         dnic_st_close(f);
         return dnic_io_error(err, errlen, "%s: header length %" PRIu64 " is larger than the %d-byte limit", path, hlen, MAX_HEADER);
@@ -406,6 +487,11 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
         return DNIC_ERR_IO;
     }
     const unsigned char *data = bytes + 8 + hlen;
+    if (summed && dnic_hash64(data, data_size, SUM_SEED_DATA, SUM_SEED_B) != dsum) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is corrupted: bytes %" PRIu64 "-%zu (the tensors' data) do not match "
+                             "their checksum", path, kind, hlen + 8, size - 1);
+    }
     for (int i = 0; i < f->n; i++)
         f->t[i].data = data + (uintptr_t)f->t[i].data;
     return DNIC_OK;
@@ -457,7 +543,7 @@ static void shape_str(char *buf, size_t n, const dnic_st_tensor *t)
 dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size_t errlen)
 {
     dnic_st_file f;
-    dnic_status s = dnic_st_read(&f, path, err, errlen);
+    dnic_status s = dnic_st_read_as(&f, path, "weights file", err, errlen);
     if (s != DNIC_OK)
         return s;
     dnic_st_tensor *want = malloc(((size_t)p->nbufs + 1) * sizeof *want);
