@@ -2,6 +2,7 @@
  * header shape the format defines and checks every length and offset before using it. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -356,6 +357,25 @@ static uint64_t header_sum(unsigned char *b, size_t hlen)
     return h;
 }
 
+bool dnic_st_sign(unsigned char *b, size_t size)
+{
+    uint64_t hsum, dsum, hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | (size >= 8 ? b[i] : 0);
+    if (!has_checksums(b, size, &hsum, &dsum) || size < 8 + strlen(SUM_PREFIX) + SUM_LEN + 1 || hlen > size - 8 ||
+        hlen < strlen(SUM_PREFIX) + SUM_LEN + 1)
+        return false;
+    char digits[17];
+    unsigned char *at = b + 8 + strlen(SUM_PREFIX);
+    at[16] = '-';
+    at[SUM_LEN] = '"';
+    snprintf(digits, sizeof digits, "%016" PRIx64, dnic_hash64(b + 8 + hlen, size - 8 - (size_t)hlen, SUM_SEED_DATA, SUM_SEED_B));
+    memcpy(at + 17, digits, 16);
+    snprintf(digits, sizeof digits, "%016" PRIx64, header_sum(b, (size_t)hlen));
+    memcpy(at, digits, 16);
+    return true;
+}
+
 dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t errlen)
 {
     return dnic_st_read_as(f, path, "file", err, errlen);
@@ -540,6 +560,34 @@ static void shape_str(char *buf, size_t n, const dnic_st_tensor *t)
         snprintf(buf, n, "[%" PRId64 ",%" PRId64 "]", t->shape[0], t->shape[1]);
 }
 
+/* Weights must be numbers: a NaN or an infinity is named with its place in the tensor and file. */
+static dnic_status finite_values(const dnic_st_file *f, const dnic_st_tensor *t, const char *path, char *err, size_t errlen)
+{
+    size_t es = dnic_dtype_size(t->dtype), cols = t->ndim == 2 ? (size_t)t->shape[1] : 1, n = (size_t)t->shape[0] * cols;
+    for (size_t k = 0; k < n; k++) {
+        /* memcpy: a hostile file's offsets need not be aligned */
+        double v;
+        float v32;
+        if (t->dtype == DNIC_F64)
+            memcpy(&v, (const unsigned char *)t->data + k * es, es);
+        else {
+            memcpy(&v32, (const unsigned char *)t->data + k * es, es);
+            v = (double)v32;
+        }
+        if (isfinite(v))
+            continue;
+        size_t at = (size_t)((const unsigned char *)t->data - f->bytes) + k * es;
+        char where[64];
+        if (t->ndim == 2)
+            snprintf(where, sizeof where, "[%zu,%zu]", k / cols, k % cols);
+        else
+            snprintf(where, sizeof where, "[%zu]", k);
+        return dnic_io_error(err, errlen, "%s: tensor '%s' holds %s at %s (bytes %zu-%zu): weights must be finite", path,
+                             t->name, isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", where, at, at + es - 1);
+    }
+    return DNIC_OK;
+}
+
 dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size_t errlen)
 {
     dnic_st_file f;
@@ -569,6 +617,8 @@ dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size
             s = dnic_io_error(err, errlen, "%s: tensor '%s' has shape %s but the model's is %s", path, want[i].name, a, b);
         }
     }
+    for (int i = 0; i < n && s == DNIC_OK; i++)
+        s = finite_values(&f, dnic_st_find(&f, want[i].name), path, err, errlen);
     for (int i = 0; i < f.n && s == DNIC_OK; i++) {
         bool known = false;
         for (int k = 0; k < n; k++)

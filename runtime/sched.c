@@ -747,9 +747,9 @@ static bool load_checkpoint(run *r)
         for (int i = 0; i < n - 2; i++)
             memcpy((void *)(uintptr_t)want[i].data, dnic_st_find(&f, want[i].name)->data,
                    (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
-        const double *ring = rt->data;
         for (int i = 0; i < RING; i++) {
-            const double *row = ring + (size_t)i * (MAX_STAGES + 6);
+            double row[MAX_STAGES + 6]; /* copied: a file's offsets need not be aligned */
+            memcpy(row, (const unsigned char *)rt->data + sizeof row * (size_t)i, sizeof row);
             r->ring[i].loss = row[0];
             memcpy(r->ring[i].sg, row + 1, sizeof r->ring[i].sg);
             r->ring[i].has_test = row[MAX_STAGES + 1] != 0;

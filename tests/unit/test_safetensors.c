@@ -1,6 +1,7 @@
 /* safetensors tests: the exact bytes dnic writes, round trips, and the reader's rejection of
  * every kind of malformed or hostile file with a message naming the file and the field. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,4 +267,27 @@ Test(safetensors, a_truncated_length_says_so)
     snprintf(want, sizeof want, "%s: the checkpoint is truncated or corrupted: its header length (bytes 0-7) is 255, "
              "past the end of the file (160 bytes)", path("t.st"));
     cr_assert_str_eq(err, want);
+}
+
+/* A weights file whose values are not numbers is refused, with the value's place. */
+Test(safetensors, nan_weights_are_refused_with_their_place)
+{
+    static const dnic_buffer_desc bufs[1] = {{"h.weight", DNIC_BUF_PARAM, DNIC_F32, 2, 3, DNIC_DRAW_NONE, 0, 0, -1}};
+    dnic_program p = {.bufs = bufs, .nbufs = 1, .dtype = DNIC_F32, .batch = 1};
+    cr_assert_eq(dnic_program_alloc(&p), DNIC_OK);
+    float w[6] = {1, 2, 3, 4, 0, 6};
+    w[4] = -(float)INFINITY;
+    dnic_st_tensor t = {"h.weight", DNIC_F32, 2, {2, 3}, w};
+    char err[512], want[512];
+    cr_assert_eq(dnic_st_write(path("n.st"), &t, 1, err, sizeof err), DNIC_OK, "%s", err);
+    cr_assert_neq(dnic_program_load(&p, path("n.st"), err, sizeof err), DNIC_OK);
+    FILE *f = fopen(path("n.st"), "rb");
+    unsigned char le[8];
+    cr_assert_eq(fread(le, 1, 8, f), 8);
+    fclose(f);
+    size_t at = 8 + le[0] + 4 * 4;
+    snprintf(want, sizeof want, "%s: tensor 'h.weight' holds -inf at [1,1] (bytes %zu-%zu): weights must be finite", path("n.st"),
+             at, at + 3);
+    cr_assert_str_eq(err, want);
+    dnic_program_free(&p);
 }
