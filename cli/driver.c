@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "open_regular.h"
 
 /* The model's source: its file, or with --resume and no file, the model text the checkpoint
  * keeps.  *with gets the --set flags to apply: the checkpoint's first, then this command's. */
@@ -14,9 +15,10 @@ static const dnic_source *model_source(dnic_arena *a, dnic_diag *d, const dnic_o
     *with = *o;
     if (o->path)
         return dnic_source_load(a, d, o->path);
-    FILE *f = fopen(o->resume, "rb");
+    const char *why;
+    FILE *f = dnic_open_regular(o->resume, &why);
     if (!f) {
-        dnic_error(d, (dnic_span){0}, "cannot open checkpoint '%s': %s", o->resume, strerror(errno));
+        dnic_error(d, (dnic_span){0}, "cannot open checkpoint '%s': %s", o->resume, why);
         return NULL;
     }
     fclose(f);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "open_regular.h"
 #include "plot.h"
 
 /* ---- reading the logs ------------------------------------------------------------------- */
@@ -207,9 +208,10 @@ static bool parse_row(plot_run *r, char **f, int nf, int line)
 
 static bool read_log(plot_run *r)
 {
-    FILE *f = fopen(r->path, "r");
+    const char *why;
+    FILE *f = dnic_open_regular(r->path, &why);
     if (!f) {
-        fprintf(stderr, "dnic: error: %s: cannot read: %s\n", r->path, strerror(errno));
+        fprintf(stderr, "dnic: error: %s: cannot read: %s\n", r->path, why);
         return false;
     }
     char *line = NULL, **fields = NULL;

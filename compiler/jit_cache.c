@@ -17,6 +17,7 @@
 #include "atomic_file.h"
 #include "codegen.h"
 #include "hash.h"
+#include "open_regular.h"
 
 static const char MAGIC[8] = {'D', 'N', 'I', 'C', 'O', 'B', 'J', '1'};
 enum { HEADER = 8 + 16 + 8 + 8, MAX_OBJECT = 256 << 20 };
@@ -64,7 +65,8 @@ static char *path_for(const char *dir, const unsigned char key[16])
 LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key[16])
 {
     char *path = path_for(dir, key);
-    FILE *f = fopen(path, "rb");
+    const char *why;
+    FILE *f = dnic_open_regular(path, &why); /* a FIFO planted in the cache must not hang us */
     free(path);
     if (!f)
         return NULL;

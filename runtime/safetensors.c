@@ -13,6 +13,7 @@
 #include "safetensors.h"
 #include "atomic_file.h"
 #include "hash.h"
+#include "open_regular.h"
 #include "report.h"
 
 enum { MAX_HEADER = 100 * 1024 * 1024, MAX_TENSORS = 100000 };
@@ -320,6 +321,40 @@ static bool parse_tensor(jr *j, dnic_st_tensor *t, const char *name, size_t data
     return true;
 }
 
+/* A tensor's byte range in the data, for the overlap check. */
+typedef struct span {
+    size_t begin, end;
+    int i;
+} span;
+
+static int by_begin(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->i - y->i;
+}
+
+/* No two tensors share bytes (sorted by where they begin, none may begin before an earlier one ends). */
+static bool no_overlap(jr *j, const dnic_st_file *f)
+{
+    span *s = malloc(((size_t)f->n + 1) * sizeof *s);
+    if (!s)
+        return jfail(j, "out of memory");
+    for (int i = 0; i < f->n; i++)
+        s[i] = (span){(size_t)(uintptr_t)f->t[i].data, (size_t)(uintptr_t)f->t[i].data + tensor_bytes(&f->t[i]), i};
+    qsort(s, (size_t)f->n, sizeof *s, by_begin);
+    bool ok = true;
+    int far = -1; /* the tensor that reaches furthest so far */
+    for (int k = 0; ok && k < f->n; k++) {
+        if (far >= 0 && s[k].begin < s[far].end && s[k].end > s[k].begin)
+            ok = jfail(j, "tensor '%s': data_offsets [%zu,%zu] overlap those of tensor '%s' [%zu,%zu]", f->t[s[k].i].name,
+                       s[k].begin, s[k].end, f->t[s[far].i].name, s[far].begin, s[far].end);
+        if (far < 0 || s[k].end > s[far].end)
+            far = k;
+    }
+    free(s);
+    return ok;
+}
+
 /* The 16 hex digits at p as a number; false if they are not 16 lowercase hex digits. */
 static bool hex16(const unsigned char *p, uint64_t *v)
 {
@@ -384,13 +419,14 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
 dnic_status dnic_st_read_as(dnic_st_file *f, const char *path, const char *kind, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
+    const char *why;
+    FILE *fp = dnic_open_regular(path, &why);
     if (!fp)
-        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, why);
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(fp), &st) != 0) {
         fclose(fp);
-        return dnic_io_error(err, errlen, "%s: not a regular file", path);
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     }
     size_t size = (size_t)st.st_size;
     unsigned char *bytes = malloc(size + 1);
@@ -502,6 +538,12 @@ dnic_status dnic_st_read_as(dnic_st_file *f, const char *path, const char *kind,
         if (j.p != j.end)
             ok = jfail(&j, "malformed header: bytes after the closing '}'");
     }
+    if (!ok) {
+        dnic_st_close(f);
+        return DNIC_ERR_IO;
+    }
+    if (ok)
+        ok = no_overlap(&j, f);
     if (!ok) {
         dnic_st_close(f);
         return DNIC_ERR_IO;
