@@ -43,6 +43,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    /* the C API's own garbage: no model, no path */
+    if (dnic_rt_load(model(0), NULL) == 0 || strcmp(dnic_rt_error(model(0)), "load: no file name given") ||
+        dnic_rt_save(model(0), "") == 0 || dnic_rt_load(NULL, "w.st") == 0 || dnic_rt_save(NULL, "w.st") == 0)
+        abort();
     for (int t = 0; t < 2; t++) {
         if (dnic_rt_save(model(t), fuzz_path("seed.st")) != 0)
             abort();
