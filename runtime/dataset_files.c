@@ -166,8 +166,13 @@ static size_t src_read(src *s, void *buf, size_t n)
         if (m && strncmp(m, s->path, pl) == 0 && strncmp(m + pl, ": ", 2) == 0)
             m += pl + 2;
         s->bad = true;
-        snprintf(s->why, sizeof s->why, "corrupt gzip data (%s)",
-                 e == Z_ERRNO ? strerror(errno) : (m && *m) ? m : "zlib error");
+        /* where in the compressed file: zlib reads ahead, so it is where the damage was found */
+        long long at = (long long)gzoffset(s->gz);
+        if (m && !strcmp(m, "incorrect data check"))
+            snprintf(s->why, sizeof s->why, "corrupt gzip data: the CRC-32 in its trailer does not match the data");
+        else
+            snprintf(s->why, sizeof s->why, "corrupt gzip data (%s) by compressed byte %lld",
+                     e == Z_ERRNO ? strerror(errno) : (m && *m) ? m : "zlib error", at);
     }
     return got;
 }
@@ -267,7 +272,7 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     unsigned char m[4];
     size_t got = src_read(&f->s, m, 4);
     if (f->s.bad)
-        st = dnic_io_error(err, errlen, "%s: %s in the header", path, f->s.why);
+        st = dnic_io_error(err, errlen, "%s: %s (reading the header)", path, f->s.why);
     else if (got < 4)
         st = dnic_io_error(err, errlen, "%s: truncated: %zu bytes, shorter than the 4-byte magic number", path, got);
     if (st != DNIC_OK) {
@@ -304,7 +309,7 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     got = src_read(&f->s, d, (size_t)f->ndims * 4);
     if (f->s.bad || got < (size_t)f->ndims * 4) {
         if (f->s.bad)
-            dnic_io_error(err, errlen, "%s: %s in the header", path, f->s.why);
+            dnic_io_error(err, errlen, "%s: %s (reading the header)", path, f->s.why);
         else
             dnic_io_error(err, errlen, "%s: truncated header: %zu of its %d dimensions", path, got / 4, f->ndims);
         src_close(&f->s);
