@@ -15,8 +15,8 @@
 #               from there (made with `make` or bison/flex if missing).  Default: the source tree.
 # DNIC_FUZZ_ONLY: the targets to run ("weights cache"); DNIC_FUZZ_ARGS: extra libFuzzer flags;
 # DNIC_FUZZ_CORPUS: a directory to grow and keep corpora in (one subdirectory per target;
-# default: a temporary one).  Prints one line per target, `fuzz TARGET: N runs, cov: C ft: F,
-# corpus K inputs, no crash`, and exits 0, or the crashing input's path and exits 1.
+# default: a temporary one).  Prints one line per target, `fuzz TARGET: N runs (E/s, peak M MB),
+# cov: C ft: F, corpus K inputs, no crash`, and exits 0, or the crashing input's path and exits 1.
 # Every file in tests/fuzz/regressions/TARGET/ (the front end's: regressions/*) is a seed: the
 # crashes found so far, run again each time.
 set -eu
@@ -173,6 +173,8 @@ for t in $only; do
         fi
         continue
     fi
-    echo "fuzz $t: ${n:-0} runs, ${cov:-cov: ?}, corpus $(find "$corpora/$t" -type f | wc -l) inputs, no crash"
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
+    echo "fuzz $t: ${n:-0} runs (${speed:-?}/s, peak ${rss:-?} MB), ${cov:-cov: ?}, corpus $(find "$corpora/$t" -type f | wc -l) inputs, no crash"
 done
 exit $status
