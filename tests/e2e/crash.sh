@@ -5,8 +5,8 @@
 # temporary per file is left (the killed write's), and after the next whole run none is.
 # 30 kills are placed by the test hook DNIC_TEST_KILL_AT=N:STAGE (the N-th file write dies
 # before its flush, after its fsync, or after its rename), 20 by `kill -9` after a delay; both
-# are drawn from a fixed seed.  The verdicts hold wherever a kill lands, so none depends on
-# timing.
+# are drawn from a fixed seed; then 10 SIGTERM or SIGINT.  The verdicts hold wherever a signal
+# lands, so none depends on timing.
 . "${top_srcdir:-.}/tests/lib.sh"
 cd "$TMP" || exit 1
 M=$top_srcdir/tests/e2e/models/four_stages.dni
@@ -71,6 +71,26 @@ for i in $(seq 1 20); do
 done
 [ $bad -eq 0 ] && ok "20 kill -9 at seeded moments: every file loads, at most one temporary each ($left temporaries seen)" ||
     not_ok "20 kill -9 at seeded moments" "$why"
+
+# SIGTERM and SIGINT at seeded moments: the run stops at a step boundary and writes its files
+# (exit 130), or had finished (0), or had not yet set its handlers (143, 130 from the shell);
+# whichever, every file loads
+bad=0 why=
+for i in $(seq 1 10); do
+    rand 300; ms=$((r + 10)); rand 2; sig=$([ $r -eq 0 ] && echo TERM || echo INT)
+    run --set train.epochs=100000 > /dev/null 2>&1 &
+    pid=$!
+    sleep "$(printf '0.%03d' $ms)"
+    kill -$sig $pid 2> /dev/null
+    wait $pid 2> /dev/null
+    rc=$?
+    case $rc in 0 | 130 | 143) ;; *) bad=$((bad + 1)); why="$why SIG$sig after ${ms} ms: exit $rc;" ;; esac
+    if ! msg=$(valid && per_file_temps); then
+        bad=$((bad + 1)); why="$why SIG$sig after ${ms} ms: $msg;"
+    fi
+done
+[ $bad -eq 0 ] && ok "10 SIGTERM or SIGINT at seeded moments: exit 130 (or 0, 143), every file loads" ||
+    not_ok "SIGTERM and SIGINT at seeded moments" "$why"
 
 (run --set train.epochs=2) > /dev/null 2>&1
 n=$(temps)
