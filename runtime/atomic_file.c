@@ -153,8 +153,11 @@ dnic_status dnic_atomic_sync(dnic_atomic_file *a, char *err, size_t errlen)
         a->synced = true;
         return DNIC_OK;
     }
-    dnic_status s = dnic_io_error(err, errlen, "cannot write '%s': %s", a->path ? a->path : "?",
-                                  strerror(errno ? errno : EIO));
+    int e = errno;
+    struct stat st;
+    if (!e && a->f && fstat(fileno(a->f), &st) == 0 && pwrite(fileno(a->f), "", 1, st.st_size) < 0)
+        e = errno; /* an earlier fwrite failed and its errno is gone: ask the disk again (the temporary goes anyway) */
+    dnic_status s = dnic_io_error(err, errlen, "cannot write '%s': %s", a->path ? a->path : "?", strerror(e ? e : EIO));
     finish(a, true);
     return s;
 }
