@@ -13,7 +13,8 @@ elif ! err=$(mount -t tmpfs -o size=64k dnic-test "$TMP/disk" 2>&1); then
     why="mount -t tmpfs failed here: $err"
 fi
 if [ -n "$why" ]; then
-    for t in "a full disk: --save-weights" "a full disk: --checkpoint" "a full disk: --log" "a read-only file system"; do
+    for t in "a full disk: --save-weights" "a full disk: --checkpoint" "a full disk: --log" \
+        "a disk that fills during the run" "a read-only file system"; do
         ok "$t # SKIP $why"
     done
     finish
@@ -40,6 +41,13 @@ expect "a full disk: --save-weights" disk/w.st "No space left on device" --save-
 expect "a full disk: --checkpoint" disk/c.st "No space left on device" --checkpoint disk/c.st
 expect "a full disk: --log" disk/l.csv "No space left on device" --log disk/l.csv
 rm -f disk/fill
+# a log that outgrows the disk halfway through the run: the reason is still the disk's
+out=$(timeout 120 "$DNIC" "$top_srcdir"/examples/seed_dni.dni --run --no-progress --set train.epochs=3000 \
+    --set train.report_every=1 --log disk/big.csv 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qxF "dnic: error: cannot write 'disk/big.csv': No space left on device" &&
+    [ ! -e disk/big.csv ] && [ "$(ls disk | grep -c '\.tmp-')" -eq 0 ] &&
+    ok "a disk that fills during the run: the log's write fails with the reason, nothing is left" ||
+    not_ok "a disk that fills during the run" "exit $rc" "$out" "$(ls -la disk)"
 mount -o remount,ro "$TMP/disk"
 expect "a read-only file system" disk/w.st "Read-only file system" --save-weights disk/w.st
 finish
