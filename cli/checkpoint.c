@@ -129,11 +129,12 @@ static bool setting_of(const char *text, const char *key, char *v, size_t n)
     return false;
 }
 
-char *cli_checkpoint_text(const char *path, const char *name)
+char *cli_checkpoint_text(const char *path, const char *name, char *err, size_t errlen)
 {
     dnic_st_file f;
-    char err[512];
-    if (dnic_st_read(&f, path, err, sizeof err) != DNIC_OK)
+    if (errlen)
+        err[0] = '\0';
+    if (dnic_st_read_as(&f, path, "checkpoint", err, errlen) != DNIC_OK)
         return NULL;
     const dnic_st_tensor *t = dnic_st_find(&f, name);
     char *s = NULL;
@@ -149,7 +150,8 @@ char *cli_checkpoint_text(const char *path, const char *name)
 
 bool cli_resume_check(dnic_diag *d, const char *ckpt, const char *now)
 {
-    char *then = cli_checkpoint_text(ckpt, "dnic.settings");
+    char err[512];
+    char *then = cli_checkpoint_text(ckpt, "dnic.settings", err, sizeof err);
     if (!then || !now) { /* not a checkpoint of this format: the scheduler says so */
         free(then);
         return true;

@@ -6,6 +6,7 @@
 #ifndef DNIC_CLI_H
 #define DNIC_CLI_H
 
+#include "atomic_file.h"
 #include "dnic.h"
 #include "rng.h"
 
@@ -97,8 +98,8 @@ bool cli_check_data_widths(dnic_diag *d, const dnic_model *m);
 
 /* ---- log.c: --log, and the log --plot draws from ----------------------------------------- */
 typedef struct cli_log {
-    FILE *f;               /* NULL: nothing is logged */
-    char *tmp;             /* the file written: path.tmp, renamed into place at the end */
+    FILE *f;               /* NULL: nothing is logged; else out.f */
+    dnic_atomic_file out;  /* the log is written to a temporary, renamed into place at the end */
     const char *path;      /* --log, or plot_tmp */
     char plot_tmp[32];     /* a temporary log when --plot is asked for without --log */
     bool val, test;        /* the log has validation / test columns */
@@ -150,7 +151,7 @@ uint64_t cli_fingerprint(const dnic_ir *ir);
 char *cli_settings(const dnic_model *m);
 /* A text a checkpoint keeps (dnic.model, dnic.model_path, dnic.overrides, dnic.settings),
  * malloc'd; NULL when the file has none. */
-char *cli_checkpoint_text(const char *path, const char *name);
+char *cli_checkpoint_text(const char *path, const char *name, char *err, size_t errlen);
 /* Resuming checkpoint `ckpt` with the settings `now`: a note for each setting that differs
  * and may (epochs, steps, lr, report_every, patience), an error naming each other one; false
  * after an error. */

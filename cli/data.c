@@ -16,7 +16,12 @@ bool cli_check_data_widths(dnic_diag *d, const dnic_model *m)
         if (!files[i])
             continue;
         if (s->kind == DNIC_DATA_IDX) {
-            size_t w = dnic_idx_width(files[i]);
+            char err[512];
+            size_t w = dnic_idx_width(files[i], err, sizeof err);
+            if (!w && err[0]) { /* --check reports a broken header as --run would */
+                dnic_error(d, (dnic_span){0}, "%s", err);
+                return false;
+            }
             if (w && w != (size_t)s->inputs) {
                 dnic_error(d, s->inputs_span, "inputs = %d, but %s has %zu inputs per example",
                            s->inputs, files[i], w);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "open_regular.h"
 
 /* The model's source: its file, or with --resume and no file, the model text the checkpoint
  * keeps.  *with gets the --set flags to apply: the checkpoint's first, then this command's. */
@@ -14,15 +15,21 @@ static const dnic_source *model_source(dnic_arena *a, dnic_diag *d, const dnic_o
     *with = *o;
     if (o->path)
         return dnic_source_load(a, d, o->path);
-    FILE *f = fopen(o->resume, "rb");
+    const char *why;
+    FILE *f = dnic_open_regular(o->resume, &why);
     if (!f) {
-        dnic_error(d, (dnic_span){0}, "cannot open checkpoint '%s': %s", o->resume, strerror(errno));
+        dnic_error(d, (dnic_span){0}, "cannot open checkpoint '%s': %s", o->resume, why);
         return NULL;
     }
     fclose(f);
-    char *path = cli_checkpoint_text(o->resume, "dnic.model_path"), *text = NULL, *sets = NULL;
-    if (!path || !(text = cli_checkpoint_text(o->resume, "dnic.model")) ||
-        !(sets = cli_checkpoint_text(o->resume, "dnic.overrides"))) {
+    char err[512];
+    char *path = cli_checkpoint_text(o->resume, "dnic.model_path", err, sizeof err), *text = NULL, *sets = NULL;
+    if (!path && err[0]) {
+        dnic_error(d, (dnic_span){0}, "%s", err); /* the file itself is damaged or not safetensors */
+        return NULL;
+    }
+    if (!path || !(text = cli_checkpoint_text(o->resume, "dnic.model", err, sizeof err)) ||
+        !(sets = cli_checkpoint_text(o->resume, "dnic.overrides", err, sizeof err))) {
         dnic_error(d, (dnic_span){0}, "%s: no model in this file (not a dnic checkpoint, or one made before dnic kept "
                    "the model); name the model file: dnic FILE.dni --run --resume %s", o->resume, o->resume);
         free(path);

@@ -201,31 +201,16 @@ static bool write_csv(FILE *f, const void *y, dnic_dtype t, int n, int w)
 /* Writes the CSV to path through a temporary file renamed into place (as every output is). */
 static bool write_csv_file(dnic_diag *d, const char *path, const void *y, dnic_dtype t, int n, int w)
 {
-    size_t plen = strlen(path) + 16;
-    char *tmp = malloc(plen);
-    int fd = -1;
-    if (tmp) {
-        snprintf(tmp, plen, "%s.tmp-XXXXXX", path);
-        fd = mkstemp(tmp);
+    char err[512];
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, path, err, sizeof err);
+    if (s == DNIC_OK) {
+        write_csv(a.f, y, t, n, w); /* a write error shows in the stream's error flag at commit */
+        s = dnic_atomic_commit(&a, err, sizeof err);
     }
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    bool ok = f && write_csv(f, y, t, n, w) && fflush(f) == 0 && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    int saved = errno;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    else if (fd >= 0)
-        close(fd);
-    if (ok && rename(tmp, path) != 0) {
-        saved = errno;
-        ok = false;
-    }
-    if (!ok) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(saved ? saved : EIO));
-        if (fd >= 0)
-            unlink(tmp);
-    }
-    free(tmp);
-    return ok;
+    if (s != DNIC_OK)
+        dnic_error(d, (dnic_span){0}, "%s", err);
+    return s == DNIC_OK;
 }
 
 int dnic_predict(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o)

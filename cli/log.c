@@ -8,20 +8,16 @@
 #include "cli.h"
 #include "plot.h"
 
-/* Opens `path`.tmp for the CSV log and writes its header. */
-static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, bool val, bool test, char **tmp)
+/* Opens a temporary for the CSV log and writes its header. */
+static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int nsg, bool val, bool test,
+                      dnic_atomic_file *out)
 {
-    *tmp = malloc(strlen(path) + 8);
-    if (!*tmp)
-        return NULL;
-    sprintf(*tmp, "%s.tmp", path);
-    FILE *f = fopen(*tmp, "w");
-    if (!f) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
-        free(*tmp);
-        *tmp = NULL;
+    char err[512];
+    if (dnic_atomic_open(out, path, err, sizeof err) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "%s", err);
         return NULL;
     }
+    FILE *f = out->f;
     fprintf(f, "iter,step,loss");
     for (int s = 0; s < nsg; s++)
         fprintf(f, ",%s.sg_loss", m->sgs[s].name);
@@ -29,16 +25,17 @@ static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int n
     return f;
 }
 
-/* Closes the log and moves it into place (keep = false removes it). */
-static bool close_log(dnic_diag *d, FILE *f, const char *tmp, const char *path, bool keep)
+/* Moves the log into place (keep = false removes it). */
+static bool close_log(dnic_diag *d, dnic_atomic_file *out, bool keep)
 {
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (keep && ok && rename(tmp, path) == 0)
+    char err[512];
+    if (!keep) {
+        dnic_atomic_discard(out);
+        return false;
+    }
+    if (dnic_atomic_commit(out, err, sizeof err) == DNIC_OK)
         return true;
-    if (keep)
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
-    unlink(tmp);
+    dnic_error(d, (dnic_span){0}, "%s", err);
     return false;
 }
 
@@ -57,7 +54,7 @@ bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const 
         close(fd);
         l->path = l->plot_tmp;
     }
-    return !l->path || (l->f = open_log(d, m, l->path, nsg, val, test, &l->tmp)) != NULL;
+    return !l->path || (l->f = open_log(d, m, l->path, nsg, val, test, &l->out)) != NULL;
 }
 
 void cli_log_row(cli_log *l, const dnic_report *r)
@@ -79,11 +76,8 @@ bool cli_log_finish(cli_log *l, dnic_diag *d, const dnic_model *m, const char *p
                     dnic_status status)
 {
     /* the log of a diverged or interrupted run is kept: it shows what happened up to there */
-    bool logged = close_log(d, l->f, l->tmp, l->path,
-                            status == DNIC_OK || status == DNIC_ERR_NONFINITE || status == DNIC_ERR_INTERRUPTED);
-    free(l->tmp);
+    bool logged = close_log(d, &l->out, status == DNIC_OK || status == DNIC_ERR_NONFINITE || status == DNIC_ERR_INTERRUPTED);
     l->f = NULL;
-    l->tmp = NULL;
     bool plotted = !plot_svg || !logged;
     if (!plotted && l->rows == 0)
         dnic_error(d, (dnic_span){0}, "--plot: the run printed no report line to draw (report_every = %lld)",

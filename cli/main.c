@@ -63,6 +63,12 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* for tests/e2e/crash.sh: die by SIGKILL at a chosen moment of a chosen file write */
+    const char *kill_at = getenv("DNIC_TEST_KILL_AT");
+    long commit;
+    int stage;
+    if (kill_at && sscanf(kill_at, "%ld:%d", &commit, &stage) == 2)
+        dnic_atomic_test_kill(commit, stage);
     if (argc >= 2 && !strcmp(argv[1], "plot"))
         return plot_command(argc - 2, argv + 2);
     /* under mpirun, MPI starts before anything is printed: only rank 0 prints (cli/distribute.c) */

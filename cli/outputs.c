@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -13,16 +14,21 @@ bool cli_writable(dnic_diag *d, const char *path)
 {
     if (!path)
         return true;
-    char *dir = strdup(path);
-    if (!dir)
+    /* a real try (a temporary beside the file, removed at once), not access(): root passes
+     * access() on a read-only or full file system, where the write at the end would fail */
+    char err[512];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* the rename at the end would fail */
+        dnic_error(d, (dnic_span){0}, "cannot write '%s': Is a directory", path);
         return false;
-    char *slash = strrchr(dir, '/');
-    const char *where = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-    bool ok = access(where, W_OK) == 0;
-    if (!ok)
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
-    free(dir);
-    return ok;
+    }
+    dnic_atomic_file a;
+    if (dnic_atomic_open(&a, path, err, sizeof err) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "%s", err);
+        return false;
+    }
+    dnic_atomic_discard(&a);
+    return true;
 }
 
 bool cli_outputs_writable(dnic_diag *d, const dnic_options *o)

@@ -12,6 +12,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
+#include "open_regular.h"
 #include "plot.h"
 
 /* ---- reading the logs ------------------------------------------------------------------- */
@@ -206,9 +208,10 @@ static bool parse_row(plot_run *r, char **f, int nf, int line)
 
 static bool read_log(plot_run *r)
 {
-    FILE *f = fopen(r->path, "r");
+    const char *why;
+    FILE *f = dnic_open_regular(r->path, &why);
     if (!f) {
-        fprintf(stderr, "dnic: error: %s: cannot read: %s\n", r->path, strerror(errno));
+        fprintf(stderr, "dnic: error: %s: cannot read: %s\n", r->path, why);
         return false;
     }
     char *line = NULL, **fields = NULL;
@@ -793,38 +796,16 @@ static void write_svg(FILE *o, const plot_run *runs, int n, const plot_panel *p,
 static bool write_atomically(const char *svg_path, const plot_run *runs, int n, const plot_panel *p, int np,
                              double *scratch, int maxrows)
 {
-    size_t len = strlen(svg_path);
-    char *tmp = malloc(len + 8);
-    if (!tmp) {
-        oom();
-        return false;
+    char err[512];
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, svg_path, err, sizeof err);
+    if (s == DNIC_OK) {
+        write_svg(a.f, runs, n, p, np, scratch, maxrows);
+        s = dnic_atomic_commit(&a, err, sizeof err);
     }
-    memcpy(tmp, svg_path, len);
-    memcpy(tmp + len, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        fprintf(stderr, "dnic: error: cannot write '%s': %s\n", svg_path, strerror(errno));
-        free(tmp);
-        return false;
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    FILE *o = fchmod(fd, 0666 & ~mask) == 0 ? fdopen(fd, "w") : NULL;
-    bool ok = o != NULL;
-    if (o) {
-        write_svg(o, runs, n, p, np, scratch, maxrows);
-        ok = fflush(o) == 0 && !ferror(o) && fsync(fileno(o)) == 0;
-        ok = fclose(o) == 0 && ok;
-    } else
-        close(fd);
-    if (ok && rename(tmp, svg_path) == 0) {
-        free(tmp);
-        return true;
-    }
-    fprintf(stderr, "dnic: error: cannot write '%s': %s\n", svg_path, strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return false;
+    if (s != DNIC_OK)
+        fprintf(stderr, "dnic: error: %s\n", err);
+    return s == DNIC_OK;
 }
 
 int dnic_plot(const char *const *csv_paths, const char *const *labels, int n, const char *svg_path)

@@ -10,6 +10,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "atomic_file.h"
 #include "codegen.h"
 #include "config.h"
 
@@ -134,17 +135,39 @@ bool dnic_backend_build(dnic_backend *b, const dnic_target *t, const dnic_ir *ir
     return true;
 }
 
+/* Writes n bytes to path crash-safely (runtime/atomic_file.c); false with the reason in b->msg. */
+static bool write_bytes(dnic_backend *b, const char *path, const char *bytes, size_t n)
+{
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, path, b->msg, sizeof b->msg);
+    if (s == DNIC_OK) {
+        fwrite(bytes, 1, n, a.f); /* a short write shows in the stream's error flag at commit */
+        s = dnic_atomic_commit(&a, b->msg, sizeof b->msg);
+    }
+    return s == DNIC_OK;
+}
+
 static bool write_text(dnic_backend *b, const char *emit_llvm, const char *emit_asm)
 {
     char *err = NULL;
-    if (emit_llvm && LLVMPrintModuleToFile(b->mod, emit_llvm, &err))
-        return fail(b->msg, sizeof b->msg, err, "cannot write '%s'", emit_llvm);
+    if (emit_llvm) {
+        char *text = LLVMPrintModuleToString(b->mod);
+        bool ok = write_bytes(b, emit_llvm, text, strlen(text));
+        LLVMDisposeMessage(text);
+        if (!ok)
+            return false;
+    }
     if (emit_asm) { /* instruction selection changes the IR, so a clone is emitted */
         LLVMModuleRef clone = LLVMCloneModule(b->mod);
-        bool bad = LLVMTargetMachineEmitToFile(b->tm, clone, emit_asm, LLVMAssemblyFile, &err);
+        LLVMMemoryBufferRef asm_buf = NULL;
+        bool bad = LLVMTargetMachineEmitToMemoryBuffer(b->tm, clone, LLVMAssemblyFile, &err, &asm_buf);
         LLVMDisposeModule(clone);
         if (bad)
             return fail(b->msg, sizeof b->msg, err, "cannot write assembly to '%s'", emit_asm);
+        bool ok = write_bytes(b, emit_asm, LLVMGetBufferStart(asm_buf), LLVMGetBufferSize(asm_buf));
+        LLVMDisposeMemoryBuffer(asm_buf);
+        if (!ok)
+            return false;
     }
     return true;
 }

@@ -145,7 +145,7 @@ static bool get_int(checker *c, const dnic_setting *s, long long lo, long long h
         return false;
     }
     if (v < (double)lo || v > (double)hi) {
-        dnic_error(c->d, s->value->span, "%s must be between %lld and %lld, not %.0f", s->key, lo, hi, v);
+        dnic_error(c->d, s->value->span, "%s must be between %lld and %lld, not %.15g", s->key, lo, hi, v);
         return false;
     }
     *out = (long long)v;

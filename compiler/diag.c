@@ -27,11 +27,26 @@ static void show_span(dnic_diag *d, dnic_span sp)
     int len = (int)(eol - t);
     if (len > 0 && t[len - 1] == '\r')
         len--;
-    fprintf(d->out, "%5d | %.*s\n      | ", sp.line, len, t);
+    /* a long line (a generated or hostile file) is shown as a window of SHOW columns around the
+     * span, so that one diagnostic never prints megabytes */
+    enum { SHOW = 120 };
+    int from = 1, to = len;
+    if (len > SHOW) {
+        from = sp.col > SHOW / 2 ? sp.col - SHOW / 2 : 1;
+        to = from + SHOW - 1;
+        if (to > len) {
+            to = len;
+            from = len - SHOW + 1;
+        }
+    }
+    const char *cut_l = from > 1 ? "..." : "", *cut_r = to < len ? "..." : "";
+    fprintf(d->out, "%5d | %s%.*s%s\n      | %s", sp.line, cut_l, to - from + 1, t + from - 1, cut_r, from > 1 ? "   " : "");
     int last = sp.end_line == sp.line ? sp.end_col : len + 1;
     if (last <= sp.col)
         last = sp.col + 1;
-    for (int c = 1; c < last; c++) {
+    if (last > to + 2)
+        last = to + 2;
+    for (int c = from; c < last; c++) {
         char ch = c <= len ? t[c - 1] : ' ';
         if (c < sp.col)
             fputc(ch == '\t' ? '\t' : ' ', d->out);

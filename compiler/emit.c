@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "codegen.h"
 #include "config.h"
 
@@ -119,68 +120,23 @@ static void build_wrappers(LLVMModuleRef mod, void *arg)
     w->B = NULL;
 }
 
-/* Files are written to "<path>.tmp-XXXXXX", synced, and renamed over `path`, so that no
- * reader sees half of one.  temp_open gives the open file and its name in *tmp (malloc'd);
- * temp_close closes it; temp_commit renames it into place.  A failure is a diagnostic, and
- * the temporary file is removed and *tmp freed and set NULL. */
-static FILE *temp_open(dnic_diag *d, const char *path, char **tmp)
+/* Files are written through runtime/atomic_file.c (a temporary renamed into place); a failure
+ * becomes a diagnostic. */
+static bool atomic_ok(dnic_diag *d, dnic_status s, const char *err)
 {
-    size_t n = strlen(path) + 16;
-    *tmp = malloc(n);
-    DNIC_ASSERT(*tmp != NULL);
-    snprintf(*tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(*tmp);
-    FILE *f = fd >= 0 && fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(*tmp);
-        }
-        free(*tmp);
-        *tmp = NULL;
-    }
-    return f;
-}
-
-static void temp_discard(char **tmp)
-{
-    if (*tmp)
-        unlink(*tmp);
-    free(*tmp);
-    *tmp = NULL;
-}
-
-static bool temp_close(dnic_diag *d, FILE *f, const char *path, char **tmp)
-{
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
-        temp_discard(tmp);
-    }
-    return ok;
-}
-
-static bool temp_commit(dnic_diag *d, const char *path, char **tmp)
-{
-    if (rename(*tmp, path) != 0) {
-        dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", path, strerror(errno));
-        temp_discard(tmp);
-        return false;
-    }
-    free(*tmp);
-    *tmp = NULL;
-    return true;
+    if (s != DNIC_OK)
+        dnic_error(d, (dnic_span){0}, "%s", err);
+    return s == DNIC_OK;
 }
 
 static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
 {
     const char *P = o->prefix, *T = ir->dtype == DNIC_F64 ? "double" : "float";
-    char *tmp = NULL;
-    FILE *f = temp_open(d, o->header_path, &tmp);
-    if (!f)
+    char err[512];
+    dnic_atomic_file a;
+    if (!atomic_ok(d, dnic_atomic_open(&a, o->header_path, err, sizeof err), err))
         return false;
+    FILE *f = a.f;
     char guard[256];
     snprintf(guard, sizeof guard, "%s", P);
     for (char *c = guard; *c; c++)
@@ -220,7 +176,7 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
                " * returns the step's share of the report's Loss: its sum over the batch. */\n%s %s_train_step(%s *m, const %s *x, const %s *y);\n\n",
             P, T, P, P, T, T);
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
-    return temp_close(d, f, o->header_path, &tmp) && temp_commit(d, o->header_path, &tmp);
+    return atomic_ok(d, dnic_atomic_commit(&a, err, sizeof err), err);
 }
 
 int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
@@ -229,7 +185,8 @@ int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const
     const char *cpu = native ? NULL : o->cpu ? o->cpu : "x86-64-v3"; /* NULL: the host's */
     dnic_target t;
     dnic_backend b = {0};
-    char msg[512], *tmp = NULL;
+    char msg[512];
+    dnic_atomic_file obj = {0};
     int rc = DNIC_EXIT_USER;
     dnic_arena *a = dnic_arena_new();
     wrap w = {.m = m, .ir = ir, .prefix = o->prefix, .a = a};
@@ -246,21 +203,19 @@ int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const
         rc = DNIC_EXIT_INTERNAL;
         goto out;
     }
-    FILE *f = temp_open(d, o->out_path, &tmp);
-    if (!f)
+    if (!atomic_ok(d, dnic_atomic_open(&obj, o->out_path, msg, sizeof msg), msg))
         goto out;
     size_t n = LLVMGetBufferSize(b.obj);
-    if (fwrite(LLVMGetBufferStart(b.obj), 1, n, f) != n) {
+    if (fwrite(LLVMGetBufferStart(b.obj), 1, n, obj.f) != n) {
         dnic_error(d, (dnic_span){0}, "cannot write '%s': %s", o->out_path, strerror(errno));
-        fclose(f);
-        temp_discard(&tmp);
         goto out;
     }
     /* the header first, so that a new object never stands beside an old header */
-    if (temp_close(d, f, o->out_path, &tmp) && write_header(d, m, ir, o) && temp_commit(d, o->out_path, &tmp))
+    if (atomic_ok(d, dnic_atomic_sync(&obj, msg, sizeof msg), msg) && write_header(d, m, ir, o) &&
+        atomic_ok(d, dnic_atomic_commit(&obj, msg, sizeof msg), msg))
         rc = DNIC_EXIT_OK;
 out:
-    temp_discard(&tmp);
+    dnic_atomic_discard(&obj);
     dnic_backend_free(&b);
     dnic_target_free(&t);
     dnic_arena_free(a);

@@ -5,7 +5,7 @@
  * A file is `DNICOBJ1`, the key (16 bytes), the object's length (8 bytes, little endian), a
  * hash of the object (8 bytes) and the object.  Anything that does not check out is a miss,
  * and the part is compiled and the file replaced.  Files are written to a temporary name and
- * renamed, so a reader never sees half of one. */
+ * renamed (runtime/atomic_file.c), so a reader never sees half of one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,68 +14,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "codegen.h"
+#include "hash.h"
+#include "open_regular.h"
 
 static const char MAGIC[8] = {'D', 'N', 'I', 'C', 'O', 'B', 'J', '1'};
 enum { HEADER = 8 + 16 + 8 + 8, MAX_OBJECT = 256 << 20 };
 
-static uint64_t rotl(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-static uint64_t fmix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
-/* Two 64-bit lanes of multiply-rotate mixing over 8-byte words, then a final avalanche. */
-typedef struct hasher {
-    uint64_t h1, h2, len;
-} hasher;
-
-static void hash_bytes(hasher *h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i += 8) {
-        uint64_t w = 0;
-        size_t m = n - i < 8 ? n - i : 8;
-        for (size_t j = 0; j < m; j++)
-            w |= (uint64_t)p[i + j] << (8 * j);
-        h->h1 = rotl(h->h1 ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL + h->h2;
-        h->h2 = rotl(h->h2 ^ (w * 0x4cf5ad432745937fULL), 33) * 0x87c37b91114253d5ULL + h->h1;
-    }
-    h->len += n;
-}
-
-static void hash_str(hasher *h, const char *s)
-{
-    hash_bytes(h, s, strlen(s) + 1); /* the NUL separates fields */
-}
-
 void dnic_jit_cache_key(const char *const *fields, int n, unsigned char key[16])
 {
-    hasher h = {0x9e3779b97f4a7c15ULL, 0x6a09e667f3bcc909ULL, 0};
+    dnic_hash h;
+    dnic_hash_init(&h, 0x9e3779b97f4a7c15ULL, 0x6a09e667f3bcc909ULL);
     for (int i = 0; i < n; i++)
-        hash_str(&h, fields[i]);
-    uint64_t a = fmix(h.h1 ^ h.len), b = fmix(h.h2 + a);
-    a += b;
-    for (int i = 0; i < 8; i++) {
-        key[i] = (unsigned char)(a >> (8 * i));
-        key[8 + i] = (unsigned char)(b >> (8 * i));
-    }
+        dnic_hash_add(&h, fields[i], strlen(fields[i]) + 1); /* the NUL separates fields */
+    dnic_hash_end128(&h, key);
 }
 
 static uint64_t object_hash(const void *p, size_t n)
 {
-    hasher h = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0};
-    hash_bytes(&h, p, n);
-    return fmix(h.h1 ^ h.len) ^ fmix(h.h2);
+    return dnic_hash64(p, n, 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL);
 }
 
 static void put64(unsigned char *p, uint64_t v)
@@ -107,7 +65,8 @@ static char *path_for(const char *dir, const unsigned char key[16])
 LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key[16])
 {
     char *path = path_for(dir, key);
-    FILE *f = fopen(path, "rb");
+    const char *why;
+    FILE *f = dnic_open_regular(path, &why); /* a FIFO planted in the cache must not hang us */
     free(path);
     if (!f)
         return NULL;
@@ -150,32 +109,18 @@ bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const vo
         return false;
     }
     char *path = path_for(dir, key);
-    size_t tn = strlen(path) + 16;
-    char *tmp = malloc(tn);
-    DNIC_ASSERT(tmp != NULL);
-    snprintf(tmp, tn, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot write in '%s': %s", dir, strerror(errno));
-        free(tmp);
-        free(path);
-        return false;
-    }
     unsigned char hdr[HEADER];
     memcpy(hdr, MAGIC, 8);
     memcpy(hdr + 8, key, 16);
     put64(hdr + 24, n);
     put64(hdr + 32, object_hash(obj, n));
-    FILE *f = fdopen(fd, "wb");
-    ok = f && fwrite(hdr, 1, HEADER, f) == HEADER && fwrite(obj, 1, n, f) == n;
-    ok = (f ? fclose(f) == 0 : (close(fd), false)) && ok;
-    if (ok && rename(tmp, path) != 0)
-        ok = false;
-    if (!ok) {
-        snprintf(why, whylen, "cannot write '%s': %s", path, strerror(errno));
-        unlink(tmp);
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, path, why, whylen);
+    if (s == DNIC_OK) {
+        fwrite(hdr, 1, HEADER, a.f);
+        fwrite(obj, 1, n, a.f); /* a short write shows in the stream's error flag at commit */
+        s = dnic_atomic_commit(&a, why, whylen);
     }
-    free(tmp);
     free(path);
-    return ok;
+    return s == DNIC_OK;
 }

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "dataset_files.h"
+#include "open_regular.h"
 #include "report.h"
 
 enum {
@@ -100,13 +101,16 @@ static dnic_status src_open(src *s, const char *path, char *err, size_t errlen)
     memset(s, 0, sizeof *s);
     s->path = path;
     s->size = -1;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    const char *why;
+    FILE *f = dnic_open_regular(path, &why);
+    if (!f && !strcmp(why, "not a regular file"))
         return dnic_io_error(err, errlen, "%s: not a regular file", path);
+    if (!f)
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, why);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        fclose(f);
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     }
     unsigned char m[2];
     bool gz = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
@@ -162,8 +166,13 @@ static size_t src_read(src *s, void *buf, size_t n)
         if (m && strncmp(m, s->path, pl) == 0 && strncmp(m + pl, ": ", 2) == 0)
             m += pl + 2;
         s->bad = true;
-        snprintf(s->why, sizeof s->why, "corrupt gzip data (%s)",
-                 e == Z_ERRNO ? strerror(errno) : (m && *m) ? m : "zlib error");
+        /* where in the compressed file: zlib reads ahead, so it is where the damage was found */
+        long long at = (long long)gzoffset(s->gz);
+        if (m && !strcmp(m, "incorrect data check"))
+            snprintf(s->why, sizeof s->why, "corrupt gzip data: the CRC-32 in its trailer does not match the data");
+        else
+            snprintf(s->why, sizeof s->why, "corrupt gzip data (%s) by compressed byte %lld",
+                     e == Z_ERRNO ? strerror(errno) : (m && *m) ? m : "zlib error", at);
     }
     return got;
 }
@@ -263,7 +272,7 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     unsigned char m[4];
     size_t got = src_read(&f->s, m, 4);
     if (f->s.bad)
-        st = dnic_io_error(err, errlen, "%s: %s in the header", path, f->s.why);
+        st = dnic_io_error(err, errlen, "%s: %s (reading the header)", path, f->s.why);
     else if (got < 4)
         st = dnic_io_error(err, errlen, "%s: truncated: %zu bytes, shorter than the 4-byte magic number", path, got);
     if (st != DNIC_OK) {
@@ -300,7 +309,7 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     got = src_read(&f->s, d, (size_t)f->ndims * 4);
     if (f->s.bad || got < (size_t)f->ndims * 4) {
         if (f->s.bad)
-            dnic_io_error(err, errlen, "%s: %s in the header", path, f->s.why);
+            dnic_io_error(err, errlen, "%s: %s (reading the header)", path, f->s.why);
         else
             dnic_io_error(err, errlen, "%s: truncated header: %zu of its %d dimensions", path, got / 4, f->ndims);
         src_close(&f->s);
@@ -350,12 +359,13 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
     return st;
 }
 
-size_t dnic_idx_width(const char *path)
+size_t dnic_idx_width(const char *path, char *err, size_t errlen)
 {
     idx f;
     dnic_data_opts o = {0};
-    char err[8];
-    if (idx_open(&f, path, false, &o, err, sizeof err) != DNIC_OK)
+    if (errlen)
+        err[0] = '\0';
+    if (idx_open(&f, path, false, &o, err, errlen) != DNIC_OK)
         return 0;
     size_t w = f.width;
     src_close(&f.s);
@@ -386,7 +396,8 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
         decode(raw, f->type, kv, v);
         /* one-hot labels are 1-D: a value is a record of outw outputs */
         if (!reserve(&out, &cap, one_hot > 0 ? (done + kv) * outw : done + kv, outtotal, es, one_hot > 0)) {
-            st = nomem(err, errlen, path);
+            dnic_io_error(err, errlen, "%s: out of memory holding %zu of its %zu values", path, done, total);
+            st = DNIC_ERR_NOMEM;
             break;
         }
         if (one_hot > 0) {
@@ -553,10 +564,11 @@ static dnic_status read_all(const char *path, char **outp, size_t *lenp, char *e
     for (;;) {
         if (len == cap && s.gz) {
             char *nb = cap < SIZE_MAX / 4 ? realloc(buf, cap * 2 + 1) : NULL;
-            if (!nb) {
+            if (!nb) { /* a gzip bomb, or a file too big for this machine: say how far it got */
                 free(buf);
                 src_close(&s);
-                return nomem(err, errlen, path);
+                return dnic_io_error(err, errlen, "%s: out of memory holding its text after %zu bytes (uncompressed)", path,
+                                     len);
             }
             buf = nb;
             cap *= 2;
@@ -670,11 +682,19 @@ static bool number(csv *c, long long row, size_t i, double *v)
         dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: empty cell, expected a number", c->path, row, i + 1);
         return false;
     }
+    /* a byte no number has (a NUL, a control or non-ASCII byte) is named by its value, not printed */
+    for (size_t k = 0; k < n; k++) {
+        unsigned char b = (unsigned char)c->tmp[k];
+        if (b < 32 || b > 126) {
+            dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: byte 0x%02x in a cell, expected a number", c->path, row, i + 1, b);
+            return false;
+        }
+    }
     char *end;
     *v = strtod(c->tmp, &end);
     int shown = n > 40 ? 40 : (int)n;
     const char *more = n > 40 ? "..." : "";
-    if (end != c->tmp + n) {
+    if (end != c->tmp + n || strpbrk(c->tmp, "xX")) { /* strtod reads C's hex floats; a data file has decimals */
         dnic_io_error(c->err, c->errlen, "%s:%lld:%zu: '%.*s%s' is not a number", c->path, row, i + 1, shown, c->tmp, more);
         return false;
     }
@@ -828,7 +848,8 @@ static dnic_status csv_parse(csv *c, const char *buf, size_t len, const dnic_dat
         }
         if (!reserve(&out->x, &xcap, (n + 1) * inputs, SIZE_MAX / 16, es, false) ||
             !reserve(&out->y, &ycap, (n + 1) * lw, SIZE_MAX / 16, es, true)) {
-            st = nomem(c->err, c->errlen, path);
+            dnic_io_error(c->err, c->errlen, "%s:%lld: out of memory holding %zu rows of values", path, row, n);
+            st = DNIC_ERR_NOMEM;
             break;
         }
         size_t j = 0;
@@ -912,9 +933,10 @@ dnic_status dnic_load_csv(dnic_dataset *out, const char *path, const dnic_data_o
         return st;
     csv c = {path, err, errlen, NULL, 0, 0, NULL, 0};
     c.tmp = malloc(len + 1); /* any field's text fits */
-    if (!c.tmp)
-        st = nomem(err, errlen, path);
-    else
+    if (!c.tmp) {
+        dnic_io_error(err, errlen, "%s: out of memory after reading its %zu bytes of text", path, len);
+        st = DNIC_ERR_NOMEM;
+    } else
         st = csv_parse(&c, buf, len, o, out);
     free(c.tmp);
     free(c.f);

@@ -48,7 +48,7 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
 /* What --check reads of a data file, from its header alone: the values per record of an IDX
  * images file (the product of its dimensions after the first), or the columns of a CSV file's
  * header row.  0 when the header cannot be read or is not valid (the loader then says why). */
-size_t dnic_idx_width(const char *path);
+size_t dnic_idx_width(const char *path, char *err, size_t errlen); /* 0 with err set when the header is bad */
 size_t dnic_csv_columns(const char *path);
 
 /* CSV (plain or gzip): a header row of column names, then one record per line.  Every cell

@@ -150,19 +150,32 @@ dnic_rt *dnic_rt_create(const char *desc, const dnic_block_fn *fns, int nfns)
     return m;
 }
 
+/* A NULL model or path from the calling program is refused, not dereferenced. */
 int dnic_rt_load(dnic_rt *m, const char *path)
 {
+    if (!m)
+        return 1;
+    if (!path || !*path) {
+        snprintf(m->err, ERRLEN, "load: no file name given");
+        return 1;
+    }
     return dnic_program_load(&m->p, path, m->err, ERRLEN) != DNIC_OK;
 }
 
 int dnic_rt_save(const dnic_rt *m, const char *path)
 {
+    if (!m)
+        return 1;
+    if (!path || !*path) {
+        snprintf(m->err, ERRLEN, "save: no file name given");
+        return 1;
+    }
     return dnic_program_save(&m->p, path, m->err, ERRLEN) != DNIC_OK;
 }
 
 const char *dnic_rt_error(const dnic_rt *m)
 {
-    return m->err;
+    return m ? m->err : "no model (NULL)";
 }
 
 dnic_program *dnic_rt_program(dnic_rt *m)

@@ -1,20 +1,29 @@
 /* Reading and writing safetensors files, with a small JSON reader that accepts exactly the
  * header shape the format defines and checks every length and offset before using it. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "safetensors.h"
+#include "atomic_file.h"
+#include "hash.h"
+#include "open_regular.h"
 #include "report.h"
 
 enum { MAX_HEADER = 100 * 1024 * 1024, MAX_TENSORS = 100000 };
+
+/* dnic's files open with their checksums: the header's (over the length and the header, these
+ * 16 digits read as zeros) and the data's, in hex: {"__metadata__":{"checksum":"H-D",... */
+static const char SUM_PREFIX[] = "{\"__metadata__\":{\"checksum\":\"";
+enum { SUM_LEN = 16 + 1 + 16 };
+static const uint64_t SUM_SEED_HEADER = 0x5d1c0ffee0ddf00dULL, SUM_SEED_DATA = 0x2545f4914f6cdd1dULL,
+                      SUM_SEED_B = 0x9e3779b97f4a7c15ULL;
 
 
 static const char *dtype_name(dnic_dtype t)
@@ -32,22 +41,6 @@ static size_t tensor_bytes(const dnic_st_tensor *t)
     return n;
 }
 
-/* Writes all of buf or fails. */
-static bool write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* The names dnic writes are plain; anything needing a JSON escape is refused. */
 static bool plain_name(const char *s)
 {
@@ -60,13 +53,19 @@ static bool plain_name(const char *s)
 dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char *err, size_t errlen)
 {
     /* the header */
-    size_t cap = 64, len = 0;
+    size_t cap = 192, len = 0;
     for (int i = 0; i < n; i++)
         cap += strlen(t[i].name) + 128;
     char *hdr = malloc(cap + 8);
     if (!hdr)
         return dnic_io_error(err, errlen, "%s: out of memory", path);
-    len += (size_t)snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"dnic\"}");
+    /* the data's checksum now; the header's once the header is whole (its digits zero until then) */
+    dnic_hash dh;
+    dnic_hash_init(&dh, SUM_SEED_DATA, SUM_SEED_B);
+    for (int i = 0; i < n; i++)
+        dnic_hash_add(&dh, t[i].data, tensor_bytes(&t[i]));
+    len += (size_t)snprintf(hdr + len, cap - len, "%s%016d-%016" PRIx64 "\",\"format\":\"dnic\"}", SUM_PREFIX, 0,
+                            dnic_hash_end64(&dh));
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         if (!plain_name(t[i].name)) {
@@ -84,56 +83,34 @@ dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char
     len += (size_t)snprintf(hdr + len, cap - len, "}");
     while (len % 8)
         hdr[len++] = ' ';
-
-    /* a temporary file beside the target, then fsync and rename */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(hdr);
-        return dnic_io_error(err, errlen, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        dnic_status s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-        free(tmp);
-        free(hdr);
-        return s;
-    }
     unsigned char le[8];
     for (int b = 0; b < 8; b++)
         le[b] = (unsigned char)((uint64_t)len >> (8 * b));
-    bool ok = write_all(fd, le, 8) && write_all(fd, hdr, len);
+    dnic_hash hh;
+    dnic_hash_init(&hh, SUM_SEED_HEADER, SUM_SEED_B);
+    dnic_hash_add(&hh, le, 8);
+    dnic_hash_add(&hh, hdr, len);
+    char digits[17];
+    snprintf(digits, sizeof digits, "%016" PRIx64, dnic_hash_end64(&hh));
+    memcpy(hdr + strlen(SUM_PREFIX), digits, 16);
+
+    /* a temporary file beside the target, then fsync and rename */
+    dnic_atomic_file a;
+    dnic_status s = dnic_atomic_open(&a, path, err, errlen);
+    if (s != DNIC_OK) {
+        free(hdr);
+        return s;
+    }
+    bool ok = fwrite(le, 1, 8, a.f) == 8 && fwrite(hdr, 1, len, a.f) == len;
     for (int i = 0; i < n && ok; i++)
-        ok = write_all(fd, t[i].data, tensor_bytes(&t[i]));
-    int saved_errno = errno;
-    ok = ok && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
-    if (ok && rename(tmp, path) != 0) {
-        saved_errno = errno;
-        ok = false;
-    }
-    dnic_status s = DNIC_OK;
-    if (!ok) {
-        s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(saved_errno ? saved_errno : EIO));
-        unlink(tmp);
-    } else {
-        /* make the rename itself durable */
-        char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-        if (dir) {
-            if (slash)
-                *(slash == dir ? slash + 1 : slash) = '\0';
-            int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
-        }
-    }
-    free(tmp);
+        ok = fwrite(t[i].data, 1, tensor_bytes(&t[i]), a.f) == tensor_bytes(&t[i]);
     free(hdr);
-    return s;
+    if (!ok) {
+        s = dnic_io_error(err, errlen, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
+        dnic_atomic_discard(&a);
+        return s;
+    }
+    return dnic_atomic_commit(&a, err, errlen);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */
@@ -344,16 +321,112 @@ static bool parse_tensor(jr *j, dnic_st_tensor *t, const char *name, size_t data
     return true;
 }
 
+/* A tensor's byte range in the data, for the overlap check. */
+typedef struct span {
+    size_t begin, end;
+    int i;
+} span;
+
+static int by_begin(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->i - y->i;
+}
+
+/* No two tensors share bytes (sorted by where they begin, none may begin before an earlier one ends). */
+static bool no_overlap(jr *j, const dnic_st_file *f)
+{
+    span *s = malloc(((size_t)f->n + 1) * sizeof *s);
+    if (!s)
+        return jfail(j, "out of memory");
+    for (int i = 0; i < f->n; i++)
+        s[i] = (span){(size_t)(uintptr_t)f->t[i].data, (size_t)(uintptr_t)f->t[i].data + tensor_bytes(&f->t[i]), i};
+    qsort(s, (size_t)f->n, sizeof *s, by_begin);
+    bool ok = true;
+    int far = -1; /* the tensor that reaches furthest so far */
+    for (int k = 0; ok && k < f->n; k++) {
+        if (far >= 0 && s[k].begin < s[far].end && s[k].end > s[k].begin)
+            ok = jfail(j, "tensor '%s': data_offsets [%zu,%zu] overlap those of tensor '%s' [%zu,%zu]", f->t[s[k].i].name,
+                       s[k].begin, s[k].end, f->t[s[far].i].name, s[far].begin, s[far].end);
+        if (far < 0 || s[k].end > s[far].end)
+            far = k;
+    }
+    free(s);
+    return ok;
+}
+
+/* The 16 hex digits at p as a number; false if they are not 16 lowercase hex digits. */
+static bool hex16(const unsigned char *p, uint64_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        *v = *v << 4 | (uint64_t)d;
+    }
+    return true;
+}
+
+/* Whether the file opens with dnic's checksums: 1 (*hsum and *dsum are then the sums it holds),
+ * 0 (it does not), -1 (it says it does but they are damaged). */
+static int has_checksums(const unsigned char *b, size_t size, uint64_t *hsum, uint64_t *dsum)
+{
+    size_t p = 8 + strlen(SUM_PREFIX);
+    if (size < p || memcmp(b + 8, SUM_PREFIX, p - 8))
+        return 0;
+    return size >= p + SUM_LEN + 1 && hex16(b + p, hsum) && b[p + 16] == '-' && hex16(b + p + 17, dsum) &&
+                   b[p + SUM_LEN] == '"'
+               ? 1
+               : -1;
+}
+
+/* The checksum of the length and the header, its own 16 digits read as zeros. */
+static uint64_t header_sum(unsigned char *b, size_t hlen)
+{
+    unsigned char keep[16], *digits = b + 8 + strlen(SUM_PREFIX);
+    memcpy(keep, digits, 16);
+    memset(digits, '0', 16);
+    uint64_t h = dnic_hash64(b, 8 + hlen, SUM_SEED_HEADER, SUM_SEED_B);
+    memcpy(digits, keep, 16);
+    return h;
+}
+
+bool dnic_st_sign(unsigned char *b, size_t size)
+{
+    uint64_t hsum, dsum, hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | (size >= 8 ? b[i] : 0);
+    if (!has_checksums(b, size, &hsum, &dsum) || size < 8 + strlen(SUM_PREFIX) + SUM_LEN + 1 || hlen > size - 8 ||
+        hlen < strlen(SUM_PREFIX) + SUM_LEN + 1)
+        return false;
+    char digits[17];
+    unsigned char *at = b + 8 + strlen(SUM_PREFIX);
+    at[16] = '-';
+    at[SUM_LEN] = '"';
+    snprintf(digits, sizeof digits, "%016" PRIx64, dnic_hash64(b + 8 + hlen, size - 8 - (size_t)hlen, SUM_SEED_DATA, SUM_SEED_B));
+    memcpy(at + 17, digits, 16);
+    snprintf(digits, sizeof digits, "%016" PRIx64, header_sum(b, (size_t)hlen));
+    memcpy(at, digits, 16);
+    return true;
+}
+
 dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t errlen)
 {
+    return dnic_st_read_as(f, path, "file", err, errlen);
+}
+
+dnic_status dnic_st_read_as(dnic_st_file *f, const char *path, const char *kind, char *err, size_t errlen)
+{
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
+    const char *why;
+    FILE *fp = dnic_open_regular(path, &why);
     if (!fp)
-        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, why);
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(fp), &st) != 0) {
         fclose(fp);
-        return dnic_io_error(err, errlen, "%s: not a regular file", path);
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     }
     size_t size = (size_t)st.st_size;
     unsigned char *bytes = malloc(size + 1);
@@ -373,9 +446,27 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
         dnic_st_close(f);
         return dnic_io_error(err, errlen, "%s: truncated: %zu bytes, shorter than the 8-byte header length", path, size);
     }
-    uint64_t hlen = 0;
+    uint64_t hlen = 0, hsum = 0, dsum = 0;
     for (int b = 7; b >= 0; b--)
         hlen = hlen << 8 | bytes[b];
+    /* a file with checksums is checked before anything in it is believed */
+    int summed = has_checksums(bytes, size, &hsum, &dsum);
+    if (summed < 0) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is corrupted: its checksums (bytes %zu-%zu) are not %d hex digits", path,
+                             kind, 8 + strlen(SUM_PREFIX), 8 + strlen(SUM_PREFIX) + SUM_LEN, 32);
+    }
+    if (summed && (hlen > size - 8 || hlen < strlen(SUM_PREFIX) + SUM_LEN)) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is %s: its header length (bytes 0-7) is %" PRIu64 ", %s (%zu bytes)",
+                             path, kind, hlen > size - 8 ? "truncated or corrupted" : "corrupted", hlen,
+                             hlen > size - 8 ? "past the end of the file" : "too short for its checksums", size);
+    }
+    if (summed && header_sum(bytes, (size_t)hlen) != hsum) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is corrupted: bytes 0-%" PRIu64 " (the length and the header) do not "
+                             "match their checksum", path, kind, hlen + 7);
+    }
     if (hlen > MAX_HEADER) {
         dnic_st_close(f);
         return dnic_io_error(err, errlen, "%s: header length %" PRIu64 " is larger than the %d-byte limit", path, hlen, MAX_HEADER);
@@ -451,7 +542,18 @@ dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t er
         dnic_st_close(f);
         return DNIC_ERR_IO;
     }
+    if (ok)
+        ok = no_overlap(&j, f);
+    if (!ok) {
+        dnic_st_close(f);
+        return DNIC_ERR_IO;
+    }
     const unsigned char *data = bytes + 8 + hlen;
+    if (summed && dnic_hash64(data, data_size, SUM_SEED_DATA, SUM_SEED_B) != dsum) {
+        dnic_st_close(f);
+        return dnic_io_error(err, errlen, "%s: the %s is corrupted: bytes %" PRIu64 "-%zu (the tensors' data) do not match "
+                             "their checksum", path, kind, hlen + 8, size - 1);
+    }
     for (int i = 0; i < f->n; i++)
         f->t[i].data = data + (uintptr_t)f->t[i].data;
     return DNIC_OK;
@@ -500,10 +602,38 @@ static void shape_str(char *buf, size_t n, const dnic_st_tensor *t)
         snprintf(buf, n, "[%" PRId64 ",%" PRId64 "]", t->shape[0], t->shape[1]);
 }
 
+/* Weights must be numbers: a NaN or an infinity is named with its place in the tensor and file. */
+static dnic_status finite_values(const dnic_st_file *f, const dnic_st_tensor *t, const char *path, char *err, size_t errlen)
+{
+    size_t es = dnic_dtype_size(t->dtype), cols = t->ndim == 2 ? (size_t)t->shape[1] : 1, n = (size_t)t->shape[0] * cols;
+    for (size_t k = 0; k < n; k++) {
+        /* memcpy: a hostile file's offsets need not be aligned */
+        double v;
+        float v32;
+        if (t->dtype == DNIC_F64)
+            memcpy(&v, (const unsigned char *)t->data + k * es, es);
+        else {
+            memcpy(&v32, (const unsigned char *)t->data + k * es, es);
+            v = (double)v32;
+        }
+        if (isfinite(v))
+            continue;
+        size_t at = (size_t)((const unsigned char *)t->data - f->bytes) + k * es;
+        char where[64];
+        if (t->ndim == 2)
+            snprintf(where, sizeof where, "[%zu,%zu]", k / cols, k % cols);
+        else
+            snprintf(where, sizeof where, "[%zu]", k);
+        return dnic_io_error(err, errlen, "%s: tensor '%s' holds %s at %s (bytes %zu-%zu): weights must be finite", path,
+                             t->name, isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", where, at, at + es - 1);
+    }
+    return DNIC_OK;
+}
+
 dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size_t errlen)
 {
     dnic_st_file f;
-    dnic_status s = dnic_st_read(&f, path, err, errlen);
+    dnic_status s = dnic_st_read_as(&f, path, "weights file", err, errlen);
     if (s != DNIC_OK)
         return s;
     dnic_st_tensor *want = malloc(((size_t)p->nbufs + 1) * sizeof *want);
@@ -529,6 +659,8 @@ dnic_status dnic_program_load(dnic_program *p, const char *path, char *err, size
             s = dnic_io_error(err, errlen, "%s: tensor '%s' has shape %s but the model's is %s", path, want[i].name, a, b);
         }
     }
+    for (int i = 0; i < n && s == DNIC_OK; i++)
+        s = finite_values(&f, dnic_st_find(&f, want[i].name), path, err, errlen);
     for (int i = 0; i < f.n && s == DNIC_OK; i++) {
         bool known = false;
         for (int k = 0; k < n; k++)

@@ -12,6 +12,7 @@
 #ifndef DNIC_SAFETENSORS_H
 #define DNIC_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,9 +39,17 @@ typedef struct dnic_st_file {
  * rename.  On failure nothing is left behind and err says why. */
 dnic_status dnic_st_write(const char *path, const dnic_st_tensor *t, int n, char *err, size_t errlen);
 
-/* Reads and validates a whole file.  On failure err names the file and the field or tensor. */
+/* Reads and validates a whole file.  On failure err names the file and the field or tensor.
+ * Files dnic writes carry checksums of their header and their data (in __metadata__), checked
+ * first: a changed byte anywhere is "the file is corrupted" with the byte range.  Files without
+ * them (other writers, older dnic) are read with the other checks alone.  _as names the file's
+ * kind in those messages ("the checkpoint is corrupted"). */
 dnic_status dnic_st_read(dnic_st_file *f, const char *path, char *err, size_t errlen);
+dnic_status dnic_st_read_as(dnic_st_file *f, const char *path, const char *kind, char *err, size_t errlen);
 void dnic_st_close(dnic_st_file *f);
+/* Rewrites the checksums of a whole file in memory after an edit (the fuzzers use it to reach
+ * past them); false if it has none or its length is out of range. */
+bool dnic_st_sign(unsigned char *file, size_t size);
 const dnic_st_tensor *dnic_st_find(const dnic_st_file *f, const char *name);
 
 /* The parameters of a program as tensors: "<layer>.weight" [in,out], "<layer>.bias" [out].

@@ -753,7 +753,7 @@ static bool load_checkpoint(run *r)
 {
     dnic_program *p = r->p;
     dnic_st_file f;
-    if (dnic_st_read(&f, r->o->resume, r->res->error, sizeof r->res->error) != DNIC_OK)
+    if (dnic_st_read_as(&f, r->o->resume, "checkpoint", r->res->error, sizeof r->res->error) != DNIC_OK)
         return false;
     const dnic_st_tensor *ct = dnic_st_find(&f, "dnic.counters"), *rt = dnic_st_find(&f, "dnic.passes");
     if (!ct || ct->dtype != DNIC_F64 || ct->ndim != 1 || ct->shape[0] != NCOUNTERS || !rt || rt->dtype != DNIC_F64 ||
@@ -761,8 +761,13 @@ static bool load_checkpoint(run *r)
         return resume_fail(r, &f, "not a dnic checkpoint (dnic.counters or dnic.passes missing or malformed)");
     double c[NCOUNTERS];
     memcpy(c, ct->data, sizeof c);
-    if (c[0] != CKPT_VERSION)
-        return resume_fail(r, &f, "checkpoint format %g, this dnic reads %d", c[0], CKPT_VERSION);
+    if (c[0] != CKPT_VERSION) { /* a format dnic wrote is a small whole number; anything else is damage */
+        size_t at = (size_t)((const unsigned char *)ct->data - f.bytes);
+        if (c[0] >= 1 && c[0] < CKPT_VERSION && c[0] == (int)c[0])
+            return resume_fail(r, &f, "checkpoint format %d, this dnic reads %d", (int)c[0], CKPT_VERSION);
+        return resume_fail(r, &f, "the checkpoint is corrupted: its format (dnic.counters[0], bytes %zu-%zu) reads %.17g",
+                           at, at + 7, c[0]);
+    }
     uint64_t fp = (uint64_t)c[4] << 32 | (uint64_t)c[5];
     if (fp != r->o->fingerprint)
         return resume_fail(r, &f, "the checkpoint belongs to another model (its layers or SG modules differ from this one's)");
@@ -805,9 +810,9 @@ static bool load_checkpoint(run *r)
         for (int i = 0; i < n - 2; i++)
             memcpy((void *)(uintptr_t)want[i].data, dnic_st_find(&f, want[i].name)->data,
                    (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
-        const double *ring = rt->data;
         for (int i = 0; i < RING; i++) {
-            const double *row = ring + (size_t)i * (MAX_STAGES + 6);
+            double row[MAX_STAGES + 6]; /* copied: a file's offsets need not be aligned */
+            memcpy(row, (const unsigned char *)rt->data + sizeof row * (size_t)i, sizeof row);
             r->ring[i].loss = row[0];
             memcpy(r->ring[i].sg, row + 1, sizeof r->ring[i].sg);
             r->ring[i].has_test = row[MAX_STAGES + 1] != 0;

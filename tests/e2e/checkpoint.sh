@@ -73,6 +73,41 @@ size=$(stat -c %s "$TMP/bad.st")
 printf '\x55' | dd of="$TMP/bad.st" bs=1 seek=$((size - 3000)) conv=notrunc 2> /dev/null
 expect_fail "a corrupted checkpoint is refused" "error: $TMP/bad.st: the checkpoint is corrupted" $M --run $A --resume "$TMP/bad.st"
 head -c 200 "$TMP/c.st" > "$TMP/short.st"
-expect_fail "a truncated checkpoint is refused" "error: $TMP/short.st: truncated" $M --run $A --resume "$TMP/short.st"
+expect_fail "a truncated checkpoint is refused" "error: $TMP/short.st: the checkpoint is truncated or corrupted: its header length (bytes 0-7) is" $M --run $A --resume "$TMP/short.st"
 expect_fail "--checkpoint-every needs --checkpoint" "error: --checkpoint-every needs --checkpoint FILE" $M --run --checkpoint-every 3
+# corruption anywhere is corruption, with the byte range (issue 18): the header (a flipped bit
+# in the JSON once read "checkpoint format 1, this dnic reads 1"), the data, the length
+expect_line() { # NAME LINE ARGS...: exit 1 and exactly LINE among the output's lines
+    name=$1 line=$2; shift 2
+    out=$(timeout 60 "$DNIC" "$@" 2>&1); rc=$?
+    if [ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qxF -- "$line"; then ok "$name"; else not_ok "$name" "exit $rc" "$out"; fi
+}
+flip() { # FILE OFFSET XOR: flips bits of one byte
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "\\$(printf %03o $((b ^ $3)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2> /dev/null
+}
+hlen=$(od -An -tu8 -N8 "$TMP/c.st" | tr -d ' ')
+size=$(stat -c %s "$TMP/c.st")
+# dnic.counters' data: its format (2.0) is the first float64
+at=$(head -c $((8 + hlen)) "$TMP/c.st" | grep -ao '"dnic.counters":{[^}]*}' | sed 's/.*data_offsets":\[\([0-9]*\),.*/\1/')
+at=$((8 + hlen + at))
+for where in header counters length; do
+    cp "$TMP/c.st" "$TMP/x.st"
+    case $where in
+    header) flip "$TMP/x.st" 100 4; want="the checkpoint is corrupted: bytes 0-$((hlen + 7)) (the length and the header) do not match their checksum" ;;
+    counters) flip "$TMP/x.st" $at 1; want="the checkpoint is corrupted: bytes $((hlen + 8))-$((size - 1)) (the tensors' data) do not match their checksum" ;;
+    length) flip "$TMP/x.st" 3 64; want="the checkpoint is truncated or corrupted: its header length (bytes 0-7) is $((hlen + (64 << 24))), past the end of the file ($size bytes)" ;;
+    esac
+    expect_line "a bit flipped in the checkpoint's $where is corruption, located" "dnic: error: $TMP/x.st: $want" \
+        $M --run $A --resume "$TMP/x.st"
+    [ $where = header ] && expect_line "--resume alone says the same" "dnic: error: $TMP/x.st: $want" --run --resume "$TMP/x.st"
+done
+# a checkpoint without checksums (another writer's, or dnic's before them): its format counter
+# is still checked for damage, not called another format
+cp "$TMP/c.st" "$TMP/old.st"
+flip "$TMP/old.st" $((8 + 25)) 1 # "checksum" -> "checksul": an unknown metadata key, no checksums
+flip "$TMP/old.st" $at 1
+expect_line "without checksums, a damaged format counter is corruption, located" \
+    "dnic: error: $TMP/old.st: the checkpoint is corrupted: its format (dnic.counters[0], bytes $at-$((at + 7))) reads 2.0000000000000004" \
+    $M --run $A --resume "$TMP/old.st"
 finish

@@ -44,7 +44,7 @@ run --set train.epochs=1 --set train.dtype=float32 --save-weights "$TMP/f32.st" 
 expect_fail "a float32 file into a float64 model is refused" \
     "error: $TMP/f32.st: tensor 'h1.weight' is F32 but the model is trained in F64" $M --run --load-weights "$TMP/f32.st"
 head -c 100 "$TMP/w10.st" > "$TMP/trunc.st"
-expect_fail "a truncated file is refused" "error: $TMP/trunc.st: truncated: the header needs" $M --run --load-weights "$TMP/trunc.st"
+expect_fail "a truncated file is refused" "error: $TMP/trunc.st: the weights file is truncated or corrupted: its header length (bytes 0-7) is" $M --run --load-weights "$TMP/trunc.st"
 "$DNIC" examples/seed_dni.dni --run --no-progress --set train.epochs=1 --set sg.h1.form=mlp --set 'sg.h1.hidden=[4]' \
     --save-weights "$TMP/mlp.st" > /dev/null 2>&1
 expect_fail "a file with other tensors is refused" "error: $TMP/mlp.st: tensor 'h1.sg.weight' is missing" \

@@ -1,0 +1,85 @@
+/* The hash of runtime/hash.h: murmur3-style lanes over little-endian 8-byte words. */
+#include <string.h>
+
+#include "hash.h"
+
+static uint64_t rotl(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t fmix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static void word(dnic_hash *h, const unsigned char *p)
+{
+    uint64_t w = 0;
+    for (int j = 0; j < 8; j++)
+        w |= (uint64_t)p[j] << (8 * j);
+    h->h1 = rotl(h->h1 ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL + h->h2;
+    h->h2 = rotl(h->h2 ^ (w * 0x4cf5ad432745937fULL), 33) * 0x87c37b91114253d5ULL + h->h1;
+}
+
+void dnic_hash_init(dnic_hash *h, uint64_t seed1, uint64_t seed2)
+{
+    *h = (dnic_hash){.h1 = seed1, .h2 = seed2};
+}
+
+void dnic_hash_add(dnic_hash *h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    h->len += n;
+    while (n > 0 && h->npart > 0) {
+        h->part[h->npart++] = *p++;
+        n--;
+        if (h->npart == 8) {
+            word(h, h->part);
+            h->npart = 0;
+        }
+    }
+    for (; n >= 8; p += 8, n -= 8)
+        word(h, p);
+    memcpy(h->part, p, n);
+    h->npart = (int)n;
+}
+
+static void finish(dnic_hash *h)
+{
+    if (h->npart) {
+        memset(h->part + h->npart, 0, (size_t)(8 - h->npart));
+        word(h, h->part);
+        h->npart = 0;
+    }
+}
+
+uint64_t dnic_hash_end64(dnic_hash *h)
+{
+    finish(h);
+    return fmix(h->h1 ^ h->len) ^ fmix(h->h2);
+}
+
+void dnic_hash_end128(dnic_hash *h, unsigned char out[16])
+{
+    finish(h);
+    uint64_t a = fmix(h->h1 ^ h->len), b = fmix(h->h2 + a);
+    a += b;
+    for (int i = 0; i < 8; i++) {
+        out[i] = (unsigned char)(a >> (8 * i));
+        out[8 + i] = (unsigned char)(b >> (8 * i));
+    }
+}
+
+uint64_t dnic_hash64(const void *p, size_t n, uint64_t seed1, uint64_t seed2)
+{
+    dnic_hash h;
+    dnic_hash_init(&h, seed1, seed2);
+    dnic_hash_add(&h, p, n);
+    return dnic_hash_end64(&h);
+}
