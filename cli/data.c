@@ -1,6 +1,7 @@
 /* The data a run trains on: the model's built-in, IDX or CSV data, cut to its limits, with
  * the validation examples held out; drawn before the weights, as the seeds draw them. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "binadd.h"
 #include "cli.h"
@@ -41,16 +42,18 @@ bool cli_check_data_widths(dnic_diag *d, const dnic_model *m)
 
 /* classes = [...]: keeps the examples whose label is one of the classes (in file order), each
  * relabelled with its class's position in the list, one-hot over the list with one_hot.  ds
- * was loaded with one class number per example. */
+ * was loaded with one class number per example; its inputs are moved up in place (no copy of
+ * the data set), its labels rewritten in a new array. */
 static bool select_classes(dnic_diag *d, const dnic_data_spec *s, const char *file, dnic_dataset *ds)
 {
-    size_t es = dnic_dtype_size(ds->dtype);
+    size_t es = dnic_dtype_size(ds->dtype), row = (size_t)ds->inputs * es;
     int w = s->one_hot ? s->one_hot : 1, n = 0;
-    double *x = malloc((size_t)ds->n * (size_t)ds->inputs * sizeof *x + 1);
-    double *y = malloc((size_t)ds->n * (size_t)w * sizeof *y + 1);
-    bool ok = x && y;
-    for (int i = 0; ok && i < ds->n; i++) {
-        const char *row = (const char *)ds->x + (size_t)i * (size_t)ds->inputs * es;
+    char *y = calloc((size_t)ds->n * (size_t)w + 1, es);
+    if (!y) {
+        dnic_error(d, (dnic_span){0}, "out of memory selecting the classes of %s", file);
+        return false;
+    }
+    for (int i = 0; i < ds->n; i++) {
         const char *lab = (const char *)ds->y + (size_t)i * es;
         double c = ds->dtype == DNIC_F64 ? *(const double *)lab : (double)*(const float *)lab;
         int k = 0;
@@ -58,28 +61,25 @@ static bool select_classes(dnic_diag *d, const dnic_data_spec *s, const char *fi
             k++;
         if (k == s->nclasses)
             continue;
-        for (int j = 0; j < ds->inputs; j++)
-            x[(size_t)n * ds->inputs + j] = ds->dtype == DNIC_F64 ? ((const double *)row)[j] : (double)((const float *)row)[j];
-        for (int j = 0; j < w; j++)
-            y[(size_t)n * w + j] = s->one_hot ? (double)(j == k) : (double)k;
+        if (n != i)
+            memmove((char *)ds->x + (size_t)n * row, (const char *)ds->x + (size_t)i * row, row);
+        size_t at = (size_t)n * (size_t)w + (size_t)(s->one_hot ? k : 0);
+        double v = s->one_hot ? 1 : k;
+        if (ds->dtype == DNIC_F64)
+            ((double *)y)[at] = v;
+        else
+            ((float *)y)[at] = (float)v;
         n++;
     }
-    dnic_dataset out = {0};
-    if (ok && n == 0) {
+    free(ds->y);
+    ds->y = y;
+    ds->labels = w;
+    ds->n = n;
+    if (n == 0) {
         dnic_error(d, (dnic_span){0}, "%s: no example is of the classes the model lists", file);
-        ok = false;
-    } else if (ok) {
-        ok = dnic_dataset_from_f64(&out, ds->dtype, n, ds->inputs, w, x, y) == DNIC_OK;
-        if (!ok)
-            dnic_error(d, (dnic_span){0}, "out of memory selecting the classes of %s", file);
-    } else {
-        dnic_error(d, (dnic_span){0}, "out of memory selecting the classes of %s", file);
+        return false;
     }
-    free(x);
-    free(y);
-    dnic_dataset_free(ds);
-    *ds = out;
-    return ok;
+    return true;
 }
 
 /* Builds the training set the model declares (and its test set, when it has one), drawing

@@ -24,6 +24,11 @@ got=$(od -An -v -t f8 -j $((8 + hlen)) ex.st | tr -s ' ' '\n' | sed '/^$/d' | tr
 want="4 5 6 7 8 9 10 11 12 13 14 15 1 0 1 "
 [ "$got" = "$want" ] && ok "data classes = [2, 1]: rows 2, 3 and 4 of tiny.csv, labelled 1, 0, 1" ||
     not_ok "data classes = [2, 1] keeps and relabels the rows" "got:  $got" "want: $want" "$(cat cls.out)"
+sed 's/classes = \[2, 1\]/classes = [7, 9]/' cls.dni > cls0.dni
+out=$("$DNIC" cls0.dni --run --no-progress 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$out" = "dnic: error: tiny.csv: no example is of the classes the model lists" ] &&
+    ok "data classes that no example has: a located error, exit 1" ||
+    not_ok "data classes that no example has: a located error, exit 1" "exit $rc" "$out"
 
 if ! /usr/bin/python3 -c 'import numpy' 2> /dev/null; then
     tap_n=$((tap_n + 1))
