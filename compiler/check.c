@@ -773,13 +773,14 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
         dnic_error(c->d, sp, "'%s' is not a part of a layer an SG module can attach to: write sg %s or sg %s.state",
                    dot + 1, lname, lname);
     }
-    sg->layer = layer_index(c->m, nlayers, lname);
+    /* an unknown part is reported alone: the module attaches to nothing */
+    sg->layer = dot && strcmp(dot + 1, "state") != 0 ? -2 : layer_index(c->m, nlayers, lname);
     sg->bias = true;
     sg->hidden_act = DNIC_ACT_RELU;
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
     sg->hidden_init = (dnic_init){DNIC_INIT_HE_UNIFORM, 1, 0};
     sg->lr = -1;
-    if (sg->layer < 0) {
+    if (sg->layer == -1) {
         dnic_span sp = d->name_span;
         sp.end_col = sp.col + (int)strlen(lname);
         dnic_error(c->d, sp, "sg names layer '%s', which is not defined", lname);
