@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "binadd.h"
+#include "copytask.h"
 #include "cli.h"
 #include "dataset_files.h"
 
@@ -82,6 +83,30 @@ static bool select_classes(dnic_diag *d, const dnic_data_spec *s, const char *fi
     return true;
 }
 
+/* n copy or repeat_copy sequences from r into ds. */
+static bool copy_set(dnic_diag *d, const dnic_model *m, dnic_rng *r, int n, dnic_dataset *ds)
+{
+    const dnic_data_spec *s = &m->data;
+    size_t nx = (size_t)n * (size_t)s->inputs, ny = (size_t)n * (size_t)s->labels;
+    double *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
+    bool ok = x && y && dnic_copy_generate(r, s->bits, s->length, s->repeats, n, x, y) == 0 &&
+              dnic_dataset_from_f64(ds, m->train.dtype, n, s->inputs, s->labels, x, y) == DNIC_OK;
+    if (!ok)
+        dnic_error(d, s->span, "out of memory making %d sequences", n);
+    free(x);
+    free(y);
+    return ok;
+}
+
+/* The training sequences, then the test sequences, from the data's own stream. */
+static bool make_copy(dnic_diag *d, const dnic_model *m, dnic_dataset *ds, dnic_dataset *test)
+{
+    dnic_rng r;
+    dnic_rng_seed(&r, m->data.seed);
+    return copy_set(d, m, &r, m->data.examples, ds) &&
+           (!m->data.test_examples || copy_set(d, m, &r, m->data.test_examples, test));
+}
+
 /* Builds the training set the model declares (and its test set, when it has one), drawing
  * the built-in data from `rng` unless the data block has its own seed. */
 static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *ds, dnic_dataset *test)
@@ -115,6 +140,8 @@ static bool make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dat
             test->n = s->test_limit;
         return true;
     }
+    if (s->kind == DNIC_DATA_COPY || s->kind == DNIC_DATA_REPEAT_COPY)
+        return make_copy(d, m, ds, test);
     size_t nx = (size_t)s->examples * (size_t)s->inputs, ny = (size_t)s->examples * (size_t)s->labels;
     double *x = malloc(nx * sizeof *x), *y = malloc(ny * sizeof *y);
     dnic_rng own;

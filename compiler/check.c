@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "copytask.h"
 #include "layers.h"
 
 struct dnic_checker {
@@ -411,7 +412,8 @@ static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
 
 /* ---- declarations ------------------------------------------------------------------------- */
 
-static const char *const DATA_KINDS[] = {"binary_addition", "idx", "csv"};
+static const char *const DATA_KINDS[] = {"binary_addition", "idx", "csv", "copy", "repeat_copy"};
+enum { NDATA_KINDS = sizeof DATA_KINDS / sizeof DATA_KINDS[0] };
 
 /* A data path as the run will open it: a relative path written in the model file is relative
  * to the model file's directory (so a model and its data move together); one typed in --set
@@ -479,19 +481,58 @@ static void check_classes(checker *c, const dnic_setting *s, dnic_data_spec *ds)
         dnic_error(c->d, oh->value->span, "one_hot = %g, but classes lists %d classes", oh->value->num, ds->nclasses);
 }
 
+/* "copy with bits = 8, length = 5" (for messages) */
+static const char *copy_desc(checker *c, const dnic_data_spec *ds)
+{
+    if (ds->kind == DNIC_DATA_COPY)
+        return dnic_sprintf(c->a, "copy with bits = %d, length = %d", ds->bits, ds->length);
+    return dnic_sprintf(c->a, "repeat_copy with bits = %d, length = %d, repeats = %d", ds->bits, ds->length,
+                        ds->repeats);
+}
+
+/* data copy / data repeat_copy: the generated sequence tasks (runtime/copytask.c).  They always
+ * have their own random stream (seed, default 1), so the weights draw the same numbers with
+ * any data. */
+static void check_copy(checker *c, const dnic_decl *d, dnic_data_spec *ds)
+{
+    bool rep = ds->kind == DNIC_DATA_REPEAT_COPY;
+    const char *what = rep ? "data repeat_copy" : "data copy";
+    static const char *const keys[] = {"bits", "length", "examples", "test_examples", "seed", "inputs", "labels",
+                                       "validation", "repeats"};
+    check_keys(c, d, keys, rep ? 9 : 8, what);
+    const dnic_setting *s;
+    if ((s = require(c, d, "bits", what)))
+        get_int32(c, s, 1, 64, &ds->bits);
+    if ((s = require(c, d, "length", what)))
+        get_int32(c, s, 1, 1000, &ds->length);
+    if (rep && (s = require(c, d, "repeats", what)))
+        get_int32(c, s, 1, 100, &ds->repeats);
+    if ((s = require(c, d, "examples", what)))
+        get_int32(c, s, 1, 10000000, &ds->examples);
+    if ((s = find(d, "test_examples")))
+        get_int32(c, s, 1, 10000000, &ds->test_examples);
+    ds->has_seed = true;
+    ds->seed = 1;
+    long long v;
+    if ((s = find(d, "seed")) && get_int(c, s, 0, 4294967295LL, &v))
+        ds->seed = (uint32_t)v;
+    if (rep && !ds->repeats)
+        ds->length = 0; /* unknown: no width is blamed on it */
+}
+
 static void check_data(checker *c, const dnic_decl *d)
 {
     dnic_data_spec *ds = &c->m->data;
     ds->span = d->span;
     ds->scale = 1;
     int kind = -1;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NDATA_KINDS; i++)
         if (strcmp(d->name, DATA_KINDS[i]) == 0)
             kind = i;
     if (kind < 0) {
         dnic_error(c->d, d->name_span, "unknown data source '%s'", d->name);
-        suggest(c, d->name_span, d->name, DATA_KINDS, 3);
-        dnic_note(c->d, NOSPAN, "data sources are binary_addition, idx and csv");
+        suggest(c, d->name_span, d->name, DATA_KINDS, NDATA_KINDS);
+        dnic_note(c->d, NOSPAN, "data sources are binary_addition, idx, csv, copy and repeat_copy");
         return;
     }
     ds->kind = (dnic_data_kind)kind;
@@ -510,6 +551,8 @@ static void check_data(checker *c, const dnic_decl *d)
                 ds->seed = (uint32_t)v;
             }
         }
+    } else if (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) {
+        check_copy(c, d, ds);
     } else if (ds->kind == DNIC_DATA_IDX) {
         static const char *const keys[] = {"train_images", "train_labels", "test_images", "test_labels",
                                            "scale", "one_hot", "inputs", "labels", "limit", "test_limit",
@@ -544,7 +587,8 @@ static void check_data(checker *c, const dnic_decl *d)
                 get_int32(c, s, 0, 1000000, &ds->label_index);
         }
     }
-    if (ds->kind != DNIC_DATA_BINADD) { /* binary_addition has neither: check_keys said so */
+    bool generated = ds->kind == DNIC_DATA_BINADD || ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY;
+    if (!generated) { /* the generators have none of these: check_keys said so */
         if ((s = find(d, "scale")))
             get_real(c, s, 0, true, 1e30, &ds->scale);
         if ((s = find(d, "one_hot")))
@@ -557,7 +601,7 @@ static void check_data(checker *c, const dnic_decl *d)
             !find(d, ds->kind == DNIC_DATA_IDX ? "test_images" : "test"))
             dnic_error(c->d, s->key_span, "test_limit limits the test set, but data %s has none", d->name);
     }
-    if ((s = find(d, "validation")) && get_real(c, s, 0, true, 0.9, &ds->validation) && ds->kind == DNIC_DATA_BINADD &&
+    if ((s = find(d, "validation")) && get_real(c, s, 0, true, 0.9, &ds->validation) && generated &&
         ds->examples && (int)(ds->examples * ds->validation) < 1)
         dnic_error(c->d, s->value->span, "validation = %g holds out no example of %d", ds->validation, ds->examples);
     const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
@@ -570,7 +614,21 @@ static void check_data(checker *c, const dnic_decl *d)
                    ds->inputs, ds->bits, 2 * ds->bits);
         ds->inputs = 0; /* unknown: the layers are not blamed for it too */
     }
-    if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels)) {
+    dnic_copy_shape cs;
+    if (in && ds->inputs && (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) && ds->length &&
+        dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0 && ds->inputs != cs.steps * cs.step_inputs) {
+        dnic_error(c->d, in->value->span, "inputs = %d, but %s gives %d steps of %d inputs: inputs = %d", ds->inputs,
+                   copy_desc(c, ds), cs.steps, cs.step_inputs, cs.steps * cs.step_inputs);
+        ds->inputs = 0;
+    }
+    if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels) && ds->labels &&
+        (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) && ds->length &&
+        dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0 && ds->labels != cs.outputs * cs.step_labels) {
+        dnic_error(c->d, lab->value->span, "labels = %d, but %s labels its last %d steps with %d each: labels = %d",
+                   ds->labels, copy_desc(c, ds), cs.outputs, cs.step_labels, cs.outputs * cs.step_labels);
+        ds->labels = 0;
+    }
+    if (lab && ds->labels) {
         if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits) {
             dnic_error(c->d, lab->value->span, "labels = %d, but binary_addition with bits = %d gives %d labels",
                        ds->labels, ds->bits, ds->bits);
@@ -1138,6 +1196,33 @@ static dnic_span layer_span(checker *c, const dnic_layer *l, const char *key)
     return l->span;
 }
 
+/* A recurrent layer's outputs = N (N > 1): not on the output layer (the loss would hand it
+ * each step's delta, which the recurrence's gradient must join before the activation), and
+ * within its last truncation chunk (a training step backpropagates the consumers' gradient
+ * into that chunk only). */
+static void check_outputs(checker *c, const dnic_model *m, const dnic_layer *l, bool is_out)
+{
+    if (!l->kind->state_width || ((const dnic_rnn_cfg *)l->cfg)->outputs == 1)
+        return;
+    const dnic_rnn_cfg *cfg = l->cfg;
+    if (is_out) {
+        dnic_error(c->d, layer_span(c, l, "outputs"), "the output layer '%s' cannot output %d states: put a dense "
+                   "layer with steps = %d after it, e.g. dense(%s, %d) { steps = %d }", l->name, cfg->outputs,
+                   cfg->outputs, l->name, m->data.labels > 0 && m->data.labels % cfg->outputs == 0
+                   ? m->data.labels / cfg->outputs : 1, cfg->outputs);
+        return;
+    }
+    int T = cfg->unroll ? cfg->unroll : m->train.unroll ? m->train.unroll : cfg->steps;
+    T = T < cfg->steps ? T : cfg->steps;
+    int last = cfg->steps - (cfg->steps + T - 1) / T * T + T;
+    if (cfg->outputs > last) {
+        dnic_error(c->d, layer_span(c, l, "outputs"), "outputs = %d reaches back past the last truncation chunk of "
+                   "'%s' (unroll = %d leaves it %d step%s): a training step backpropagates the output's gradient "
+                   "into that chunk only", cfg->outputs, l->name, T, last, last == 1 ? "" : "s");
+        dnic_note(c->d, NOSPAN, "use outputs <= %d, or a longer unroll", last);
+    }
+}
+
 static const dnic_decl *unique(checker *c, dnic_decl_kind k)
 {
     const dnic_decl *first = NULL;
@@ -1560,6 +1645,8 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                 dnic_error(d, layer_span(c, l, "activation"), "softmax is for a dense output layer, not %s", l->kind->name);
             }
         }
+        for (int i = 0; i < n; i++)
+            check_outputs(c, m, &m->layers[i], i == out);
         dnic_layer *o = &m->layers[out];
         if (o->act == DNIC_ACT_SOFTMAX && o->out == 1) /* its output is always 1: nothing to learn */
             dnic_error(d, layer_span(c, o, "activation"), "softmax needs at least 2 units, but layer '%s' is 1 wide; use sigmoid",

@@ -175,7 +175,9 @@ typedef struct dnic_opt_spec {
     double momentum;           /* momentum: v = momentum * v + g */
     double beta1, beta2, eps;  /* adam */
 } dnic_opt_spec;
-typedef enum dnic_data_kind { DNIC_DATA_BINADD, DNIC_DATA_IDX, DNIC_DATA_CSV } dnic_data_kind;
+typedef enum dnic_data_kind {
+    DNIC_DATA_BINADD, DNIC_DATA_IDX, DNIC_DATA_CSV, DNIC_DATA_COPY, DNIC_DATA_REPEAT_COPY
+} dnic_data_kind;
 
 typedef struct dnic_sg {
     int layer;                 /* index into model.layers */
@@ -216,7 +218,9 @@ typedef struct dnic_layer {
 typedef struct dnic_data_spec {
     dnic_data_kind kind;
     dnic_span span;
-    int bits, examples;        /* binary addition */
+    int bits, examples;        /* binary addition, copy and repeat_copy */
+    int length, repeats;       /* copy and repeat_copy: the vectors per sequence, the copies */
+    int test_examples;         /* copy and repeat_copy: the test sequences (0: no test set) */
     bool has_seed;             /* the generator has its own stream */
     uint32_t seed;
     /* idx: images and labels files; csv: train_x and test_x are the files */

@@ -5,9 +5,9 @@
 
 #include "layers.h"
 
-/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init norm norm_momentum norm_eps lr } */
+/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init norm norm_momentum norm_eps lr steps } */
 static const char *const SETTINGS[] = {"activation", "bias", "init", "bias_init", "norm", "norm_momentum", "norm_eps",
-                                       "lr", NULL};
+                                       "lr", "steps", NULL};
 
 static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
 {
@@ -20,7 +20,8 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
     cfg->norm_eps = 1e-5;
     const dnic_arg *w = d->call->args.v[d->call->args.n - 1];
     dnic_setting ws = {.key = "width", .value = w->value};
-    dnic_check_int(c, &ws, 1, 1 << 20, &l->out);
+    dnic_check_int(c, &ws, 1, 1 << 20, &cfg->width);
+    cfg->steps = 1;
     const dnic_setting *s;
     if ((s = dnic_setting_find(d, "activation")))
         dnic_check_act(c, s, &l->act);
@@ -59,13 +60,27 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
             else
                 dnic_check_real(c, s, 0, true, 1, &cfg->norm_eps);
         }
+    if ((s = dnic_setting_find(d, "steps")) && dnic_check_int(c, s, 1, 4096, &cfg->steps) && cfg->steps > 1) {
+        if (cfg->batchnorm)
+            dnic_error(dnic_checker_diag(c), s->key_span, "a layer with norm = batch cannot take steps: its "
+                       "statistics would mix the steps");
+        else if (l->act == DNIC_ACT_SOFTMAX)
+            dnic_error(dnic_checker_diag(c), s->key_span, "softmax over steps is not supported: a softmax would "
+                       "normalise across all %d steps together; use sigmoid per output", cfg->steps);
+    }
+    l->out = cfg->width * cfg->steps;
 }
 
 static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width)
 {
-    (void)c;
-    (void)d;
-    ((dnic_dense_cfg *)l->cfg)->in = src_width[0];
+    dnic_dense_cfg *cfg = l->cfg;
+    if (src_width[0] % cfg->steps) {
+        dnic_error(dnic_checker_diag(c), dnic_decl_arg_span(d, 0),
+                   "dense '%s' applies itself to %d steps of its source, but the source's width %d is not a multiple "
+                   "of %d", d->name, cfg->steps, src_width[0], cfg->steps);
+        return false;
+    }
+    cfg->in = src_width[0] / cfg->steps;
     return true;
 }
 
@@ -74,6 +89,7 @@ typedef struct dense_ir {
     dnic_unit u;                    /* the linear part (u.out: the pre-normalisation z with BN) */
     int gamma, beta, mean, var;     /* norm = batch */
     int z, xhat, batch_mean, batch_var;
+    int *x, *y;                     /* steps = N: each step's input and output */
 } dense_ir;
 
 static void params(dnic_builder *b, dnic_layer_ir *L)
@@ -83,12 +99,12 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     const dnic_dense_cfg *cfg = l->cfg;
     dense_ir *st = dnic_alloc(a, sizeof *st);
     L->st = st;
+    int W = cfg->width;
     st->u.name = l->name;
     st->u.act = cfg->batchnorm ? DNIC_ACT_LINEAR : l->act;
     st->u.lr = cfg->lr > 0 ? cfg->lr : dnic_builder_model(b)->train.lr;
-    st->u.w = dnic_build_param(b, dnic_sprintf(a, "%s.weight", l->name), cfg->in, l->out, cfg->w_init, cfg->in, l->out);
-    st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, l->out, cfg->b_init, cfg->in, l->out)
-                        : -1;
+    st->u.w = dnic_build_param(b, dnic_sprintf(a, "%s.weight", l->name), cfg->in, W, cfg->w_init, cfg->in, W);
+    st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, W, cfg->b_init, cfg->in, W) : -1;
     st->u.grad_in = -1;
     st->u.frozen = !l->trainable;
     if (cfg->batchnorm) {
@@ -96,6 +112,79 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
         st->beta = dnic_build_const_param(b, dnic_sprintf(a, "%s.beta", l->name), 1, l->out, 0);
         st->mean = dnic_build_const_param(b, dnic_sprintf(a, "%s.running_mean", l->name), 1, l->out, 0);
         st->var = dnic_build_const_param(b, dnic_sprintf(a, "%s.running_var", l->name), 1, l->out, 1);
+    }
+}
+
+/* steps = N: y_t = act(x_t . W + b) for each step's columns x_t of the source, placed side by
+ * side in the output. */
+static void steps_forward(dnic_builder *b, dnic_layer_ir *L)
+{
+    dense_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_dense_cfg *cfg = l->cfg;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b);
+    if (!st->x) {
+        st->x = dnic_alloc(a, (size_t)cfg->steps * sizeof *st->x);
+        st->y = dnic_alloc(a, (size_t)cfg->steps * sizeof *st->y);
+        for (int t = 0; t < cfg->steps; t++) {
+            st->x[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.x%d", l->name, t + 1), B, cfg->in);
+            st->y[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.y%d", l->name, t + 1), B, cfg->width);
+        }
+    }
+    for (int t = 0; t < cfg->steps; t++) {
+        dnic_build_op(b, DNIC_OP_SLICE, st->x[t], L->in[0], -1, -1)->off = t * cfg->in;
+        dnic_build_op(b, DNIC_OP_DENSE, st->y[t], st->x[t], st->u.w, st->u.b)->act = l->act;
+        dnic_build_op(b, DNIC_OP_PLACE, L->out, st->y[t], -1, -1)->off = t * cfg->width;
+    }
+}
+
+/* steps = N, given dz w.r.t. the pre-activations of all steps side by side: one gradient of W
+ * (and b) summed over the steps, from the steps' inputs and deltas stacked; their updates; the
+ * message to the source, each step's in its columns, before or after the updates as
+ * train.backward_message says. */
+static void steps_backward(dnic_builder *b, dnic_layer_ir *L, int dz)
+{
+    dense_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_dense_cfg *cfg = l->cfg;
+    const dnic_unit *u = &st->u;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b), N = cfg->steps, W = cfg->width;
+    int *dzt = dnic_alloc(a, (size_t)N * sizeof *dzt);
+    for (int t = 0; t < N; t++) {
+        dzt[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.delta%d", l->name, t + 1), B, W);
+        dnic_build_op(b, DNIC_OP_SLICE, dzt[t], dz, -1, -1)->off = t * W;
+    }
+    int wt = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.t", l->name), W, cfg->in);
+    bool after = dnic_builder_model(b)->train.message == DNIC_MSG_AFTER_UPDATE;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == (after ? 1 : 0)) {
+            for (int t = 0; u->grad_in >= 0 && t < N; t++) {
+                int part = dnic_build_temp(b, dnic_sprintf(a, "%s.source.grad%d", l->name, t + 1), B, cfg->in);
+                dnic_ir_op *o = dnic_build_op(b, DNIC_OP_MATMUL_NT, part, dzt[t], u->w, -1);
+                o->scratch = wt;
+                o->scratch_ready = t > 0;
+                dnic_build_op(b, DNIC_OP_PLACE, u->grad_in, part, -1, -1)->off = t * cfg->in;
+            }
+            continue;
+        }
+        if (u->frozen)
+            continue;
+        int xs = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.x", l->name), N * B, cfg->in);
+        int ds = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.delta", l->name), N * B, W);
+        for (int t = 0; t < N; t++) {
+            dnic_build_op(b, DNIC_OP_STACK, xs, st->x[t], -1, -1)->off = t * B;
+            dnic_build_op(b, DNIC_OP_STACK, ds, dzt[t], -1, -1)->off = t * B;
+        }
+        int gw = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.grad", l->name), cfg->in, W);
+        dnic_build_op(b, DNIC_OP_GRAD_W, gw, xs, ds, -1);
+        dnic_build_update(b, DNIC_OP_UPDATE, u->w, gw, -1, u->lr);
+        if (u->b >= 0) { /* the bias's gradient is a batch mean, summed over the steps */
+            int gb = dnic_build_temp(b, dnic_sprintf(a, "%s.bias.grad", l->name), 1, W);
+            dnic_build_op(b, DNIC_OP_GRAD_W, gb, -1, ds, -1);
+            dnic_build_update(b, DNIC_OP_UPDATE, u->b, gb, -1, u->lr)->grad_div = B;
+        }
     }
 }
 
@@ -108,6 +197,10 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
     const dnic_layer *l = L->l;
     const dnic_dense_cfg *cfg = l->cfg;
     st->u.in = L->in[0];
+    if (cfg->steps > 1) {
+        steps_forward(b, L);
+        return;
+    }
     if (!cfg->batchnorm) {
         st->u.out = L->out;
         dnic_build_unit_forward(b, &st->u);
@@ -152,6 +245,10 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_dense_cfg *cfg = l->cfg;
     st->u.grad_in = grad[0] >= 0 ? (grad[0] = dnic_build_grad(b, L, 0)) : -1;
     int dz = dnic_build_delta(b, l->name, l->act, L->out, g, g_is_delta);
+    if (cfg->steps > 1) {
+        steps_backward(b, L, dz);
+        return;
+    }
     if (cfg->batchnorm) {
         dnic_arena *a = dnic_builder_arena(b);
         int B = dnic_builder_batch(b), N = l->out;
@@ -174,7 +271,10 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
 static void describe(const dnic_layer *l, char *buf, size_t n)
 {
     const dnic_dense_cfg *cfg = l->cfg;
-    snprintf(buf, n, "dense %d -> %d%s", cfg->in, l->out,
+    char steps[32] = "";
+    if (cfg->steps > 1)
+        snprintf(steps, sizeof steps, " on each of %d steps", cfg->steps);
+    snprintf(buf, n, "dense %d -> %d%s%s", cfg->in, cfg->width, steps,
              cfg->batchnorm ? ", batch norm" : cfg->bias ? "" : ", no bias");
 }
 

@@ -114,6 +114,8 @@ typedef struct dnic_dense_cfg {
     double norm_momentum;      /* the batch statistics' weight in the running averages */
     double norm_eps;
     double lr;                 /* its own learning rate (0: train.lr) */
+    int width;                 /* one step's width (the width argument) */
+    int steps;                 /* steps = N: the same layer on each of N equal parts of its source */
 } dnic_dense_cfg;
 
 /* A recurrent layer's own settings (layer_rnn.c: rnn and lstm). */
@@ -121,6 +123,8 @@ typedef struct dnic_rnn_cfg {
     bool lstm;
     int in;                    /* the width of one step's input */
     int steps;                 /* the sequence's length */
+    int hidden;                /* the state's width (the width argument) */
+    int outputs;               /* its output: the last `outputs` states side by side */
     bool repeat;               /* input = repeat: every step reads the whole source (seed 003) */
     int unroll;                /* truncation length; 0: train.unroll, else the whole sequence */
     bool bias;

@@ -1568,15 +1568,17 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
         for (int k = 0; k < ly->nsrc; k++)
             w[k] = ly->src[k] < 0 ? m->data.inputs : m->layers[ly->src[k]].out;
 #define SRC(k, i, j) (ly->src[k] < 0 ? (long double)x[(i) * w[k] + (j)] : h[ly->src[k]][(i) * w[k] + (j)])
-        if (ly->kind == &dnic_layer_dense) {
+        if (ly->kind == &dnic_layer_dense) { /* steps = S: the same weights on each step's columns */
             const dnic_dense_cfg *dc = ly->cfg;
+            int W = dc->width;
             for (int i = 0; i < B; i++)
-                for (int n = 0; n < N; n++) {
-                    long double s = 0;
-                    for (int k = 0; k < dc->in; k++)
-                        s += SRC(0, i, k) * P[l].w[k * N + n];
-                    o[i * N + n] = s + (P[l].b ? P[l].b[n] : 0);
-                }
+                for (int t = 0; t < dc->steps; t++)
+                    for (int n = 0; n < W; n++) {
+                        long double s = 0;
+                        for (int k = 0; k < dc->in; k++)
+                            s += SRC(0, i, t * dc->in + k) * P[l].w[k * W + n];
+                        o[i * N + t * W + n] = s + (P[l].b ? P[l].b[n] : 0);
+                    }
             if (dc->batchnorm)
                 for (int n = 0; n < N; n++) {
                     long double mu = 0, var = 0;
@@ -1594,11 +1596,13 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
                         o[i * N + n] = (o[i * N + n] - mu) / sqrtl(var + dc->norm_eps) * P[l].gamma[n] + P[l].beta[n];
                 }
         } else if (ly->kind == &dnic_layer_rnn || ly->kind == &dnic_layer_lstm) {
-            /* z_t = x_t W_ih + b + h_{t-1} W_hh, h_{-1} = 0.  rnn: o is the last step's z (the
-             * activation follows below, as for every kind).  lstm: gates i, f, g, o of z_t,
-             * c_t = f c_{t-1} + i g, h_t = o tanh(c_t); o is h_T (its activation is linear) */
+            /* z_t = x_t W_ih + b + h_{t-1} W_hh, h_{-1} = 0.  rnn: o holds the output steps' z
+             * (the activation follows below, as for every kind).  lstm: gates i, f, g, o of z_t,
+             * c_t = f c_{t-1} + i g, h_t = o tanh(c_t); o holds the output steps' h (its
+             * activation is linear).  outputs = K: the last K steps side by side. */
             const dnic_rnn_cfg *rc = ly->cfg;
-            int G = rc->lstm ? 4 * N : N;
+            int H = rc->hidden, G = rc->lstm ? 4 * H : H, first = rc->steps - rc->outputs;
+            static long double last[8 * GG_MAXW * 2];
             static long double hs[8 * GG_MAXW * 2], cs[8 * GG_MAXW * 2], z[8 * GG_MAXW * 8];
             for (int t = 0; t < rc->steps; t++) {
                 for (int i = 0; i < B; i++)
@@ -1606,25 +1610,24 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
                         long double s = P[l].b ? P[l].b[n] : 0;
                         for (int k = 0; k < rc->in; k++)
                             s += SRC(0, i, rc->repeat ? k : t * rc->in + k) * P[l].w[k * G + n];
-                        for (int j = 0; t > 0 && j < N; j++)
-                            s += hs[i * N + j] * P[l].wh[j * G + n];
+                        for (int j = 0; t > 0 && j < H; j++)
+                            s += hs[i * H + j] * P[l].wh[j * G + n];
                         z[i * G + n] = s;
                     }
-                for (int e = 0; e < B * N; e++) {
-                    int i = e / N, n = e % N;
+                for (int e = 0; e < B * H; e++) {
+                    int i = e / H, n = e % H;
                     if (!rc->lstm) {
-                        o[e] = z[i * G + n];
-                        if (t < rc->steps - 1)
-                            hs[e] = act1(ly->act, o[e]);
+                        last[e] = z[i * G + n];
+                        hs[e] = act1(ly->act, last[e]);
                         continue;
                     }
-                    long double ig = act1(DNIC_ACT_SIGMOID, z[i * G + n]), fg = act1(DNIC_ACT_SIGMOID, z[i * G + N + n]);
-                    long double gg = tanhl(z[i * G + 2 * N + n]), og = act1(DNIC_ACT_SIGMOID, z[i * G + 3 * N + n]);
+                    long double ig = act1(DNIC_ACT_SIGMOID, z[i * G + n]), fg = act1(DNIC_ACT_SIGMOID, z[i * G + H + n]);
+                    long double gg = tanhl(z[i * G + 2 * H + n]), og = act1(DNIC_ACT_SIGMOID, z[i * G + 3 * H + n]);
                     cs[e] = (t > 0 ? fg * cs[e] : 0) + ig * gg;
-                    o[e] = og * tanhl(cs[e]);
+                    hs[e] = last[e] = og * tanhl(cs[e]);
                 }
-                for (int e = 0; rc->lstm && e < B * N; e++)
-                    hs[e] = o[e];
+                for (int e = 0; t >= first && e < B * H; e++)
+                    o[e / H * N + (t - first) * H + e % H] = last[e];
             }
         } else if (ly->kind == &dnic_layer_add) {
             for (int e = 0; e < B * N; e++) {
@@ -1695,10 +1698,12 @@ static void graph_gradient_check(const char *text, uint32_t seed)
         if (ly->kind == &dnic_layer_dense) {
             const dnic_dense_cfg *dc = ly->cfg;
             in = dc->in;
+            N = G = dc->width;
             has[0] = true, has[1] = dc->bias, has[2] = has[3] = dc->batchnorm;
         } else if (ly->kind == &dnic_layer_rnn || ly->kind == &dnic_layer_lstm) {
             const dnic_rnn_cfg *rc = ly->cfg;
             in = rc->in;
+            N = rc->hidden;
             G = rc->lstm ? 4 * N : N;
             has[0] = has[4] = true, has[1] = rc->bias;
         } else {
@@ -1842,6 +1847,29 @@ Test(gradcheck, lstm_split_and_repeat)
                                  "layer out = dense(h2, 4) { activation = sigmoid }\n"
                                  "loss squared_error(out, labels)\n" GC_TRAIN,
                          24);
+}
+
+/* per-step outputs: an rnn's last 2 of 4 states (the input in steps of 2), a dense layer on
+ * each of them, and another on each of 2 steps of that, with sigmoid cross-entropy: each step's
+ * gradient joins the recurrence's at its own step, the weights' gradients sum over the steps */
+Test(gradcheck, rnn_outputs_and_dense_steps)
+{
+    graph_gradient_check(GC_HEAD "layer h = rnn(input, 5) { steps = 4  outputs = 2 }\n"
+                                 "layer e = dense(h, 3) { steps = 2  activation = tanh }\n"
+                                 "layer out = dense(e, 2) { steps = 2  activation = sigmoid }\n"
+                                 "loss sigmoid_cross_entropy(out, labels)\n" GC_TRAIN,
+                         25);
+}
+
+/* the same for an lstm reading a dense layer, all its steps out, one dense layer on each,
+ * squared error */
+Test(gradcheck, lstm_outputs_and_dense_steps)
+{
+    graph_gradient_check(GC_HEAD "layer e = dense(input, 4) { activation = tanh }\n"
+                                 "layer h = lstm(e, 3) { steps = 2  outputs = 2 }\n"
+                                 "layer out = dense(h, 2) { steps = 2  activation = sigmoid }\n"
+                                 "loss squared_error(out, labels)\n" GC_TRAIN,
+                         26);
 }
 
 /* ---- part 3: against the seeds' C reference ----------------------------------------------- */
