@@ -1197,14 +1197,14 @@ static dnic_span layer_span(checker *c, const dnic_layer *l, const char *key)
 }
 
 /* A recurrent layer's outputs = N (N > 1): not on the output layer (the loss would hand it
- * each step's delta, which the recurrence's gradient must join before the activation), and
- * within its last truncation chunk (a training step backpropagates the consumers' gradient
- * into that chunk only). */
+ * each step's delta, which the recurrence's gradient must join before the activation).  When
+ * they reach back past its last truncation chunk, the per-step layers after it run chunk by
+ * chunk with it (cfg->chunked; check_chain checks them). */
 static void check_outputs(checker *c, const dnic_model *m, const dnic_layer *l, bool is_out)
 {
     if (!l->kind->state_width || ((const dnic_rnn_cfg *)l->cfg)->outputs == 1)
         return;
-    const dnic_rnn_cfg *cfg = l->cfg;
+    dnic_rnn_cfg *cfg = l->cfg;
     if (is_out) {
         dnic_error(c->d, layer_span(c, l, "outputs"), "the output layer '%s' cannot output %d states: put a dense "
                    "layer with steps = %d after it, e.g. dense(%s, %d) { steps = %d }", l->name, cfg->outputs,
@@ -1215,11 +1215,51 @@ static void check_outputs(checker *c, const dnic_model *m, const dnic_layer *l, 
     int T = cfg->unroll ? cfg->unroll : m->train.unroll ? m->train.unroll : cfg->steps;
     T = T < cfg->steps ? T : cfg->steps;
     int last = cfg->steps - (cfg->steps + T - 1) / T * T + T;
-    if (cfg->outputs > last) {
-        dnic_error(c->d, layer_span(c, l, "outputs"), "outputs = %d reaches back past the last truncation chunk of "
-                   "'%s' (unroll = %d leaves it %d step%s): a training step backpropagates the output's gradient "
-                   "into that chunk only", cfg->outputs, l->name, T, last, last == 1 ? "" : "s");
-        dnic_note(c->d, NOSPAN, "use outputs <= %d, or a longer unroll", last);
+    cfg->chunked = cfg->outputs > last;
+}
+
+/* A layer whose outputs span its truncation chunks: what reads it is a chain of per-step
+ * layers down to the output layer, each with steps = its outputs and read by the next alone,
+ * none with an SG module in dni mode (they learn chunk by chunk from the loss), and it has no
+ * SG module on its output either. */
+static void check_chain(checker *c, const dnic_model *m, int r)
+{
+    const dnic_layer *l = &m->layers[r];
+    const dnic_rnn_cfg *cfg = l->cfg;
+    bool dni = m->train.mode == DNIC_MODE_DNI;
+    if (dni && l->sg >= 0) {
+        dnic_error(c->d, m->sgs[l->sg].span, "sg %s: the outputs of '%s' span its truncation chunks, and the layers "
+                   "after it learn from them chunk by chunk: a module on its output has no place; sg %s.state "
+                   "predicts at the chunks' boundaries", l->name, l->name, l->name);
+        return;
+    }
+    for (int cur = r; cur != m->out;) {
+        int next = -1;
+        for (int j = 0; j < m->nlayers; j++)
+            for (int k = 0; k < m->layers[j].nsrc; k++) {
+                if (m->layers[j].src[k] != cur)
+                    continue;
+                const dnic_layer *rd = &m->layers[j];
+                const dnic_dense_cfg *dc = rd->kind->forward_range ? rd->cfg : NULL;
+                if (next >= 0 || rd->nsrc != 1 || !dc || dc->steps != cfg->outputs) {
+                    dnic_error(c->d, layer_span(c, rd, NULL), "layer '%s' reads '%s', but the %d outputs of '%s' "
+                               "span its truncation chunks: only one dense layer with steps = %d may read it, and "
+                               "one such layer each, down to the output layer", rd->name, m->layers[cur].name,
+                               cfg->outputs, l->name, cfg->outputs);
+                    dnic_note(c->d, NOSPAN, "or choose an unroll whose last chunk holds all %d output steps "
+                              "(unroll = steps does)", cfg->outputs);
+                    return;
+                }
+                if (dni && rd->sg >= 0) {
+                    dnic_error(c->d, m->sgs[rd->sg].span, "sg %s: '%s' learns chunk by chunk with '%s', whose outputs "
+                               "span its truncation chunks: it takes no SG module", rd->name, rd->name, l->name);
+                    return;
+                }
+                next = j;
+            }
+        if (next < 0) /* unused: reported as such */
+            return;
+        cur = next;
     }
 }
 
@@ -1765,6 +1805,9 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                            "which has an SG module; use target = bootstrap",
                            m->sgs[s].name, m->layers[stop].name);
         }
+        for (int i = 0; i < n; i++)
+            if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked)
+                check_chain(c, m, i);
         if (m->train.mode == DNIC_MODE_DNI && m->nsgs > DNIC_MAX_SGS)
             dnic_error(d, m->sgs[DNIC_MAX_SGS].span, "a model has at most %d SG modules (the scheduler runs %d stages); "
                        "this is the %dth", DNIC_MAX_SGS, DNIC_MAX_SGS + 1, DNIC_MAX_SGS + 1);

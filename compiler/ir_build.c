@@ -29,6 +29,8 @@ struct dnic_builder {
     struct sgmod *sgs;     /* per SG module */
     dnic_vec learns;       /* pending: what truncation boundaries' modules learn after the step */
     dnic_vec opt_states;   /* optstate*: each updated parameter's optimiser state, made once */
+    bool *chained;         /* per layer: a per-step layer that a recurrent layer runs chunk by chunk */
+    dnic_vec xt_scratch;   /* optstate*: each weight's x^T scratch for sgd_w (state[0]), made once */
 };
 
 /* A parameter's optimiser state buffers, shared by all its updates (a recurrent layer updates
@@ -248,8 +250,20 @@ void dnic_build_unit_update(dnic_builder *b, const dnic_unit *u, int dz)
     }
     const dnic_buffer_desc *w = &b->ir->bufs[u->w];
     dnic_ir_op *o = dnic_build_update(b, DNIC_OP_SGD_W, u->w, u->in, dz, u->lr);
-    if (dnic_sgd_w_transposes(w->rows, b->ir->batch, b->ir->dtype))
-        o->scratch = add_buf(b, dnic_sprintf(b->a, "%s.input.t", w->name), DNIC_BUF_TEMP, w->rows, b->ir->batch);
+    if (dnic_sgd_w_transposes(w->rows, b->ir->batch, b->ir->dtype)) {
+        /* one scratch per weight: a truncation boundaries' module updates its weight once per
+         * boundary */
+        for (int i = 0; i < b->xt_scratch.n && o->scratch < 0; i++)
+            if (((const optstate *)b->xt_scratch.v[i])->param == u->w)
+                o->scratch = ((const optstate *)b->xt_scratch.v[i])->state[0];
+        if (o->scratch < 0) {
+            optstate *xs = dnic_alloc(b->a, sizeof *xs);
+            xs->param = u->w;
+            xs->state[0] = o->scratch =
+                add_buf(b, dnic_sprintf(b->a, "%s.input.t", w->name), DNIC_BUF_TEMP, w->rows, b->ir->batch);
+            dnic_vec_push(b->a, &b->xt_scratch, xs);
+        }
+    }
     if (u->b >= 0)
         dnic_build_update(b, DNIC_OP_SGD_B, u->b, dz, -1, u->lr);
     if (after && u->grad_in >= 0)
@@ -509,26 +523,80 @@ bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
 /* The loss at the output layer's activations: the report's accumulation and the gradient to
  * start backpropagation from (w.r.t. the pre-activation for cross-entropy with its matching
  * output, *is_delta). */
-static int build_loss(builder *b, const dnic_layer_ir *L, bool *is_delta)
+static int build_loss_of(builder *b, const dnic_layer *l, int out, int y, const char *pfx, bool *is_delta)
 {
     const dnic_model *m = b->m;
-    const dnic_layer *l = L->l;
     dnic_ir *ir = b->ir;
-    int err = add_buf(b, "loss.error", DNIC_BUF_TEMP, ir->batch, l->out);
-    emit(b, DNIC_OP_SUB, err, L->out, ir->y, -1);
+    int err = add_buf(b, dnic_sprintf(b->a, "%s.error", pfx), DNIC_BUF_TEMP, ir->batch, cols_of(b, out));
+    emit(b, DNIC_OP_SUB, err, out, y, -1);
     if (m->report == DNIC_REPORT_ABS_ERROR)
         emit(b, DNIC_OP_ABS_SUM, ir->loss_acc, err, -1, -1)->accumulate = true;
     else if (m->report == DNIC_REPORT_LOSS)
-        emit(b, DNIC_OP_LOSS_SUM, ir->loss_acc, L->out, ir->y, -1)->act = m->loss == DNIC_LOSS_SQUARED ? DNIC_ACT_LINEAR : l->act;
+        emit(b, DNIC_OP_LOSS_SUM, ir->loss_acc, out, y, -1)->act = m->loss == DNIC_LOSS_SQUARED ? DNIC_ACT_LINEAR : l->act;
     int g = err;
     /* cross-entropy with its matching output: dL/dz = p - y */
     *is_delta = m->loss != DNIC_LOSS_SQUARED;
     if (m->report == DNIC_REPORT_ABS_DELTA) {
-        g = dnic_build_delta(b, l->name, l->act, L->out, err, *is_delta);
+        g = dnic_build_delta(b, l == &m->layers[m->out] && !strcmp(pfx, "loss") ? l->name : pfx, l->act, out, err,
+                             *is_delta);
         *is_delta = true;
         emit(b, DNIC_OP_ABS_SUM, ir->loss_acc, g, -1, -1)->accumulate = true;
     }
     return g;
+}
+
+static int build_loss(builder *b, const dnic_layer_ir *L, bool *is_delta)
+{
+    return build_loss_of(b, L->l, L->out, b->ir->y, "loss", is_delta);
+}
+
+/* The per-step layers recurrent layer r's outputs feed, in order, down to the output layer:
+ * each reads the one before (the checker made it so). */
+static int chain_of(const builder *b, int r, int *chain)
+{
+    const dnic_model *m = b->m;
+    int n = 0;
+    for (int cur = r; cur != m->out;) {
+        int next = -1;
+        for (int j = 0; j < m->nlayers && next < 0; j++)
+            if (m->layers[j].nsrc == 1 && m->layers[j].src[0] == cur)
+                next = j;
+        DNIC_ASSERT(next >= 0);
+        chain[n++] = cur = next;
+    }
+    return n;
+}
+
+void dnic_build_chain_steps(dnic_builder *b, dnic_layer_ir *R, int k0, int k1, int *g)
+{
+    const dnic_model *m = b->m;
+    int *chain = dnic_alloc(b->a, (size_t)m->nlayers * sizeof *chain), n = chain_of(b, R->index, chain);
+    for (int j = 0; j < n; j++)
+        m->layers[chain[j]].kind->forward_range(b, &b->L[chain[j]], k0, k1);
+    /* the loss of steps k0..k1-1: those columns of the output and the labels */
+    const dnic_layer *o = &m->layers[m->out];
+    int w = o->out / ((const dnic_rnn_cfg *)R->l->cfg)->outputs, B = b->ir->batch;
+    const char *pfx = dnic_sprintf(b->a, "loss.steps%d", k0 + 1);
+    int out = add_buf(b, dnic_sprintf(b->a, "%s.out", pfx), DNIC_BUF_TEMP, B, (k1 - k0) * w);
+    int y = add_buf(b, dnic_sprintf(b->a, "%s.labels", pfx), DNIC_BUF_TEMP, B, (k1 - k0) * w);
+    emit(b, DNIC_OP_SLICE, out, b->L[m->out].out, -1, -1)->off = k0 * w;
+    emit(b, DNIC_OP_SLICE, y, b->ir->y, -1, -1)->off = k0 * w;
+    bool is_delta;
+    int err = build_loss_of(b, o, out, y, pfx, &is_delta);
+    int *gs = dnic_alloc(b->a, (size_t)(k1 - k0) * sizeof *gs);
+    for (int k = k0; k < k1; k++) {
+        gs[k - k0] = add_buf(b, dnic_sprintf(b->a, "%s.grad%d", o->name, k + 1), DNIC_BUF_TEMP, B, w);
+        emit(b, DNIC_OP_SLICE, gs[k - k0], err, -1, -1)->off = (k - k0) * w;
+    }
+    /* backward along the chain; the first sends R its gradient when R wants one */
+    for (int j = n - 1; j >= 0; j--) {
+        const dnic_layer *l = &m->layers[chain[j]];
+        int *src = j > 0 || edge_needs_grad(b, l, 0) ? dnic_alloc(b->a, (size_t)(k1 - k0) * sizeof *src) : NULL;
+        l->kind->backward_range(b, &b->L[chain[j]], gs, is_delta && j == n - 1, k0, k1, src);
+        gs = src;
+    }
+    for (int k = k0; k < k1; k++)
+        g[k - k0] = gs ? gs[k - k0] : -1;
 }
 
 /* Stage k's step: its layers' forward passes in layer order, its SG modules' predictions, the
@@ -544,18 +612,20 @@ static void build_stage(builder *b, int k, sgmod *sgs)
     DNIC_ASSERT(last >= 0);
     begin_block(b, dnic_sprintf(b->a, "%s.step", m->layers[last].name), k, DNIC_PHASE_STEP);
     for (int i = 0; i <= last; i++)
-        if (m->layers[i].stage == k)
+        if (m->layers[i].stage == k && !b->chained[i])
             m->layers[i].kind->forward(b, &b->L[i], true);
     for (int i = 0; i <= last; i++)
         if (m->layers[i].stage == k && b->dni && m->layers[i].sg >= 0)
             build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out, m->sgs[m->layers[i].sg].name);
     for (int i = last; i >= 0; i--) {
         const dnic_layer *l = &m->layers[i];
-        if (l->stage != k)
+        if (l->stage != k || b->chained[i])
             continue;
         int g;
         bool is_delta = false;
-        if (b->dni && l->sg >= 0)
+        if (l->kind->state_width && ((const dnic_rnn_cfg *)l->cfg)->chunked)
+            g = -1; /* it learnt chunk by chunk with the layers after it */
+        else if (b->dni && l->sg >= 0)
             g = sgs[l->sg].pred;
         else if (i == m->out)
             g = build_loss(b, &b->L[i], &is_delta);
@@ -628,6 +698,12 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 b->nneed[m->layers[i].src[k]]++;
     for (int i = 0; i < n; i++)
         b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
+    b->chained = dnic_alloc(a, (size_t)n * sizeof *b->chained);
+    int *chain = dnic_alloc(a, (size_t)n * sizeof *chain);
+    for (int i = 0; i < n; i++)
+        if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked)
+            for (int j = 0, nc = chain_of(b, i, chain); j < nc; j++)
+                b->chained[chain[j]] = true;
 
     ir->nstages = b->dni ? m->nstages : 1;
     for (int k = 0; k < ir->nstages; k++)

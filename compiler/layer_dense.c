@@ -90,6 +90,7 @@ typedef struct dense_ir {
     int gamma, beta, mean, var;     /* norm = batch */
     int z, xhat, batch_mean, batch_var;
     int *x, *y;                     /* steps = N: each step's input and output */
+    int wt, gw, gb;                 /* ... W^T for the messages, the gradients of W and b */
 } dense_ir;
 
 static void params(dnic_builder *b, dnic_layer_ir *L)
@@ -107,6 +108,7 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, W, cfg->b_init, cfg->in, W) : -1;
     st->u.grad_in = -1;
     st->u.frozen = !l->trainable;
+    st->wt = st->gw = st->gb = -1;
     if (cfg->batchnorm) {
         st->gamma = dnic_build_const_param(b, dnic_sprintf(a, "%s.gamma", l->name), 1, l->out, 1);
         st->beta = dnic_build_const_param(b, dnic_sprintf(a, "%s.beta", l->name), 1, l->out, 0);
@@ -115,9 +117,10 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     }
 }
 
-/* steps = N: y_t = act(x_t . W + b) for each step's columns x_t of the source, placed side by
- * side in the output. */
-static void steps_forward(dnic_builder *b, dnic_layer_ir *L)
+/* steps = N: y_t = act(x_t . W + b) for steps k0..k1-1, x_t the step's columns of the source,
+ * each y_t placed in its columns of the output.  A training step runs all N at once, or (a
+ * recurrent layer's outputs spanning its truncation chunks) chunk by chunk. */
+static void forward_range(dnic_builder *b, dnic_layer_ir *L, int k0, int k1)
 {
     dense_ir *st = L->st;
     const dnic_layer *l = L->l;
@@ -132,60 +135,85 @@ static void steps_forward(dnic_builder *b, dnic_layer_ir *L)
             st->y[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.y%d", l->name, t + 1), B, cfg->width);
         }
     }
-    for (int t = 0; t < cfg->steps; t++) {
+    for (int t = k0; t < k1; t++) {
         dnic_build_op(b, DNIC_OP_SLICE, st->x[t], L->in[0], -1, -1)->off = t * cfg->in;
         dnic_build_op(b, DNIC_OP_DENSE, st->y[t], st->x[t], st->u.w, st->u.b)->act = l->act;
         dnic_build_op(b, DNIC_OP_PLACE, L->out, st->y[t], -1, -1)->off = t * cfg->width;
     }
 }
 
-/* steps = N, given dz w.r.t. the pre-activations of all steps side by side: one gradient of W
- * (and b) summed over the steps, from the steps' inputs and deltas stacked; their updates; the
- * message to the source, each step's in its columns, before or after the updates as
+/* Steps k0..k1-1 backward, given g[t - k0] w.r.t. each step's output (w.r.t. its
+ * pre-activation when g_is_delta): one gradient of W (and b) summed over those steps, from
+ * their inputs and deltas stacked (step k0's rows first); their updates; and, when gsrc is not
+ * NULL, each step's message to the source in gsrc[t - k0], before or after the updates as
  * train.backward_message says. */
-static void steps_backward(dnic_builder *b, dnic_layer_ir *L, int dz)
+static void backward_range(dnic_builder *b, dnic_layer_ir *L, const int *g, bool g_is_delta, int k0, int k1,
+                           int *gsrc)
 {
     dense_ir *st = L->st;
     const dnic_layer *l = L->l;
     const dnic_dense_cfg *cfg = l->cfg;
     const dnic_unit *u = &st->u;
     dnic_arena *a = dnic_builder_arena(b);
-    int B = dnic_builder_batch(b), N = cfg->steps, W = cfg->width;
-    int *dzt = dnic_alloc(a, (size_t)N * sizeof *dzt);
-    for (int t = 0; t < N; t++) {
-        dzt[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.delta%d", l->name, t + 1), B, W);
-        dnic_build_op(b, DNIC_OP_SLICE, dzt[t], dz, -1, -1)->off = t * W;
+    int B = dnic_builder_batch(b), n = k1 - k0, W = cfg->width;
+    int *dz = dnic_alloc(a, (size_t)n * sizeof *dz);
+    for (int t = k0; t < k1; t++)
+        dz[t - k0] = dnic_build_delta(b, dnic_sprintf(a, "%s.y%d", l->name, t + 1), l->act, st->y[t], g[t - k0],
+                                      g_is_delta);
+    if (st->wt < 0) {
+        st->wt = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.t", l->name), W, cfg->in);
+        st->gw = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.grad", l->name), cfg->in, W);
+        st->gb = u->b >= 0 ? dnic_build_temp(b, dnic_sprintf(a, "%s.bias.grad", l->name), 1, W) : -1;
     }
-    int wt = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.t", l->name), W, cfg->in);
     bool after = dnic_builder_model(b)->train.message == DNIC_MSG_AFTER_UPDATE;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == (after ? 1 : 0)) {
-            for (int t = 0; u->grad_in >= 0 && t < N; t++) {
-                int part = dnic_build_temp(b, dnic_sprintf(a, "%s.source.grad%d", l->name, t + 1), B, cfg->in);
-                dnic_ir_op *o = dnic_build_op(b, DNIC_OP_MATMUL_NT, part, dzt[t], u->w, -1);
-                o->scratch = wt;
-                o->scratch_ready = t > 0;
-                dnic_build_op(b, DNIC_OP_PLACE, u->grad_in, part, -1, -1)->off = t * cfg->in;
+            for (int t = k0; gsrc && t < k1; t++) {
+                gsrc[t - k0] = dnic_build_temp(b, dnic_sprintf(a, "%s.source.grad%d", l->name, t + 1), B, cfg->in);
+                dnic_ir_op *o = dnic_build_op(b, DNIC_OP_MATMUL_NT, gsrc[t - k0], dz[t - k0], u->w, -1);
+                o->scratch = st->wt;
+                o->scratch_ready = t > k0;
             }
             continue;
         }
         if (u->frozen)
             continue;
-        int xs = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.x", l->name), N * B, cfg->in);
-        int ds = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.delta", l->name), N * B, W);
-        for (int t = 0; t < N; t++) {
-            dnic_build_op(b, DNIC_OP_STACK, xs, st->x[t], -1, -1)->off = t * B;
-            dnic_build_op(b, DNIC_OP_STACK, ds, dzt[t], -1, -1)->off = t * B;
+        int xs = st->x[k0], ds = dz[0];
+        if (n > 1) {
+            const char *pfx = k0 == 0 && k1 == cfg->steps ? l->name : dnic_sprintf(a, "%s.steps%d", l->name, k0 + 1);
+            xs = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.x", pfx), n * B, cfg->in);
+            ds = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.delta", pfx), n * B, W);
+            for (int t = k0; t < k1; t++) {
+                dnic_build_op(b, DNIC_OP_STACK, xs, st->x[t], -1, -1)->off = (t - k0) * B;
+                dnic_build_op(b, DNIC_OP_STACK, ds, dz[t - k0], -1, -1)->off = (t - k0) * B;
+            }
         }
-        int gw = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.grad", l->name), cfg->in, W);
-        dnic_build_op(b, DNIC_OP_GRAD_W, gw, xs, ds, -1);
-        dnic_build_update(b, DNIC_OP_UPDATE, u->w, gw, -1, u->lr);
+        dnic_build_op(b, DNIC_OP_GRAD_W, st->gw, xs, ds, -1);
+        dnic_build_update(b, DNIC_OP_UPDATE, u->w, st->gw, -1, u->lr);
         if (u->b >= 0) { /* the bias's gradient is a batch mean, summed over the steps */
-            int gb = dnic_build_temp(b, dnic_sprintf(a, "%s.bias.grad", l->name), 1, W);
-            dnic_build_op(b, DNIC_OP_GRAD_W, gb, -1, ds, -1);
-            dnic_build_update(b, DNIC_OP_UPDATE, u->b, gb, -1, u->lr)->grad_div = B;
+            dnic_build_op(b, DNIC_OP_GRAD_W, st->gb, -1, ds, -1);
+            dnic_build_update(b, DNIC_OP_UPDATE, u->b, st->gb, -1, u->lr)->grad_div = B;
         }
     }
+}
+
+/* All N steps at once, from g w.r.t. the whole output: each step's part, and the messages
+ * placed in their columns of the source's gradient. */
+static void steps_backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
+{
+    dense_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_dense_cfg *cfg = l->cfg;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b), N = cfg->steps;
+    int *gt = dnic_alloc(a, (size_t)N * sizeof *gt), *src = dnic_alloc(a, (size_t)N * sizeof *src);
+    for (int t = 0; t < N; t++) {
+        gt[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.grad%d", l->name, t + 1), B, cfg->width);
+        dnic_build_op(b, DNIC_OP_SLICE, gt[t], g, -1, -1)->off = t * cfg->width;
+    }
+    backward_range(b, L, gt, g_is_delta, 0, N, st->u.grad_in >= 0 ? src : NULL);
+    for (int t = 0; st->u.grad_in >= 0 && t < N; t++)
+        dnic_build_op(b, DNIC_OP_PLACE, st->u.grad_in, src[t], -1, -1)->off = t * cfg->in;
 }
 
 /* Linear -> BN -> act: z = x . W; xhat = (z - mean) / sqrt(var + eps) with the batch's
@@ -198,7 +226,7 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
     const dnic_dense_cfg *cfg = l->cfg;
     st->u.in = L->in[0];
     if (cfg->steps > 1) {
-        steps_forward(b, L);
+        forward_range(b, L, 0, cfg->steps);
         return;
     }
     if (!cfg->batchnorm) {
@@ -244,11 +272,11 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_layer *l = L->l;
     const dnic_dense_cfg *cfg = l->cfg;
     st->u.grad_in = grad[0] >= 0 ? (grad[0] = dnic_build_grad(b, L, 0)) : -1;
-    int dz = dnic_build_delta(b, l->name, l->act, L->out, g, g_is_delta);
     if (cfg->steps > 1) {
-        steps_backward(b, L, dz);
+        steps_backward(b, L, g, g_is_delta);
         return;
     }
+    int dz = dnic_build_delta(b, l->name, l->act, L->out, g, g_is_delta);
     if (cfg->batchnorm) {
         dnic_arena *a = dnic_builder_arena(b);
         int B = dnic_builder_batch(b), N = l->out;
@@ -293,4 +321,6 @@ const dnic_layer_kind dnic_layer_dense = {
     .forward = forward,
     .backward = backward,
     .describe = describe,
+    .forward_range = forward_range,
+    .backward_range = backward_range,
 };

@@ -278,13 +278,13 @@ static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
     }
 }
 
-/* outputs = N: the last N states side by side in the layer's output. */
-static void place_outputs(dnic_builder *b, dnic_layer_ir *L)
+/* outputs = N: the states of steps t0..t1-1 among the last N, in their columns of the output. */
+static void place_outputs(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
 {
     const dnic_rnn_cfg *cfg = L->l->cfg;
     rnn_ir *st = L->st;
     int first = cfg->steps - cfg->outputs;
-    for (int t = first; cfg->outputs > 1 && t < cfg->steps; t++)
+    for (int t = t0 > first ? t0 : first; cfg->outputs > 1 && t < t1; t++)
         op(b, DNIC_OP_PLACE, L->out, st->h[t], -1)->off = (t - first) * cfg->hidden;
 }
 
@@ -348,13 +348,14 @@ typedef struct sgrad {
 } sgrad;
 
 /* Backpropagates g (w.r.t. the state after step t1-1; g.h w.r.t. its pre-activation when
- * g_is_delta; or gout, w.r.t. the layer's output of outputs = N states, into those steps) through steps t1-1..t0: every step's dz, the chunk's weight gradients summed over
+ * g_is_delta; with outputs = N, gout[k] w.r.t. output step k joins it at its step, where not -1)
+ * through steps t1-1..t0: every step's dz, the chunk's weight gradients summed over
  * its steps, the updates, and the messages: to the source (into st->dx) and, when want_prev,
  * to the state after step t0-1, the target of the boundary before the chunk (returned).  The
  * messages out of the chunk go before or after the updates as train.backward_message says;
  * those within it always use the weights the forward pass used. */
-static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, sgrad g, int gout, bool g_is_delta,
-                            bool want_prev, bool want_dx)
+static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, sgrad g, const int *gout,
+                            bool g_is_delta, bool want_prev, bool want_dx)
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
@@ -390,9 +391,8 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
     bool hh_ready = false; /* W_hh^T is made by the chunk's first message and kept until its update */
     int first_out = cfg->steps - cfg->outputs;
     for (int t = t1 - 1; t >= t0; t--) {
-        if (gout >= 0 && t >= first_out) { /* the output's part at this step, beside the next step's */
-            int part = temp(b, l, "out.grad.h", t, H);
-            op(b, DNIC_OP_SLICE, part, gout, -1)->off = (t - first_out) * H;
+        if (gout && t >= first_out && gout[t - first_out] >= 0) { /* the output's part, beside the next step's */
+            int part = gout[t - first_out];
             if (gh >= 0) {
                 int sum = temp(b, l, "h.grad.sum.h", t, H);
                 op(b, DNIC_OP_ADD, sum, gh, part);
@@ -488,6 +488,67 @@ static int sgrad_buf(dnic_builder *b, dnic_layer_ir *L, sgrad g, int t)
     return s;
 }
 
+/* The SG module's prediction at the boundary after step t (its use in *use), as the gradient
+ * w.r.t. the state there. */
+static sgrad predict_boundary(dnic_builder *b, dnic_layer_ir *L, int t, void **use)
+{
+    const dnic_layer *l = L->l;
+    int H = ((const dnic_rnn_cfg *)l->cfg)->hidden;
+    const char *pfx = dnic_sprintf(dnic_builder_arena(b), "%s.state.h%d", l->name, t + 1);
+    int pred = dnic_build_sg_predict(b, l->state_sg, state_at(b, L, t), pfx, use);
+    sgrad g = {pred, -1};
+    if (((const dnic_rnn_cfg *)l->cfg)->lstm) { /* the prediction is [dL/dh | dL/dc] */
+        g.h = temp(b, l, "state.sg.h", t, H);
+        g.c = temp(b, l, "state.sg.c", t, H);
+        op(b, DNIC_OP_SLICE, g.h, pred, -1);
+        op(b, DNIC_OP_SLICE, g.c, pred, -1)->off = H;
+    }
+    return g;
+}
+
+/* Outputs spanning the truncation chunks: each chunk forward, then the per-step layers after
+ * the layer on the chunk's output steps, their loss and backward passes and updates
+ * (dnic_build_chain_steps), then the chunk backward from those steps' gradients and, before
+ * the last chunk, the SG module's prediction at its end; its updates, and the target it sends
+ * the boundary before it.  A chunk with neither (no output step, no module) only runs
+ * forward. */
+static void forward_chunked(dnic_builder *b, dnic_layer_ir *L)
+{
+    rnn_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_rnn_cfg *cfg = l->cfg;
+    const dnic_model *m = dnic_builder_model(b);
+    dnic_arena *a = dnic_builder_arena(b);
+    bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
+    bool want_dx = dnic_build_wants_grad(b, L, 0);
+    int first = cfg->steps - cfg->outputs;
+    int *gout = dnic_alloc(a, (size_t)cfg->outputs * sizeof *gout);
+    for (int k = 0; k < cfg->outputs; k++)
+        gout[k] = -1;
+    bool prev_sg = false; /* the boundary before this chunk has a prediction to learn */
+    for (int c = 0; c < st->nchunks; c++) {
+        bool last = c == st->nchunks - 1;
+        int t0 = c * st->T, t1 = last ? cfg->steps : t0 + st->T;
+        forward_steps(b, L, t0, t1);
+        place_outputs(b, L, t0, t1);
+        int k0 = (t0 > first ? t0 : first) - first, k1 = t1 - first;
+        if (k1 > k0)
+            dnic_build_chain_steps(b, L, k0, k1, gout + k0);
+        void *use = NULL;
+        sgrad g = {-1, -1};
+        if (sg && !last)
+            g = predict_boundary(b, L, t1 - 1, &use);
+        if (k1 > k0 || g.h >= 0) {
+            sgrad target = backward_steps(b, L, t0, t1, g, gout, false, prev_sg, want_dx);
+            if (prev_sg)
+                dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
+                                    dnic_sprintf(a, "%s.state.h%d", l->name, t0));
+        }
+        st->use = use;
+        prev_sg = use != NULL;
+    }
+}
+
 /* Training: the chunks before the last, each forward, then (with `sg NAME.state` in DNI mode)
  * backward from the SG module's prediction at its end, its updates, and the target that chunk
  * sends the previous boundary; then the last chunk's forward pass.  Without the module, no
@@ -500,36 +561,31 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
     step_buffers(b, L);
     if (!train) {
         forward_steps(b, L, 0, cfg->steps);
-        place_outputs(b, L);
+        place_outputs(b, L, 0, cfg->steps);
+        return;
+    }
+    if (cfg->chunked) {
+        forward_chunked(b, L);
         return;
     }
     const dnic_model *m = dnic_builder_model(b);
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     bool want_dx = dnic_build_wants_grad(b, L, 0);
     dnic_arena *a = dnic_builder_arena(b);
-    int H = cfg->hidden;
     for (int c = 0; c < st->nchunks; c++) {
         int t0 = c * st->T, t1 = c == st->nchunks - 1 ? cfg->steps : t0 + st->T;
         forward_steps(b, L, t0, t1);
         if (c == st->nchunks - 1 || !sg)
             continue;
-        const char *pfx = dnic_sprintf(a, "%s.state.h%d", l->name, t1);
         void *use;
-        int pred = dnic_build_sg_predict(b, l->state_sg, state_at(b, L, t1 - 1), pfx, &use);
-        sgrad g = {pred, -1};
-        if (cfg->lstm) { /* the prediction is [dL/dh | dL/dc] */
-            g.h = temp(b, l, "state.sg.h", t1 - 1, H);
-            g.c = temp(b, l, "state.sg.c", t1 - 1, H);
-            op(b, DNIC_OP_SLICE, g.h, pred, -1);
-            op(b, DNIC_OP_SLICE, g.c, pred, -1)->off = H;
-        }
-        sgrad target = backward_steps(b, L, t0, t1, g, -1, false, c > 0, want_dx);
+        sgrad g = predict_boundary(b, L, t1 - 1, &use);
+        sgrad target = backward_steps(b, L, t0, t1, g, NULL, false, c > 0, want_dx);
         if (c > 0)
             dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
                                 dnic_sprintf(a, "%s.state.h%d", l->name, t0));
         st->use = use;
     }
-    place_outputs(b, L);
+    place_outputs(b, L, 0, cfg->steps);
 }
 
 /* The last chunk, from the consumers' gradient; then the last boundary's SG module's target. */
@@ -541,8 +597,21 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_model *m = dnic_builder_model(b);
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     int t0 = (st->nchunks - 1) * st->T;
-    bool seq = cfg->outputs > 1; /* the checker kept its outputs within the last chunk */
-    sgrad target = backward_steps(b, L, t0, cfg->steps, (sgrad){seq ? -1 : g, -1}, seq ? g : -1, g_is_delta && !seq,
+    if (cfg->chunked) { /* done chunk by chunk in the forward pass */
+        if (grad[0] >= 0)
+            grad[0] = st->dx;
+        return;
+    }
+    bool seq = cfg->outputs > 1; /* within the last chunk */
+    int *gout = NULL;
+    if (seq) { /* each output step's part of g */
+        gout = dnic_alloc(dnic_builder_arena(b), (size_t)cfg->outputs * sizeof *gout);
+        for (int k = 0; k < cfg->outputs; k++) {
+            gout[k] = temp(b, l, "out.grad.h", cfg->steps - cfg->outputs + k, cfg->hidden);
+            op(b, DNIC_OP_SLICE, gout[k], g, -1)->off = k * cfg->hidden;
+        }
+    }
+    sgrad target = backward_steps(b, L, t0, cfg->steps, (sgrad){seq ? -1 : g, -1}, gout, g_is_delta && !seq,
                                   sg && st->nchunks > 1, grad[0] >= 0);
     if (sg && st->nchunks > 1)
         dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),

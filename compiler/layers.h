@@ -63,6 +63,11 @@ bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
  * which regresses that prediction toward `target` (and adds to the module's synthetic loss). */
 int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void **use);
 void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx);
+/* A recurrent layer R whose outputs span its truncation chunks (cfg->chunked), at a chunk with
+ * output steps k0..k1-1: the forward passes of the per-step layers after it (a chain down to
+ * the output layer, checked), the loss of those steps, and their backward passes with their
+ * updates; leaves in g[k - k0] the gradient w.r.t. R's output step k. */
+void dnic_build_chain_steps(dnic_builder *b, dnic_layer_ir *R, int k0, int k1, int *g);
 
 /* ---- layers.c: the table of kinds -------------------------------------------------------- */
 typedef struct dnic_layer_kind {
@@ -94,6 +99,14 @@ typedef struct dnic_layer_kind {
     int (*boundaries)(const dnic_layer *l, const dnic_model *m);
     /* ... and the width of that state (what `sg NAME.state` reads and predicts). */
     int (*state_width)(const dnic_layer *l);
+    /* Per-step kinds (dense with steps = N; NULL: not one): the forward pass of steps k0..k1-1
+     * only, and their backward pass from g[t - k0], w.r.t. each step's output (its
+     * pre-activation when g_is_delta), leaving in gsrc[t - k0] (when not NULL) the gradient
+     * w.r.t. each step's input.  A recurrent layer whose outputs span its truncation chunks
+     * runs the chain of these after it chunk by chunk (dnic_build_chain_steps). */
+    void (*forward_range)(dnic_builder *b, dnic_layer_ir *L, int k0, int k1);
+    void (*backward_range)(dnic_builder *b, dnic_layer_ir *L, const int *g, bool g_is_delta, int k0, int k1,
+                           int *gsrc);
 } dnic_layer_kind;
 
 #define DNIC_LAYER(name) extern const dnic_layer_kind dnic_layer_##name;
@@ -125,6 +138,8 @@ typedef struct dnic_rnn_cfg {
     int steps;                 /* the sequence's length */
     int hidden;                /* the state's width (the width argument) */
     int outputs;               /* its output: the last `outputs` states side by side */
+    bool chunked;              /* those outputs span truncation chunks: the per-step layers after
+                                  it run chunk by chunk with it (docs/semantics.md) */
     bool repeat;               /* input = repeat: every step reads the whole source (seed 003) */
     int unroll;                /* truncation length; 0: train.unroll, else the whole sequence */
     bool bias;
