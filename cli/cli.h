@@ -127,8 +127,8 @@ typedef struct cli_reporter {
 void cli_print_report(void *user, const dnic_report *r);
 struct dnic_jit_times;
 /* The closing `# model: N steps in ...` line. */
-void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const struct dnic_jit_times *jt,
-                       const dnic_sched_plan *plan);
+void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res,
+                       const struct dnic_jit_times *jt, const dnic_sched_plan *plan);
 
 /* ---- outputs.c: the files a run writes besides the log ------------------------------------ */
 /* Fails early, before any compiling or training, when an output file's directory cannot be

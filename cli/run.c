@@ -260,7 +260,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (o->save_predictions)
             fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
     } else {
-        cli_print_summary(m, &res, &jt, &plan);
+        cli_print_summary(m, ir, &res, &jt, &plan);
     }
 out:
     free(settings);

@@ -40,6 +40,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         fprintf(out, " eps=%.17g", o->eps);
     if (info->attrs & DNIC_ATTR_MOMENTUM)
         fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
+    if (info->attrs & DNIC_ATTR_LAMBDA)
+        fprintf(out, " lambda=%.17g", o->scale);
     if (o->scratch >= 0)
         fprintf(out, " scratch=%s%s", ir->bufs[o->scratch].name, o->scratch_ready ? " (ready)" : "");
     if (info->attrs & DNIC_ATTR_LOSS)
