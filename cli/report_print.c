@@ -75,6 +75,8 @@ void cli_print_report(void *user, const dnic_report *sum)
         printf(" Validation loss:%.6g accuracy:%.2f%%", r->val_loss, 100 * r->val_accuracy);
     if (r->has_test)
         printf(" Test loss:%.6g accuracy:%.2f%%", r->test_loss, 100 * r->test_accuracy);
+    if (r->probe)
+        cli_probe_print(stdout, m, r, m->report_sum);
     putchar('\n');
     fflush(stdout);
     cli_log_row(rp->log, r);
@@ -90,7 +92,7 @@ void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_
     char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "";
     double truecost = dnic_ir_true_cost(ir, -1, NULL), total = 0;
     for (int b = 0; b < ir->nblocks; b++)
-        total += ir->blocks[b].phase == DNIC_PHASE_PREDICT ? 0 : dnic_ir_block_cost(ir, b);
+        total += !DNIC_PHASE_TRAINS(ir->blocks[b].phase) ? 0 : dnic_ir_block_cost(ir, b);
     if (truecost > 0) /* target = true or mix past a later SG module */
         snprintf(truegrad, sizeof truegrad, "; true gradients %.2g of the step's %.2g flops", truecost, total);
     if (res->steps_run != res->steps) /* resumed: the rate counts only this process's steps */

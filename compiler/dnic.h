@@ -253,6 +253,7 @@ typedef struct dnic_train_spec {
     dnic_opt_spec opt;
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
+    bool probe;                /* --probe (the command's, not a setting): build the PROBE block */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
 } dnic_train_spec;
 
@@ -401,6 +402,8 @@ typedef struct dnic_ir {
     int out;              /* the output layer's activations */
     int loss_acc;         /* f64[1,1] accumulators read by the report */
     int sg_acc_first;     /* model.nsgs consecutive f64[1,1] accumulators, or -1 */
+    int *probe;           /* train.probe: per SG module the PROBE block's prediction, true gradient
+                             and bootstrapped target (-1 for a module at truncation boundaries) */
 } dnic_ir;
 
 const char *dnic_op_name(dnic_op op);

@@ -41,6 +41,8 @@ struct dnic_builder {
     contrib **sgot;        /* ... and the gradients they received so far in it */
     int *nsgot;
     dnic_ir_op dummy;      /* what an update in a true gradient's pass returns (none is built) */
+    bool probing;          /* building the PROBE block: it writes no parameter, statistic or
+                              accumulator, and reads the parameters themselves */
 };
 
 /* A parameter's value as one step's message used it, copied for a true gradient's pass. */
@@ -148,6 +150,11 @@ static void begin_block(builder *b, const char *name, int stage, dnic_block_phas
 static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
 {
     dnic_ir_block *blk = b->blk;
+    dnic_dst_role role = dnic_op_table[op].dst;
+    if (b->probing && role != DNIC_DST_TEMP) { /* a probe changes nothing training reads */
+        memset(&b->dummy, 0, sizeof b->dummy);
+        return &b->dummy;
+    }
     if (blk->nops == blk->cap) {
         int cap = blk->cap ? blk->cap * 2 : 16;
         dnic_ir_op *n = dnic_alloc(b->a, (size_t)cap * sizeof *n);
@@ -251,6 +258,8 @@ dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, in
 
 int dnic_build_param_used(dnic_builder *b, int param, bool frozen)
 {
+    if (b->probing) /* nothing runs alongside a probe: the parameters are as they are */
+        return param;
     if (b->shadow) {
         for (int i = 0; i < b->kept.n; i++)
             if (((kept *)b->kept.v[i])->param == param)
@@ -624,6 +633,82 @@ bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
 
 /* ---- the step -------------------------------------------------------------------------------- */
 
+static int build_loss(builder *b, const dnic_layer_ir *L, bool *is_delta);
+
+/* One backward pass of the PROBE block, from the loss's gradient g (is_delta) through every
+ * layer after an SG module, updating nothing: at a layer with an SG module its gradient is
+ * the sum of what its readers sent (true) or its prediction pred[] (bootstrap).  Sets at[k]
+ * to what each SG module's layer received. */
+static void probe_pass(builder *b, const char *pfx, const bool *traversed, int g, bool is_delta, const int *pred,
+                       int *at)
+{
+    const dnic_model *m = b->m;
+    int n = m->nlayers;
+    b->shadow = pfx;
+    for (int i = 0; i < n; i++)
+        b->nsgot[i] = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        if (!traversed[i])
+            continue;
+        int gi = i == m->out ? g : pred && m->layers[i].sg >= 0 ? pred[m->layers[i].sg] : -1;
+        if (gi < 0) {
+            DNIC_ASSERT(b->nsgot[i] > 0);
+            gi = sum_contribs(b, i, b->sgot[i], b->nsgot[i]);
+        }
+        layer_backward(b, &b->L[i], gi, i == m->out && is_delta);
+    }
+    for (int s = 0; s < m->nsgs; s++) {
+        int k = m->sgs[s].layer;
+        at[s] = m->sgs[s].state ? -1 : sum_contribs(b, k, b->sgot[k], b->nsgot[k]);
+    }
+    b->shadow = NULL;
+}
+
+/* The PROBE block (--probe): the forward pass on the probe batch with the weights as they are
+ * (batch statistics, moving nothing), each SG module's prediction, the loss's gradient, then
+ * two backward passes updating nothing: one of the true gradient, one as a step would
+ * bootstrap from the predictions.  The runtime compares them per module. */
+static void build_probe(builder *b)
+{
+    const dnic_model *m = b->m;
+    dnic_ir *ir = b->ir;
+    int n = m->nlayers;
+    begin_block(b, "probe", 0, DNIC_PHASE_PROBE);
+    b->probing = true;
+    b->shadow = "probe:"; /* the block's own temporaries */
+    for (int i = 0; i < n; i++) /* a recurrent layer's training pass learns chunk by chunk: its plain one */
+        m->layers[i].kind->forward(b, &b->L[i], !m->layers[i].kind->boundaries);
+    ir->probe = dnic_alloc(b->a, (size_t)(3 * m->nsgs + 1) * sizeof *ir->probe);
+    int *pred = dnic_alloc(b->a, (size_t)(m->nsgs + 1) * sizeof *pred);
+    for (int s = 0; s < m->nsgs; s++) {
+        pred[s] = -1;
+        if (!m->sgs[s].state) {
+            void *use;
+            pred[s] = dnic_build_sg_predict(b, s, b->L[m->sgs[s].layer].out, m->sgs[s].name, &use);
+        }
+    }
+    /* the layers after an SG module, and those with one, get gradients */
+    bool *traversed = dnic_alloc(b->a, (size_t)(n + 1) * sizeof *traversed);
+    for (int i = 0; i < n; i++) {
+        for (int q = 0; q < m->layers[i].nsrc; q++) {
+            int src = m->layers[i].src[q];
+            traversed[i] |= src >= 0 && (traversed[src] || m->layers[src].sg >= 0);
+        }
+        b->chain[i] = traversed[i] || m->layers[i].sg >= 0;
+    }
+    bool is_delta = false;
+    int g = build_loss(b, &b->L[m->out], &is_delta);
+    int *t = dnic_alloc(b->a, (size_t)(m->nsgs + 1) * sizeof *t), *boot = dnic_alloc(b->a, (size_t)(m->nsgs + 1) * sizeof *boot);
+    probe_pass(b, "probe:true:", traversed, g, is_delta, NULL, t);
+    probe_pass(b, "probe:boot:", traversed, g, is_delta, pred, boot);
+    for (int s = 0; s < m->nsgs; s++) {
+        ir->probe[3 * s] = pred[s];
+        ir->probe[3 * s + 1] = t[s];
+        ir->probe[3 * s + 2] = boot[s];
+    }
+    b->probing = false;
+}
+
 /* The loss at the output layer's activations: the report's accumulation and the gradient to
  * start backpropagation from (w.r.t. the pre-activation for cross-entropy with its matching
  * output, *is_delta). */
@@ -794,6 +879,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 build_sg_learn(b, le->use, le->target, le->pfx);
         }
     }
+    if (m->train.probe && b->dni)
+        build_probe(b);
     /* inference: the forward pass alone */
     begin_block(b, "predict", 0, DNIC_PHASE_PREDICT);
     for (int i = 0; i < n; i++)
@@ -826,7 +913,7 @@ double dnic_ir_true_cost(const dnic_ir *ir, int sg, double *copies)
     double cost = 0, copy = 0;
     for (int b = 0; b < ir->nblocks; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        if (!DNIC_PHASE_TRAINS(blk->phase))
             continue;
         /* a module's true gradient is built in its sg_update block, "NAME.sg_update" */
         size_t len = sg >= 0 ? strlen(ir->model->sgs[sg].name) : 0;
