@@ -10,10 +10,14 @@ backward_message = before_update, lag 0.  Each stage's messages use its weights 
 its update; the true gradient at h_k backpropagates the loss's gradient through the layers
 after h_k with the weights their forward pass used (the same ones), updating nothing.
 
-Usage: sgtarget_ref.py DATA.csv HIDDEN BATCH LR SEED NSTEPS T1 T2 T3
+Usage: sgtarget_ref.py DATA.csv HIDDEN BATCH LR SEED NSTEPS T1 T2 T3 [probe]
   Tk: the target of sg hk: bootstrap, true, or a number lambda (target = mix)
 Prints one line per training step, `loss L` (the batch's loss sum), then the final weights as
-NAME VALUES.
+NAME VALUES.  With `probe`: also what --probe reports after the last step (docs/semantics.md,
+"Probes"): at the gate after it, the layers have taken the step and the SG modules not yet
+learnt from it; on the first BATCH rows, with the weights as they are, per module
+`probe hK COS NORM BOOT TRUE` (cosine and norm ratio of the prediction and the true gradient,
+sum |prediction - bootstrapped target|, sum |prediction - true gradient|).
 """
 import sys
 
@@ -29,6 +33,8 @@ def main():
     H, B = int(sys.argv[2]), int(sys.argv[3])
     lr, seed, nsteps = float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
     targets = sys.argv[7:10]
+    probe = len(sys.argv) > 10 and sys.argv[10] == "probe"
+    probes = []
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     X, Y = data[:, :-1], data[:, -1:]
     n_in = X.shape[1]
@@ -73,6 +79,8 @@ def main():
         true = {3: msg[3]}
         for k in (2, 1):
             true[k] = (true[k + 1] * (h[k + 1] * (1 - h[k + 1]))) @ used[k + 1].T
+        if probe and t == nsteps - 1:
+            probes = measure(P, X[:B], Y[:B])
         # the SG modules learn, nearest the loss first
         for k in (3, 2, 1):
             tk = targets[k - 1]
@@ -88,6 +96,32 @@ def main():
             P["h%d.sg.bias" % k] = P["h%d.sg.bias" % k] - lr * np.mean(delta, axis=0, keepdims=True)
     for name, v in P.items():
         print(name, " ".join("%.17g" % e for e in v.ravel()))
+    for line in probes:
+        print(line)
+
+
+def measure(P, x, y):
+    """The probe on batch (x, y): forward, predictions, then the true gradient and the
+    bootstrapped target at each hk, by plain backpropagation with the weights as they are."""
+    h = {0: x}
+    for k in range(1, 4):
+        h[k] = sig(h[k - 1] @ P["h%d.weight" % k] + P["h%d.bias" % k])
+    out = sig(h[3] @ P["out.weight"] + P["out.bias"])
+    pred = {k: h[k] @ P["h%d.sg.weight" % k] + P["h%d.sg.bias" % k] for k in range(1, 4)}
+    top = ((out - y) * (out * (1 - out))) @ P["out.weight"].T
+    true, boot = {3: top}, {3: top}
+    for k in (2, 1):
+        W = P["h%d.weight" % (k + 1)]
+        true[k] = (true[k + 1] * (h[k + 1] * (1 - h[k + 1]))) @ W.T
+        boot[k] = (pred[k + 1] * (h[k + 1] * (1 - h[k + 1]))) @ W.T
+    lines = []
+    for k in (1, 2, 3):
+        g, tr = pred[k].ravel(), true[k].ravel()
+        cos = np.dot(g, tr) / (np.sqrt(np.dot(g, g)) * np.sqrt(np.dot(tr, tr)))
+        norm = np.sqrt(np.dot(g, g)) / np.sqrt(np.dot(tr, tr))
+        lines.append("probe h%d %.17g %.17g %.17g %.17g" % (k, cos, norm, np.sum(np.abs(pred[k] - boot[k])),
+                                                           np.sum(np.abs(pred[k] - true[k]))))
+    return lines
 
 
 if __name__ == "__main__":
