@@ -213,7 +213,7 @@ static const cli_option options[] = {
     {"--probe", NULL, NULL, SEC_RUNNING,
      "at every report, compare each SG module's prediction with the\ntrue gradient on the first batch "
      "(cosine, norm ratio, synthetic\nlosses), in the report line, --log and --plot; changes no number",
-     OPT_TRUE, FIELD(probe)},
+     OPT_TRUE, FIELD(probe), .needs = "--run"},
     {"--progress", NULL, NULL, SEC_RUNNING, "draw a progress line on stderr (default: when stderr is a\nterminal)",
      OPT_INT, FIELD(progress), .value = 1},
     {"--no-progress", NULL, NULL, SEC_RUNNING, "draw no progress line", OPT_INT, FIELD(progress), .value = 0},

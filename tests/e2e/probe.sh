@@ -37,6 +37,9 @@ model "target = bootstrap" "target = bootstrap" "target = bootstrap" 20 0 > m.dn
 out=$("$DNIC" m.dni --run --probe --set train.mode=backprop 2>&1); rc=$?
 [ $rc = 1 ] && [ "$out" = "dnic: error: --probe compares SG modules with the true gradient, but model 'probe' has none in train.mode = backprop" ] &&
     ok "--probe in backprop mode: an error, exit 1" || not_ok "--probe in backprop mode: an error, exit 1" "exit $rc" "$out"
+out=$("$DNIC" m.dni --probe 2>&1); rc=$?
+[ $rc = 1 ] && [ "$(printf '%s\n' "$out" | head -1)" = "dnic: error: --probe works with --run" ] &&
+    ok "--probe without --run: an error, exit 1" || not_ok "--probe without --run: an error, exit 1" "exit $rc" "$out"
 cat > r.dni <<'DNI'
 model r
 data binary_addition { bits = 4 examples = 16 inputs = 8 labels = 4 }
