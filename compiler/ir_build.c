@@ -645,21 +645,24 @@ static void probe_pass(builder *b, const char *pfx, const bool *traversed, int g
     const dnic_model *m = b->m;
     int n = m->nlayers;
     b->shadow = pfx;
-    for (int i = 0; i < n; i++)
+    int *sum = dnic_alloc(b->a, (size_t)(n + 1) * sizeof *sum); /* what each layer received, once summed */
+    for (int i = 0; i < n; i++) {
         b->nsgot[i] = 0;
+        sum[i] = -1;
+    }
     for (int i = n - 1; i >= 0; i--) {
         if (!traversed[i])
             continue;
-        int gi = i == m->out ? g : pred && m->layers[i].sg >= 0 ? pred[m->layers[i].sg] : -1;
-        if (gi < 0) {
+        if (i != m->out) {
             DNIC_ASSERT(b->nsgot[i] > 0);
-            gi = sum_contribs(b, i, b->sgot[i], b->nsgot[i]);
+            sum[i] = sum_contribs(b, i, b->sgot[i], b->nsgot[i]);
         }
+        int gi = i == m->out ? g : pred && m->layers[i].sg >= 0 ? pred[m->layers[i].sg] : sum[i];
         layer_backward(b, &b->L[i], gi, i == m->out && is_delta);
     }
     for (int s = 0; s < m->nsgs; s++) {
         int k = m->sgs[s].layer;
-        at[s] = m->sgs[s].state ? -1 : sum_contribs(b, k, b->sgot[k], b->nsgot[k]);
+        at[s] = m->sgs[s].state ? -1 : sum[k] >= 0 ? sum[k] : sum_contribs(b, k, b->sgot[k], b->nsgot[k]);
     }
     b->shadow = NULL;
 }

@@ -79,6 +79,31 @@ for th in 2 3; do
         ok "lag 1, pipeline on $th threads: the probes and weights of the sequential schedule, bit for bit" ||
         not_ok "lag 1, pipeline on $th threads: the probes and weights of the sequential schedule, bit for bit" "$(cat pipe.out)"
 done
+# A graph (batch norm, add, concat): after one step with zero SG modules and the output layer
+# frozen, no weight the true gradients go through has moved, so each probe's synthetic loss
+# against the true gradient is the one the module trained on in that step (target = true)
+cat > g.dni <<'DNI'
+model graph_true
+data binary_addition { bits = 4  examples = 16  inputs = 8  labels = 4 }
+layer a   = dense(input, 8) { activation = linear }
+layer b   = dense(a, 8)     { activation = relu  norm = batch }
+layer c   = dense(b, 8)     { activation = linear }
+layer r   = add(c, a)       { activation = relu }
+layer j   = concat(r, b)
+layer out = dense(j, 4)     { activation = sigmoid  trainable = false  init = randn * 0.5 }
+sg a { target = true }
+sg b { target = true }
+sg c { target = true }
+loss sigmoid_cross_entropy(out, labels) { report_per = sum }
+train { batch = 8  lr = 0.1  steps = 1  report_every = 1  seed = 4  dtype = float64 }
+DNI
+"$DNIC" g.dni --run --no-progress --probe --log g.csv > g.out 2>&1
+res=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { bad = 0; for (k = 0; k < 3; k++) { m = substr("abc", k + 1, 1); x = $col[m ".sg_loss"]; y = $col[m ".probe_sg_true"]
+          d = x - y; if (d < 0) d = -d; if (!(x > 0) || d > 1e-12 * x) bad = 1; printf "%s %s %s; ", m, x, y } exit bad }' g.csv) &&
+    ok "a graph: the probes' true gradients are those the step trained on # $res" ||
+    not_ok "a graph: the probes' true gradients are those the step trained on" "$res" "$(cat g.out)"
+
 # and so are those of stages on 3 MPI ranks (the true gradients' copies of weights cross them)
 if "$DNIC" --version | grep -q MPI && command -v mpirun > /dev/null; then
     out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \

@@ -105,6 +105,46 @@ for case in "true true true" "true bootstrap true" "0.5 0.5 bootstrap" "0.25 tru
     done
 done
 
+# A graph: the true gradient at a goes back through b (batch-normalised, with an SG module), c
+# (with one) and a skip connection r = add(c, a) merged with b in j = concat(r, b).  With zero SG
+# modules nothing before the loss learns in step 0, so the true targets are backpropagation's
+# gradients at the initial weights; a module's bias after that step is lr * mean(target) and a
+# linear layer's bias after one backprop step -lr * mean(gradient): equal up to the sign, bit
+# for bit, at a and at c.
+cat > g.dni <<'DNI'
+model graph_true
+data binary_addition { bits = 4  examples = 16  inputs = 8  labels = 4 }
+layer a   = dense(input, 8) { activation = linear }
+layer b   = dense(a, 8)     { activation = relu  norm = batch }
+layer c   = dense(b, 8)     { activation = linear }
+layer r   = add(c, a)       { activation = relu }
+layer j   = concat(r, b)
+layer out = dense(j, 4)     { activation = sigmoid }
+sg a { target = true }
+sg b { target = true }
+sg c { target = true }
+loss sigmoid_cross_entropy(out, labels)
+train { batch = 8  lr = 0.1  steps = 1  seed = 4  dtype = float64 }
+DNI
+"$DNIC" g.dni --run --no-progress --save-weights dni.st > g.out 2>&1 &&
+    "$DNIC" g.dni --run --no-progress --set train.mode=backprop --save-weights bp.st >> g.out 2>&1
+res=$(/usr/bin/python3 - <<'PY'
+import json, struct, sys
+import numpy as np
+def load(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    return {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dtype="<f8")
+            for k, v in h.items() if k != "__metadata__"}
+d, b = load("dni.st"), load("bp.st")
+good = all(np.array_equal(d[k + ".sg.bias"], -b[k + ".bias"]) and np.any(b[k + ".bias"] != 0) for k in ("a", "c"))
+print("a.sg.bias = -a.bias and c.sg.bias = -c.bias" if good else "differ: %r %r" % (d["a.sg.bias"], -b["a.bias"]))
+sys.exit(0 if good else 1)
+PY
+) && ok "a graph (batch norm, add, concat, SG modules on the way): target = true is backprop's gradient, bit for bit # $res" ||
+    not_ok "a graph (batch norm, add, concat, SG modules on the way): target = true is backprop's gradient, bit for bit" "$res" "$(cat g.out)"
+
 # lambda = 1 is target = true and lambda = 0 target = bootstrap, bit for bit (float32 too)
 for dtype in float64 float32; do
     run() { model "$1" "$2" "$(t bootstrap)" 100 0 $dtype > m.dni && "$DNIC" m.dni --run --no-progress --save-weights "$3" > /dev/null 2>&1; }
