@@ -81,6 +81,16 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
         fprintf(out, "block %s stage=%d phase=%s", blk->name, blk->stage, phase_name(blk->phase));
         for (int i = 0; i < blk->nwaits; i++)
             fprintf(out, "%s%d", i ? "," : " waits=", blk->waits[i]);
+        /* what true gradients past SG modules (target = true or mix) cost in it */
+        int ntrue = 0;
+        double ftrue = 0;
+        for (int i = 0; i < blk->nops; i++)
+            if (blk->ops[i].truegrad && DNIC_PHASE_TRAINS(blk->phase)) {
+                ntrue++;
+                ftrue += dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
+            }
+        if (ntrue)
+            fprintf(out, " true_gradient=%d ops,%.3g flops", ntrue, ftrue);
         fputc('\n', out);
         print_list(ir, "import", blk->imports, blk->nimports, out);
         for (int i = 0; i < blk->nops; i++)

@@ -46,7 +46,8 @@ model "$(t true)" "$(t 0.5)" "$(t bootstrap)" > m.dni
 out=$("$DNIC" m.dni --dump-ir 2>&1)
 if grep -q '^  h1.sg.true:h1.grad = matmul_nt h1.sg.true:h2.delta, h2.weight.used' <<< "$out" &&
     grep -q '^  h2.sg.target = mix h2.sg.true:h2.grad, h2.grad lambda=0.5' <<< "$out" &&
-    grep -q '^  h3.weight.used = slice h3.weight' <<< "$out"; then
+    grep -q '^  h3.weight.used = slice h3.weight' <<< "$out" &&
+    grep -q '^block h1.sg_update stage=0 phase=sg_update waits=1,2,3 true_gradient=[0-9]* ops,[0-9.e+]* flops$' <<< "$out"; then
     ok "--dump-ir shows the true gradients' backward ops, the mix and the weights' copies"
 else
     not_ok "--dump-ir shows the true gradients' backward ops, the mix and the weights' copies" "$out"
