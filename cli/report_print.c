@@ -75,6 +75,8 @@ void cli_print_report(void *user, const dnic_report *sum)
         printf(" Validation loss:%.6g accuracy:%.2f%%", r->val_loss, 100 * r->val_accuracy);
     if (r->has_test)
         printf(" Test loss:%.6g accuracy:%.2f%%", r->test_loss, 100 * r->test_accuracy);
+    if (r->probe)
+        cli_probe_print(stdout, m, r, m->report_sum);
     putchar('\n');
     fflush(stdout);
     cli_log_row(rp->log, r);
@@ -84,10 +86,15 @@ void cli_print_report(void *user, const dnic_report *sum)
 /* # seed_dni: 100000 steps in 1.234 s (81037 steps/s); compile 12.3 ms (...); <plan.why>, e.g.
  * "4.1e+05 flops per step are too few to pay for hand-offs: sequential".  "kernels on N threads"
  * only when some product was split over the pool (codegen.c splits only large ones). */
-void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const dnic_jit_times *jt,
+void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res, const dnic_jit_times *jt,
                        const dnic_sched_plan *plan)
 {
-    char cached[64] = "", kernels[64] = "", resumed[64] = "";
+    char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "";
+    double truecost = dnic_ir_true_cost(ir, -1, NULL), total = 0;
+    for (int b = 0; b < ir->nblocks; b++)
+        total += !DNIC_PHASE_TRAINS(ir->blocks[b].phase) ? 0 : dnic_ir_block_cost(ir, b);
+    if (truecost > 0) /* target = true or mix past a later SG module */
+        snprintf(truegrad, sizeof truegrad, "; true gradients %.2g of the step's %.2g flops", truecost, total);
     if (res->steps_run != res->steps) /* resumed: the rate counts only this process's steps */
         snprintf(resumed, sizeof resumed, " (resumed after step %lld)", res->steps - res->steps_run);
     if (dnic_parallel_threads() > 1 && dnic_parallel_splits() > 0)
@@ -95,9 +102,9 @@ void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const 
     if (jt->cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt->cached, jt->parts);
     printf("# %s: %lld steps%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
-           "machine code %.1f ms of CPU%s)%s; %s\n",
+           "machine code %.1f ms of CPU%s)%s%s; %s\n",
            m->name, res->steps_run, resumed, res->seconds,
            (double)res->steps_run / (res->seconds > 0 ? res->seconds : 1e-9),
            jt->total_ms, jt->threads, jt->threads == 1 ? "" : "s", jt->codegen_ms, jt->optimize_ms, jt->machine_ms,
-           cached, kernels, plan->why);
+           cached, kernels, truegrad, plan->why);
 }

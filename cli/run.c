@@ -44,6 +44,7 @@ dnic_program cli_describe_program(dnic_arena *a, const dnic_model *m, const dnic
         sg_acc[s] = ir->sg_acc_first + s;
     p.sg_acc = sg_acc;
     p.nsg = nsg;
+    p.probe = ir->probe;
     dnic_block_desc *blocks = dnic_alloc(a, (size_t)(ir->nblocks > 0 ? ir->nblocks : 1) * sizeof *blocks);
     for (int b = 0; b < ir->nblocks; b++)
         blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
@@ -87,6 +88,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
         .save_best = o->save_best ? o->save_best : m->train.keep_best,
         .patience = m->train.patience,
+        .probe = ir->probe != NULL,
     };
 }
 
@@ -260,7 +262,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (o->save_predictions)
             fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
     } else {
-        cli_print_summary(m, &res, &jt, &plan);
+        cli_print_summary(m, ir, &res, &jt, &plan);
     }
 out:
     free(settings);

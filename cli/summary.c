@@ -45,7 +45,7 @@ static double step_flops(const dnic_ir *ir, double *flops)
     double total = 0;
     for (int b = 0; b < ir->nblocks; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        if (!DNIC_PHASE_TRAINS(blk->phase))
             continue;
         for (int i = 0; i < blk->nops; i++) {
             double f = dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
@@ -109,6 +109,16 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
         printf("  %-16s %-24s %7s %11lld %11.3g %6s\n", "other", "", "", params[3 * n + 1], flops[3 * n + 1], "");
     printf("  total: %lld parameters, %.3g flops per step (%s, batch %d)\n", nparams, total, dni ? "dni" : "backprop",
            ir->batch);
+    double copies, truecost = dni ? dnic_ir_true_cost(ir, -1, &copies) : 0;
+    if (truecost > 0) { /* target = true or mix past a later SG module: counted in its row above */
+        printf("  true gradients: %.3g flops per step (", truecost);
+        for (int s = 0, k = 0; s < m->nsgs; s++) {
+            double f = dnic_ir_true_cost(ir, s, NULL);
+            if (f > 0)
+                printf("%s%s.sg %.3g", k++ ? ", " : "", m->sgs[s].name, f);
+        }
+        printf(": the later layers' backward pass, updating nothing), %.3g weights copied for it per step\n", copies);
+    }
     if (dni) {
         /* the same model trained by backprop: its IR built once more, stages and SG modules unused */
         dnic_model bm = *m;

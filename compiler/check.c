@@ -814,11 +814,11 @@ static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_exp
     return false;
 }
 
-/* sg LAYER { input form hidden activation init bias_init lr target } */
-static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, bool *target_true)
+/* sg LAYER { input form hidden activation init bias_init lr target lambda hidden_init bias } */
+static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers)
 {
     static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target",
-                                       "hidden_init", "bias"};
+                                       "hidden_init", "bias", "lambda"};
     sg->name = d->name;
     sg->span = d->name_span;
     /* sg NAME.state: the module at a recurrent layer's truncation boundaries */
@@ -897,9 +897,19 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     if ((s = find(d, "lr")))
         get_real(c, s, 0, true, 1e6, &sg->lr);
-    static const char *const targets[] = {"bootstrap", "true"};
-    if ((s = find(d, "target")))
-        *target_true = get_enum(c, s, targets, 2) == 1;
+    static const char *const targets[] = {"bootstrap", "true", "mix"};
+    const dnic_setting *t = find(d, "target");
+    int target = t ? get_enum(c, t, targets, 3) : DNIC_TARGET_BOOTSTRAP;
+    sg->target = target < 0 ? DNIC_TARGET_BOOTSTRAP : (dnic_sg_target)target;
+    sg->lambda = sg->target == DNIC_TARGET_TRUE ? 1 : 0;
+    if ((s = find(d, "lambda"))) {
+        if (target == DNIC_TARGET_MIX)
+            get_real(c, s, 0, false, 1, &sg->lambda);
+        else if (target >= 0)
+            dnic_error(c->d, s->key_span, "'lambda' is a setting of target = mix");
+    } else if (target == DNIC_TARGET_MIX) {
+        dnic_error(c->d, t->value->span, "target = mix needs 'lambda', the true gradient's weight, e.g. lambda = 0.5");
+    }
 }
 
 static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dnic_span *out_span)
@@ -1716,7 +1726,6 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
         ns += ((dnic_decl *)c->decls.v[i])->kind == DECL_SG;
     dnic_sg *sgs = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgs);
     const dnic_decl **sgdecl = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgdecl);
-    bool *target_true = dnic_alloc(a, (size_t)(ns + 1) * sizeof *target_true);
     int k = 0;
     for (int i = 0; i < c->decls.n; i++) {
         const dnic_decl *dd = c->decls.v[i];
@@ -1732,7 +1741,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
         if (dup)
             continue;
         sgdecl[k] = dd;
-        check_sg(c, dd, &sgs[k], n, &target_true[k]);
+        check_sg(c, dd, &sgs[k], n);
         k++;
     }
     if (resolved) {
@@ -1760,10 +1769,11 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                         dnic_note(d, NOSPAN, "set unroll (train.unroll or the layer's) shorter than its steps");
                         continue;
                     }
-                    if (target_true[j])
+                    if (sg->target != DNIC_TARGET_BOOTSTRAP)
                         dnic_error(d, find(sgdecl[j], "target")->value->span,
-                                   "target = true is not known at a truncation boundary: the later chunks have not "
-                                   "run; sg %s learns from a bootstrapped target", sg->name);
+                                   "target = %s is not known at a truncation boundary: the later chunks have not "
+                                   "run; sg %s learns from a bootstrapped target",
+                                   sg->target == DNIC_TARGET_TRUE ? "true" : "mix", sg->name);
                     if (sg->lr < 0)
                         sg->lr = m->train.lr;
                     for (int p = 0; p < sg->nparts; p++)
@@ -1786,24 +1796,33 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
             int j = 0;
             while (strcmp(sgdecl[j]->name, m->sgs[s].name) != 0)
                 j++;
-            if (!target_true[j] || m->train.mode != DNIC_MODE_DNI || m->sgs[s].state)
+            if (m->sgs[s].target == DNIC_TARGET_BOOTSTRAP || m->train.mode != DNIC_MODE_DNI || m->sgs[s].state)
                 continue;
-            /* the true gradient exists without backprop only next to the loss: it stops at the
-             * first layer after this one with an SG module (backprop mode ignores SG modules) */
-            int li = m->sgs[s].layer, stop = -1;
-            bool down[n];
+            /* the true gradient is backpropagated through the layers after this one that a later
+             * SG module cuts off from the loss (ir_build.c); a recurrent layer's backward pass
+             * updates its weights chunk by chunk, so no true gradient goes through one */
+            int li = m->sgs[s].layer, bad = -1;
+            bool down[n], cut[n];
             for (int i = 0; i < n; i++) {
                 down[i] = false;
                 for (int q = 0; q < m->layers[i].nsrc; q++)
                     down[i] |= m->layers[i].src[q] == li || (m->layers[i].src[q] >= 0 && down[m->layers[i].src[q]]);
-                if (down[i] && m->layers[i].sg >= 0 && stop < 0)
-                    stop = i;
             }
-            if (stop >= 0)
+            for (int i = n - 1; i >= 0; i--) { /* cut: an SG module at it or after it */
+                cut[i] = m->layers[i].sg >= 0;
+                for (int q = i + 1; q < n; q++)
+                    for (int r = 0; r < m->layers[q].nsrc; r++)
+                        cut[i] |= m->layers[q].src[r] == i && cut[q];
+            }
+            for (int i = 0; i < n && bad < 0; i++)
+                if (down[i] && cut[i] && m->layers[i].kind->boundaries)
+                    bad = i;
+            if (bad >= 0)
                 dnic_error(d, find(sgdecl[j], "target")->value->span,
-                           "target = true needs the true gradient at '%s', but the loss's gradient stops at '%s', "
-                           "which has an SG module; use target = bootstrap",
-                           m->sgs[s].name, m->layers[stop].name);
+                           "target = %s needs the true gradient at '%s' through layer '%s', an %s layer: dnic "
+                           "backpropagates a true gradient past an SG module only through dense, add and concat layers",
+                           m->sgs[s].target == DNIC_TARGET_TRUE ? "true" : "mix", m->sgs[s].name, m->layers[bad].name,
+                           m->layers[bad].kind->name);
         }
         for (int i = 0; i < n; i++)
             if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked)

@@ -747,6 +747,8 @@ static void gen_same2(opctx *c)
         v = fmul(g, a, b);
     else if (c->o->op == DNIC_OP_ADD)
         v = fadd(g, a, b);
+    else if (c->o->op == DNIC_OP_MIX) /* a * lambda + b * (1 - lambda), the constants in the dtype */
+        v = fadd(g, fmul(g, a, cf(g, T, c->o->scale)), fmul(g, b, cf(g, T, 1 - c->o->scale)));
     else /* ACT_GRAD: g * act'(y) */
         v = fmul(g, a, act_deriv(g, c->o->act, b));
     st(g, T, v, c->dst, e);

@@ -161,6 +161,9 @@ typedef struct dnic_init {
 } dnic_init;
 
 typedef enum dnic_sg_part { DNIC_SG_OUTPUT, DNIC_SG_LABELS, DNIC_SG_INPUT } dnic_sg_part;
+/* An SG module's target: the messages its layer's readers sent (bootstrapped from later
+ * modules), the true gradient of the loss, or lambda * true + (1 - lambda) * bootstrap. */
+typedef enum dnic_sg_target { DNIC_TARGET_BOOTSTRAP, DNIC_TARGET_TRUE, DNIC_TARGET_MIX } dnic_sg_target;
 typedef enum dnic_loss_kind { DNIC_LOSS_SQUARED, DNIC_LOSS_SOFTMAX_CE, DNIC_LOSS_SIGMOID_CE } dnic_loss_kind;
 /* What the report line calls "Loss": sum |out - y| (the DNI seed), sum |dL/dz| at the output
  * pre-activation (the backprop seed), or the loss itself summed over examples. */
@@ -194,6 +197,8 @@ typedef struct dnic_sg {
     double lr;
     bool bias;                 /* its units have biases (bias = false: none) */
     bool state;                /* `sg NAME.state`: at a recurrent layer's truncation boundaries */
+    dnic_sg_target target;     /* what it regresses on (docs/semantics.md, "Targets") */
+    double lambda;             /* target = mix: the true gradient's weight, 0..1 */
 } dnic_sg;
 
 typedef struct dnic_layer_kind dnic_layer_kind;
@@ -252,6 +257,7 @@ typedef struct dnic_train_spec {
     dnic_opt_spec opt;
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
+    bool probe;                /* --probe (the command's, not a setting): build the PROBE block */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
 } dnic_train_spec;
 
@@ -336,7 +342,10 @@ typedef struct dnic_ir_op {
     int off;          /* SLICE: the first column taken; UPDATE: the gradient's row */
     double eps;       /* BN_NORM, BN_GRAD: added to the variance */
     double momentum;  /* BN_RUNNING: the weight of the batch's statistic */
-    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased) */
+    bool truegrad;    /* part of a true gradient past SG modules (target = true or mix): the
+                         later layers' backward pass, or a copy of the weights it reads */
+    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased);
+                         MIX: lambda, the weight of s0 */
 } dnic_ir_op;
 
 /* What an op does to its destination. */
@@ -349,7 +358,7 @@ typedef enum dnic_dst_role {
 
 /* The attributes an op carries, as --dump-ir prints them. */
 enum { DNIC_ATTR_ACT = 1, DNIC_ATTR_LR = 2, DNIC_ATTR_LOSS = 4, DNIC_ATTR_OFF = 8, DNIC_ATTR_EPS = 16,
-       DNIC_ATTR_MOMENTUM = 32 };
+       DNIC_ATTR_MOMENTUM = 32, DNIC_ATTR_LAMBDA = 64 };
 
 typedef struct dnic_ir dnic_ir;
 
@@ -397,6 +406,8 @@ typedef struct dnic_ir {
     int out;              /* the output layer's activations */
     int loss_acc;         /* f64[1,1] accumulators read by the report */
     int sg_acc_first;     /* model.nsgs consecutive f64[1,1] accumulators, or -1 */
+    int *probe;           /* train.probe: per SG module the PROBE block's prediction, true gradient
+                             and bootstrapped target (-1 for a module at truncation boundaries) */
 } dnic_ir;
 
 const char *dnic_op_name(dnic_op op);
@@ -414,6 +425,10 @@ int dnic_ir_block_acc(const dnic_ir *ir, int b);
 /* DNIC_READS_X | DNIC_READS_Y for the batch inputs block b reads. */
 int dnic_ir_block_reads(const dnic_ir *ir, int b);
 double dnic_ir_block_cost(const dnic_ir *ir, int b);
+/* Floating-point operations per training step of the ops computing true gradients past SG
+ * modules (target = true or mix): those of SG module `sg` (-1: of all of them); `copies`
+ * (may be NULL) gets those of the steps' copies of the weights they read. */
+double dnic_ir_true_cost(const dnic_ir *ir, int sg, double *copies);
 /* Whether the update of a [rows, *] weight at this batch reads its input x through a
  * transposed copy (the op's scratch buffer): when x's rows would alias in the L1 cache. */
 bool dnic_sgd_w_transposes(int rows, int batch, dnic_dtype t);

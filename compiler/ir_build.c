@@ -31,7 +31,27 @@ struct dnic_builder {
     dnic_vec opt_states;   /* optstate*: each updated parameter's optimiser state, made once */
     bool *chained;         /* per layer: a per-step layer that a recurrent layer runs chunk by chunk */
     dnic_vec xt_scratch;   /* optstate*: each weight's x^T scratch for sgd_w (state[0]), made once */
+    /* true gradients past SG modules (target = true or mix; docs/semantics.md, "Targets") */
+    bool *cut;             /* per layer: it or a layer after it has an SG module, so the gradient
+                              its step gives it is not the loss's */
+    bool *keep;            /* per layer: a true gradient is backpropagated through it after its step,
+                              so its step keeps the weights its message used (dnic_build_param_used) */
+    bool keeping;          /* the layer being built is one of those */
+    dnic_vec kept;         /* kept*: each kept parameter and its copy */
+    const char *shadow;    /* building a true gradient's backward pass: its temporaries' prefix */
+    bool *chain;           /* ... the layers it sends gradients to */
+    contrib **sgot;        /* ... and the gradients they received so far in it */
+    int *nsgot;
+    dnic_ir_op dummy;      /* what an update in a true gradient's pass returns (none is built) */
+    bool probing;          /* building the PROBE block: it writes no parameter, statistic or
+                              accumulator, and reads the parameters themselves */
 };
+
+/* A parameter's value as one step's message used it, copied for a true gradient's pass. */
+typedef struct kept {
+    int param;
+    int copy;
+} kept;
 
 /* A parameter's optimiser state buffers, shared by all its updates (a recurrent layer updates
  * its weights once per chunk). */
@@ -62,6 +82,8 @@ static int add_buf(builder *b, const char *name, dnic_buf_kind kind, int rows, i
         ir->capbufs = cap;
     }
     dnic_buffer_desc *d = &ir->bufs[ir->nbufs];
+    if (b->shadow && kind == DNIC_BUF_TEMP) /* a true gradient's pass has its own temporaries */
+        name = dnic_sprintf(b->a, "%s%s", b->shadow, name);
     d->name = name;
     d->kind = kind;
     d->dtype = kind == DNIC_BUF_ACC ? DNIC_F64 : ir->dtype;
@@ -130,6 +152,11 @@ static void begin_block(builder *b, const char *name, int stage, dnic_block_phas
 static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
 {
     dnic_ir_block *blk = b->blk;
+    dnic_dst_role role = dnic_op_table[op].dst;
+    if (b->probing && role != DNIC_DST_TEMP) { /* a probe changes nothing training reads */
+        memset(&b->dummy, 0, sizeof b->dummy);
+        return &b->dummy;
+    }
     if (blk->nops == blk->cap) {
         int cap = blk->cap ? blk->cap * 2 : 16;
         dnic_ir_op *n = dnic_alloc(b->a, (size_t)cap * sizeof *n);
@@ -151,6 +178,7 @@ static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
     o->state[0] = o->state[1] = o->state[2] = -1;
+    o->truegrad = b->shadow != NULL;
     return o;
 }
 
@@ -194,6 +222,10 @@ bool dnic_sgd_w_transposes(int rows, int batch, dnic_dtype t)
 /* An update of parameter `param` with the model's optimiser and its state buffers. */
 dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, int s1, double lr)
 {
+    if (b->shadow) { /* a true gradient's pass updates nothing */
+        memset(&b->dummy, 0, sizeof b->dummy);
+        return &b->dummy;
+    }
     const dnic_opt_spec *opt = &b->m->train.opt;
     dnic_ir_op *o = emit(b, op, param, s0, s1, -1);
     o->lr = lr;
@@ -226,13 +258,37 @@ dnic_ir_op *dnic_build_update(dnic_builder *b, dnic_op op, int param, int s0, in
     return o;
 }
 
+int dnic_build_param_used(dnic_builder *b, int param, bool frozen)
+{
+    if (b->probing) /* nothing runs alongside a probe: the parameters are as they are */
+        return param;
+    if (b->shadow) {
+        for (int i = 0; i < b->kept.n; i++)
+            if (((kept *)b->kept.v[i])->param == param)
+                return ((kept *)b->kept.v[i])->copy;
+        DNIC_ASSERT(frozen); /* nothing writes it: it may be read from any block */
+        return param;
+    }
+    if (!b->keeping || frozen)
+        return param;
+    const dnic_buffer_desc *p = &b->ir->bufs[param];
+    kept *k = dnic_alloc(b->a, sizeof *k);
+    k->param = param;
+    k->copy = add_buf(b, dnic_sprintf(b->a, "%s.used", p->name), DNIC_BUF_TEMP, p->rows, p->cols);
+    emit(b, DNIC_OP_SLICE, k->copy, param, -1, -1)->truegrad = true; /* all its columns, linear: a copy */
+    dnic_vec_push(b->a, &b->kept, k);
+    return param;
+}
+
 /* The backward message grad_in = dz . W^T, through a transposed copy of W so that the
- * product reads both operands contiguously. */
+ * product reads both operands contiguously.  A true gradient's pass reads the copy of W that
+ * the step's message used. */
 static void message(builder *b, const unit *u, int dz)
 {
     const dnic_buffer_desc *w = &b->ir->bufs[u->w];
+    int wused = dnic_build_param_used(b, u->w, u->frozen);
     int t = add_buf(b, dnic_sprintf(b->a, "%s.t", w->name), DNIC_BUF_TEMP, w->cols, w->rows);
-    emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, u->w, -1)->scratch = t;
+    emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, wused, -1)->scratch = t;
 }
 
 
@@ -241,6 +297,11 @@ static void message(builder *b, const unit *u, int dz)
 void dnic_build_unit_update(dnic_builder *b, const dnic_unit *u, int dz)
 {
     bool after = b->m->train.message == DNIC_MSG_AFTER_UPDATE;
+    if (b->shadow) {
+        if (u->grad_in >= 0)
+            message(b, u, dz);
+        return;
+    }
     if (!after && u->grad_in >= 0)
         message(b, u, dz);
     if (u->frozen) {
@@ -353,14 +414,11 @@ int dnic_build_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
     return add_buf(b, name, DNIC_BUF_TEMP, b->ir->batch, src->out);
 }
 
-/* Layer s's gradient: the sum of what its consumer edges sent, in edge order (consumers in
- * layer order, then their sources in order); one alone is used as it is. */
-static int gradient_of(builder *b, int s)
+/* The sum of the gradients c[0..n) sent to layer s, in edge order (consumers in layer order,
+ * then their sources in order); one alone is used as it is. */
+static int sum_contribs(builder *b, int s, contrib *c, int n)
 {
     const dnic_layer *l = &b->m->layers[s];
-    DNIC_ASSERT(b->ngot[s] == b->nneed[s] && b->nneed[s] > 0);
-    contrib *c = b->got[s];
-    int n = b->ngot[s];
     for (int i = 1; i < n; i++) /* insertion sort: a handful of edges */
         for (int j = i; j > 0 && (c[j].from < c[j - 1].from || (c[j].from == c[j - 1].from && c[j].arg < c[j - 1].arg)); j--) {
             contrib t = c[j];
@@ -377,18 +435,31 @@ static int gradient_of(builder *b, int s)
     return g;
 }
 
+/* Layer s's gradient: the sum of what its consumer edges sent. */
+static int gradient_of(builder *b, int s)
+{
+    DNIC_ASSERT(b->ngot[s] == b->nneed[s] && b->nneed[s] > 0);
+    return sum_contribs(b, s, b->got[s], b->ngot[s]);
+}
+
 /* Runs layer L's backward pass from g and files the gradients it sends its sources. */
 static void layer_backward(builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
 {
     const dnic_layer *l = L->l;
     int grad[DNIC_MAX_LAYER_SRC];
     for (int i = 0; i < l->nsrc; i++)
-        grad[i] = edge_needs_grad(b, l, i) ? 0 : -1;
+        grad[i] = (b->shadow ? l->src[i] >= 0 && b->chain[l->src[i]] : edge_needs_grad(b, l, i)) ? 0 : -1;
+    b->keeping = !b->shadow && b->keep[L->index];
     l->kind->backward(b, L, g, g_is_delta, grad);
+    b->keeping = false;
     for (int i = 0; i < l->nsrc; i++) {
         if (grad[i] < 0)
             continue;
         int s = l->src[i];
+        if (b->shadow) {
+            b->sgot[s][b->nsgot[s]++] = (contrib){L->index, i, grad[i]};
+            continue;
+        }
         DNIC_ASSERT(b->ngot[s] < b->nneed[s]);
         b->got[s][b->ngot[s]++] = (contrib){L->index, i, grad[i]};
     }
@@ -488,10 +559,66 @@ static void build_sg_learn(builder *b, sgmod *s, int target, const char *pfx)
     backward(b, s->units, s->nunits, delta, true);
 }
 
-/* A module on a layer's output learns from the gradient its layer's consumers sent back. */
+/* The true gradient at layer k: each layer after it that an SG module cuts off from the loss
+ * gets the sum of the true gradients its readers send (the step's messages from readers that
+ * nothing cuts off, those of this pass from the others), in reverse layer order, and
+ * backpropagates it with the weights its step's message used, updating nothing; k gets the
+ * sum of what its readers send. */
+static int true_gradient(builder *b, int k)
+{
+    const dnic_model *m = b->m;
+    int n = m->nlayers;
+    b->shadow = dnic_sprintf(b->a, "%s.sg.true:", m->layers[k].name);
+    for (int i = 0; i < n; i++) {
+        b->chain[i] = i == k;
+        for (int q = 0; q < m->layers[i].nsrc; q++)
+            b->chain[i] |= m->layers[i].src[q] >= 0 && b->chain[m->layers[i].src[q]] && i > k;
+        b->nsgot[i] = 0;
+    }
+    int g = -1;
+    for (int i = n - 1; i >= k; i--) {
+        if (!b->chain[i] || (!b->cut[i] && i != k))
+            continue;
+        /* the gradients sent to it: readers in layer order, sources in order */
+        contrib *c = dnic_alloc(b->a, (size_t)(b->nneed[i] + 1) * sizeof *c);
+        int nc = 0;
+        for (int j = 0; j < b->ngot[i]; j++) {
+            const contrib *e = &b->got[i][j];
+            if (!b->cut[e->from])
+                c[nc++] = *e;
+        }
+        for (int j = 0; j < b->nsgot[i]; j++)
+            c[nc++] = b->sgot[i][j];
+        DNIC_ASSERT(nc == b->nneed[i] && nc > 0);
+        g = sum_contribs(b, i, c, nc);
+        if (i > k)
+            layer_backward(b, &b->L[i], g, false);
+    }
+    b->shadow = NULL;
+    return g;
+}
+
+/* A module on a layer's output learns from the gradient its layer's consumers sent back
+ * (bootstrap), from the true gradient, or from lambda * true + (1 - lambda) * bootstrap.  When
+ * no reader of its layer is cut off from the loss the two are the same: the step's messages. */
 static void build_sg_update(builder *b, sgmod *s)
 {
-    build_sg_learn(b, s, gradient_of(b, s->sg->layer), s->sg->name);
+    const dnic_sg *sg = s->sg;
+    int k = sg->layer;
+    bool cut_readers = false;
+    for (int j = 0; j < b->ngot[k]; j++)
+        cut_readers |= b->cut[b->got[k][j].from];
+    int target;
+    if (sg->target == DNIC_TARGET_BOOTSTRAP || !cut_readers) {
+        target = gradient_of(b, k);
+    } else if (sg->target == DNIC_TARGET_TRUE) {
+        target = true_gradient(b, k);
+    } else {
+        int t = true_gradient(b, k), boot = gradient_of(b, k);
+        target = add_buf(b, dnic_sprintf(b->a, "%s.sg.target", sg->name), DNIC_BUF_TEMP, b->ir->batch, b->m->layers[k].out);
+        emit(b, DNIC_OP_MIX, target, t, boot, -1)->scale = sg->lambda;
+    }
+    build_sg_learn(b, s, target, sg->name);
 }
 
 /* ---- what recurrent kinds build their truncation boundaries with ---------------------------- */
@@ -519,6 +646,85 @@ bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i)
 }
 
 /* ---- the step -------------------------------------------------------------------------------- */
+
+static int build_loss(builder *b, const dnic_layer_ir *L, bool *is_delta);
+
+/* One backward pass of the PROBE block, from the loss's gradient g (is_delta) through every
+ * layer after an SG module, updating nothing: at a layer with an SG module its gradient is
+ * the sum of what its readers sent (true) or its prediction pred[] (bootstrap).  Sets at[k]
+ * to what each SG module's layer received. */
+static void probe_pass(builder *b, const char *pfx, const bool *traversed, int g, bool is_delta, const int *pred,
+                       int *at)
+{
+    const dnic_model *m = b->m;
+    int n = m->nlayers;
+    b->shadow = pfx;
+    int *sum = dnic_alloc(b->a, (size_t)(n + 1) * sizeof *sum); /* what each layer received, once summed */
+    for (int i = 0; i < n; i++) {
+        b->nsgot[i] = 0;
+        sum[i] = -1;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        if (!traversed[i])
+            continue;
+        if (i != m->out) {
+            DNIC_ASSERT(b->nsgot[i] > 0);
+            sum[i] = sum_contribs(b, i, b->sgot[i], b->nsgot[i]);
+        }
+        int gi = i == m->out ? g : pred && m->layers[i].sg >= 0 ? pred[m->layers[i].sg] : sum[i];
+        layer_backward(b, &b->L[i], gi, i == m->out && is_delta);
+    }
+    for (int s = 0; s < m->nsgs; s++) {
+        int k = m->sgs[s].layer;
+        at[s] = m->sgs[s].state ? -1 : sum[k] >= 0 ? sum[k] : sum_contribs(b, k, b->sgot[k], b->nsgot[k]);
+    }
+    b->shadow = NULL;
+}
+
+/* The PROBE block (--probe): the forward pass on the probe batch with the weights as they are
+ * (batch statistics, moving nothing), each SG module's prediction, the loss's gradient, then
+ * two backward passes updating nothing: one of the true gradient, one as a step would
+ * bootstrap from the predictions.  The runtime compares them per module. */
+static void build_probe(builder *b)
+{
+    const dnic_model *m = b->m;
+    dnic_ir *ir = b->ir;
+    int n = m->nlayers;
+    begin_block(b, "probe", 0, DNIC_PHASE_PROBE);
+    b->probing = true;
+    b->shadow = "probe:"; /* the block's own temporaries */
+    for (int i = 0; i < n; i++) /* a recurrent layer's training pass learns chunk by chunk: its plain one */
+        m->layers[i].kind->forward(b, &b->L[i], !m->layers[i].kind->boundaries);
+    ir->probe = dnic_alloc(b->a, (size_t)(3 * m->nsgs + 1) * sizeof *ir->probe);
+    int *pred = dnic_alloc(b->a, (size_t)(m->nsgs + 1) * sizeof *pred);
+    for (int s = 0; s < m->nsgs; s++) {
+        pred[s] = -1;
+        if (!m->sgs[s].state) {
+            void *use;
+            pred[s] = dnic_build_sg_predict(b, s, b->L[m->sgs[s].layer].out, m->sgs[s].name, &use);
+        }
+    }
+    /* the layers after an SG module, and those with one, get gradients */
+    bool *traversed = dnic_alloc(b->a, (size_t)(n + 1) * sizeof *traversed);
+    for (int i = 0; i < n; i++) {
+        for (int q = 0; q < m->layers[i].nsrc; q++) {
+            int src = m->layers[i].src[q];
+            traversed[i] |= src >= 0 && (traversed[src] || m->layers[src].sg >= 0);
+        }
+        b->chain[i] = traversed[i] || m->layers[i].sg >= 0;
+    }
+    bool is_delta = false;
+    int g = build_loss(b, &b->L[m->out], &is_delta);
+    int *t = dnic_alloc(b->a, (size_t)(m->nsgs + 1) * sizeof *t), *boot = dnic_alloc(b->a, (size_t)(m->nsgs + 1) * sizeof *boot);
+    probe_pass(b, "probe:true:", traversed, g, is_delta, NULL, t);
+    probe_pass(b, "probe:boot:", traversed, g, is_delta, pred, boot);
+    for (int s = 0; s < m->nsgs; s++) {
+        ir->probe[3 * s] = pred[s];
+        ir->probe[3 * s + 1] = t[s];
+        ir->probe[3 * s + 2] = boot[s];
+    }
+    b->probing = false;
+}
 
 /* The loss at the output layer's activations: the report's accumulation and the gradient to
  * start backpropagation from (w.r.t. the pre-activation for cross-entropy with its matching
@@ -689,6 +895,32 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
         for (int k = 0; k < l->nsrc; k++)
             b->wants[i] |= edge_needs_grad(b, l, k);
     }
+    /* true gradients: the layers that an SG module cuts off from the loss, and those of them that
+     * a true gradient goes through after their step (after an SG module with target = true or
+     * mix) */
+    b->cut = dnic_alloc(a, (size_t)(n + 1) * sizeof *b->cut);
+    b->keep = dnic_alloc(a, (size_t)(n + 1) * sizeof *b->keep);
+    b->chain = dnic_alloc(a, (size_t)(n + 1) * sizeof *b->chain);
+    b->nsgot = dnic_alloc(a, (size_t)(n + 1) * sizeof *b->nsgot);
+    b->sgot = dnic_alloc(a, (size_t)(n + 1) * sizeof *b->sgot);
+    for (int i = n - 1; i >= 0 && b->dni; i--) {
+        b->cut[i] = m->layers[i].sg >= 0;
+        for (int q = i + 1; q < n; q++)
+            for (int r = 0; r < m->layers[q].nsrc; r++)
+                b->cut[i] |= m->layers[q].src[r] == i && b->cut[q];
+    }
+    for (int s = 0; s < m->nsgs && b->dni; s++) {
+        if (m->sgs[s].target == DNIC_TARGET_BOOTSTRAP || m->sgs[s].state)
+            continue;
+        bool *down = dnic_alloc(a, (size_t)(n + 1) * sizeof *down);
+        for (int i = m->sgs[s].layer + 1; i < n; i++)
+            for (int q = 0; q < m->layers[i].nsrc; q++) {
+                int src = m->layers[i].src[q];
+                down[i] |= src == m->sgs[s].layer || (src >= 0 && down[src]);
+            }
+        for (int i = 0; i < n; i++)
+            b->keep[i] |= down[i] && b->cut[i];
+    }
     b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
     b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
     b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);
@@ -696,8 +928,10 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
         for (int k = 0; k < m->layers[i].nsrc; k++)
             if (edge_needs_grad(b, &m->layers[i], k))
                 b->nneed[m->layers[i].src[k]]++;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
+        b->sgot[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->sgot[i]);
+    }
     b->chained = dnic_alloc(a, (size_t)n * sizeof *b->chained);
     int *chain = dnic_alloc(a, (size_t)n * sizeof *chain);
     for (int i = 0; i < n; i++)
@@ -724,6 +958,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 build_sg_learn(b, le->use, le->target, le->pfx);
         }
     }
+    if (m->train.probe && b->dni)
+        build_probe(b);
     /* inference: the forward pass alone */
     begin_block(b, "predict", 0, DNIC_PHASE_PREDICT);
     for (int i = 0; i < n; i++)
@@ -748,6 +984,33 @@ double dnic_ir_block_cost(const dnic_ir *ir, int b)
     double cost = 0;
     for (int i = 0; i < blk->nops; i++)
         cost += dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
+    return cost;
+}
+
+double dnic_ir_true_cost(const dnic_ir *ir, int sg, double *copies)
+{
+    double cost = 0, copy = 0;
+    for (int b = 0; b < ir->nblocks; b++) {
+        const dnic_ir_block *blk = &ir->blocks[b];
+        if (!DNIC_PHASE_TRAINS(blk->phase))
+            continue;
+        /* a module's true gradient is built in its sg_update block, "NAME.sg_update" */
+        size_t len = sg >= 0 ? strlen(ir->model->sgs[sg].name) : 0;
+        bool mine = sg < 0 || (blk->phase == DNIC_PHASE_SG_UPDATE && !strncmp(blk->name, ir->model->sgs[sg].name, len) &&
+                               !strcmp(blk->name + len, ".sg_update"));
+        for (int i = 0; i < blk->nops; i++) {
+            const dnic_ir_op *o = &blk->ops[i];
+            if (!o->truegrad)
+                continue;
+            double f = dnic_op_table[o->op].flops(ir, o);
+            if (blk->phase == DNIC_PHASE_STEP)
+                copy += f;
+            else if (mine)
+                cost += f;
+        }
+    }
+    if (copies)
+        *copies = copy;
     return cost;
 }
 

@@ -260,6 +260,7 @@ const dnic_op_info dnic_op_table[DNIC_OP_COUNT] = {
 #define OFF DNIC_ATTR_OFF
 #define EPS DNIC_ATTR_EPS
 #define MOMENTUM DNIC_ATTR_MOMENTUM
+#define LAMBDA DNIC_ATTR_LAMBDA
 #include "ir_ops.def"
 #undef ACT
 #undef LR
@@ -267,6 +268,7 @@ const dnic_op_info dnic_op_table[DNIC_OP_COUNT] = {
 #undef OFF
 #undef EPS
 #undef MOMENTUM
+#undef LAMBDA
 #undef DNIC_OP
 };
 

@@ -10,7 +10,7 @@ static const char *kind_name(dnic_buf_kind k)
 
 static const char *phase_name(dnic_block_phase p)
 {
-    return p == DNIC_PHASE_STEP ? "step" : p == DNIC_PHASE_SG_UPDATE ? "sg_update" : "predict";
+    return p == DNIC_PHASE_STEP ? "step" : p == DNIC_PHASE_SG_UPDATE ? "sg_update" : p == DNIC_PHASE_PREDICT ? "predict" : "probe";
 }
 
 static void print_list(const dnic_ir *ir, const char *what, const int *l, int n, FILE *out)
@@ -40,6 +40,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         fprintf(out, " eps=%.17g", o->eps);
     if (info->attrs & DNIC_ATTR_MOMENTUM)
         fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
+    if (info->attrs & DNIC_ATTR_LAMBDA)
+        fprintf(out, " lambda=%.17g", o->scale);
     if (o->scratch >= 0)
         fprintf(out, " scratch=%s%s", ir->bufs[o->scratch].name, o->scratch_ready ? " (ready)" : "");
     if (info->attrs & DNIC_ATTR_LOSS)
@@ -79,6 +81,16 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
         fprintf(out, "block %s stage=%d phase=%s", blk->name, blk->stage, phase_name(blk->phase));
         for (int i = 0; i < blk->nwaits; i++)
             fprintf(out, "%s%d", i ? "," : " waits=", blk->waits[i]);
+        /* what true gradients past SG modules (target = true or mix) cost in it */
+        int ntrue = 0;
+        double ftrue = 0;
+        for (int i = 0; i < blk->nops; i++)
+            if (blk->ops[i].truegrad && DNIC_PHASE_TRAINS(blk->phase)) {
+                ntrue++;
+                ftrue += dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
+            }
+        if (ntrue)
+            fprintf(out, " true_gradient=%d ops,%.3g flops", ntrue, ftrue);
         fputc('\n', out);
         print_list(ir, "import", blk->imports, blk->nimports, out);
         for (int i = 0; i < blk->nops; i++)

@@ -283,8 +283,9 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
         int dp = dnic_build_temp(b, dnic_sprintf(a, "%s.dparams", l->name), 2, N);
         dnic_build_op(b, DNIC_OP_BN_DPARAMS, dp, dz, st->xhat, -1);
         int dx = dnic_build_temp(b, dnic_sprintf(a, "%s.z.delta", l->name), B, N);
+        int gamma = dnic_build_param_used(b, st->gamma, !l->trainable); /* before its update */
         dnic_ir_op *o = dnic_build_op(b, DNIC_OP_BN_GRAD, dx, dz, st->xhat, st->batch_var);
-        o->src[3] = st->gamma;
+        o->src[3] = gamma;
         o->src[4] = dp;
         o->eps = cfg->norm_eps;
         if (l->trainable) {

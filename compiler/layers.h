@@ -56,6 +56,10 @@ void dnic_build_unit_forward(dnic_builder *b, const dnic_unit *u);
 /* dz: the gradient w.r.t. the pre-activation of a unit with activation act and output out,
  * given g w.r.t. its output (g itself when g_is_delta or the activation is linear). */
 int dnic_build_delta(dnic_builder *b, const char *name, dnic_act act, int out, int g, bool g_is_delta);
+/* The parameter `param` as the layer's message reads it.  A step whose layer a true gradient
+ * goes through later (target = true or mix) copies it here, before or after its update as the
+ * message order says; that pass reads the copy.  A frozen parameter is read as it is. */
+int dnic_build_param_used(dnic_builder *b, int param, bool frozen);
 /* Whether layer L's backward pass must send a gradient to its source i. */
 bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
 /* Truncation boundaries (recurrent kinds): one use of SG module `sg` on the carried state `in`,

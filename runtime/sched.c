@@ -69,7 +69,7 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y)
     p->ptrs[p->x] = (void *)(uintptr_t)x;
     p->ptrs[p->y] = (void *)(uintptr_t)y;
     for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT)
+        if (DNIC_PHASE_TRAINS(p->blocks[b].phase))
             p->blocks[b].fn(p->ptrs);
 }
 
@@ -131,7 +131,7 @@ static double stage_costs(const dnic_program *p, double *cost)
     for (int k = 0; k < MAX_STAGES; k++)
         cost[k] = 0;
     for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
+        if (DNIC_PHASE_TRAINS(p->blocks[b].phase) && p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
             cost[p->blocks[b].stage] += p->blocks[b].cost;
             total += p->blocks[b].cost;
         }
@@ -235,6 +235,7 @@ typedef struct pass_total {
     int has_test;
     double test_loss, test_accuracy;
     double val_loss, val_accuracy;
+    double probe[MAX_STAGES * DNIC_PROBE_COUNT]; /* --probe: per SG module, DNIC_PROBE_* */
 } pass_total;
 
 typedef struct run {
@@ -551,7 +552,7 @@ static long long eval_pass(const run *r, long long n)
 
 static bool eval_wanted(const run *r, long long n)
 {
-    return (r->o->test || r->o->validation) && eval_pass(r, n) < r->npasses;
+    return (r->o->test || r->o->validation || r->o->probe) && eval_pass(r, n) < r->npasses;
 }
 
 /* Every stage has finished iteration g of the sequential schedule. */
@@ -604,6 +605,8 @@ static void evaluate_at(run *r, long long g)
         dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &pt->test_loss, &pt->test_accuracy);
     if (r->o->validation)
         dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy);
+    if (r->o->probe)
+        dnic_probe(r->p, r->eval_ptrs, r->d, pt->probe);
     pt->has_test = 1;
     keep_best(r, g, eval_pass(r, n), r->o->validation ? pt->val_loss : pt->test_loss);
     publish(r, &r->evals_done, n + 1);
@@ -892,7 +895,8 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
     dnic_program *p = r->p;
     double sg[MAX_STAGES];
     while (next < r->npasses && pass_complete(r, next) &&
-           !((r->o->test || r->o->validation) && reported_pass(r, next) && !r->ring[next % RING].has_test)) {
+           !((r->o->test || r->o->validation || r->o->probe) && reported_pass(r, next) &&
+             !r->ring[next % RING].has_test)) {
         pass_total *pt = &r->ring[next % RING];
         if (reported_pass(r, next)) {
             for (int s = 0; s < p->nsg; s++)
@@ -914,6 +918,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .has_validation = pt->has_test && r->o->validation,
                 .val_loss = pt->val_loss,
                 .val_accuracy = pt->val_accuracy,
+                .probe = r->o->probe ? pt->probe : NULL,
             };
             report(user, &rep);
         }
@@ -1564,14 +1569,14 @@ static dnic_status dist_setup(run *r)
         }
     /* this rank's sends: each export, once to every other rank with a block importing it */
     for (int b = 0; b < nb; b++) {
-        if (p->blocks[b].phase == DNIC_PHASE_PREDICT || ds->rank_of[p->blocks[b].stage] != ds->me)
+        if (!DNIC_PHASE_TRAINS(p->blocks[b].phase) || ds->rank_of[p->blocks[b].stage] != ds->me)
             continue;
         for (int i = 0; i < d->nexports[b]; i++) {
             int id = d->exports[b][i];
             for (int q = 0; q < K; q++) {
                 bool wants = false;
                 for (int c = 0; c < nb && q != ds->me && !wants; c++)
-                    if (p->blocks[c].phase != DNIC_PHASE_PREDICT && ds->rank_of[p->blocks[c].stage] == q)
+                    if (DNIC_PHASE_TRAINS(p->blocks[c].phase) && ds->rank_of[p->blocks[c].stage] == q)
                         for (int m = 0; m < d->nimports[c]; m++)
                             wants |= d->imports[c][m] == id;
                 if (!wants)
@@ -1865,7 +1870,9 @@ static dnic_status setup_run(run *r, dnic_program *p, const dnic_dataset *d, con
     for (int i = 0; i < 2; i++)
         if (sets[i] && (sets[i]->inputs != d->inputs || sets[i]->labels != d->labels || sets[i]->dtype != d->dtype))
             status = DNIC_ERR_ARG;
-    if (o->test || o->validation) {
+    if (o->probe && !p->probe)
+        status = DNIC_ERR_ARG;
+    if (o->test || o->validation || o->probe) {
         /* inference uses the slot after the training slots when there is one */
         r->eval_ptrs = p->nslots > r->slots ? p->slot_ptrs[r->slots] : p->slot_ptrs[0];
         if (p->nslots <= r->slots && S > 1)

@@ -51,7 +51,12 @@ typedef enum dnic_block_phase {
     DNIC_PHASE_STEP,      /* forward, synthetic or true gradient, update, message */
     DNIC_PHASE_SG_UPDATE, /* the SG module regresses toward the target that arrived */
     DNIC_PHASE_PREDICT,   /* inference only: the forward pass, never run by training */
+    DNIC_PHASE_PROBE,     /* at a report (--probe): the true gradient at each SG module on the
+                             probe batch, updating nothing; never run by training */
 } dnic_block_phase;
+
+/* Whether a block of this phase is part of the training step (STEP, SG_UPDATE). */
+#define DNIC_PHASE_TRAINS(ph) ((ph) < DNIC_PHASE_PREDICT)
 
 /* Every generated block has this signature: bufs[i] is the memory of buffer i. */
 typedef void (*dnic_block_fn)(void *const *bufs);
@@ -104,6 +109,8 @@ typedef struct dnic_program {
     const int *sg_acc;     /* one accumulator per SG module */
     const char *const *sg_names;
     int nsg;
+    const int *probe;      /* with a PROBE block: per SG module its prediction, true gradient and
+                              bootstrapped target there (3 buffers each); else NULL */
     int nstages;
     int nslots;            /* copies of every temporary: 1 + the schedule's lag (set before alloc) */
     void **ptrs;           /* ptrs[i]: buffer i's memory (slot 0) */
@@ -174,6 +181,8 @@ typedef struct dnic_train_opts {
     /* a run over several processes (runtime/dist.h: the transport and where the stages go), or
      * NULL; every process calls dnic_train alike, and only rank 0 reports and checkpoints */
     const struct dnic_dist *dist;
+    int probe;                  /* at every report, run the PROBE block on the probe batch (the
+                                 * first `batch` training examples) and report what it found */
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -203,7 +212,13 @@ typedef struct dnic_report {
     double test_accuracy;       /* fraction of test examples right */
     int has_validation;         /* the same for the validation set */
     double val_loss, val_accuracy;
+    /* probes (dnic_train_opts.probe), or NULL: per SG module 4 values, DNIC_PROBE_* */
+    const double *probe;
 } dnic_report;
+/* What a probe measures at an SG module on the probe batch, as the whole [batch, width]
+ * matrices: cos(synthetic, true gradient), |synthetic| / |true|, sum |synthetic - bootstrapped
+ * target| and sum |synthetic - true gradient| (float64). */
+enum { DNIC_PROBE_COS, DNIC_PROBE_NORM, DNIC_PROBE_SG_BOOT, DNIC_PROBE_SG_TRUE, DNIC_PROBE_COUNT };
 
 typedef void (*dnic_report_fn)(void *user, const dnic_report *r);
 
@@ -234,6 +249,10 @@ void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const voi
 /* Scores the model on a dataset: mean loss per example and the fraction right. */
 dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_dataset *d, dnic_eval_kind kind, double *loss,
                           double *accuracy);
+/* Runs the PROBE block through `ptrs` (a slot of its own while training runs) on the probe
+ * batch, the first `batch` rows of d, and writes DNIC_PROBE_COUNT values per SG module to out
+ * (NaN for a module the probe does not measure: one at truncation boundaries). */
+void dnic_probe(dnic_program *p, void **ptrs, const struct dnic_dataset *d, double *out);
 /* Zeroes every float64 accumulator. */
 void dnic_program_zero_accs(dnic_program *p);
 

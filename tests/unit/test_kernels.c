@@ -524,6 +524,10 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     /* an lstm's elementwise work: MUL (SLICEs with an activation are in fwd) */
     int mul = kbuf(a, ir, "mul", DNIC_BUF_TEMP, B, N);
     kop(rec, DNIC_OP_MUL, mul, G, A, -1);
+    /* an SG target = mix: G * lambda + A * (1 - lambda) */
+    const double lam = 0.3;
+    int mixb = kbuf(a, ir, "mix", DNIC_BUF_TEMP, B, N);
+    kop(rec, DNIC_OP_MIX, mixb, G, A, -1)->scale = lam;
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
     int lsq = kbuf(a, ir, ACC_NAMES[2], DNIC_BUF_ACC, 1, 1), lsce = kbuf(a, ir, ACC_NAMES[3], DNIC_BUF_ACC, 1, 1);
@@ -870,6 +874,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t e2 = 0; e2 < BN; e2++)
         ref[e2] = g[e2] * av[e2];
     COMPARE(mul, "mul", BN, tol);
+    for (size_t e2 = 0; e2 < BN; e2++)
+        ref[e2] = (long double)g[e2] * lam + (long double)av[e2] * (1 - (long double)lam);
+    COMPARE(mixb, "mix", BN, tol);
     for (int s2 = 0; s2 < 2; s2++) {
         for (size_t e2 = 0; e2 < BN; e2++)
             ref[e2] = act_ref(s2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID, g[e2]);
@@ -1108,6 +1115,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t k = 0; k < BN; k++)
         e[k] = rnd(t, gd[k] * ad[k]);
     EXACT(mul, "mul", e);
+    for (size_t k = 0; k < BN; k++) /* lambda and 1 - lambda rounded to the dtype, then two products and a sum */
+        e[k] = rnd(t, rnd(t, gd[k] * rnd(t, lam)) + rnd(t, ad[k] * rnd(t, 1 - lam)));
+    EXACT(mixb, "mix", e);
     for (int s2 = 0; s2 < 2; s2++) { /* the copy, then gen_act_pass over the whole buffer */
         for (size_t k = 0; k < BN; k++)
             e[k] = act_pass_t(t, s2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID, gd[k], k, BN);
@@ -1176,8 +1186,8 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
      * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
-     * activation, stack, grad_w over a stack (its first rows, its column sums) */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2),
+     * activation, stack, grad_w over a stack (its first rows, its column sums), mix */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
