@@ -604,8 +604,15 @@ static void check_data(checker *c, const dnic_decl *d)
     if ((s = find(d, "validation")) && get_real(c, s, 0, true, 0.9, &ds->validation) && generated &&
         ds->examples && (int)(ds->examples * ds->validation) < 1)
         dnic_error(c->d, s->value->span, "validation = %g holds out no example of %d", ds->validation, ds->examples);
-    const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
-    const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
+    /* the copy tasks' widths follow from their settings: given, they are checked */
+    bool copy = ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY;
+    dnic_copy_shape cs;
+    if (copy && ds->length && dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0) {
+        ds->inputs = cs.steps * cs.step_inputs;
+        ds->labels = cs.outputs * cs.step_labels;
+    }
+    const dnic_setting *in = copy ? find(d, "inputs") : require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
+    const dnic_setting *lab = copy ? find(d, "labels") : require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
     if (in)
         ds->inputs_span = in->value->span;
     if (in && get_int32(c, in, 1, 1 << 24, &ds->inputs) && ds->kind == DNIC_DATA_BINADD && ds->bits &&
@@ -614,7 +621,6 @@ static void check_data(checker *c, const dnic_decl *d)
                    ds->inputs, ds->bits, 2 * ds->bits);
         ds->inputs = 0; /* unknown: the layers are not blamed for it too */
     }
-    dnic_copy_shape cs;
     if (in && ds->inputs && (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) && ds->length &&
         dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0 && ds->inputs != cs.steps * cs.step_inputs) {
         dnic_error(c->d, in->value->span, "inputs = %d, but %s gives %d steps of %d inputs: inputs = %d", ds->inputs,
