@@ -756,11 +756,27 @@ static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_exp
     return false;
 }
 
+/* sg LAYER { ... scale clip head }: what the layer receives from the module's output */
+static void check_sg_head(checker *c, const dnic_decl *d, dnic_sg *sg)
+{
+    static const char *const heads[] = {"linear", "sigmoid"};
+    const dnic_setting *s;
+    if ((s = find(d, "scale")))
+        get_real(c, s, 0, true, 1e6, &sg->scale);
+    if ((s = find(d, "clip")))
+        get_real(c, s, 0, true, 1e30, &sg->clip);
+    if ((s = find(d, "head"))) {
+        sg->head_sigmoid = get_enum(c, s, heads, 2) == 1;
+        sg->head_span = s->value->span;
+    }
+}
+
 /* sg LAYER { input form hidden activation init bias_init lr target } */
 static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, bool *target_true)
 {
     static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target",
-                                       "hidden_init", "bias"};
+                                       "hidden_init", "bias",
+                                       "scale", "clip", "head"};
     sg->name = d->name;
     sg->span = d->name_span;
     /* sg NAME.state: the module at a recurrent layer's truncation boundaries */
@@ -780,6 +796,7 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
     sg->hidden_init = (dnic_init){DNIC_INIT_HE_UNIFORM, 1, 0};
     sg->lr = -1;
+    sg->scale = 1;
     if (sg->layer == -1) {
         dnic_span sp = d->name_span;
         sp.end_col = sp.col + (int)strlen(lname);
@@ -839,6 +856,7 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     if ((s = find(d, "lr")))
         get_real(c, s, 0, true, 1e6, &sg->lr);
+    check_sg_head(c, d, sg);
     static const char *const targets[] = {"bootstrap", "true"};
     if ((s = find(d, "target")))
         *target_true = get_enum(c, s, targets, 2) == 1;
@@ -1655,6 +1673,14 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                     sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
                 m->layers[li].sg = m->nsgs++;
             }
+        for (int s = 0; s < m->nsgs; s++) {
+            /* a sigmoid head predicts sigmoid(a) - y: the module is as wide as the labels */
+            const dnic_sg *sg = &m->sgs[s];
+            int w = dnic_sg_part_width(m, sg, DNIC_SG_OUTPUT);
+            if (sg->head_sigmoid && m->data.labels > 0 && w != m->data.labels)
+                dnic_error(d, sg->head_span, "head = sigmoid predicts sigmoid(a) - labels, so sg %s must be as wide "
+                           "as the labels (%d), not %d", sg->name, m->data.labels, w);
+        }
         for (int s = 0; s < m->nsgs; s++) {
             int j = 0;
             while (strcmp(sgdecl[j]->name, m->sgs[s].name) != 0)

@@ -192,6 +192,12 @@ typedef struct dnic_sg {
     double lr;
     bool bias;                 /* its units have biases (bias = false: none) */
     bool state;                /* `sg NAME.state`: at a recurrent layer's truncation boundaries */
+    /* its output head (docs/semantics.md, "SG output heads"): the layer receives
+     * clip(scale * ghat), ghat = a (head = linear) or sigmoid(a) - y (head = sigmoid) */
+    bool head_sigmoid;
+    double scale;              /* 1: none */
+    double clip;               /* > 0: elementwise bound on what the layer receives; 0: none */
+    dnic_span head_span;       /* the head's value, for the check against the labels' width */
 } dnic_sg;
 
 typedef struct dnic_layer_kind dnic_layer_kind;
@@ -332,7 +338,9 @@ typedef struct dnic_ir_op {
     int off;          /* SLICE: the first column taken; UPDATE: the gradient's row */
     double eps;       /* BN_NORM, BN_GRAD: added to the variance */
     double momentum;  /* BN_RUNNING: the weight of the batch's statistic */
-    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased) */
+    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased);
+                         SCALE_CLIP: the factor */
+    double clip;      /* SCALE_CLIP: the bound (> 0), or 0 for none */
 } dnic_ir_op;
 
 /* What an op does to its destination. */
@@ -345,7 +353,7 @@ typedef enum dnic_dst_role {
 
 /* The attributes an op carries, as --dump-ir prints them. */
 enum { DNIC_ATTR_ACT = 1, DNIC_ATTR_LR = 2, DNIC_ATTR_LOSS = 4, DNIC_ATTR_OFF = 8, DNIC_ATTR_EPS = 16,
-       DNIC_ATTR_MOMENTUM = 32 };
+       DNIC_ATTR_MOMENTUM = 32, DNIC_ATTR_CLIP = 64 };
 
 typedef struct dnic_ir dnic_ir;
 

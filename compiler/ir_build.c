@@ -388,7 +388,8 @@ static void layer_backward(builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
 typedef struct sgmod {
     const dnic_sg *sg;
     int in;          /* the SG input buffer */
-    int pred;        /* the synthetic gradient */
+    int pred;        /* the synthetic gradient ghat, what the module regresses on its target */
+    int applied;     /* what the layer receives: clip(scale * ghat), or pred itself */
     int acc;         /* synthetic-loss accumulator */
     unit units[9];
     int nunits;
@@ -428,7 +429,7 @@ static void build_sg_params(builder *b, sgmod *s, const dnic_sg *sg)
         u->w = add_param(b, dnic_sprintf(b->a, "%s.weight", pfx), width, outw, last ? sg->w_init : sg->hidden_init, width,
                          outw);
         u->b = sg->bias ? add_param(b, dnic_sprintf(b->a, "%s.bias", pfx), 1, outw, sg->b_init, width, outw) : -1;
-        u->act = last ? DNIC_ACT_LINEAR : sg->hidden_act;
+        u->act = !last ? sg->hidden_act : sg->head_sigmoid ? DNIC_ACT_SIGMOID : DNIC_ACT_LINEAR;
         u->lr = sg->lr;
         width = outw;
     }
@@ -451,17 +452,30 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out, const char *pf
         emit(b, DNIC_OP_CONCAT, s->in, parts[0], parts[1], sg->nparts > 2 ? parts[2] : -1);
     }
     s->pred = add_buf(b, dnic_sprintf(b->a, "%s.sg.pred", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, sg));
+    /* head = sigmoid: the last unit's sigmoid(a), then ghat = sigmoid(a) - y */
+    int sigm = sg->head_sigmoid ? add_buf(b, dnic_sprintf(b->a, "%s.sg.sigmoid", pfx), DNIC_BUF_TEMP, b->ir->batch,
+                                          sg_width(b->m, sg))
+                                : -1;
     int in = s->in;
     for (int i = 0; i < s->nunits; i++) {
         unit *u = &s->units[i];
         u->in = in;
         if (i == s->nunits - 1)
-            u->out = s->pred;
+            u->out = sigm >= 0 ? sigm : s->pred;
         u->grad_in = i > 0 ? add_buf(b, dnic_sprintf(b->a, "%s.grad", bname(b, in)), DNIC_BUF_TEMP, b->ir->batch,
                                      cols_of(b, in))
                            : -1;
         forward(b, u);
         in = u->out;
+    }
+    if (sigm >= 0)
+        emit(b, DNIC_OP_SUB, s->pred, sigm, b->ir->y, -1);
+    s->applied = s->pred;
+    if (sg->scale != 1 || sg->clip > 0) {
+        s->applied = add_buf(b, dnic_sprintf(b->a, "%s.sg.applied", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, sg));
+        dnic_ir_op *o = emit(b, DNIC_OP_SCALE_CLIP, s->applied, s->pred, -1, -1);
+        o->scale = sg->scale;
+        o->clip = sg->clip;
     }
 }
 
@@ -471,6 +485,11 @@ static void build_sg_learn(builder *b, sgmod *s, int target, const char *pfx)
     int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, s->sg));
     emit(b, DNIC_OP_SUB, delta, s->pred, target, -1);
     emit(b, DNIC_OP_ABS_SUM, s->acc, delta, -1, -1)->accumulate = true;
+    /* through the sigmoid head's derivative, sigmoid(a)(1 - sigmoid(a)), when it has one */
+    if (s->sg->head_sigmoid) {
+        const unit *last = &s->units[s->nunits - 1];
+        delta = dnic_build_delta(b, bname(b, last->out), DNIC_ACT_SIGMOID, last->out, delta, false);
+    }
     backward(b, s->units, s->nunits, delta, true);
 }
 
@@ -489,7 +508,7 @@ int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void
     name_sg_units(b, u, pfx);
     build_sg_predict(b, u, in, pfx);
     *use = u;
-    return u->pred;
+    return u->applied;
 }
 
 void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx)
@@ -556,7 +575,7 @@ static void build_stage(builder *b, int k, sgmod *sgs)
         int g;
         bool is_delta = false;
         if (b->dni && l->sg >= 0)
-            g = sgs[l->sg].pred;
+            g = sgs[l->sg].applied;
         else if (i == m->out)
             g = build_loss(b, &b->L[i], &is_delta);
         else if (b->nneed[i] == 0)

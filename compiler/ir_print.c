@@ -40,6 +40,11 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         fprintf(out, " eps=%.17g", o->eps);
     if (info->attrs & DNIC_ATTR_MOMENTUM)
         fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
+    if (info->attrs & DNIC_ATTR_CLIP) {
+        fprintf(out, " scale=%.17g", o->scale);
+        if (o->clip > 0)
+            fprintf(out, " clip=%.17g", o->clip);
+    }
     if (o->scratch >= 0)
         fprintf(out, " scratch=%s%s", ir->bufs[o->scratch].name, o->scratch_ready ? " (ready)" : "");
     if (info->attrs & DNIC_ATTR_LOSS)

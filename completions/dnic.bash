@@ -16,7 +16,7 @@ report_sg lag momentum beta1 beta2 eps shuffle patience keep_best grad unroll'
 _dnic_keys_loss='report report_per'
 _dnic_keys_layer='activation bias init bias_init norm norm_momentum norm_eps repeat trainable lr steps input
 recurrent_init unroll'
-_dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init bias'
+_dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init bias scale clip head'
 
 # _dnic_model_file: the first word ending in .dni on the line.
 _dnic_model_file() {

@@ -1,0 +1,128 @@
+#!/bin/bash
+# End to end: the SG toolkit of docs/semantics.md against tests/ref/sg_ref.py, an independent
+# float64 numpy reference of a three-stage DNI chain: SG output heads (scale, clip, sigmoid),
+# stochastic updates (train.update_prob) and warm-up (train.warmup).  Every step's loss (--log)
+# and every final parameter must agree to 1e-9 relative; the pipeline must equal the sequential
+# schedule bit for bit.
+. "${top_srcdir:-.}/tests/lib.sh"
+DNIC=$(cd "$(dirname "$DNIC")" && pwd)/$(basename "$DNIC")
+REF=$(cd "$top_srcdir/tests/ref" && pwd)/sg_ref.py
+PY=/usr/bin/python3
+cd "$TMP" || exit 1
+
+# 24 rows of 4 inputs in [-1, 1), y = [x0 + x1 x2 > 0]
+$PY - <<'PY'
+import numpy as np
+rs = np.random.RandomState(11)
+X = rs.rand(24, 4) * 2 - 1
+y = ((X[:, 0] + X[:, 1] * X[:, 2]) > 0).astype(float)
+with open("sg.csv", "w") as f:
+    f.write("x0,x1,x2,x3,y\n")
+    for r, v in zip(X, y):
+        f.write(",".join("%.6f" % e for e in r) + ",%d\n" % v)
+PY
+cat > m.dni <<'DNI'
+model sg_ref
+data csv { train = "sg.csv"  label = "y"  inputs = 4  labels = 1 }
+layer h = dense(input, 5)  { activation = tanh  init = randn * 0.3  bias_init = randn * 0.1 }
+layer z = dense(h, 1)      { activation = linear  init = randn * 0.3  bias_init = randn * 0.1 }
+layer out = dense(z, 1)    { activation = sigmoid  init = randn * 0.3  bias_init = randn * 0.1 }
+sg h { input = output + labels  init = randn * 0.1  bias_init = randn * 0.1 }
+sg z { input = output + labels  init = randn * 0.1  bias_init = randn * 0.1 }
+loss sigmoid_cross_entropy(out, labels) { report = loss  report_per = sum }
+train { batch = 4  lr = 0.05  steps = 60  report_every = 1  seed = 3  dtype = float64 }
+DNI
+
+# compare LOG WEIGHTS REF: the losses and weights of a dnic run against the reference's
+compare() {
+    $PY - "$@" <<'PY'
+import json, struct, sys
+import numpy as np
+log, weights, ref = sys.argv[1:4]
+got = [float(l.split(",")[2]) for l in open(log).read().split("\n")[1:] if l]
+lines = open(ref).read().split("\n")
+want = [float(l.split()[1]) for l in lines if l.startswith("loss ")]
+raw = open(weights, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+def tensor(name):
+    a, b = head[name]["data_offsets"]
+    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f8")
+worst, where = 0.0, ""
+if len(got) != len(want) or not want:
+    sys.exit("%d losses from dnic, %d from the reference" % (len(got), len(want)))
+for i, (g, w) in enumerate(zip(got, want)):
+    e = abs(g - w) / max(abs(w), 1e-300)
+    if e > worst: worst, where = e, "loss of step %d: %r vs %r" % (i, g, w)
+for l in lines:
+    if l and not l.startswith("loss "):
+        name, vals = l.split()[0], np.array([float(v) for v in l.split()[1:]])
+        e = float(np.max(np.abs(tensor(name) - vals) / np.maximum(np.abs(vals), 1e-12)))
+        if e > worst: worst, where = e, name
+print("worst relative difference %.3g (%s)" % (worst, where))
+sys.exit(0 if worst <= 1e-9 else 1)
+PY
+}
+
+# tensor WEIGHTS NAME: a float64 tensor's values, one per line
+tensor() {
+    $PY - "$@" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+t = json.loads(raw[8:8 + n])[sys.argv[2]]
+a, b = t["data_offsets"]
+for i in range(a, b, 8):
+    print(repr(struct.unpack("<d", raw[8 + n + i:16 + n + i])[0]))
+PY
+}
+
+# against REF with SCALE_H CLIP_H HEAD_Z SCALE_Z CLIP_Z P WARMUP, and extra dnic flags
+against() {
+    local name=$1 sh=$2 ch=$3 hz=$4 sz=$5 cz=$6 p=$7 w=$8
+    shift 8
+    local set=(--set sg.h.scale=$sh --set sg.z.head=$hz --set sg.z.scale=$sz)
+    [ "$ch" != 0 ] && set+=(--set sg.h.clip=$ch)
+    [ "$cz" != 0 ] && set+=(--set sg.z.clip=$cz)
+    if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st "${set[@]}" "$@" 2>&1); then
+        not_ok "$name" "$out"; return
+    fi
+    $PY "$REF" sg.csv 60 "$sh" "$ch" "$hz" "$sz" "$cz" "$p" "$w" > ref.txt
+    if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
+}
+
+# pipe_eq NAME FLAGS...: with lag 1, the pipeline on 3 threads gives the sequential run's
+# report lines and weights, bit for bit
+pipe_eq() {
+    local name=$1
+    shift
+    "$DNIC" m.dni --run --no-progress --set train.lag=1 --schedule sequential --save-weights s.st "$@" > s.out 2>&1
+    "$DNIC" m.dni --run --no-progress --set train.lag=1 --schedule pipeline --threads 3 --save-weights p.st "$@" > p.out 2>&1
+    if grep -q '^Iter' s.out && cmp -s s.st p.st && diff <(grep '^Iter' s.out) <(grep '^Iter' p.out) > /dev/null &&
+        grep -q 'pipeline: 3 stages on 3 threads' p.out; then
+        ok "$name: the pipeline on 3 threads = sequential, weights and reports"
+    else
+        not_ok "$name: the pipeline = sequential" "$(tail -3 s.out p.out)"
+    fi
+}
+
+# ---- SG output heads ----------------------------------------------------------------------
+against "heads: none (scale 1, linear): 60 steps equal the numpy reference" 1 0 linear 1 0 1 0
+against "heads: scale 0.1 on h, 0.5 on z: equal to the numpy reference" 0.1 0 linear 0.5 0 1 0
+against "heads: clip 0.05 on h, a sigmoid head on z: equal to the numpy reference" 1 0.05 sigmoid 1 0 1 0
+against "heads: scale and clip on both, a sigmoid head on z: equal to the numpy reference" 0.3 0.02 sigmoid 2 0.1 1 0
+
+# by hand: after one step, h's change with scale 0.1 is 0.1 times its change with scale 1 (the
+# layer's update is linear in its gradient with SGD; h's start from a run where it is frozen)
+one() { "$DNIC" m.dni --run --no-progress --set train.steps=1 --save-weights "$1" "${@:2}" > /dev/null 2>&1; }
+one w0.st --set layer.h.trainable=false && one w1.st && one w01.st --set sg.h.scale=0.1
+paste <(tensor w0.st h.weight) <(tensor w1.st h.weight) <(tensor w01.st h.weight) > hw.txt
+if [ -s hw.txt ] && awk '{ d1 = $2 - $1; d01 = $3 - $1; e = d01 - 0.1 * d1; if (e < 0) e = -e
+        if (d1 == 0 || e > 1e-12 * (d1 < 0 ? -d1 : d1)) bad = 1 } END { exit bad }' hw.txt; then
+    ok "scale 0.1: one step moves h's weights 0.1 times as far as scale 1 (to 1e-12)"
+else
+    not_ok "scale 0.1: one step moves h's weights 0.1 times as far" "$(cat hw.txt)"
+fi
+pipe_eq "heads" --set sg.h.scale=0.3 --set sg.h.clip=0.02 --set sg.z.head=sigmoid --set sg.z.clip=0.1
+
+finish
