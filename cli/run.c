@@ -44,6 +44,7 @@ dnic_program cli_describe_program(dnic_arena *a, const dnic_model *m, const dnic
         sg_acc[s] = ir->sg_acc_first + s;
     p.sg_acc = sg_acc;
     p.nsg = nsg;
+    p.stage_hold = ir->stage_hold;
     dnic_block_desc *blocks = dnic_alloc(a, (size_t)(ir->nblocks > 0 ? ir->nblocks : 1) * sizeof *blocks);
     for (int b = 0; b < ir->nblocks; b++)
         blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
@@ -75,6 +76,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .threads = o->threads,
         .shuffle = m->train.shuffle,
         .seed = m->train.seed,
+        .update_prob = m->train.update_prob,
         .test = test->n > 0 ? test : NULL,
         .validation = val->n > 0 ? val : NULL,
         .eval = cli_eval_kind(m),

@@ -248,7 +248,8 @@ static const char *synonym(const char *name, const char *const *keys, int n)
 static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
                                          "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad",
-                                         "unroll"};
+                                         "unroll",
+                                         "update_prob"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -1004,6 +1005,9 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     }
     if ((s = find(d, "unroll")))
         get_int32(c, s, 1, 4096, &t->unroll);
+    t->update_prob = -1;
+    if ((s = find(d, "update_prob")) && get_real(c, s, 0, false, 1, &t->update_prob) == false)
+        t->update_prob = -1;
     static const char *const grads[] = {"sum", "mean"};
     if ((s = find(d, "grad"))) {
         int v = get_enum(c, s, grads, 2);

@@ -1419,7 +1419,21 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
             for (int k = 0; k < 3; k++)
                 args[ARG_STATE + k] =
                     o->state[k] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->state[k])) : LLVMConstPointerNull(g->ptr);
+            /* a held update (train.update_prob): skipped when the hold buffer's element is not 0 */
+            LLVMBasicBlockRef after = NULL;
+            if (o->hold >= 0) {
+                LLVMValueRef hp = ld(g, g->ptr, bufs, ci(g, o->hold));
+                LLVMValueRef held = LLVMBuildFCmp(g->B, LLVMRealUNE, ld(g, g->T, hp, ci(g, 0)), cf(g, g->T, 0), "");
+                LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(ctx, fn, "update");
+                after = LLVMAppendBasicBlockInContext(ctx, fn, "next");
+                LLVMBuildCondBr(g->B, held, after, run);
+                LLVMPositionBuilderAtEnd(g->B, run);
+            }
             LLVMBuildCall2(g->B, opty, opfn[i], args, OP_ARGS, "");
+            if (after) {
+                LLVMBuildBr(g->B, after);
+                LLVMPositionBuilderAtEnd(g->B, after);
+            }
         }
         LLVMBuildRetVoid(g->B);
     }

@@ -255,6 +255,8 @@ typedef struct dnic_train_spec {
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
+    double update_prob;        /* each stage updates its layers with this probability per step;
+                                * < 0: unset (always, and no hold ops in the IR) */
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -341,6 +343,8 @@ typedef struct dnic_ir_op {
     double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased);
                          SCALE_CLIP: the factor */
     double clip;      /* SCALE_CLIP: the bound (> 0), or 0 for none */
+    int hold;         /* updates: a TEMP [1,1] buffer the runtime sets before the block runs; the
+                         op is skipped when its first element is not 0 (train.update_prob), or -1 */
 } dnic_ir_op;
 
 /* What an op does to its destination. */
@@ -401,6 +405,7 @@ typedef struct dnic_ir {
     int out;              /* the output layer's activations */
     int loss_acc;         /* f64[1,1] accumulators read by the report */
     int sg_acc_first;     /* model.nsgs consecutive f64[1,1] accumulators, or -1 */
+    int *stage_hold;      /* per stage: the hold buffer of its step's updates, or NULL (no update_prob) */
 } dnic_ir;
 
 const char *dnic_op_name(dnic_op op);

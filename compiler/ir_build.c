@@ -149,6 +149,7 @@ static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
     o->state[0] = o->state[1] = o->state[2] = -1;
+    o->hold = -1;
     return o;
 }
 
@@ -584,6 +585,14 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             g = gradient_of(b, i);
         layer_backward(b, &b->L[i], g, is_delta);
     }
+    /* train.update_prob: the stage's updates are skipped in a step the runtime holds it */
+    if (m->train.update_prob >= 0) {
+        int hold = add_buf(b, dnic_sprintf(b->a, "%s.hold", b->blk->name), DNIC_BUF_TEMP, 1, 1);
+        b->ir->stage_hold[k] = hold;
+        for (int i = 0; i < b->blk->nops; i++)
+            if (dnic_op_table[b->blk->ops[i].op].dst == DNIC_DST_UPDATE)
+                b->blk->ops[i].hold = hold;
+    }
 }
 
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
@@ -649,6 +658,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
         b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
 
     ir->nstages = b->dni ? m->nstages : 1;
+    if (m->train.update_prob >= 0)
+        ir->stage_hold = dnic_alloc(a, (size_t)ir->nstages * sizeof *ir->stage_hold);
     for (int k = 0; k < ir->nstages; k++)
         build_stage(b, k, sgs);
     /* SG modules learn once their targets have arrived, nearest the loss first (the seeds'

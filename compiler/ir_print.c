@@ -58,6 +58,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         else if (o->opt.kind == DNIC_OPT_ADAM)
             fprintf(out, " adam(beta1=%.17g, beta2=%.17g, eps=%.17g)", o->opt.beta1, o->opt.beta2, o->opt.eps);
     }
+    if (o->hold >= 0)
+        fprintf(out, " unless %s", ir->bufs[o->hold].name);
     fputc('\n', out);
 }
 

@@ -346,6 +346,20 @@ static const int *epoch_order(run *r, order *o, long long e)
     return o->perm;
 }
 
+/* Whether stage k updates its layers in step t (train.update_prob = p): u < p for the (k+1)th
+ * rand() draw u of a numpy-legacy stream of its own, seeded by (seed, t), so that any stage
+ * computes its own on any thread or rank, and a resumed run the same (docs/semantics.md). */
+int dnic_stage_updates(uint32_t seed, long long t, int k, double p)
+{
+    enum { SALT_HI = 0x75706461u, SALT_LO = 0x74650000u }; /* "update": apart from the shuffle's */
+    dnic_rng rng;
+    dnic_rng_seed(&rng, mix(((uint64_t)seed << 32 ^ (uint64_t)t) ^ ((uint64_t)SALT_HI << 32 | SALT_LO)));
+    double u = 0;
+    for (int i = 0; i <= k; i++)
+        u = dnic_rng_rand(&rng);
+    return u < p;
+}
+
 /* Copies the batch's rows, in the epoch's order, into dst. */
 static void gather(void *dst, const void *src, const int *rows, int B, size_t width)
 {
@@ -378,6 +392,14 @@ static double run_task(run *r, int k, int block, long long t)
     int acc = p->blocks[block].acc;
     if (acc >= 0)
         *(double *)ptrs[acc] = 0;
+    int sk = p->blocks[block].stage;
+    if (p->stage_hold && p->blocks[block].phase == DNIC_PHASE_STEP) {
+        bool held = !dnic_stage_updates(r->o->seed, t, sk, r->o->update_prob);
+        if (p->dtype == DNIC_F64)
+            *(double *)ptrs[p->stage_hold[sk]] = held;
+        else
+            *(float *)ptrs[p->stage_hold[sk]] = held;
+    }
     p->blocks[block].fn(ptrs);
     return acc >= 0 ? *(double *)ptrs[acc] : 0;
 }

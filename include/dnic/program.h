@@ -105,6 +105,9 @@ typedef struct dnic_program {
     const char *const *sg_names;
     int nsg;
     int nstages;
+    /* train.update_prob: per stage, the TEMP [1,1] buffer that holds its step's updates when set
+     * to 1 (the runtime sets it before each step), or NULL; zero, as allocated, updates */
+    const int *stage_hold;
     int nslots;            /* copies of every temporary: 1 + the schedule's lag (set before alloc) */
     void **ptrs;           /* ptrs[i]: buffer i's memory (slot 0) */
     void ***slot_ptrs;     /* slot_ptrs[s][i]: buffer i in slot s (parameters are shared) */
@@ -154,7 +157,9 @@ typedef struct dnic_train_opts {
     dnic_schedule schedule;     /* AUTO: the planner decides (dnic_plan_schedule) */
     int threads;                /* pipeline threads (0: the number of cores) */
     int shuffle;                /* visit the examples in a new seeded order every epoch */
-    uint32_t seed;              /* the shuffle's seed */
+    uint32_t seed;              /* the shuffle's seed, and the update mask's */
+    double update_prob;         /* with p->stage_hold: each stage updates in a step with this
+                                 * probability, drawn from a stream seeded by (seed, step) */
     const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */
     const struct dnic_dataset *validation; /* likewise: examples held out of training, or NULL */
     dnic_eval_kind eval;        /* how to score the test set */
@@ -234,6 +239,8 @@ void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const voi
 /* Scores the model on a dataset: mean loss per example and the fraction right. */
 dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_dataset *d, dnic_eval_kind kind, double *loss,
                           double *accuracy);
+/* Whether stage k updates in step t (from 0) with train.update_prob = p, train.seed = seed. */
+int dnic_stage_updates(uint32_t seed, long long t, int k, double p);
 /* Zeroes every float64 accumulator. */
 void dnic_program_zero_accs(dnic_program *p);
 

@@ -125,4 +125,38 @@ else
 fi
 pipe_eq "heads" --set sg.h.scale=0.3 --set sg.h.clip=0.02 --set sg.z.head=sigmoid --set sg.z.clip=0.1
 
+# ---- stochastic updates: train.update_prob ---------------------------------------------------
+# the reference draws each step's mask from numpy's RandomState seeded as semantics.md says, so
+# 60 steps' losses and weights agree only if every mask does
+for p in 0.2 0.5; do
+    against "update_prob $p: 60 steps equal the numpy reference (its own draw of the masks)" 1 0 linear 1 0 $p 0 \
+        --set train.update_prob=$p
+done
+against "update_prob 0.3 with heads: equal to the numpy reference" 0.3 0.02 sigmoid 2 0.1 0.3 0 --set train.update_prob=0.3
+# p = 1 is the plain run, bit for bit; p = 0 leaves every layer (and its Adam state) as it starts
+"$DNIC" m.dni --run --no-progress --save-weights plain.st > plain.out 2>&1
+"$DNIC" m.dni --run --no-progress --save-weights p1.st --set train.update_prob=1 > p1.out 2>&1
+cmp -s plain.st p1.st && diff <(grep '^Iter' plain.out) <(grep '^Iter' p1.out) > /dev/null && grep -q '^Iter' p1.out &&
+    ok "update_prob 1 = no update_prob, bit for bit (weights and report lines)" ||
+    not_ok "update_prob 1 = no update_prob, bit for bit" "$(tail -2 plain.out p1.out)"
+adam=(--set train.optimizer=adam --set train.lr=0.01)
+"$DNIC" m.dni --run --no-progress --set train.steps=1 "${adam[@]}" --set layer.h.trainable=false \
+    --set layer.z.trainable=false --set layer.out.trainable=false --save-weights init.st > /dev/null 2>&1
+"$DNIC" m.dni --run --no-progress "${adam[@]}" --set train.update_prob=0 --save-weights p0.st --checkpoint p0.ck \
+    > p0.out 2>&1
+same=0
+for t in h.weight h.bias z.weight z.bias out.weight out.bias; do
+    [ -n "$(tensor init.st $t)" ] && [ "$(tensor init.st $t)" = "$(tensor p0.st $t)" ] && same=$((same + 1))
+done
+[ $same = 6 ] && ok "update_prob 0: after 60 steps every layer's parameters are the initial ones" ||
+    not_ok "update_prob 0: the layers are unchanged ($same of 6 equal)" "$(cat p0.out)"
+[ "$(tensor p0.ck h.weight.adam_t)$(tensor p0.ck out.bias.adam_t)" = "0.00.0" ] &&
+    [ "$(tensor p0.ck h.sg.weight.adam_t)" != 0.0 ] &&
+    ok "update_prob 0: the layers' Adam state is untouched, the SG modules' is not" ||
+    not_ok "update_prob 0: Adam state" "$(tensor p0.ck h.weight.adam_t) $(tensor p0.ck h.sg.weight.adam_t)"
+[ "$(tensor p0.st h.sg.weight)" != "$(tensor init.st h.sg.weight)" ] && ok "update_prob 0: the SG modules still learn" ||
+    not_ok "update_prob 0: the SG modules still learn"
+pipe_eq "update_prob 0.2" --set train.update_prob=0.2
+pipe_eq "update_prob 0.5, Adam, heads" --set train.update_prob=0.5 "${adam[@]}" --set sg.z.head=sigmoid --set sg.h.clip=0.02
+
 finish
