@@ -241,6 +241,7 @@ static dnic_ir_op *kop(dnic_ir_block *b, dnic_op op, int dst, int s0, int s1, in
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
     o->state[0] = o->state[1] = o->state[2] = -1;
+    o->hold = -1;
     return o;
 }
 
