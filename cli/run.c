@@ -77,6 +77,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .shuffle = m->train.shuffle,
         .seed = m->train.seed,
         .update_prob = m->train.update_prob,
+        .warmup = m->train.warmup,
         .test = test->n > 0 ? test : NULL,
         .validation = val->n > 0 ? val : NULL,
         .eval = cli_eval_kind(m),
@@ -149,6 +150,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     bool mpi_ok, mpi = over_mpi(d, opts, &mpi_ok);
     if (!mpi_ok)
         return DNIC_EXIT_USER;
+    if (mpi && ir->nstages > 1 && m->train.warmup > 0) {
+        dnic_error(d, (dnic_span){0}, "train.warmup backpropagates through every stage in one process: it does not run "
+                   "over MPI ranks (--schedule mpi); run it with threads, or without warmup");
+        return DNIC_EXIT_USER;
+    }
     /* only rank 0 writes files, draws progress and reports; the others train their stages */
     dnic_options quiet = *opts;
     if (mpi && cli_mpi_rank() > 0) {

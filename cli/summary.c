@@ -45,7 +45,7 @@ static double step_flops(const dnic_ir *ir, double *flops)
     double total = 0;
     for (int b = 0; b < ir->nblocks; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        if (blk->phase == DNIC_PHASE_PREDICT || blk->phase == DNIC_PHASE_WARMUP)
             continue;
         for (int i = 0; i < blk->nops; i++) {
             double f = dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);

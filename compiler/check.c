@@ -249,7 +249,7 @@ static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
                                          "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad",
                                          "unroll",
-                                         "update_prob"};
+                                         "update_prob", "warmup"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -1005,6 +1005,8 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     }
     if ((s = find(d, "unroll")))
         get_int32(c, s, 1, 4096, &t->unroll);
+    if ((s = find(d, "warmup")))
+        get_int(c, s, 1, 1LL << 40, &t->warmup);
     t->update_prob = -1;
     if ((s = find(d, "update_prob")) && get_real(c, s, 0, false, 1, &t->update_prob) == false)
         t->update_prob = -1;
@@ -1730,6 +1732,16 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
     }
 
     /* cross checks on the training settings */
+    const dnic_setting *ws = c->train && m->train.warmup > 0 ? find(c->train, "warmup") : NULL;
+    if (ws && resolved && (m->train.mode != DNIC_MODE_DNI || m->nsgs == 0))
+        dnic_error(d, ws->value->span, "warmup trains the SG modules while the layers learn by backpropagation: it "
+                   "needs mode = dni and an SG module");
+    for (int s = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && s < m->nsgs; s++)
+        if (m->sgs[s].state) {
+            dnic_error(d, ws->value->span, "warmup is not supported with sg %s yet (a recurrent layer's truncation "
+                       "boundaries)", m->sgs[s].name);
+            break;
+        }
     if (c->train && c->data && m->train.batch > 0 && m->data.kind == DNIC_DATA_BINADD && m->data.examples > 0 &&
         m->train.batch > m->data.examples)
         dnic_error(d, find(c->train, "batch")->value->span, "batch %d is larger than the %d training examples",

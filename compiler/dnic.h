@@ -255,6 +255,8 @@ typedef struct dnic_train_spec {
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
+    long long warmup;          /* the first steps learn by backpropagation while the SG modules
+                                * train (0: none) */
     double update_prob;        /* each stage updates its layers with this probability per step;
                                 * < 0: unset (always, and no hold ops in the IR) */
 } dnic_train_spec;

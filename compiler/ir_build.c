@@ -20,6 +20,9 @@ struct dnic_builder {
     dnic_ir_block *blk;
     int init_order;
     bool dni;              /* DNI mode with SG modules: stages end at SG modules */
+    bool whole;            /* the warm-up block: one backward pass through the whole graph */
+    bool reuse;            /* ... which computes the step's buffers again: a TEMP buffer of a name
+                              the IR has already is that buffer */
     dnic_layer_ir *L;      /* per layer */
     bool *wants;           /* per layer: its backward pass has work (parameters to train, or a
                               gradient to send to a source that wants one) */
@@ -51,6 +54,11 @@ typedef dnic_unit unit;
 static int add_buf(builder *b, const char *name, dnic_buf_kind kind, int rows, int cols)
 {
     dnic_ir *ir = b->ir;
+    for (int i = 0; b->reuse && kind == DNIC_BUF_TEMP && i < ir->nbufs; i++)
+        if (ir->bufs[i].kind == DNIC_BUF_TEMP && strcmp(ir->bufs[i].name, name) == 0) {
+            DNIC_ASSERT(ir->bufs[i].rows == rows && ir->bufs[i].cols == cols);
+            return i;
+        }
     if (ir->nbufs == ir->capbufs) {
         int cap = ir->capbufs ? ir->capbufs * 2 : 32;
         dnic_buffer_desc *nb = dnic_alloc(b->a, (size_t)cap * sizeof *nb);
@@ -325,6 +333,8 @@ static bool edge_needs_grad(const builder *b, const dnic_layer *consumer, int ar
     int s = consumer->src[arg];
     if (s < 0)
         return false;
+    if (b->whole)
+        return b->wants[s];
     if (b->dni && b->m->layers[s].sg >= 0)
         return true;
     return b->m->layers[s].stage == consumer->stage && b->wants[s];
@@ -595,6 +605,68 @@ static void build_stage(builder *b, int k, sgmod *sgs)
     }
 }
 
+/* Which layers receive gradients, from how many consumer edges: not those with nothing to do
+ * with one (frozen layers that read only the input or such layers). */
+static void plan_gradients(builder *b)
+{
+    const dnic_model *m = b->m;
+    dnic_arena *a = b->a;
+    int n = m->nlayers;
+    b->wants = dnic_alloc(a, (size_t)n * sizeof *b->wants);
+    for (int i = 0; i < n; i++) {
+        const dnic_layer *l = &m->layers[i];
+        b->wants[i] = l->trainable && l->kind->has_params;
+        for (int k = 0; k < l->nsrc; k++)
+            b->wants[i] |= edge_needs_grad(b, l, k);
+    }
+    b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
+    b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
+    b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < m->layers[i].nsrc; k++)
+            if (edge_needs_grad(b, &m->layers[i], k))
+                b->nneed[m->layers[i].src[k]]++;
+    for (int i = 0; i < n; i++)
+        b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
+}
+
+/* train.warmup: one step of backpropagation through the whole graph (every layer learns from
+ * its true gradient, as in backprop mode) in which the SG modules predict, then learn from the
+ * true gradient at their layers, nearest the loss first.  It computes the DNI step's buffers
+ * again, under their names, and the runtime runs it alone in place of the step's blocks. */
+static void build_warmup(builder *b, sgmod *sgs)
+{
+    const dnic_model *m = b->m;
+    int n = m->nlayers;
+    b->whole = b->reuse = true;
+    bool dni = b->dni;
+    b->dni = false;
+    plan_gradients(b);
+    begin_block(b, "warmup", b->ir->nstages - 1, DNIC_PHASE_WARMUP);
+    for (int i = 0; i < n; i++)
+        m->layers[i].kind->forward(b, &b->L[i], true);
+    for (int i = 0; i < n; i++)
+        if (m->layers[i].sg >= 0)
+            build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out, m->sgs[m->layers[i].sg].name);
+    int *g = dnic_alloc(b->a, (size_t)n * sizeof *g);
+    for (int i = n - 1; i >= 0; i--) {
+        bool is_delta = false;
+        g[i] = -1;
+        if (i == m->out)
+            g[i] = build_loss(b, &b->L[i], &is_delta);
+        else if (b->nneed[i] > 0)
+            g[i] = gradient_of(b, i);
+        if (g[i] >= 0)
+            layer_backward(b, &b->L[i], g[i], is_delta);
+    }
+    for (int s = m->nsgs - 1; s >= 0; s--) {
+        DNIC_ASSERT(!m->sgs[s].state && g[m->sgs[s].layer] >= 0);
+        build_sg_learn(b, &sgs[s], g[m->sgs[s].layer], m->sgs[s].name);
+    }
+    b->dni = dni;
+    b->whole = b->reuse = false;
+}
+
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
 {
     dnic_ir *ir = dnic_alloc(a, sizeof *ir);
@@ -638,24 +710,7 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 ir->sg_acc_first = acc;
             sgs[s].acc = acc;
         }
-    /* which layers receive gradients, from how many consumer edges: not those with nothing to
-     * do with one (frozen layers that read only the input or such layers) */
-    b->wants = dnic_alloc(a, (size_t)n * sizeof *b->wants);
-    for (int i = 0; i < n; i++) {
-        const dnic_layer *l = &m->layers[i];
-        b->wants[i] = l->trainable && l->kind->has_params;
-        for (int k = 0; k < l->nsrc; k++)
-            b->wants[i] |= edge_needs_grad(b, l, k);
-    }
-    b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
-    b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
-    b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < m->layers[i].nsrc; k++)
-            if (edge_needs_grad(b, &m->layers[i], k))
-                b->nneed[m->layers[i].src[k]]++;
-    for (int i = 0; i < n; i++)
-        b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
+    plan_gradients(b);
 
     ir->nstages = b->dni ? m->nstages : 1;
     if (m->train.update_prob >= 0)
@@ -678,6 +733,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 build_sg_learn(b, le->use, le->target, le->pfx);
         }
     }
+    if (b->dni && m->train.warmup > 0)
+        build_warmup(b, sgs);
     /* inference: the forward pass alone */
     begin_block(b, "predict", 0, DNIC_PHASE_PREDICT);
     for (int i = 0; i < n; i++)

@@ -10,7 +10,10 @@ static const char *kind_name(dnic_buf_kind k)
 
 static const char *phase_name(dnic_block_phase p)
 {
-    return p == DNIC_PHASE_STEP ? "step" : p == DNIC_PHASE_SG_UPDATE ? "sg_update" : "predict";
+    return p == DNIC_PHASE_STEP        ? "step"
+           : p == DNIC_PHASE_SG_UPDATE ? "sg_update"
+           : p == DNIC_PHASE_WARMUP    ? "warmup"
+                                       : "predict";
 }
 
 static void print_list(const dnic_ir *ir, const char *what, const int *l, int n, FILE *out)

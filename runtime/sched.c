@@ -69,7 +69,7 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y)
     p->ptrs[p->x] = (void *)(uintptr_t)x;
     p->ptrs[p->y] = (void *)(uintptr_t)y;
     for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT)
+        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].phase != DNIC_PHASE_WARMUP)
             p->blocks[b].fn(p->ptrs);
 }
 
@@ -131,7 +131,8 @@ static double stage_costs(const dnic_program *p, double *cost)
     for (int k = 0; k < MAX_STAGES; k++)
         cost[k] = 0;
     for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
+        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].phase != DNIC_PHASE_WARMUP &&
+            p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
             cost[p->blocks[b].stage] += p->blocks[b].cost;
             total += p->blocks[b].cost;
         }
@@ -262,6 +263,8 @@ typedef struct run {
     long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
     long long handled;            /* the last iteration whose events have been handled */
     bool interrupted;
+    int warm_block;               /* train.warmup's block, or -1 */
+    long long warm;               /* the steps it replaces the others in: 0 .. warm-1 */
     bool early;                   /* patience ran out: stopping at stop_at */
     long long since_best;         /* evaluations since the best one */
     dnic_train_result *res;
@@ -435,10 +438,39 @@ static void wait_imports(run *r, int k, int b, long long t)
         wait_ge(r, &r->st[bd->waits[i]].steps_done, t + 1);
 }
 
+/* Warm-up step t (the last stage's task in place of its step): backpropagation through the
+ * whole graph while the other stages wait (their steps before r->warm are empty), with the
+ * report's loss and every SG module's synthetic loss. */
+static bool warm_step(run *r, long long t)
+{
+    dnic_program *p = r->p;
+    void **ptrs = r->st[r->S - 1].ptrs[t % r->slots];
+    for (int s = 0; s < p->nsg; s++)
+        *(double *)ptrs[p->sg_acc[s]] = 0;
+    *(double *)ptrs[p->loss_acc] = 0;
+    run_task(r, r->S - 1, r->warm_block, t);
+    pass_total *pt = slot_of(r, pass_of(r, t));
+    double loss = *(double *)ptrs[p->loss_acc];
+    bool finite = isfinite(loss);
+    pt->loss += loss;
+    for (int s = 0; s < p->nsg; s++) {
+        double v = *(double *)ptrs[p->sg_acc[s]];
+        finite &= isfinite(v);
+        pt->sg[s] += v;
+    }
+    if (!finite)
+        diverged(r, t);
+    return finite;
+}
+
 /* The SG modules of stage k learn from the targets of step ts. */
 static void do_sgu(run *r, int k, long long ts)
 {
     stage *s = &r->st[k];
+    if (ts < r->warm) { /* the warm-up step taught them already */
+        publish(r, &s->sgus_done, ts + 1);
+        return;
+    }
     for (int i = 0; i < s->nsgu; i++) {
         if (r->threaded)
             wait_imports(r, k, s->sgu[i], ts);
@@ -459,6 +491,14 @@ static void do_sgu(run *r, int k, long long ts)
 static void do_step(run *r, int k, long long t)
 {
     stage *s = &r->st[k];
+    if (t < r->warm) {
+        if (k == r->S - 1 && (atomic_load(&r->stop) || !warm_step(r, t)))
+            return;
+        publish(r, &s->steps_done, t + 1);
+        return;
+    }
+    if (r->threaded && r->warm > 0) /* the first synthetic step waits for the warm-up's last */
+        wait_ge(r, &r->st[r->S - 1].steps_done, r->warm);
     if (r->threaded)
         wait_imports(r, k, s->step_block, t);
     if (atomic_load(&r->stop) || (r->ds && !dist_before(r, k, s->step_block, t)))
@@ -1586,14 +1626,16 @@ static dnic_status dist_setup(run *r)
         }
     /* this rank's sends: each export, once to every other rank with a block importing it */
     for (int b = 0; b < nb; b++) {
-        if (p->blocks[b].phase == DNIC_PHASE_PREDICT || ds->rank_of[p->blocks[b].stage] != ds->me)
+        if (p->blocks[b].phase == DNIC_PHASE_PREDICT || p->blocks[b].phase == DNIC_PHASE_WARMUP ||
+            ds->rank_of[p->blocks[b].stage] != ds->me)
             continue;
         for (int i = 0; i < d->nexports[b]; i++) {
             int id = d->exports[b][i];
             for (int q = 0; q < K; q++) {
                 bool wants = false;
                 for (int c = 0; c < nb && q != ds->me && !wants; c++)
-                    if (p->blocks[c].phase != DNIC_PHASE_PREDICT && ds->rank_of[p->blocks[c].stage] == q)
+                    if (p->blocks[c].phase != DNIC_PHASE_PREDICT && p->blocks[c].phase != DNIC_PHASE_WARMUP &&
+                        ds->rank_of[p->blocks[c].stage] == q)
                         for (int m = 0; m < d->nimports[c]; m++)
                             wants |= d->imports[c][m] == id;
                 if (!wants)
@@ -1841,6 +1883,8 @@ static bool map_blocks(run *r)
             ok = false;
         else if (bd->phase == DNIC_PHASE_STEP)
             r->st[bd->stage].step_block = b;
+        else if (bd->phase == DNIC_PHASE_WARMUP)
+            r->warm_block = b;
         else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
             stage *st = &r->st[bd->stage];
             int sg = -1;
@@ -1893,7 +1937,13 @@ static dnic_status setup_run(run *r, dnic_program *p, const dnic_dataset *d, con
         if (p->nslots <= r->slots && S > 1)
             status = DNIC_ERR_ARG;
     }
+    r->warm_block = -1;
     if (!map_blocks(r))
+        status = DNIC_ERR_ARG;
+    /* train.warmup: its block replaces the others in the first steps (not over MPI ranks: it
+     * reads and writes every stage's parameters in one place) */
+    r->warm = r->warm_block >= 0 ? (o->warmup < r->total ? o->warmup : r->total) : 0;
+    if (r->warm > 0 && o->dist)
         status = DNIC_ERR_ARG;
     return status;
 }

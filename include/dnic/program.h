@@ -51,6 +51,8 @@ typedef enum dnic_block_phase {
     DNIC_PHASE_STEP,      /* forward, synthetic or true gradient, update, message */
     DNIC_PHASE_SG_UPDATE, /* the SG module regresses toward the target that arrived */
     DNIC_PHASE_PREDICT,   /* inference only: the forward pass, never run by training */
+    DNIC_PHASE_WARMUP,    /* train.warmup: a whole step by backpropagation, run alone, in place
+                             of the others, in the first steps */
 } dnic_block_phase;
 
 /* Every generated block has this signature: bufs[i] is the memory of buffer i. */
@@ -158,6 +160,7 @@ typedef struct dnic_train_opts {
     int threads;                /* pipeline threads (0: the number of cores) */
     int shuffle;                /* visit the examples in a new seeded order every epoch */
     uint32_t seed;              /* the shuffle's seed, and the update mask's */
+    long long warmup;           /* with a DNIC_PHASE_WARMUP block: the first steps run it alone */
     double update_prob;         /* with p->stage_hold: each stage updates in a step with this
                                  * probability, drawn from a stream seeded by (seed, step) */
     const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */

@@ -159,4 +159,44 @@ done
 pipe_eq "update_prob 0.2" --set train.update_prob=0.2
 pipe_eq "update_prob 0.5, Adam, heads" --set train.update_prob=0.5 "${adam[@]}" --set sg.z.head=sigmoid --set sg.h.clip=0.02
 
+# ---- warm-up: train.warmup -------------------------------------------------------------------
+against "warmup 10: 60 steps equal the numpy reference (10 by backpropagation, then synthetic)" 1 0 linear 1 0 1 10 \
+    --set train.warmup=10
+against "warmup 60 (the whole run): equal to the numpy reference" 1 0 linear 1 0 1 60 --set train.warmup=60
+against "warmup 20 with update_prob 0.3 and heads: equal to the numpy reference" 0.3 0.02 sigmoid 1 0 0.3 20 \
+    --set train.warmup=20 --set train.update_prob=0.3
+"$DNIC" m.dni --run --no-progress --set train.warmup=10 --set train.report_every=4 > w.out 2>&1
+SWITCH='# warm-up over: steps 1 to 10 learnt by backpropagation, the layers learn from synthetic gradients from step 11 on'
+[ "$(grep -c '^# warm-up over' w.out)" = 1 ] && grep -A1 -xF "$SWITCH" w.out | tail -1 | grep -q '^Iter:11 ' &&
+    grep -q '^Iter:7 ' w.out && ok "warmup: one line says when the layers switch, before the report of that period" ||
+    not_ok "warmup: the switch's line" "$(cat w.out)"
+tail -1 w.out | grep -q '^# sg_ref: 60 steps (the first 10 by backpropagation: warm-up) in ' &&
+    ok "warmup: the summary counts the warm-up steps" || not_ok "warmup: the summary" "$(tail -1 w.out)"
+pipe_eq "warmup 10" --set train.warmup=10
+pipe_eq "warmup 7, lag 2, update_prob 0.5" --set train.warmup=7 --set train.lag=2 --set train.update_prob=0.5
+# interrupted inside the warm-up and after it, then resumed: the uninterrupted run's weights
+"$DNIC" m.dni --run --no-progress --set train.warmup=10 --set train.lag=1 --save-weights whole.st > /dev/null 2>&1
+for at in 6 15; do
+    DNIC_TEST_INTERRUPT_AT=$at "$DNIC" m.dni --run --no-progress --set train.warmup=10 --set train.lag=1 \
+        --checkpoint c$at.ck > /dev/null 2>&1
+    "$DNIC" --resume c$at.ck --run --no-progress --save-weights r$at.st > r$at.out 2>&1
+    grep -q "resumed after step $at" r$at.out && cmp -s whole.st r$at.st && ok "warmup: stopped after step $at and resumed, the uninterrupted run's weights" ||
+        not_ok "warmup: resumed after step $at" "$(cat r$at.out)"
+done
+
+# over MPI ranks (when Open MPI is there): update_prob is the sequential run's, warmup refused
+if command -v mpirun > /dev/null && "$DNIC" --help 2>&1 | grep -q 'schedule.*mpi'; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+    export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
+    "$DNIC" m.dni --run --no-progress --set train.update_prob=0.3 --save-weights seq.st > /dev/null 2>&1
+    timeout -s KILL 60 mpirun -np 3 "$DNIC" m.dni --run --no-progress --set train.update_prob=0.3 --save-weights mpi.st \
+        > mpi.out 2>&1
+    cmp -s seq.st mpi.st && ok "update_prob 0.3 on 3 MPI ranks = sequential, bit for bit" ||
+        not_ok "update_prob 0.3 on 3 MPI ranks = sequential" "$(tail -5 mpi.out)"
+    timeout -s KILL 60 mpirun -np 3 "$DNIC" m.dni --run --no-progress --set train.warmup=5 > mpiw.out 2>&1
+    grep -q '^dnic: error: train.warmup backpropagates through every stage in one process' mpiw.out &&
+        ! grep -q '^Iter' mpiw.out && ok "warmup over MPI ranks is refused, with the reason" ||
+        not_ok "warmup over MPI ranks is refused" "$(head -5 mpiw.out)"
+fi
+
 finish
