@@ -7,6 +7,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 DNIC=$(cd "$(dirname "$DNIC")" && pwd)/$(basename "$DNIC")
 REF=$(cd "$top_srcdir/tests/ref" && pwd)/sg_ref.py
+TOP=$(cd "$top_srcdir" && pwd)
 PY=/usr/bin/python3
 cd "$TMP" || exit 1
 
@@ -183,6 +184,36 @@ for at in 6 15; do
     grep -q "resumed after step $at" r$at.out && cmp -s whole.st r$at.st && ok "warmup: stopped after step $at and resumed, the uninterrupted run's weights" ||
         not_ok "warmup: resumed after step $at" "$(cat r$at.out)"
 done
+
+# a graph with add layers and batch normalisation in 4 stages (examples/residual_dni.dni; its SG
+# modules start at zero and draw nothing): a run that is all warm-up trains every layer exactly
+# as mode = backprop does, bit for bit, and prints the same losses
+RES=$TOP/examples/residual_dni.dni
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    L=(--set data.limit=1200 --set data.test_limit=200 --set train.epochs=2)
+    ("$DNIC" "$RES" --run --no-progress "${L[@]}" --set train.warmup=100000 --save-weights "$TMP/wa.st" \
+        > "$TMP/wa.out" 2>&1 && "$DNIC" "$RES" --run --no-progress "${L[@]}" --set train.mode=backprop \
+        --save-weights "$TMP/wb.st" > "$TMP/wb.out" 2>&1)
+    same=$($PY - <<'PY'
+import json, struct
+def load(p):
+    raw = open(p, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load("wa.st"), load("wb.st")
+print("%d %d" % (len(b), sum(a.get(k) == v for k, v in b.items())))
+PY
+)
+    if [ "${same% *}" -gt 20 ] && [ "${same% *}" = "${same#* }" ] &&
+        diff <(grep '^Iter' wa.out | sed 's/ Synthetic Loss:[^]]*]//') <(grep '^Iter' wb.out) > /dev/null; then
+        ok "residual graph, all warm-up = mode backprop: ${same#* } parameters bit for bit, and the report lines"
+    else
+        not_ok "residual graph, all warm-up = mode backprop" "$same" "$(cat wa.out wb.out)"
+    fi
+else
+    ok "residual graph, all warm-up = mode backprop # SKIP dataset-fashion-mnist is not installed"
+fi
 
 # over MPI ranks (when Open MPI is there): update_prob is the sequential run's, warmup refused
 if command -v mpirun > /dev/null && "$DNIC" --help 2>&1 | grep -q 'schedule.*mpi'; then
