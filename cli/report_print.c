@@ -64,7 +64,12 @@ void cli_print_report(void *user, const dnic_report *sum)
     dnic_format_py2(num, sizeof num, r->loss);
     printf("Iter:%lld Loss:%s", r->iter, num);
     if (r->nsg > 0) {
-        int shown = m->train.report_sg >= 0 ? m->train.report_sg : r->nsg - 1;
+        /* by default the gradient module nearest the loss (a synthetic input's loss is another thing) */
+        int shown = r->nsg - 1;
+        while (shown > 0 && m->sgs[shown].input)
+            shown--;
+        if (m->train.report_sg >= 0)
+            shown = m->train.report_sg;
         dnic_format_py2(num, sizeof num, r->sg_loss[shown]);
         printf(" Synthetic Loss:%s", num);
         if (m->train.report_sg < 0 && r->nsg > 1) {

@@ -614,6 +614,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->span = d->name_span;
     l->sg = -1;
     l->state_sg = -1;
+    l->input_sg = -1;
     l->act = DNIC_ACT_LINEAR;
     l->nsrc = 0;
     l->trainable = true;
@@ -783,15 +784,17 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     /* sg NAME.state: the module at a recurrent layer's truncation boundaries */
     const char *dot = strchr(d->name, '.');
     const char *lname = dot ? dnic_strndup(c->a, d->name, (size_t)(dot - d->name)) : d->name;
-    sg->state = dot != NULL;
-    if (dot && strcmp(dot + 1, "state") != 0) {
+    sg->state = dot && strcmp(dot + 1, "state") == 0;
+    sg->input = dot && strcmp(dot + 1, "input") == 0;
+    if (dot && !sg->state && !sg->input) {
         dnic_span sp = d->name_span;
         sp.col += (int)(dot - d->name) + 1;
-        dnic_error(c->d, sp, "'%s' is not a part of a layer an SG module can attach to: write sg %s or sg %s.state",
-                   dot + 1, lname, lname);
+        dnic_error(c->d, sp,
+                   "'%s' is not a part of a layer an SG module can attach to: write sg %s, sg %s.state or sg %s.input",
+                   dot + 1, lname, lname, lname);
     }
     /* an unknown part is reported alone: the module attaches to nothing */
-    sg->layer = dot && strcmp(dot + 1, "state") != 0 ? -2 : layer_index(c->m, nlayers, lname);
+    sg->layer = dot && !sg->state && !sg->input ? -2 : layer_index(c->m, nlayers, lname);
     sg->bias = true;
     sg->hidden_act = DNIC_ACT_RELU;
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
@@ -806,7 +809,15 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     int unknown = check_keys(c, d, keys, (int)(sizeof keys / sizeof keys[0]), dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
-    if ((s = find(d, "input")))
+    /* a synthetic input reads the model's input and predicts, so the gradient's settings are not its */
+    static const char *const not_input[] = {"input", "target", "scale", "clip", "head"};
+    for (int k = 0; sg->input && k < 5; k++)
+        if ((s = find(d, not_input[k])))
+            dnic_error(c->d, s->key_span, "'%s' is not a setting of sg %s, which predicts the layer's input from the "
+                       "model's input", not_input[k], d->name);
+    if (sg->input)
+        sg->parts[sg->nparts++] = DNIC_SG_INPUT;
+    else if ((s = find(d, "input")))
         sg_parts(c, sg, s->value, s->value, 0);
     else
         sg->parts[sg->nparts++] = DNIC_SG_OUTPUT;
@@ -857,6 +868,8 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     if ((s = find(d, "lr")))
         get_real(c, s, 0, true, 1e6, &sg->lr);
+    if (sg->input)
+        return;
     check_sg_head(c, d, sg);
     static const char *const targets[] = {"bootstrap", "true"};
     if ((s = find(d, "target")))
@@ -1668,6 +1681,31 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                     m->layers[li].state_sg = m->nsgs++;
                     continue;
                 }
+                if (sg->input) { /* a synthetic input: the layer's one source, predicted from x */
+                    const dnic_layer *l = &m->layers[li];
+                    int src = l->nsrc == 1 ? l->src[0] : -1;
+                    if (strcmp(l->kind->name, "dense") != 0) {
+                        dnic_error(d, sg->span, "sg %s needs a dense layer: '%s' is a %s layer", sg->name, l->name,
+                                   l->kind->name);
+                        continue;
+                    }
+                    if (src < 0) {
+                        dnic_error(d, sg->span, "sg %s would predict the model's input, which '%s' reads as it is: a "
+                                   "synthetic input stands in for another layer's output", sg->name, l->name);
+                        continue;
+                    }
+                    if (m->train.mode == DNIC_MODE_DNI && m->layers[src].sg < 0) {
+                        dnic_error(d, sg->span, "sg %s lets '%s' run before '%s' has, but they are in one stage: '%s' "
+                                   "must end its stage (sg %s)", sg->name, l->name, m->layers[src].name,
+                                   m->layers[src].name, m->layers[src].name);
+                        continue;
+                    }
+                    if (sg->lr < 0)
+                        sg->lr = m->train.lr;
+                    sg->in_width = dnic_sg_part_width(m, sg, DNIC_SG_INPUT);
+                    m->layers[li].input_sg = m->nsgs++;
+                    continue;
+                }
                 if (li == out) {
                     dnic_error(d, sg->span, "layer '%s' is the output layer: it learns from the loss, not an SG module",
                                sg->name);
@@ -1737,9 +1775,9 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
         dnic_error(d, ws->value->span, "warmup trains the SG modules while the layers learn by backpropagation: it "
                    "needs mode = dni and an SG module");
     for (int s = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && s < m->nsgs; s++)
-        if (m->sgs[s].state) {
-            dnic_error(d, ws->value->span, "warmup is not supported with sg %s yet (a recurrent layer's truncation "
-                       "boundaries)", m->sgs[s].name);
+        if (m->sgs[s].state || m->sgs[s].input) {
+            dnic_error(d, ws->value->span, "warmup is not supported with sg %s yet (%s)", m->sgs[s].name,
+                       m->sgs[s].state ? "a recurrent layer's truncation boundaries" : "a synthetic input");
             break;
         }
     if (c->train && c->data && m->train.batch > 0 && m->data.kind == DNIC_DATA_BINADD && m->data.examples > 0 &&

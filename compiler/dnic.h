@@ -192,6 +192,8 @@ typedef struct dnic_sg {
     double lr;
     bool bias;                 /* its units have biases (bias = false: none) */
     bool state;                /* `sg NAME.state`: at a recurrent layer's truncation boundaries */
+    bool input;                /* `sg NAME.input`: a synthetic input, the layer's input predicted
+                                * from the model's (docs/semantics.md, "Synthetic inputs") */
     /* its output head (docs/semantics.md, "SG output heads"): the layer receives
      * clip(scale * ghat), ghat = a (head = linear) or sigmoid(a) - y (head = sigmoid) */
     bool head_sigmoid;
@@ -215,6 +217,8 @@ typedef struct dnic_layer {
     void *cfg;                 /* the kind's settings, in the arena */
     int sg;                    /* index into model.sgs, -1 if none */
     int state_sg;              /* recurrent kinds: the module at its truncation boundaries, or -1 */
+    int input_sg;              /* `sg NAME.input`: the module that predicts its input from the
+                                * model's input (forward unlocking), or -1 */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
     bool trainable;            /* false: its parameters keep their initial values */
 } dnic_layer;

@@ -411,7 +411,7 @@ typedef struct sgmod {
 static int sg_width(const dnic_model *m, const dnic_sg *sg)
 {
     const dnic_layer *l = &m->layers[sg->layer];
-    return sg->state ? l->kind->state_width(l) : l->out;
+    return sg->state ? l->kind->state_width(l) : sg->input ? m->layers[l->src[0]].out : l->out;
 }
 
 /* Its units' names and hidden outputs, for the module or one use of it: "PFX.sg[.i]". */
@@ -573,9 +573,19 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             last = i;
     DNIC_ASSERT(last >= 0);
     begin_block(b, dnic_sprintf(b->a, "%s.step", m->layers[last].name), k, DNIC_PHASE_STEP);
-    for (int i = 0; i <= last; i++)
-        if (m->layers[i].stage == k)
-            m->layers[i].kind->forward(b, &b->L[i], true);
+    for (int i = 0; i <= last; i++) {
+        if (m->layers[i].stage != k)
+            continue;
+        /* sg NAME.input: the layer reads its input predicted from x, not its source's output */
+        int si = b->dni ? m->layers[i].input_sg : -1;
+        if (si >= 0) {
+            build_sg_predict(b, &sgs[si], -1, m->sgs[si].name);
+            b->L[i].in[0] = sgs[si].pred;
+        }
+        m->layers[i].kind->forward(b, &b->L[i], true);
+        if (si >= 0) /* the backward pass and the predict block read what the forward pass kept */
+            b->L[i].in[0] = b->L[m->layers[i].src[0]].out;
+    }
     for (int i = 0; i <= last; i++)
         if (m->layers[i].stage == k && b->dni && m->layers[i].sg >= 0)
             build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out, m->sgs[m->layers[i].sg].name);
@@ -696,6 +706,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
             build_sg_params(b, &sgs[m->layers[i].sg], &m->sgs[m->layers[i].sg]);
         if (b->dni && m->layers[i].state_sg >= 0)
             build_sg_params(b, &sgs[m->layers[i].state_sg], &m->sgs[m->layers[i].state_sg]);
+        if (b->dni && m->layers[i].input_sg >= 0)
+            build_sg_params(b, &sgs[m->layers[i].input_sg], &m->sgs[m->layers[i].input_sg]);
     }
     for (int i = 0; i < n; i++) {
         dnic_layer_ir *L = &b->L[i];
@@ -722,6 +734,10 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     for (int s = m->nsgs - 1; s >= 0 && b->dni; s--) {
         const dnic_layer *l = &m->layers[m->sgs[s].layer];
         begin_block(b, dnic_sprintf(a, "%s.sg_update", m->sgs[s].name), l->stage, DNIC_PHASE_SG_UPDATE);
+        if (m->sgs[s].input) { /* a synthetic input learns from the real one */
+            build_sg_learn(b, &sgs[s], b->L[l->src[0]].out, m->sgs[s].name);
+            continue;
+        }
         if (!m->sgs[s].state) {
             build_sg_update(b, &sgs[s]);
             continue;

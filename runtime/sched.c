@@ -499,6 +499,11 @@ static void do_step(run *r, int k, long long t)
     }
     if (r->threaded && r->warm > 0) /* the first synthetic step waits for the warm-up's last */
         wait_ge(r, &r->st[r->S - 1].steps_done, r->warm);
+    /* a stage that does not wait for the one before it (a synthetic input) must not reuse the
+     * slot of step t-1-lag before every SG update that reads it is done */
+    for (int j = 0; r->threaded && r->p->unlocked && j < r->S; j++)
+        if (j != k && r->st[j].nsgu > 0)
+            wait_ge(r, &r->st[j].sgus_done, t - r->lag);
     if (r->threaded)
         wait_imports(r, k, s->step_block, t);
     if (atomic_load(&r->stop) || (r->ds && !dist_before(r, k, s->step_block, t)))
@@ -516,6 +521,24 @@ static void do_step(run *r, int k, long long t)
     publish(r, &s->steps_done, t + 1);
 }
 
+/* Iteration t of stages first..last-1: each stage's SG updates of step t-1-lag, then its step
+ * t; with a synthetic input (p->unlocked), every stage's SG updates first, then the steps, so
+ * that no step overwrites a slot an SG update of another stage has still to read. */
+static void iteration(run *r, int first, int last, long long t)
+{
+    long long ts = t - 1 - r->lag;
+    bool apart = r->p->unlocked;
+    for (int k = first; k < last && !atomic_load(&r->stop); k++) {
+        if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
+            do_sgu(r, k, ts);
+        if (!apart && t < r->total)
+            do_step(r, k, t);
+    }
+    for (int k = first; apart && k < last && !atomic_load(&r->stop); k++)
+        if (t < r->total)
+            do_step(r, k, t);
+}
+
 /* Stages first..last-1, through every step and the lagged SG updates that follow.  Before an
  * iteration a thread announces it, then waits while the caller holds the gate below it (to
  * evaluate, checkpoint or stop at an iteration boundary). */
@@ -525,13 +548,7 @@ static void run_stages(run *r, int first, int last)
         for (int k = first; k < last; k++)
             atomic_store(&r->st[k].iter, t);
         wait_ge(r, &r->released, t);
-        for (int k = first; k < last && !atomic_load(&r->stop); k++) {
-            long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
-                do_sgu(r, k, ts);
-            if (t < r->total)
-                do_step(r, k, t);
-        }
+        iteration(r, first, last, t);
     }
 }
 
@@ -1943,7 +1960,7 @@ static dnic_status setup_run(run *r, dnic_program *p, const dnic_dataset *d, con
     /* train.warmup: its block replaces the others in the first steps (not over MPI ranks: it
      * reads and writes every stage's parameters in one place) */
     r->warm = r->warm_block >= 0 ? (o->warmup < r->total ? o->warmup : r->total) : 0;
-    if (r->warm > 0 && o->dist)
+    if ((r->warm > 0 || p->unlocked) && o->dist)
         status = DNIC_ERR_ARG;
     return status;
 }
@@ -1975,13 +1992,7 @@ static void run_sequential(run *r, dnic_report_fn report, void *user, double t0)
     double next_draw = t0 + 0.25;
     long long next = atomic_load(&r->reported);
     for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
-        for (int k = 0; k < r->S && !atomic_load(&r->stop); k++) {
-            long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
-                do_sgu(r, k, ts);
-            if (t < r->total)
-                do_step(r, k, t);
-        }
+        iteration(r, 0, r->S, t);
         if (atomic_load(&r->stop))
             break;
         if (((o->interrupt && *o->interrupt) || (o->interrupt_at > 0 && t + 1 >= o->interrupt_at)) && r->stop_at < 0)

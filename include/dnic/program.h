@@ -110,6 +110,10 @@ typedef struct dnic_program {
     /* train.update_prob: per stage, the TEMP [1,1] buffer that holds its step's updates when set
      * to 1 (the runtime sets it before each step), or NULL; zero, as allocated, updates */
     const int *stage_hold;
+    /* some stage reads a synthetic input (sg NAME.input), not the stage before it: each
+     * iteration runs every SG update before any step, and a step waits for every stage's SG
+     * updates of the step whose slot it reuses (sched.c) */
+    int unlocked;
     int nslots;            /* copies of every temporary: 1 + the schedule's lag (set before alloc) */
     void **ptrs;           /* ptrs[i]: buffer i's memory (slot 0) */
     void ***slot_ptrs;     /* slot_ptrs[s][i]: buffer i in slot s (parameters are shared) */

@@ -1,7 +1,7 @@
 #!/bin/bash
 # End to end: the SG toolkit of docs/semantics.md against tests/ref/sg_ref.py, an independent
 # float64 numpy reference of a three-stage DNI chain: SG output heads (scale, clip, sigmoid),
-# stochastic updates (train.update_prob) and warm-up (train.warmup).  Every step's loss (--log)
+# stochastic updates (train.update_prob), warm-up (train.warmup) and synthetic inputs (sg z.input).  Every step's loss (--log)
 # and every final parameter must agree to 1e-9 relative; the pipeline must equal the sequential
 # schedule bit for bit.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -80,7 +80,7 @@ PY
 
 # against REF with SCALE_H CLIP_H HEAD_Z SCALE_Z CLIP_Z P WARMUP, and extra dnic flags
 against() {
-    local name=$1 sh=$2 ch=$3 hz=$4 sz=$5 cz=$6 p=$7 w=$8
+    local name=$1 sh=$2 ch=$3 hz=$4 sz=$5 cz=$6 p=$7 w=$8 si=${SI_REF:-}
     shift 8
     local set=(--set sg.h.scale=$sh --set sg.z.head=$hz --set sg.z.scale=$sz)
     [ "$ch" != 0 ] && set+=(--set sg.h.clip=$ch)
@@ -88,7 +88,7 @@ against() {
     if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st "${set[@]}" "$@" 2>&1); then
         not_ok "$name" "$out"; return
     fi
-    $PY "$REF" sg.csv 60 "$sh" "$ch" "$hz" "$sz" "$cz" "$p" "$w" > ref.txt
+    $PY "$REF" sg.csv 60 "$sh" "$ch" "$hz" "$sz" "$cz" "$p" "$w" $si > ref.txt
     if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
 }
 
@@ -185,6 +185,31 @@ for at in 6 15; do
         not_ok "warmup: resumed after step $at" "$(cat r$at.out)"
 done
 
+# ---- synthetic inputs: sg z.input ------------------------------------------------------------
+SI=(--set 'sg.z.input.init=randn * 0.1' --set 'sg.z.input.bias_init=randn * 0.1')
+SI_REF=si against "sg z.input: 60 steps equal the numpy reference" 1 0 linear 1 0 1 0 "${SI[@]}"
+SI_REF=si against "sg z.input with update_prob 0.4 and heads: equal to the numpy reference" 0.5 0 sigmoid 1 0 0.4 0 \
+    "${SI[@]}" --set train.update_prob=0.4 --set sg.z.head=sigmoid --set sg.h.scale=0.5
+"$DNIC" m.dni --dump-ir "${SI[@]}" > si.ir 2>&1
+# z's step reads nothing of h's step: it waits for no stage, the module's learning waits for h's
+if sed -n '/^block z.step /,/^block /p' si.ir | grep -q '^  import' || ! grep -q '^block z.step stage=1 phase=step$' si.ir ||
+    ! grep -q '^block z.input.sg_update stage=1 phase=sg_update waits=0$' si.ir; then
+    not_ok "sg z.input: z's stage imports nothing from h's" "$(grep '^block' si.ir)"
+else
+    ok "sg z.input: z's step waits for no stage; the module's learning waits for h's step"
+fi
+for lag in 0 1 2; do
+    pipe_eq "sg z.input, lag $lag" "${SI[@]}" --set train.lag=$lag
+done
+pipe_eq "sg z.input as an mlp, update_prob 0.5, Adam" "${SI[@]}" --set sg.z.input.form=mlp --set 'sg.z.input.hidden=[6]' \
+    --set train.update_prob=0.5 "${adam[@]}"
+for i in 1 2 3; do
+    "$DNIC" m.dni --run --no-progress "${SI[@]}" --set train.lag=1 --schedule pipeline --threads 3 --save-weights si$i.st \
+        > /dev/null 2>&1
+done
+cmp -s si1.st si2.st && cmp -s si2.st si3.st && ok "sg z.input: three pipelined runs give identical weights" ||
+    not_ok "sg z.input: three pipelined runs give identical weights"
+
 # a graph with add layers and batch normalisation in 4 stages (examples/residual_dni.dni; its SG
 # modules start at zero and draw nothing): a run that is all warm-up trains every layer exactly
 # as mode = backprop does, bit for bit, and prints the same losses
@@ -224,6 +249,10 @@ if command -v mpirun > /dev/null && "$DNIC" --help 2>&1 | grep -q 'schedule.*mpi
         > mpi.out 2>&1
     cmp -s seq.st mpi.st && ok "update_prob 0.3 on 3 MPI ranks = sequential, bit for bit" ||
         not_ok "update_prob 0.3 on 3 MPI ranks = sequential" "$(tail -5 mpi.out)"
+    timeout -s KILL 60 mpirun -np 3 "$DNIC" m.dni --run --no-progress "${SI[@]}" > mpis.out 2>&1
+    grep -q '^dnic: error: a synthetic input (sg NAME.input) lets a stage run before the one it reads' mpis.out &&
+        ! grep -q '^Iter' mpis.out && ok "a synthetic input over MPI ranks is refused, with the reason" ||
+        not_ok "a synthetic input over MPI ranks is refused" "$(head -5 mpis.out)"
     timeout -s KILL 60 mpirun -np 3 "$DNIC" m.dni --run --no-progress --set train.warmup=5 > mpiw.out 2>&1
     grep -q '^dnic: error: train.warmup backpropagates through every stage in one process' mpiw.out &&
         ! grep -q '^Iter' mpiw.out && ok "warmup over MPI ranks is refused, with the reason" ||

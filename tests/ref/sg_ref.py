@@ -10,11 +10,12 @@ The model (tests/e2e/sgsched.sh writes the matching .dni; lag 0, SGD, before_upd
 Stages: {h}, {z}, {out}; stage k updates at step t when u_k(t) < p, u(t) = RandomState(s_t).rand(3),
 s_t = splitmix(((seed << 32) ^ t) ^ SALT) (the finaliser dnic's shuffle uses, bits 16..47).
 Steps t < warmup learn by backpropagation (every layer, true gradients); the SG modules learn from
-their targets in every step.
+their targets in every step.  With `si` (sg z.input, linear on x): z reads hi = x U + c in
+place of h, its update and its message use hi, and U, c regress hi on the real h.
 
-Usage: sg_ref.py DATA.csv NSTEPS SCALE_H CLIP_H HEAD_Z SCALE_Z CLIP_Z P WARMUP [MASKS]
+Usage: sg_ref.py DATA.csv NSTEPS SCALE_H CLIP_H HEAD_Z SCALE_Z CLIP_Z P WARMUP [si]
 (CLIP 0: none; HEAD_Z linear|sigmoid.)  Prints "loss L" per step, then the final parameters as
-NAME VALUES; with MASKS, only each step's update mask ("mask 101").
+NAME VALUES.
 """
 import sys
 
@@ -47,20 +48,19 @@ def main():
     sigmoid_head = sys.argv[5] == "sigmoid"
     scale_z, clip_z = float(sys.argv[6]), float(sys.argv[7])
     p, warmup = float(sys.argv[8]), int(sys.argv[9])
-    masks_only = len(sys.argv) > 10
+    si = len(sys.argv) > 10 and sys.argv[10] == "si"
     lr, B, seed = 0.05, 4, 3
     data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2)
     X, Y = data[:, :-1], data[:, -1:]
-    if masks_only:
-        for t in range(nsteps):
-            print("mask " + "".join("1" if m else "0" for m in mask(seed, t, 3, p)))
-        return
-    rs = np.random.RandomState(seed)  # construction order: each layer, then its SG module
+    rs = np.random.RandomState(seed)  # construction order: each layer, its SG module, its input's
     P = {}
-    for name, shape, sc in (("h.weight", (4, 5), 0.3), ("h.bias", (1, 5), 0.1), ("h.sg.weight", (6, 5), 0.1),
-                            ("h.sg.bias", (1, 5), 0.1), ("z.weight", (5, 1), 0.3), ("z.bias", (1, 1), 0.1),
-                            ("z.sg.weight", (2, 1), 0.1), ("z.sg.bias", (1, 1), 0.1), ("out.weight", (1, 1), 0.3),
-                            ("out.bias", (1, 1), 0.1)):
+    order = [("h.weight", (4, 5), 0.3), ("h.bias", (1, 5), 0.1), ("h.sg.weight", (6, 5), 0.1),
+             ("h.sg.bias", (1, 5), 0.1), ("z.weight", (5, 1), 0.3), ("z.bias", (1, 1), 0.1),
+             ("z.sg.weight", (2, 1), 0.1), ("z.sg.bias", (1, 1), 0.1)]
+    if si:
+        order += [("z.input.sg.weight", (4, 5), 0.1), ("z.input.sg.bias", (1, 5), 0.1)]
+    order += [("out.weight", (1, 1), 0.3), ("out.bias", (1, 1), 0.1)]
+    for name, shape, sc in order:
         P[name] = rs.randn(*shape) * sc
     per_epoch = len(X) // B
 
@@ -81,7 +81,8 @@ def main():
             dh = clip(gh, scale_h, clip_h) * (1 - h * h)
             if m[0]:
                 upd("h", x, dh)
-        z = h @ P["z.weight"] + P["z.bias"]
+        zin = x @ P["z.input.sg.weight"] + P["z.input.sg.bias"] if si else h  # what z reads
+        z = zin @ P["z.weight"] + P["z.bias"]
         sz = np.hstack([z, y])
         az = sz @ P["z.sg.weight"] + P["z.sg.bias"]
         sig = 1 / (1 + np.exp(-az)) if sigmoid_head else None
@@ -91,7 +92,7 @@ def main():
             dz = clip(gz, scale_z, clip_z)
             msg_h = dz @ Wz.T  # before the update
             if m[1]:
-                upd("z", h, dz)
+                upd("z", zin, dz)
         o = 1 / (1 + np.exp(-(z @ P["out.weight"] + P["out.bias"])))
         print("loss %.17g" % float(-np.sum(y * np.log(o) + (1 - y) * np.log(1 - o))))
         do = o - y
@@ -112,6 +113,10 @@ def main():
         d = gh - msg_h
         P["h.sg.weight"] = P["h.sg.weight"] - (sh.T @ d) * lr
         P["h.sg.bias"] = P["h.sg.bias"] - np.mean(d, axis=0, keepdims=True) * lr
+        if si:  # the synthetic input regresses on the real one
+            d = zin - h
+            P["z.input.sg.weight"] = P["z.input.sg.weight"] - (x.T @ d) * lr
+            P["z.input.sg.bias"] = P["z.input.sg.bias"] - np.mean(d, axis=0, keepdims=True) * lr
     for name, v in P.items():
         print(name, " ".join("%.17g" % e for e in v.ravel()))
 
