@@ -56,10 +56,20 @@ void cli_print_report(void *user, const dnic_report *sum)
         mean.sg_loss = sg;
     }
     const dnic_report *r = &mean;
+    /* train.warmup: the period in which the layers switched to synthetic gradients says so first */
+    long long first = sum->step - sum->examples / m->train.batch, w = m->train.warmup;
+    if (w > 0 && m->nsgs > 0 && first <= w && w < sum->step)
+        printf("# warm-up over: steps 1 to %lld learnt by backpropagation, the layers learn from synthetic "
+               "gradients from step %lld on\n", w, w + 1);
     dnic_format_py2(num, sizeof num, r->loss);
     printf("Iter:%lld Loss:%s", r->iter, num);
     if (r->nsg > 0) {
-        int shown = m->train.report_sg >= 0 ? m->train.report_sg : r->nsg - 1;
+        /* by default the gradient module nearest the loss (a synthetic input's loss is another thing) */
+        int shown = r->nsg - 1;
+        while (shown > 0 && m->sgs[shown].input)
+            shown--;
+        if (m->train.report_sg >= 0)
+            shown = m->train.report_sg;
         dnic_format_py2(num, sizeof num, r->sg_loss[shown]);
         printf(" Synthetic Loss:%s", num);
         if (m->train.report_sg < 0 && r->nsg > 1) {
@@ -89,7 +99,7 @@ void cli_print_report(void *user, const dnic_report *sum)
 void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res, const dnic_jit_times *jt,
                        const dnic_sched_plan *plan)
 {
-    char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "";
+    char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "", warm[96] = "";
     double truecost = dnic_ir_true_cost(ir, -1, NULL), total = 0;
     for (int b = 0; b < ir->nblocks; b++)
         total += !DNIC_PHASE_TRAINS(ir->blocks[b].phase) ? 0 : dnic_ir_block_cost(ir, b);
@@ -97,13 +107,17 @@ void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_
         snprintf(truegrad, sizeof truegrad, "; true gradients %.2g of the step's %.2g flops", truecost, total);
     if (res->steps_run != res->steps) /* resumed: the rate counts only this process's steps */
         snprintf(resumed, sizeof resumed, " (resumed after step %lld)", res->steps - res->steps_run);
+    /* the warm-up steps this process ran (a resumed run's first steps may have been them) */
+    long long done = res->steps - res->steps_run, w = (m->train.warmup < res->steps ? m->train.warmup : res->steps) - done;
+    if (m->train.warmup > 0 && m->nsgs > 0 && w > 0)
+        snprintf(warm, sizeof warm, " (the first %lld by backpropagation: warm-up)", w);
     if (dnic_parallel_threads() > 1 && dnic_parallel_splits() > 0)
         snprintf(kernels, sizeof kernels, "; kernels on %d threads", dnic_parallel_threads());
     if (jt->cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt->cached, jt->parts);
-    printf("# %s: %lld steps%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
+    printf("# %s: %lld steps%s%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
            "machine code %.1f ms of CPU%s)%s%s; %s\n",
-           m->name, res->steps_run, resumed, res->seconds,
+           m->name, res->steps_run, warm, resumed, res->seconds,
            (double)res->steps_run / (res->seconds > 0 ? res->seconds : 1e-9),
            jt->total_ms, jt->threads, jt->threads == 1 ? "" : "s", jt->codegen_ms, jt->optimize_ms, jt->machine_ms,
            cached, kernels, truegrad, plan->why);

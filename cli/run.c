@@ -45,6 +45,9 @@ dnic_program cli_describe_program(dnic_arena *a, const dnic_model *m, const dnic
     p.sg_acc = sg_acc;
     p.nsg = nsg;
     p.probe = ir->probe;
+    p.stage_hold = ir->stage_hold;
+    for (int i = 0; ir->nstages > 1 && i < m->nlayers; i++)
+        p.unlocked |= m->layers[i].input_sg >= 0;
     dnic_block_desc *blocks = dnic_alloc(a, (size_t)(ir->nblocks > 0 ? ir->nblocks : 1) * sizeof *blocks);
     for (int b = 0; b < ir->nblocks; b++)
         blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
@@ -76,6 +79,8 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .threads = o->threads,
         .shuffle = m->train.shuffle,
         .seed = m->train.seed,
+        .update_prob = m->train.update_prob,
+        .warmup = m->train.warmup,
         .test = test->n > 0 ? test : NULL,
         .validation = val->n > 0 ? val : NULL,
         .eval = cli_eval_kind(m),
@@ -149,6 +154,19 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     bool mpi_ok, mpi = over_mpi(d, opts, &mpi_ok);
     if (!mpi_ok)
         return DNIC_EXIT_USER;
+    bool unlocked = false;
+    for (int i = 0; ir->nstages > 1 && i < m->nlayers; i++)
+        unlocked |= m->layers[i].input_sg >= 0;
+    if (mpi && unlocked) {
+        dnic_error(d, (dnic_span){0}, "a synthetic input (sg NAME.input) lets a stage run before the one it reads: "
+                   "dnic runs it on threads, not over MPI ranks (--schedule mpi)");
+        return DNIC_EXIT_USER;
+    }
+    if (mpi && ir->nstages > 1 && m->train.warmup > 0) {
+        dnic_error(d, (dnic_span){0}, "train.warmup backpropagates through every stage in one process: it does not run "
+                   "over MPI ranks (--schedule mpi); run it with threads, or without warmup");
+        return DNIC_EXIT_USER;
+    }
     /* only rank 0 writes files, draws progress and reports; the others train their stages */
     dnic_options quiet = *opts;
     if (mpi && cli_mpi_rank() > 0) {

@@ -9,7 +9,8 @@
 
 /* The row an IR buffer belongs to, by its name ("h1.weight" -> layer h1, "h1.sg.pred" -> h1's
  * SG module, "h.state.h2.sg.pred" -> the module at h's truncation boundaries, "loss.error" ->
- * the loss): 3i for layer i, 3i+1 for its SG module, 3i+2 for its boundaries' module, 3n for
+ * the loss): 3i for layer i, 3i+1 for its SG module, 3i+2 for its boundaries' module or its
+ * synthetic input's (a dense layer has no boundaries, an rnn no synthetic input), 3n for
  * the loss, 3n+1 for anything else.  The longest layer name that prefixes it wins. */
 static int row_of(const dnic_model *m, const char *name)
 {
@@ -23,7 +24,9 @@ static int row_of(const dnic_model *m, const char *name)
         }
     }
     if (best >= 0)
-        return 3 * best + (!strncmp(name + blen, ".sg.", 4) ? 1 : !strncmp(name + blen, ".state.", 7) ? 2 : 0);
+        return 3 * best + (!strncmp(name + blen, ".sg.", 4)                                            ? 1
+                           : !strncmp(name + blen, ".state.", 7) || !strncmp(name + blen, ".input.", 7) ? 2
+                                                                                                        : 0);
     return !strncmp(name, "loss.", 5) ? 3 * n : 3 * n + 1;
 }
 
@@ -87,7 +90,7 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
         printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", l->name, l->kind->name, l->out, params[3 * i], flops[3 * i],
                stage);
         for (int k = 1; dni && k <= 2; k++) {
-            int s = k == 1 ? l->sg : l->state_sg;
+            int s = k == 1 ? l->sg : l->state_sg >= 0 ? l->state_sg : l->input_sg;
             if (s < 0)
                 continue;
             const dnic_sg *sg = &m->sgs[s];
@@ -98,7 +101,7 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
                 at += snprintf(kind + at, sizeof kind - (size_t)at, "%s%s", p ? "+" : "", dnic_sg_part_name(sg->parts[p]));
             if (at < (int)sizeof kind)
                 snprintf(kind + at, sizeof kind - (size_t)at, ")");
-            int width = k == 2 ? l->kind->state_width(l) : l->out; /* what it predicts */
+            int width = sg->input ? m->layers[l->src[0]].out : k == 2 ? l->kind->state_width(l) : l->out;
             printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", name, kind, width, params[3 * i + k], flops[3 * i + k],
                    stage);
         }

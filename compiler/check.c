@@ -249,7 +249,8 @@ static const char *synonym(const char *name, const char *const *keys, int n)
 static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
                                          "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad",
-                                         "unroll"};
+                                         "unroll",
+                                         "update_prob", "warmup"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -677,6 +678,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->span = d->name_span;
     l->sg = -1;
     l->state_sg = -1;
+    l->input_sg = -1;
     l->act = DNIC_ACT_LINEAR;
     l->nsrc = 0;
     l->trainable = true;
@@ -820,30 +822,49 @@ static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_exp
     return false;
 }
 
-/* sg LAYER { input form hidden activation init bias_init lr target lambda hidden_init bias } */
+/* sg LAYER { ... scale clip head }: what the layer receives from the module's output */
+static void check_sg_head(checker *c, const dnic_decl *d, dnic_sg *sg)
+{
+    static const char *const heads[] = {"linear", "sigmoid"};
+    const dnic_setting *s;
+    if ((s = find(d, "scale")))
+        get_real(c, s, 0, true, 1e6, &sg->scale);
+    if ((s = find(d, "clip")))
+        get_real(c, s, 0, true, 1e30, &sg->clip);
+    if ((s = find(d, "head"))) {
+        sg->head_sigmoid = get_enum(c, s, heads, 2) == 1;
+        sg->head_span = s->value->span;
+    }
+}
+
+/* sg LAYER { input form hidden activation init bias_init lr target lambda hidden_init bias scale clip head } */
 static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers)
 {
     static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target",
-                                       "hidden_init", "bias", "lambda"};
+                                       "hidden_init", "bias", "lambda",
+                                       "scale", "clip", "head"};
     sg->name = d->name;
     sg->span = d->name_span;
     /* sg NAME.state: the module at a recurrent layer's truncation boundaries */
     const char *dot = strchr(d->name, '.');
     const char *lname = dot ? dnic_strndup(c->a, d->name, (size_t)(dot - d->name)) : d->name;
-    sg->state = dot != NULL;
-    if (dot && strcmp(dot + 1, "state") != 0) {
+    sg->state = dot && strcmp(dot + 1, "state") == 0;
+    sg->input = dot && strcmp(dot + 1, "input") == 0;
+    if (dot && !sg->state && !sg->input) {
         dnic_span sp = d->name_span;
         sp.col += (int)(dot - d->name) + 1;
-        dnic_error(c->d, sp, "'%s' is not a part of a layer an SG module can attach to: write sg %s or sg %s.state",
-                   dot + 1, lname, lname);
+        dnic_error(c->d, sp,
+                   "'%s' is not a part of a layer an SG module can attach to: write sg %s, sg %s.state or sg %s.input",
+                   dot + 1, lname, lname, lname);
     }
     /* an unknown part is reported alone: the module attaches to nothing */
-    sg->layer = dot && strcmp(dot + 1, "state") != 0 ? -2 : layer_index(c->m, nlayers, lname);
+    sg->layer = dot && !sg->state && !sg->input ? -2 : layer_index(c->m, nlayers, lname);
     sg->bias = true;
     sg->hidden_act = DNIC_ACT_RELU;
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
     sg->hidden_init = (dnic_init){DNIC_INIT_HE_UNIFORM, 1, 0};
     sg->lr = -1;
+    sg->scale = 1;
     if (sg->layer == -1) {
         dnic_span sp = d->name_span;
         sp.end_col = sp.col + (int)strlen(lname);
@@ -852,7 +873,15 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers)
     }
     int unknown = check_keys(c, d, keys, (int)(sizeof keys / sizeof keys[0]), dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
-    if ((s = find(d, "input")))
+    /* a synthetic input reads the model's input and predicts, so the gradient's settings are not its */
+    static const char *const not_input[] = {"input", "target", "scale", "clip", "head"};
+    for (int k = 0; sg->input && k < 5; k++)
+        if ((s = find(d, not_input[k])))
+            dnic_error(c->d, s->key_span, "'%s' is not a setting of sg %s, which predicts the layer's input from the "
+                       "model's input", not_input[k], d->name);
+    if (sg->input)
+        sg->parts[sg->nparts++] = DNIC_SG_INPUT;
+    else if ((s = find(d, "input")))
         sg_parts(c, sg, s->value, s->value, 0);
     else
         sg->parts[sg->nparts++] = DNIC_SG_OUTPUT;
@@ -903,6 +932,9 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers)
     }
     if ((s = find(d, "lr")))
         get_real(c, s, 0, true, 1e6, &sg->lr);
+    if (sg->input)
+        return;
+    check_sg_head(c, d, sg);
     static const char *const targets[] = {"bootstrap", "true", "mix"};
     const dnic_setting *t = find(d, "target");
     int target = t ? get_enum(c, t, targets, 3) : DNIC_TARGET_BOOTSTRAP;
@@ -1060,6 +1092,11 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     }
     if ((s = find(d, "unroll")))
         get_int32(c, s, 1, 4096, &t->unroll);
+    if ((s = find(d, "warmup")))
+        get_int(c, s, 1, 1LL << 40, &t->warmup);
+    t->update_prob = -1;
+    if ((s = find(d, "update_prob")) && get_real(c, s, 0, false, 1, &t->update_prob) == false)
+        t->update_prob = -1;
     static const char *const grads[] = {"sum", "mean"};
     if ((s = find(d, "grad"))) {
         int v = get_enum(c, s, grads, 2);
@@ -1787,6 +1824,31 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                     m->layers[li].state_sg = m->nsgs++;
                     continue;
                 }
+                if (sg->input) { /* a synthetic input: the layer's one source, predicted from x */
+                    const dnic_layer *l = &m->layers[li];
+                    int src = l->nsrc == 1 ? l->src[0] : -1;
+                    if (strcmp(l->kind->name, "dense") != 0) {
+                        dnic_error(d, sg->span, "sg %s needs a dense layer: '%s' is a %s layer", sg->name, l->name,
+                                   l->kind->name);
+                        continue;
+                    }
+                    if (src < 0) {
+                        dnic_error(d, sg->span, "sg %s would predict the model's input, which '%s' reads as it is: a "
+                                   "synthetic input stands in for another layer's output", sg->name, l->name);
+                        continue;
+                    }
+                    if (m->train.mode == DNIC_MODE_DNI && m->layers[src].sg < 0) {
+                        dnic_error(d, sg->span, "sg %s lets '%s' run before '%s' has, but they are in one stage: '%s' "
+                                   "must end its stage (sg %s)", sg->name, l->name, m->layers[src].name,
+                                   m->layers[src].name, m->layers[src].name);
+                        continue;
+                    }
+                    if (sg->lr < 0)
+                        sg->lr = m->train.lr;
+                    sg->in_width = dnic_sg_part_width(m, sg, DNIC_SG_INPUT);
+                    m->layers[li].input_sg = m->nsgs++;
+                    continue;
+                }
                 if (li == out) {
                     dnic_error(d, sg->span, "layer '%s' is the output layer: it learns from the loss, not an SG module",
                                sg->name);
@@ -1798,6 +1860,14 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                     sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
                 m->layers[li].sg = m->nsgs++;
             }
+        for (int s = 0; s < m->nsgs; s++) {
+            /* a sigmoid head predicts sigmoid(a) - y: the module is as wide as the labels */
+            const dnic_sg *sg = &m->sgs[s];
+            int w = dnic_sg_part_width(m, sg, DNIC_SG_OUTPUT);
+            if (sg->head_sigmoid && m->data.labels > 0 && w != m->data.labels)
+                dnic_error(d, sg->head_span, "head = sigmoid predicts sigmoid(a) - labels, so sg %s must be as wide "
+                           "as the labels (%d), not %d", sg->name, m->data.labels, w);
+        }
         for (int s = 0; s < m->nsgs; s++) {
             int j = 0;
             while (strcmp(sgdecl[j]->name, m->sgs[s].name) != 0)
@@ -1855,6 +1925,22 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
     }
 
     /* cross checks on the training settings */
+    const dnic_setting *ws = c->train && m->train.warmup > 0 ? find(c->train, "warmup") : NULL;
+    if (ws && resolved && (m->train.mode != DNIC_MODE_DNI || m->nsgs == 0))
+        dnic_error(d, ws->value->span, "warmup trains the SG modules while the layers learn by backpropagation: it "
+                   "needs mode = dni and an SG module");
+    for (int s = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && s < m->nsgs; s++)
+        if (m->sgs[s].state || m->sgs[s].input) {
+            dnic_error(d, ws->value->span, "warmup is not supported with sg %s yet (%s)", m->sgs[s].name,
+                       m->sgs[s].state ? "a recurrent layer's truncation boundaries" : "a synthetic input");
+            break;
+        }
+    for (int i = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && i < m->nlayers; i++)
+        if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked) {
+            dnic_error(d, ws->value->span, "warmup is not supported yet with '%s', whose outputs span its truncation "
+                       "chunks (the layers after it learn chunk by chunk)", m->layers[i].name);
+            break;
+        }
     if (c->train && c->data && m->train.batch > 0 && m->data.kind == DNIC_DATA_BINADD && m->data.examples > 0 &&
         m->train.batch > m->data.examples)
         dnic_error(d, find(c->train, "batch")->value->span, "batch %d is larger than the %d training examples",

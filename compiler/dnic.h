@@ -199,6 +199,14 @@ typedef struct dnic_sg {
     bool state;                /* `sg NAME.state`: at a recurrent layer's truncation boundaries */
     dnic_sg_target target;     /* what it regresses on (docs/semantics.md, "Targets") */
     double lambda;             /* target = mix: the true gradient's weight, 0..1 */
+    bool input;                /* `sg NAME.input`: a synthetic input, the layer's input predicted
+                                * from the model's (docs/semantics.md, "Synthetic inputs") */
+    /* its output head (docs/semantics.md, "SG output heads"): the layer receives
+     * clip(scale * ghat), ghat = a (head = linear) or sigmoid(a) - y (head = sigmoid) */
+    bool head_sigmoid;
+    double scale;              /* 1: none */
+    double clip;               /* > 0: elementwise bound on what the layer receives; 0: none */
+    dnic_span head_span;       /* the head's value, for the check against the labels' width */
 } dnic_sg;
 
 typedef struct dnic_layer_kind dnic_layer_kind;
@@ -216,6 +224,8 @@ typedef struct dnic_layer {
     void *cfg;                 /* the kind's settings, in the arena */
     int sg;                    /* index into model.sgs, -1 if none */
     int state_sg;              /* recurrent kinds: the module at its truncation boundaries, or -1 */
+    int input_sg;              /* `sg NAME.input`: the module that predicts its input from the
+                                * model's input (forward unlocking), or -1 */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
     bool trainable;            /* false: its parameters keep their initial values */
 } dnic_layer;
@@ -259,6 +269,10 @@ typedef struct dnic_train_spec {
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
     bool probe;                /* --probe (the command's, not a setting): build the PROBE block */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
+    long long warmup;          /* the first steps learn by backpropagation while the SG modules
+                                * train (0: none) */
+    double update_prob;        /* each stage updates its layers with this probability per step;
+                                * < 0: unset (always, and no hold ops in the IR) */
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -345,7 +359,10 @@ typedef struct dnic_ir_op {
     bool truegrad;    /* part of a true gradient past SG modules (target = true or mix): the
                          later layers' backward pass, or a copy of the weights it reads */
     double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased);
-                         MIX: lambda, the weight of s0 */
+                         MIX: lambda, the weight of s0; SCALE_CLIP: the factor */
+    double clip;      /* SCALE_CLIP: the bound (> 0), or 0 for none */
+    int hold;         /* updates: a TEMP [1,1] buffer the runtime sets before the block runs; the
+                         op is skipped when its first element is not 0 (train.update_prob), or -1 */
 } dnic_ir_op;
 
 /* What an op does to its destination. */
@@ -358,7 +375,7 @@ typedef enum dnic_dst_role {
 
 /* The attributes an op carries, as --dump-ir prints them. */
 enum { DNIC_ATTR_ACT = 1, DNIC_ATTR_LR = 2, DNIC_ATTR_LOSS = 4, DNIC_ATTR_OFF = 8, DNIC_ATTR_EPS = 16,
-       DNIC_ATTR_MOMENTUM = 32, DNIC_ATTR_LAMBDA = 64 };
+       DNIC_ATTR_MOMENTUM = 32, DNIC_ATTR_LAMBDA = 64, DNIC_ATTR_CLIP = 128 };
 
 typedef struct dnic_ir dnic_ir;
 
@@ -408,6 +425,7 @@ typedef struct dnic_ir {
     int sg_acc_first;     /* model.nsgs consecutive f64[1,1] accumulators, or -1 */
     int *probe;           /* train.probe: per SG module the PROBE block's prediction, true gradient
                              and bootstrapped target (-1 for a module at truncation boundaries) */
+    int *stage_hold;      /* per stage: the hold buffer of its step's updates, or NULL (no update_prob) */
 } dnic_ir;
 
 const char *dnic_op_name(dnic_op op);

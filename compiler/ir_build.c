@@ -20,6 +20,9 @@ struct dnic_builder {
     dnic_ir_block *blk;
     int init_order;
     bool dni;              /* DNI mode with SG modules: stages end at SG modules */
+    bool whole;            /* the warm-up block: one backward pass through the whole graph */
+    bool reuse;            /* ... which computes the step's buffers again: a TEMP buffer of a name
+                              the IR has already is that buffer */
     dnic_layer_ir *L;      /* per layer */
     bool *wants;           /* per layer: its backward pass has work (parameters to train, or a
                               gradient to send to a source that wants one) */
@@ -73,6 +76,11 @@ typedef dnic_unit unit;
 static int add_buf(builder *b, const char *name, dnic_buf_kind kind, int rows, int cols)
 {
     dnic_ir *ir = b->ir;
+    for (int i = 0; b->reuse && kind == DNIC_BUF_TEMP && i < ir->nbufs; i++)
+        if (ir->bufs[i].kind == DNIC_BUF_TEMP && strcmp(ir->bufs[i].name, name) == 0) {
+            DNIC_ASSERT(ir->bufs[i].rows == rows && ir->bufs[i].cols == cols);
+            return i;
+        }
     if (ir->nbufs == ir->capbufs) {
         int cap = ir->capbufs ? ir->capbufs * 2 : 32;
         dnic_buffer_desc *nb = dnic_alloc(b->a, (size_t)cap * sizeof *nb);
@@ -179,6 +187,7 @@ static dnic_ir_op *emit(builder *b, dnic_op op, int dst, int s0, int s1, int s2)
     o->scratch = -1;
     o->state[0] = o->state[1] = o->state[2] = -1;
     o->truegrad = b->shadow != NULL;
+    o->hold = -1;
     return o;
 }
 
@@ -399,6 +408,8 @@ static bool edge_needs_grad(const builder *b, const dnic_layer *consumer, int ar
     int s = consumer->src[arg];
     if (s < 0)
         return false;
+    if (b->whole)
+        return b->wants[s];
     if (b->dni && b->m->layers[s].sg >= 0)
         return true;
     return b->m->layers[s].stage == consumer->stage && b->wants[s];
@@ -473,7 +484,8 @@ static void layer_backward(builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
 typedef struct sgmod {
     const dnic_sg *sg;
     int in;          /* the SG input buffer */
-    int pred;        /* the synthetic gradient */
+    int pred;        /* the synthetic gradient ghat, what the module regresses on its target */
+    int applied;     /* what the layer receives: clip(scale * ghat), or pred itself */
     int acc;         /* synthetic-loss accumulator */
     unit units[9];
     int nunits;
@@ -484,7 +496,7 @@ typedef struct sgmod {
 static int sg_width(const dnic_model *m, const dnic_sg *sg)
 {
     const dnic_layer *l = &m->layers[sg->layer];
-    return sg->state ? l->kind->state_width(l) : l->out;
+    return sg->state ? l->kind->state_width(l) : sg->input ? m->layers[l->src[0]].out : l->out;
 }
 
 /* Its units' names and hidden outputs, for the module or one use of it: "PFX.sg[.i]". */
@@ -513,7 +525,7 @@ static void build_sg_params(builder *b, sgmod *s, const dnic_sg *sg)
         u->w = add_param(b, dnic_sprintf(b->a, "%s.weight", pfx), width, outw, last ? sg->w_init : sg->hidden_init, width,
                          outw);
         u->b = sg->bias ? add_param(b, dnic_sprintf(b->a, "%s.bias", pfx), 1, outw, sg->b_init, width, outw) : -1;
-        u->act = last ? DNIC_ACT_LINEAR : sg->hidden_act;
+        u->act = !last ? sg->hidden_act : sg->head_sigmoid ? DNIC_ACT_SIGMOID : DNIC_ACT_LINEAR;
         u->lr = sg->lr;
         width = outw;
     }
@@ -536,17 +548,30 @@ static void build_sg_predict(builder *b, sgmod *s, int layer_out, const char *pf
         emit(b, DNIC_OP_CONCAT, s->in, parts[0], parts[1], sg->nparts > 2 ? parts[2] : -1);
     }
     s->pred = add_buf(b, dnic_sprintf(b->a, "%s.sg.pred", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, sg));
+    /* head = sigmoid: the last unit's sigmoid(a), then ghat = sigmoid(a) - y */
+    int sigm = sg->head_sigmoid ? add_buf(b, dnic_sprintf(b->a, "%s.sg.sigmoid", pfx), DNIC_BUF_TEMP, b->ir->batch,
+                                          sg_width(b->m, sg))
+                                : -1;
     int in = s->in;
     for (int i = 0; i < s->nunits; i++) {
         unit *u = &s->units[i];
         u->in = in;
         if (i == s->nunits - 1)
-            u->out = s->pred;
+            u->out = sigm >= 0 ? sigm : s->pred;
         u->grad_in = i > 0 ? add_buf(b, dnic_sprintf(b->a, "%s.grad", bname(b, in)), DNIC_BUF_TEMP, b->ir->batch,
                                      cols_of(b, in))
                            : -1;
         forward(b, u);
         in = u->out;
+    }
+    if (sigm >= 0)
+        emit(b, DNIC_OP_SUB, s->pred, sigm, b->ir->y, -1);
+    s->applied = s->pred;
+    if (sg->scale != 1 || sg->clip > 0) {
+        s->applied = add_buf(b, dnic_sprintf(b->a, "%s.sg.applied", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, sg));
+        dnic_ir_op *o = emit(b, DNIC_OP_SCALE_CLIP, s->applied, s->pred, -1, -1);
+        o->scale = sg->scale;
+        o->clip = sg->clip;
     }
 }
 
@@ -556,6 +581,11 @@ static void build_sg_learn(builder *b, sgmod *s, int target, const char *pfx)
     int delta = add_buf(b, dnic_sprintf(b->a, "%s.sg.delta", pfx), DNIC_BUF_TEMP, b->ir->batch, sg_width(b->m, s->sg));
     emit(b, DNIC_OP_SUB, delta, s->pred, target, -1);
     emit(b, DNIC_OP_ABS_SUM, s->acc, delta, -1, -1)->accumulate = true;
+    /* through the sigmoid head's derivative, sigmoid(a)(1 - sigmoid(a)), when it has one */
+    if (s->sg->head_sigmoid) {
+        const unit *last = &s->units[s->nunits - 1];
+        delta = dnic_build_delta(b, bname(b, last->out), DNIC_ACT_SIGMOID, last->out, delta, false);
+    }
     backward(b, s->units, s->nunits, delta, true);
 }
 
@@ -630,7 +660,7 @@ int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void
     name_sg_units(b, u, pfx);
     build_sg_predict(b, u, in, pfx);
     *use = u;
-    return u->pred;
+    return u->applied;
 }
 
 void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx)
@@ -817,9 +847,19 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             last = i;
     DNIC_ASSERT(last >= 0);
     begin_block(b, dnic_sprintf(b->a, "%s.step", m->layers[last].name), k, DNIC_PHASE_STEP);
-    for (int i = 0; i <= last; i++)
-        if (m->layers[i].stage == k && !b->chained[i])
-            m->layers[i].kind->forward(b, &b->L[i], true);
+    for (int i = 0; i <= last; i++) {
+        if (m->layers[i].stage != k || b->chained[i])
+            continue;
+        /* sg NAME.input: the layer reads its input predicted from x, not its source's output */
+        int si = b->dni ? m->layers[i].input_sg : -1;
+        if (si >= 0) {
+            build_sg_predict(b, &sgs[si], -1, m->sgs[si].name);
+            b->L[i].in[0] = sgs[si].pred;
+        }
+        m->layers[i].kind->forward(b, &b->L[i], true);
+        if (si >= 0) /* the backward pass and the predict block read what the forward pass kept */
+            b->L[i].in[0] = b->L[m->layers[i].src[0]].out;
+    }
     for (int i = 0; i <= last; i++)
         if (m->layers[i].stage == k && b->dni && m->layers[i].sg >= 0)
             build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out, m->sgs[m->layers[i].sg].name);
@@ -832,7 +872,7 @@ static void build_stage(builder *b, int k, sgmod *sgs)
         if (l->kind->state_width && ((const dnic_rnn_cfg *)l->cfg)->chunked)
             g = -1; /* it learnt chunk by chunk with the layers after it */
         else if (b->dni && l->sg >= 0)
-            g = sgs[l->sg].pred;
+            g = sgs[l->sg].applied;
         else if (i == m->out)
             g = build_loss(b, &b->L[i], &is_delta);
         else if (b->nneed[i] == 0)
@@ -841,6 +881,76 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             g = gradient_of(b, i);
         layer_backward(b, &b->L[i], g, is_delta);
     }
+    /* train.update_prob: the stage's updates are skipped in a step the runtime holds it */
+    if (m->train.update_prob >= 0) {
+        int hold = add_buf(b, dnic_sprintf(b->a, "%s.hold", b->blk->name), DNIC_BUF_TEMP, 1, 1);
+        b->ir->stage_hold[k] = hold;
+        for (int i = 0; i < b->blk->nops; i++)
+            if (dnic_op_table[b->blk->ops[i].op].dst == DNIC_DST_UPDATE)
+                b->blk->ops[i].hold = hold;
+    }
+}
+
+/* Which layers receive gradients, from how many consumer edges: not those with nothing to do
+ * with one (frozen layers that read only the input or such layers). */
+static void plan_gradients(builder *b)
+{
+    const dnic_model *m = b->m;
+    dnic_arena *a = b->a;
+    int n = m->nlayers;
+    b->wants = dnic_alloc(a, (size_t)n * sizeof *b->wants);
+    for (int i = 0; i < n; i++) {
+        const dnic_layer *l = &m->layers[i];
+        b->wants[i] = l->trainable && l->kind->has_params;
+        for (int k = 0; k < l->nsrc; k++)
+            b->wants[i] |= edge_needs_grad(b, l, k);
+    }
+    b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
+    b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
+    b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < m->layers[i].nsrc; k++)
+            if (edge_needs_grad(b, &m->layers[i], k))
+                b->nneed[m->layers[i].src[k]]++;
+    for (int i = 0; i < n; i++)
+        b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
+}
+
+/* train.warmup: one step of backpropagation through the whole graph (every layer learns from
+ * its true gradient, as in backprop mode) in which the SG modules predict, then learn from the
+ * true gradient at their layers, nearest the loss first.  It computes the DNI step's buffers
+ * again, under their names, and the runtime runs it alone in place of the step's blocks. */
+static void build_warmup(builder *b, sgmod *sgs)
+{
+    const dnic_model *m = b->m;
+    int n = m->nlayers;
+    b->whole = b->reuse = true;
+    bool dni = b->dni;
+    b->dni = false;
+    plan_gradients(b);
+    begin_block(b, "warmup", b->ir->nstages - 1, DNIC_PHASE_WARMUP);
+    for (int i = 0; i < n; i++)
+        m->layers[i].kind->forward(b, &b->L[i], true);
+    for (int i = 0; i < n; i++)
+        if (m->layers[i].sg >= 0)
+            build_sg_predict(b, &sgs[m->layers[i].sg], b->L[i].out, m->sgs[m->layers[i].sg].name);
+    int *g = dnic_alloc(b->a, (size_t)n * sizeof *g);
+    for (int i = n - 1; i >= 0; i--) {
+        bool is_delta = false;
+        g[i] = -1;
+        if (i == m->out)
+            g[i] = build_loss(b, &b->L[i], &is_delta);
+        else if (b->nneed[i] > 0)
+            g[i] = gradient_of(b, i);
+        if (g[i] >= 0)
+            layer_backward(b, &b->L[i], g[i], is_delta);
+    }
+    for (int s = m->nsgs - 1; s >= 0; s--) {
+        DNIC_ASSERT(!m->sgs[s].state && g[m->sgs[s].layer] >= 0);
+        build_sg_learn(b, &sgs[s], g[m->sgs[s].layer], m->sgs[s].name);
+    }
+    b->dni = dni;
+    b->whole = b->reuse = false;
 }
 
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
@@ -872,6 +982,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
             build_sg_params(b, &sgs[m->layers[i].sg], &m->sgs[m->layers[i].sg]);
         if (b->dni && m->layers[i].state_sg >= 0)
             build_sg_params(b, &sgs[m->layers[i].state_sg], &m->sgs[m->layers[i].state_sg]);
+        if (b->dni && m->layers[i].input_sg >= 0)
+            build_sg_params(b, &sgs[m->layers[i].input_sg], &m->sgs[m->layers[i].input_sg]);
     }
     for (int i = 0; i < n; i++) {
         dnic_layer_ir *L = &b->L[i];
@@ -886,15 +998,7 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 ir->sg_acc_first = acc;
             sgs[s].acc = acc;
         }
-    /* which layers receive gradients, from how many consumer edges: not those with nothing to
-     * do with one (frozen layers that read only the input or such layers) */
-    b->wants = dnic_alloc(a, (size_t)n * sizeof *b->wants);
-    for (int i = 0; i < n; i++) {
-        const dnic_layer *l = &m->layers[i];
-        b->wants[i] = l->trainable && l->kind->has_params;
-        for (int k = 0; k < l->nsrc; k++)
-            b->wants[i] |= edge_needs_grad(b, l, k);
-    }
+    plan_gradients(b);
     /* true gradients: the layers that an SG module cuts off from the loss, and those of them that
      * a true gradient goes through after their step (after an SG module with target = true or
      * mix) */
@@ -921,17 +1025,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
         for (int i = 0; i < n; i++)
             b->keep[i] |= down[i] && b->cut[i];
     }
-    b->nneed = dnic_alloc(a, (size_t)n * sizeof *b->nneed);
-    b->ngot = dnic_alloc(a, (size_t)n * sizeof *b->ngot);
-    b->got = dnic_alloc(a, (size_t)n * sizeof *b->got);
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < m->layers[i].nsrc; k++)
-            if (edge_needs_grad(b, &m->layers[i], k))
-                b->nneed[m->layers[i].src[k]]++;
-    for (int i = 0; i < n; i++) {
-        b->got[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->got[i]);
         b->sgot[i] = dnic_alloc(a, (size_t)(b->nneed[i] + 1) * sizeof *b->sgot[i]);
-    }
     b->chained = dnic_alloc(a, (size_t)n * sizeof *b->chained);
     int *chain = dnic_alloc(a, (size_t)n * sizeof *chain);
     for (int i = 0; i < n; i++)
@@ -940,6 +1035,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 b->chained[chain[j]] = true;
 
     ir->nstages = b->dni ? m->nstages : 1;
+    if (m->train.update_prob >= 0)
+        ir->stage_hold = dnic_alloc(a, (size_t)ir->nstages * sizeof *ir->stage_hold);
     for (int k = 0; k < ir->nstages; k++)
         build_stage(b, k, sgs);
     /* SG modules learn once their targets have arrived, nearest the loss first (the seeds'
@@ -947,6 +1044,10 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     for (int s = m->nsgs - 1; s >= 0 && b->dni; s--) {
         const dnic_layer *l = &m->layers[m->sgs[s].layer];
         begin_block(b, dnic_sprintf(a, "%s.sg_update", m->sgs[s].name), l->stage, DNIC_PHASE_SG_UPDATE);
+        if (m->sgs[s].input) { /* a synthetic input learns from the real one */
+            build_sg_learn(b, &sgs[s], b->L[l->src[0]].out, m->sgs[s].name);
+            continue;
+        }
         if (!m->sgs[s].state) {
             build_sg_update(b, &sgs[s]);
             continue;
@@ -958,6 +1059,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
                 build_sg_learn(b, le->use, le->target, le->pfx);
         }
     }
+    if (b->dni && m->train.warmup > 0)
+        build_warmup(b, sgs);
     if (m->train.probe && b->dni)
         build_probe(b);
     /* inference: the forward pass alone */

@@ -10,7 +10,11 @@ static const char *kind_name(dnic_buf_kind k)
 
 static const char *phase_name(dnic_block_phase p)
 {
-    return p == DNIC_PHASE_STEP ? "step" : p == DNIC_PHASE_SG_UPDATE ? "sg_update" : p == DNIC_PHASE_PREDICT ? "predict" : "probe";
+    return p == DNIC_PHASE_STEP        ? "step"
+           : p == DNIC_PHASE_SG_UPDATE ? "sg_update"
+           : p == DNIC_PHASE_WARMUP    ? "warmup"
+           : p == DNIC_PHASE_PROBE     ? "probe"
+                                       : "predict";
 }
 
 static void print_list(const dnic_ir *ir, const char *what, const int *l, int n, FILE *out)
@@ -42,6 +46,11 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
     if (info->attrs & DNIC_ATTR_LAMBDA)
         fprintf(out, " lambda=%.17g", o->scale);
+    if (info->attrs & DNIC_ATTR_CLIP) {
+        fprintf(out, " scale=%.17g", o->scale);
+        if (o->clip > 0)
+            fprintf(out, " clip=%.17g", o->clip);
+    }
     if (o->scratch >= 0)
         fprintf(out, " scratch=%s%s", ir->bufs[o->scratch].name, o->scratch_ready ? " (ready)" : "");
     if (info->attrs & DNIC_ATTR_LOSS)
@@ -55,6 +64,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         else if (o->opt.kind == DNIC_OPT_ADAM)
             fprintf(out, " adam(beta1=%.17g, beta2=%.17g, eps=%.17g)", o->opt.beta1, o->opt.beta2, o->opt.eps);
     }
+    if (o->hold >= 0)
+        fprintf(out, " unless %s", ir->bufs[o->hold].name);
     fputc('\n', out);
 }
 

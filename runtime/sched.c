@@ -263,6 +263,8 @@ typedef struct run {
     long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
     long long handled;            /* the last iteration whose events have been handled */
     bool interrupted;
+    int warm_block;               /* train.warmup's block, or -1 */
+    long long warm;               /* the steps it replaces the others in: 0 .. warm-1 */
     bool early;                   /* patience ran out: stopping at stop_at */
     long long since_best;         /* evaluations since the best one */
     dnic_train_result *res;
@@ -347,6 +349,20 @@ static const int *epoch_order(run *r, order *o, long long e)
     return o->perm;
 }
 
+/* Whether stage k updates its layers in step t (train.update_prob = p): u < p for the (k+1)th
+ * rand() draw u of a numpy-legacy stream of its own, seeded by (seed, t), so that any stage
+ * computes its own on any thread or rank, and a resumed run the same (docs/semantics.md). */
+int dnic_stage_updates(uint32_t seed, long long t, int k, double p)
+{
+    enum { SALT_HI = 0x75706461u, SALT_LO = 0x74650000u }; /* "update": apart from the shuffle's */
+    dnic_rng rng;
+    dnic_rng_seed(&rng, mix(((uint64_t)seed << 32 ^ (uint64_t)t) ^ ((uint64_t)SALT_HI << 32 | SALT_LO)));
+    double u = 0;
+    for (int i = 0; i <= k; i++)
+        u = dnic_rng_rand(&rng);
+    return u < p;
+}
+
 /* Copies the batch's rows, in the epoch's order, into dst. */
 static void gather(void *dst, const void *src, const int *rows, int B, size_t width)
 {
@@ -379,6 +395,14 @@ static double run_task(run *r, int k, int block, long long t)
     int acc = p->blocks[block].acc;
     if (acc >= 0)
         *(double *)ptrs[acc] = 0;
+    int sk = p->blocks[block].stage;
+    if (p->stage_hold && p->blocks[block].phase == DNIC_PHASE_STEP) {
+        bool held = !dnic_stage_updates(r->o->seed, t, sk, r->o->update_prob);
+        if (p->dtype == DNIC_F64)
+            *(double *)ptrs[p->stage_hold[sk]] = held;
+        else
+            *(float *)ptrs[p->stage_hold[sk]] = held;
+    }
     p->blocks[block].fn(ptrs);
     return acc >= 0 ? *(double *)ptrs[acc] : 0;
 }
@@ -414,10 +438,39 @@ static void wait_imports(run *r, int k, int b, long long t)
         wait_ge(r, &r->st[bd->waits[i]].steps_done, t + 1);
 }
 
+/* Warm-up step t (the last stage's task in place of its step): backpropagation through the
+ * whole graph while the other stages wait (their steps before r->warm are empty), with the
+ * report's loss and every SG module's synthetic loss. */
+static bool warm_step(run *r, long long t)
+{
+    dnic_program *p = r->p;
+    void **ptrs = r->st[r->S - 1].ptrs[t % r->slots];
+    for (int s = 0; s < p->nsg; s++)
+        *(double *)ptrs[p->sg_acc[s]] = 0;
+    *(double *)ptrs[p->loss_acc] = 0;
+    run_task(r, r->S - 1, r->warm_block, t);
+    pass_total *pt = slot_of(r, pass_of(r, t));
+    double loss = *(double *)ptrs[p->loss_acc];
+    bool finite = isfinite(loss);
+    pt->loss += loss;
+    for (int s = 0; s < p->nsg; s++) {
+        double v = *(double *)ptrs[p->sg_acc[s]];
+        finite &= isfinite(v);
+        pt->sg[s] += v;
+    }
+    if (!finite)
+        diverged(r, t);
+    return finite;
+}
+
 /* The SG modules of stage k learn from the targets of step ts. */
 static void do_sgu(run *r, int k, long long ts)
 {
     stage *s = &r->st[k];
+    if (ts < r->warm) { /* the warm-up step taught them already */
+        publish(r, &s->sgus_done, ts + 1);
+        return;
+    }
     for (int i = 0; i < s->nsgu; i++) {
         if (r->threaded)
             wait_imports(r, k, s->sgu[i], ts);
@@ -438,6 +491,19 @@ static void do_sgu(run *r, int k, long long ts)
 static void do_step(run *r, int k, long long t)
 {
     stage *s = &r->st[k];
+    if (t < r->warm) {
+        if (k == r->S - 1 && (atomic_load(&r->stop) || !warm_step(r, t)))
+            return;
+        publish(r, &s->steps_done, t + 1);
+        return;
+    }
+    if (r->threaded && r->warm > 0) /* the first synthetic step waits for the warm-up's last */
+        wait_ge(r, &r->st[r->S - 1].steps_done, r->warm);
+    /* a stage that does not wait for the one before it (a synthetic input) must not reuse the
+     * slot of step t-1-lag before every SG update that reads it is done */
+    for (int j = 0; r->threaded && r->p->unlocked && j < r->S; j++)
+        if (j != k && r->st[j].nsgu > 0)
+            wait_ge(r, &r->st[j].sgus_done, t - r->lag);
     if (r->threaded)
         wait_imports(r, k, s->step_block, t);
     if (atomic_load(&r->stop) || (r->ds && !dist_before(r, k, s->step_block, t)))
@@ -455,6 +521,24 @@ static void do_step(run *r, int k, long long t)
     publish(r, &s->steps_done, t + 1);
 }
 
+/* Iteration t of stages first..last-1: each stage's SG updates of step t-1-lag, then its step
+ * t; with a synthetic input (p->unlocked), every stage's SG updates first, then the steps, so
+ * that no step overwrites a slot an SG update of another stage has still to read. */
+static void iteration(run *r, int first, int last, long long t)
+{
+    long long ts = t - 1 - r->lag;
+    bool apart = r->p->unlocked;
+    for (int k = first; k < last && !atomic_load(&r->stop); k++) {
+        if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
+            do_sgu(r, k, ts);
+        if (!apart && t < r->total)
+            do_step(r, k, t);
+    }
+    for (int k = first; apart && k < last && !atomic_load(&r->stop); k++)
+        if (t < r->total)
+            do_step(r, k, t);
+}
+
 /* Stages first..last-1, through every step and the lagged SG updates that follow.  Before an
  * iteration a thread announces it, then waits while the caller holds the gate below it (to
  * evaluate, checkpoint or stop at an iteration boundary). */
@@ -464,13 +548,7 @@ static void run_stages(run *r, int first, int last)
         for (int k = first; k < last; k++)
             atomic_store(&r->st[k].iter, t);
         wait_ge(r, &r->released, t);
-        for (int k = first; k < last && !atomic_load(&r->stop); k++) {
-            long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
-                do_sgu(r, k, ts);
-            if (t < r->total)
-                do_step(r, k, t);
-        }
+        iteration(r, first, last, t);
     }
 }
 
@@ -1824,6 +1902,8 @@ static bool map_blocks(run *r)
             ok = false;
         else if (bd->phase == DNIC_PHASE_STEP)
             r->st[bd->stage].step_block = b;
+        else if (bd->phase == DNIC_PHASE_WARMUP)
+            r->warm_block = b;
         else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
             stage *st = &r->st[bd->stage];
             int sg = -1;
@@ -1878,7 +1958,13 @@ static dnic_status setup_run(run *r, dnic_program *p, const dnic_dataset *d, con
         if (p->nslots <= r->slots && S > 1)
             status = DNIC_ERR_ARG;
     }
+    r->warm_block = -1;
     if (!map_blocks(r))
+        status = DNIC_ERR_ARG;
+    /* train.warmup: its block replaces the others in the first steps (not over MPI ranks: it
+     * reads and writes every stage's parameters in one place) */
+    r->warm = r->warm_block >= 0 ? (o->warmup < r->total ? o->warmup : r->total) : 0;
+    if ((r->warm > 0 || p->unlocked) && o->dist)
         status = DNIC_ERR_ARG;
     return status;
 }
@@ -1910,13 +1996,7 @@ static void run_sequential(run *r, dnic_report_fn report, void *user, double t0)
     double next_draw = t0 + 0.25;
     long long next = atomic_load(&r->reported);
     for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
-        for (int k = 0; k < r->S && !atomic_load(&r->stop); k++) {
-            long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
-                do_sgu(r, k, ts);
-            if (t < r->total)
-                do_step(r, k, t);
-        }
+        iteration(r, 0, r->S, t);
         if (atomic_load(&r->stop))
             break;
         if (((o->interrupt && *o->interrupt) || (o->interrupt_at > 0 && t + 1 >= o->interrupt_at)) && r->stop_at < 0)

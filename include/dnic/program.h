@@ -53,6 +53,8 @@ typedef enum dnic_block_phase {
     DNIC_PHASE_PREDICT,   /* inference only: the forward pass, never run by training */
     DNIC_PHASE_PROBE,     /* at a report (--probe): the true gradient at each SG module on the
                              probe batch, updating nothing; never run by training */
+    DNIC_PHASE_WARMUP,    /* train.warmup: a whole step by backpropagation, run alone, in place
+                             of the others, in the first steps */
 } dnic_block_phase;
 
 /* Whether a block of this phase is part of the training step (STEP, SG_UPDATE). */
@@ -112,6 +114,13 @@ typedef struct dnic_program {
     const int *probe;      /* with a PROBE block: per SG module its prediction, true gradient and
                               bootstrapped target there (3 buffers each); else NULL */
     int nstages;
+    /* train.update_prob: per stage, the TEMP [1,1] buffer that holds its step's updates when set
+     * to 1 (the runtime sets it before each step), or NULL; zero, as allocated, updates */
+    const int *stage_hold;
+    /* some stage reads a synthetic input (sg NAME.input), not the stage before it: each
+     * iteration runs every SG update before any step, and a step waits for every stage's SG
+     * updates of the step whose slot it reuses (sched.c) */
+    int unlocked;
     int nslots;            /* copies of every temporary: 1 + the schedule's lag (set before alloc) */
     void **ptrs;           /* ptrs[i]: buffer i's memory (slot 0) */
     void ***slot_ptrs;     /* slot_ptrs[s][i]: buffer i in slot s (parameters are shared) */
@@ -161,7 +170,10 @@ typedef struct dnic_train_opts {
     dnic_schedule schedule;     /* AUTO: the planner decides (dnic_plan_schedule) */
     int threads;                /* pipeline threads (0: the number of cores) */
     int shuffle;                /* visit the examples in a new seeded order every epoch */
-    uint32_t seed;              /* the shuffle's seed */
+    uint32_t seed;              /* the shuffle's seed, and the update mask's */
+    long long warmup;           /* with a DNIC_PHASE_WARMUP block: the first steps run it alone */
+    double update_prob;         /* with p->stage_hold: each stage updates in a step with this
+                                 * probability, drawn from a stream seeded by (seed, step) */
     const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */
     const struct dnic_dataset *validation; /* likewise: examples held out of training, or NULL */
     dnic_eval_kind eval;        /* how to score the test set */
@@ -253,6 +265,8 @@ dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_datase
  * batch, the first `batch` rows of d, and writes DNIC_PROBE_COUNT values per SG module to out
  * (NaN for a module the probe does not measure: one at truncation boundaries). */
 void dnic_probe(dnic_program *p, void **ptrs, const struct dnic_dataset *d, double *out);
+/* Whether stage k updates in step t (from 0) with train.update_prob = p, train.seed = seed. */
+int dnic_stage_updates(uint32_t seed, long long t, int k, double p);
 /* Zeroes every float64 accumulator. */
 void dnic_program_zero_accs(dnic_program *p);
 

@@ -241,6 +241,7 @@ static dnic_ir_op *kop(dnic_ir_block *b, dnic_op op, int dst, int s0, int s1, in
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
     o->state[0] = o->state[1] = o->state[2] = -1;
+    o->hold = -1;
     return o;
 }
 
@@ -480,13 +481,19 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         addb[i] = kbuf(a, ir, ADD_NAMES[i], DNIC_BUF_TEMP, B, N);
         kop(fwd, DNIC_OP_ADD, addb[i], G, A, -1)->act = ELEM_ACTS[i];
     }
-    dnic_ir_block *bwd = kblock(a, ir, "bwd", 16);
+    dnic_ir_block *bwd = kblock(a, ir, "bwd", 24);
     for (int i = 0; i < 4; i++) {
         ag[i] = kbuf(a, ir, ACT_GRAD_NAMES[i], DNIC_BUF_TEMP, B, N);
         kop(bwd, DNIC_OP_ACT_GRAD, ag[i], G, A, -1)->act = ELEM_ACTS[i];
     }
     int sub = kbuf(a, ir, "sub", DNIC_BUF_TEMP, B, N);
     kop(bwd, DNIC_OP_SUB, sub, G, A, -1);
+    /* an SG's head: G in [-1, 1] scaled by 0.7 and bounded by 0.5, so both bounds and the
+     * inside are hit */
+    int scl = kbuf(a, ir, "scale_clip", DNIC_BUF_TEMP, B, N);
+    dnic_ir_op *sco = kop(bwd, DNIC_OP_SCALE_CLIP, scl, G, -1, -1);
+    sco->scale = 0.7;
+    sco->clip = 0.5;
     int mnt = kbuf(a, ir, "matmul_nt", DNIC_BUF_TEMP, B, K);
     /* as ir_build.c makes it: with a TEMP scratch buffer for W^T */
     kop(bwd, DNIC_OP_MATMUL_NT, mnt, G, W, -1)->scratch = kbuf(a, ir, "W.t", DNIC_BUF_TEMP, N, K);
@@ -727,6 +734,11 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t e = 0; e < BN; e++)
         ref[e] = g[e] - av[e];
     COMPARE(sub, "sub", BN, tol);
+    for (size_t e = 0; e < BN; e++) {
+        long double v = g[e] * 0.7L;
+        ref[e] = v > 0.5L ? 0.5L : v < -0.5L ? -0.5L : v;
+    }
+    COMPARE(scl, "scale_clip", BN, tol);
     /* MATMUL_NT: [B,K] = G[B,N] . W[K,N]^T */
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++) {
@@ -961,6 +973,11 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t k = 0; k < BN; k++)
         e[k] = rnd(t, gd[k] - ad[k]);
     EXACT(sub, "sub", e);
+    for (size_t k = 0; k < BN; k++) {
+        double v = rnd(t, gd[k] * rnd(t, 0.7)), c5 = rnd(t, 0.5);
+        e[k] = v > c5 ? c5 : v < -c5 ? -c5 : v;
+    }
+    EXACT(scl, "scale_clip", e);
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++) {
             double acc_ = 0;
@@ -1186,8 +1203,8 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
      * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
-     * activation, stack, grad_w over a stack (its first rows, its column sums), mix */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1),
+     * activation, stack, grad_w over a stack (its first rows, its column sums), mix, scale_clip */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
