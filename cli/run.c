@@ -3,6 +3,9 @@
  * parameters, as the seeds draw them), the scheduler, the files asked for and the summary. */
 #include <stdlib.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 #include "codegen.h"
@@ -176,6 +179,12 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         free(settings);
         return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
     }
+#ifdef __GLIBC__
+    /* the compiler's memory, freed, goes back to the system before the data set arrives (the
+     * compile threads' malloc arenas keep it otherwise): the run's peak RSS is then the
+     * larger of the two, not their sum */
+    malloc_trim(0);
+#endif
     int rc = DNIC_EXIT_USER;
     dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng;

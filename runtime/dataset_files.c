@@ -373,14 +373,15 @@ size_t dnic_idx_width(const char *path, char *err, size_t errlen)
 }
 
 /* Reads the records of f into *outp, in o->dtype: each value (times `scale`), or, with
- * one_hot > 0, the one-hot row of each class number. */
-static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double scale, void **outp, char *err,
-                            size_t errlen)
+ * one_hot > 0, the one-hot row of each class number.  bytes: the values of a ubyte file as
+ * stored, one byte each (still checked to be finite when scaled). */
+static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double scale, bool bytes, void **outp,
+                            char *err, size_t errlen)
 {
     const char *path = f->s.path;
     size_t total = f->n * f->width;
     size_t outw = one_hot > 0 ? (size_t)one_hot : f->width;
-    size_t outtotal = f->n * outw, es = dnic_dtype_size(o->dtype);
+    size_t outtotal = f->n * outw, es = bytes ? 1 : dnic_dtype_size(o->dtype);
     size_t cap = 0;
     void *out = NULL;
     unsigned char *raw = malloc((size_t)CHUNK * 8);
@@ -423,7 +424,10 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
                                   unit(f), (done + i) / f->width, (done + i) % f->width, dtype_name(o->dtype));
                     break;
                 }
-                store(out, o->dtype, done + i, x);
+                if (bytes)
+                    ((unsigned char *)out)[done + i] = raw[i];
+                else
+                    store(out, o->dtype, done + i, x);
             }
         }
         if (st != DNIC_OK)
@@ -469,8 +473,9 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
         return dnic_io_error(err, errlen, "%s: images are %zu wide but the model declares inputs = %d", images, im.width,
                     o->inputs);
     }
+    bool bytes = o->keep_bytes && im.type == 0x08;
     if (!labels) { /* images only: a dataset with no labels */
-        st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
+        st = idx_read(&im, o, 0, o->scale, bytes, &out->x, err, errlen);
         src_close(&im.s);
         if (st == DNIC_OK && !(out->y = calloc(1, 1)))
             st = nomem(err, errlen, images);
@@ -479,7 +484,7 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
             memset(out, 0, sizeof *out);
             return st;
         }
-        *out = (dnic_dataset){(int)im.n, (int)im.width, 0, o->dtype, out->x, out->y};
+        *out = (dnic_dataset){(int)im.n, (int)im.width, 0, o->dtype, out->x, out->y, bytes, o->scale};
         return DNIC_OK;
     }
     if ((st = idx_open(&lb, labels, true, o, err, errlen)) != DNIC_OK) {
@@ -498,9 +503,9 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
         st = dnic_io_error(err, errlen, "%s: %zu labels one-hot over %d classes are more than %d values", labels, lb.n,
                   o->one_hot, MAX_VALUES);
     if (st == DNIC_OK)
-        st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
+        st = idx_read(&im, o, 0, o->scale, bytes, &out->x, err, errlen);
     if (st == DNIC_OK)
-        st = idx_read(&lb, o, o->one_hot, 1, &out->y, err, errlen);
+        st = idx_read(&lb, o, o->one_hot, 1, false, &out->y, err, errlen);
     src_close(&im.s);
     src_close(&lb.s);
     if (st != DNIC_OK) {
@@ -512,6 +517,8 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
     out->inputs = (int)im.width;
     out->labels = (int)lw;
     out->dtype = o->dtype;
+    out->x_bytes = bytes;
+    out->x_scale = o->scale;
     return DNIC_OK;
 }
 

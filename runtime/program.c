@@ -148,6 +148,42 @@ dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int 
     return DNIC_OK;
 }
 
+size_t dnic_dataset_x_size(const dnic_dataset *d)
+{
+    return d->x_bytes ? 1 : dnic_dtype_size(d->dtype);
+}
+
+void dnic_dataset_rows(const dnic_dataset *d, void *dst, const int *rows, size_t first, int count)
+{
+    size_t w = (size_t)d->inputs;
+    if (!d->x_bytes) {
+        size_t row = w * dnic_dtype_size(d->dtype);
+        for (int i = 0; i < count; i++)
+            memcpy((char *)dst + (size_t)i * row, (const char *)d->x + (rows ? (size_t)rows[i] : first + (size_t)i) * row,
+                   row);
+        return;
+    }
+    /* the loader's conversion, value by value: float64 product, then rounded to the dtype */
+    double v64[256];
+    float v32[256];
+    for (int b = 0; b < 256; b++) {
+        v64[b] = (double)b * d->x_scale;
+        v32[b] = (float)v64[b];
+    }
+    for (int i = 0; i < count; i++) {
+        const unsigned char *s = (const unsigned char *)d->x + (rows ? (size_t)rows[i] : first + (size_t)i) * w;
+        if (d->dtype == DNIC_F64) {
+            double *o = (double *)dst + (size_t)i * w;
+            for (size_t j = 0; j < w; j++)
+                o[j] = v64[s[j]];
+        } else {
+            float *o = (float *)dst + (size_t)i * w;
+            for (size_t j = 0; j < w; j++)
+                o[j] = v32[s[j]];
+        }
+    }
+}
+
 void dnic_dataset_free(dnic_dataset *d)
 {
     free(d->x);
