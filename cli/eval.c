@@ -118,7 +118,7 @@ int dnic_eval(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_o
     dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng; /* the run's stream: built-in data is drawn first, as --run draws it */
     dnic_rng_seed(&rng, m->train.seed);
-    if (!cli_make_data(d, m, &rng, &ds, &test, &val))
+    if (!cli_make_data(d, m, &rng, &ds, &test, &val, o->no_cache ? NULL : cli_cache_dir(pr.a), NULL))
         goto out;
     const struct {
         const char *name;

@@ -193,7 +193,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
         goto out;
     }
-    if (!cli_make_data(d, m, &rng, &ds, &test, &val))
+    cli_data_times dt = {0};
+    if (!cli_make_data(d, m, &rng, &ds, &test, &val, o->no_cache ? NULL : cli_cache_dir(a), &dt))
         goto out;
     dnic_program_init_params(&p, &rng);
     char err[512];
@@ -269,7 +270,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (o->save_predictions)
             fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
     } else {
-        cli_print_summary(m, &res, &jt, &plan);
+        cli_print_summary(m, &res, &jt, &dt, &plan);
     }
 out:
     free(settings);

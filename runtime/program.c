@@ -20,7 +20,7 @@ enum { ALIGN = 64 }; /* a cache line, and enough for any vector width */
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)4 << 20)
 
-static void *alloc_buffers(size_t total)
+void *dnic_alloc_pages(size_t total)
 {
     size_t align = total < HUGE_MIN ? ALIGN : HUGE_PAGE, size = (total + align - 1) / align * align;
     void *m = aligned_alloc(align, size);
@@ -56,7 +56,7 @@ dnic_status dnic_program_alloc(dnic_program *p)
     bool ok = p->slot_ptrs != NULL;
     for (int s = 0; ok && s < slots; s++)
         ok = (p->slot_ptrs[s] = calloc((size_t)p->nbufs + 1, sizeof **p->slot_ptrs)) != NULL;
-    p->mem = ok && total ? alloc_buffers(total) : NULL;
+    p->mem = ok && total ? dnic_alloc_pages(total) : NULL;
     if (!ok || (total && !p->mem)) {
         dnic_program_free(p);
         return DNIC_ERR_NOMEM;
@@ -126,7 +126,7 @@ dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int 
     memset(d, 0, sizeof *d);
     size_t es = dnic_dtype_size(dtype);
     size_t nx = (size_t)n * (size_t)inputs, ny = (size_t)n * (size_t)labels;
-    d->x = alloc_buffers(nx * es + 1); /* batches gather rows from all over it */
+    d->x = dnic_alloc_pages(nx * es + 1); /* batches gather rows from all over it */
     d->y = malloc(ny * es + 1);
     if (!d->x || !d->y) {
         dnic_dataset_free(d);

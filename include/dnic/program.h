@@ -139,6 +139,11 @@ size_t dnic_dataset_x_size(const dnic_dataset *d);
  * first, first + 1, ... */
 void dnic_dataset_rows(const dnic_dataset *d, void *dst, const int *rows, size_t first, int count);
 
+/* Memory for a large array (a dataset's, the program's buffers): 64-byte aligned, and in 2 MiB
+ * pages (transparent huge pages, advised) from 4 MiB on; freed with free().  NULL when out of
+ * memory. */
+void *dnic_alloc_pages(size_t bytes);
+
 /* Takes float64 rows and stores them in `dtype`; returns DNIC_ERR_NOMEM on failure. */
 dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int inputs, int labels, const double *x,
                                   const double *y);
