@@ -132,7 +132,7 @@ static void put_pair(const char *images, const char *labels, bool gz)
 
 static dnic_data_opts opts(double scale, int one_hot, int inputs, int labels, dnic_dtype t)
 {
-    return (dnic_data_opts){scale, one_hot, inputs, labels, t, NULL, 0, false, false};
+    return (dnic_data_opts){.scale = scale, .one_hot = one_hot, .inputs = inputs, .labels = labels, .dtype = t};
 }
 
 static double at(const dnic_dataset *d, const void *buf, size_t i)
@@ -702,7 +702,8 @@ Test(idx, files_that_are_not_there)
 static dnic_data_opts csv_opts(const char *col, int index, double scale, int one_hot, int inputs, int labels,
                                dnic_dtype t)
 {
-    return (dnic_data_opts){scale, one_hot, inputs, labels, t, col, index, false, false};
+    return (dnic_data_opts){.scale = scale, .one_hot = one_hot, .inputs = inputs, .labels = labels, .dtype = t,
+                            .label_column = col, .label_index = index};
 }
 
 /* The small table every good CSV test loads: inputs a b c, a class 0..2, scale 2. */
