@@ -172,7 +172,16 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
     volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
     dnic_jit_times jt = {0};
-    dnic_jit *jit = dnic_jit_compile(ir, &p, NULL, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
+    /* the predict block is compiled only for a run that scores a test or validation set or
+     * writes predictions (about a fifth of a model's code); -S and --emit-llvm show every block */
+    bool *only = NULL;
+    if (o->action == DNIC_ACTION_RUN && !o->emit_llvm && !o->emit_asm && !m->data.test_x && !(m->data.validation > 0) &&
+        !o->save_predictions) {
+        only = dnic_alloc(a, (size_t)ir->nblocks + 1);
+        for (int b = 0; b < ir->nblocks; b++)
+            only[b] = ir->blocks[b].phase != DNIC_PHASE_PREDICT;
+    }
+    dnic_jit *jit = dnic_jit_compile(ir, &p, only, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
     if (!jit || o->action != DNIC_ACTION_RUN) {
         dnic_jit_free(jit);
         dnic_arena_free(a);
