@@ -45,8 +45,13 @@ int main(int argc, char **argv)
                         .cache_hits = &hits};
     dnic_dataset train, test;
     double t0 = cpu_ms();
-    if (dnic_load_idx(&train, f[0], f[1], &o, err, sizeof err) != DNIC_OK ||
-        dnic_load_idx(&test, f[2], f[3], &o, err, sizeof err) != DNIC_OK) {
+    if (dnic_load_idx(&train, f[0], f[1], &o, err, sizeof err) != DNIC_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (note[0])
+        fprintf(stderr, "note: %s\n", note);
+    if (dnic_load_idx(&test, f[2], f[3], &o, err, sizeof err) != DNIC_OK) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }

@@ -161,8 +161,11 @@ static dnic_status src_open(src *s, const char *path, const char *cache_dir, cha
     }
     fclose(f);
     s->gz = gzopen(path, "rb");
-    if (!s->gz)
-        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, errno ? strerror(errno) : "out of memory");
+    if (!s->gz) {
+        int e = errno;
+        dnic_data_cache_free(&s->cache); /* an entry begun is discarded */
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, e ? strerror(e) : "out of memory");
+    }
     gzbuffer(s->gz, 1 << 17);
     return DNIC_OK;
 }
