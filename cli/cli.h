@@ -99,9 +99,14 @@ int dnic_predict(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dni
 /* ---- data.c ----------------------------------------------------------------------------- */
 /* The training, test and validation sets the model declares (built-in data is drawn from
  * `rng` unless the data block has its own seed; validation is a view into the training
- * set's arrays).  False after a diagnostic; train and test are the caller's to free. */
+ * set's arrays).  IDX gzip files are decoded through the data cache in cache_dir (NULL: none).
+ * False after a diagnostic; train and test are the caller's to free. */
+typedef struct cli_data_times {
+    double ms, cpu_ms; /* wall time, and this thread's CPU time */
+    int cached;        /* files read from the data cache */
+} cli_data_times;
 bool cli_make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *train, dnic_dataset *test,
-                   dnic_dataset *val);
+                   dnic_dataset *val, const char *cache_dir, cli_data_times *t);
 
 /* --check and --run: the declared `inputs` against the data files' headers (IDX dimensions,
  * CSV columns), read without the data; false after a diagnostic at the `inputs` setting. */
@@ -140,7 +145,7 @@ void cli_print_report(void *user, const dnic_report *r);
 struct dnic_jit_times;
 /* The closing `# model: N steps in ...` line. */
 void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res,
-                       const struct dnic_jit_times *jt, const dnic_sched_plan *plan);
+                       const struct dnic_jit_times *jt, const cli_data_times *dt, const dnic_sched_plan *plan);
 
 /* ---- outputs.c: the files a run writes besides the log ------------------------------------ */
 /* Fails early, before any compiling or training, when an output file's directory cannot be

@@ -1,6 +1,7 @@
 /* What a run prints on stdout: a report line per report in the seeds' format (Python 2's
  * float printing) and the closing summary of time, speed, compilation and schedule. */
 #include <math.h>
+#include <string.h>
 
 #include "cli.h"
 #include "codegen.h"
@@ -97,9 +98,14 @@ void cli_print_report(void *user, const dnic_report *sum)
  * "4.1e+05 flops per step are too few to pay for hand-offs: sequential".  "kernels on N threads"
  * only when some product was split over the pool (codegen.c splits only large ones). */
 void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res, const dnic_jit_times *jt,
-                       const dnic_sched_plan *plan)
+                       const cli_data_times *dt, const dnic_sched_plan *plan)
 {
-    char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "", warm[96] = "";
+    char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "", warm[96] = "", data[96];
+    snprintf(data, sizeof data, "; data %.1f ms (%.1f ms of CPU", dt->ms, dt->cpu_ms);
+    if (dt->cached > 0)
+        snprintf(data + strlen(data), sizeof data - strlen(data), "; %d file%s from the cache", dt->cached,
+                 dt->cached == 1 ? "" : "s");
+    snprintf(data + strlen(data), sizeof data - strlen(data), ")");
     double truecost = dnic_ir_true_cost(ir, -1, NULL), total = 0;
     for (int b = 0; b < ir->nblocks; b++)
         total += !DNIC_PHASE_TRAINS(ir->blocks[b].phase) ? 0 : dnic_ir_block_cost(ir, b);
@@ -116,9 +122,9 @@ void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_
     if (jt->cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt->cached, jt->parts);
     printf("# %s: %lld steps%s%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
-           "machine code %.1f ms of CPU%s)%s%s; %s\n",
+           "machine code %.1f ms of CPU%s)%s%s%s; %s\n",
            m->name, res->steps_run, warm, resumed, res->seconds,
            (double)res->steps_run / (res->seconds > 0 ? res->seconds : 1e-9),
            jt->total_ms, jt->threads, jt->threads == 1 ? "" : "s", jt->codegen_ms, jt->optimize_ms, jt->machine_ms,
-           cached, kernels, truegrad, plan->why);
+           cached, data, kernels, truegrad, plan->why);
 }

@@ -3,6 +3,9 @@
  * parameters, as the seeds draw them), the scheduler, the files asked for and the summary. */
 #include <stdlib.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 #include "codegen.h"
@@ -189,13 +192,28 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
     volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
     dnic_jit_times jt = {0};
-    dnic_jit *jit = dnic_jit_compile(ir, &p, NULL, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
+    /* the predict block is compiled only for a run that scores a test or validation set or
+     * writes predictions (about a fifth of a model's code); -S and --emit-llvm show every block */
+    bool *only = NULL;
+    if (o->action == DNIC_ACTION_RUN && !o->emit_llvm && !o->emit_asm && !m->data.test_x && !(m->data.validation > 0) &&
+        !o->save_predictions) {
+        only = dnic_alloc(a, (size_t)ir->nblocks + 1);
+        for (int b = 0; b < ir->nblocks; b++)
+            only[b] = ir->blocks[b].phase != DNIC_PHASE_PREDICT;
+    }
+    dnic_jit *jit = dnic_jit_compile(ir, &p, only, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
     if (!jit || o->action != DNIC_ACTION_RUN) {
         dnic_jit_free(jit);
         dnic_arena_free(a);
         free(settings);
         return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
     }
+#ifdef __GLIBC__
+    /* the compiler's memory, freed, goes back to the system before the data set arrives (the
+     * compile threads' malloc arenas keep it otherwise): the run's peak RSS is then the
+     * larger of the two, not their sum */
+    malloc_trim(0);
+#endif
     int rc = DNIC_EXIT_USER;
     dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng;
@@ -204,7 +222,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
         goto out;
     }
-    if (!cli_make_data(d, m, &rng, &ds, &test, &val))
+    cli_data_times dt = {0};
+    if (!cli_make_data(d, m, &rng, &ds, &test, &val, o->no_cache ? NULL : cli_cache_dir(a), &dt))
         goto out;
     dnic_program_init_params(&p, &rng);
     char err[512];
@@ -280,7 +299,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (o->save_predictions)
             fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
     } else {
-        cli_print_summary(m, ir, &res, &jt, &plan);
+        cli_print_summary(m, ir, &res, &jt, &dt, &plan);
     }
 out:
     free(settings);

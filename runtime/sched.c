@@ -370,6 +370,14 @@ static void gather(void *dst, const void *src, const int *rows, int B, size_t wi
         memcpy((char *)dst + (size_t)i * width, (const char *)src + (size_t)rows[i] * width, width);
 }
 
+/* x's rows of the batch into the stage's buffer: those of `perm` (shuffled), else rows
+ * `row` on (a dataset of bytes, which the blocks cannot read in place). */
+static void *batch_x(run *r, stage *s, int slot, const int *perm, long long row)
+{
+    dnic_dataset_rows(r->d, s->xb[slot], perm, perm ? 0 : (size_t)row, r->p->batch);
+    return s->xb[slot];
+}
+
 /* Runs one task of stage k for step t in its slot and returns what it added to its
  * accumulator (the accumulator is zeroed first, so every step's share is exact). */
 static double run_task(run *r, int k, int block, long long t)
@@ -379,16 +387,18 @@ static double run_task(run *r, int k, int block, long long t)
     void **ptrs = r->st[k].ptrs[slot];
     long long row = t % r->per_epoch * p->batch;
     size_t es = dnic_dtype_size(r->d->dtype);
-    size_t xw = (size_t)r->d->inputs * es, yw = (size_t)r->d->labels * es;
+    size_t xw = (size_t)r->d->inputs * dnic_dataset_x_size(r->d), yw = (size_t)r->d->labels * es;
     int reads = p->blocks[block].reads;
     if (!r->o->shuffle) {
         ptrs[p->x] = (char *)r->d->x + (size_t)row * xw;
         ptrs[p->y] = (char *)r->d->y + (size_t)row * yw;
+        if (r->d->x_bytes && (reads & DNIC_READS_X))
+            ptrs[p->x] = batch_x(r, &r->st[k], slot, NULL, row);
     } else if (reads) {
         stage *s = &r->st[k];
         const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], t / r->per_epoch) + row;
         if (reads & DNIC_READS_X)
-            gather(ptrs[p->x] = s->xb[slot], r->d->x, perm, p->batch, xw);
+            ptrs[p->x] = batch_x(r, s, slot, perm, 0);
         if (reads & DNIC_READS_Y)
             gather(ptrs[p->y] = s->yb[slot], r->d->y, perm, p->batch, yw);
     }
@@ -1874,7 +1884,7 @@ static dnic_status alloc_stages(run *r)
                 status = DNIC_ERR_NOMEM;
             else
                 memcpy(s->ptrs[sl], p->slot_ptrs[sl], (size_t)p->nbufs * sizeof *s->ptrs[sl]);
-            if (o->shuffle) {
+            if (o->shuffle || d->x_bytes) {
                 s->xb[sl] = malloc((size_t)p->batch * (size_t)d->inputs * es);
                 s->yb[sl] = malloc((size_t)p->batch * (size_t)d->labels * es);
                 if (!s->xb[sl] || !s->yb[sl])

@@ -10,6 +10,7 @@
 #ifndef DNIC_PROGRAM_H
 #define DNIC_PROGRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -135,12 +136,29 @@ void dnic_program_free(dnic_program *p);
 int dnic_program_find(const dnic_program *p, const char *name);
 
 /* ---- data ------------------------------------------------------------------------------- */
-/* A dataset in the model's dtype, rows of x and y back to back.  Owns x and y. */
+/* A dataset in the model's dtype, rows of x and y back to back.  Owns x and y.  x may hold
+ * bytes instead (x_bytes, the pixels of an IDX ubyte file kept as they are stored: a quarter
+ * of float32's memory): value = (dtype)(byte * x_scale), computed in float64 when a batch is
+ * assembled, which gives exactly the values converting the whole file would give.  Read rows
+ * of x through dnic_dataset_rows, which works for both. */
 typedef struct dnic_dataset {
     int n, inputs, labels;
     dnic_dtype dtype;
     void *x, *y;
+    bool x_bytes;     /* x is unsigned bytes, scaled by x_scale on reading */
+    double x_scale;
 } dnic_dataset;
+
+/* The bytes of one element of x as stored (1 when x_bytes, else the dtype's size). */
+size_t dnic_dataset_x_size(const dnic_dataset *d);
+/* Copies `count` rows of x, in dtype, to dst: rows[i] when rows is not NULL, else rows
+ * first, first + 1, ... */
+void dnic_dataset_rows(const dnic_dataset *d, void *dst, const int *rows, size_t first, int count);
+
+/* Memory for a large array (a dataset's, the program's buffers): 64-byte aligned, and in 2 MiB
+ * pages (transparent huge pages, advised) from 4 MiB on; freed with free().  NULL when out of
+ * memory. */
+void *dnic_alloc_pages(size_t bytes);
 
 /* Takes float64 rows and stores them in `dtype`; returns DNIC_ERR_NOMEM on failure. */
 dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int inputs, int labels, const double *x,
@@ -258,6 +276,8 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y);
 void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n);
 /* The same through pointer array `ptrs` (a slot of its own while training runs). */
 void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const void *x, void *y, int n);
+/* The outputs for every row of d (whatever its x's storage), as dnic_program_predict_in. */
+void dnic_program_predict_set(dnic_program *p, void **ptrs, void *xpad, const struct dnic_dataset *d, void *y);
 /* Scores the model on a dataset: mean loss per example and the fraction right. */
 dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_dataset *d, dnic_eval_kind kind, double *loss,
                           double *accuracy);
