@@ -195,7 +195,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     /* the predict block is compiled only for a run that scores a test or validation set or
      * writes predictions (about a fifth of a model's code); -S and --emit-llvm show every block */
     bool *only = NULL;
-    if (o->action == DNIC_ACTION_RUN && !o->emit_llvm && !o->emit_asm && !m->data.test_x && !(m->data.validation > 0) &&
+    if (o->action == DNIC_ACTION_RUN && !o->emit_llvm && !o->emit_asm && !m->data.test_x && !m->data.test_examples &&
+        !(m->data.validation > 0) &&
         !o->save_predictions) {
         only = dnic_alloc(a, (size_t)ir->nblocks + 1);
         for (int b = 0; b < ir->nblocks; b++)
