@@ -6,8 +6,10 @@
 # under 0.15 wrong bits per sequence.  dnic compiles a whole sequence, so the curriculum is a
 # chain of runs: ROUND steps at a time, each starting from the last one's weights
 # (--load-weights; the optimiser's moments start afresh) on fresh sequences, scored on 1000
-# others by bench/copy_eval.py's own numpy forward pass.  L starts at the first length whose
-# 2L+1 steps span more than one chunk of T (DNI needs a boundary), for both methods.
+# others by bench/copy_eval.py's own numpy forward pass.  L starts at 1 for both methods; while
+# a sequence's 2L+1 steps fit in one chunk of T there is no boundary and DNI is BPTT (those
+# rounds run without the module, whose zero weights join the file when the first boundary
+# comes: bench/copy_eval.py --add-sg).
 # Usage: bench/copy.sh [DNIC] [UNROLLS] [HIDDEN] [BUDGET] [ROUND] [MAXLEN] [OUTDIR]
 #   e.g. bench/copy.sh ./dnic "2 3 4 5 8" 64 30000 500 60 copy-out
 set -u
@@ -22,26 +24,30 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 
 model() { # MODE L T
-    local S=$((2 * $2 + 1))
+    local S=$((2 * $2 + 1)) mode=$1 sg="sg h.state { init = zeros  scale = 0.1 }"
+    if [ "$3" -ge "$S" ]; then mode=backprop sg=""; fi # one chunk: no boundary
     cat <<DNI
-model copy_$1
+model copy_$mode
 data copy { bits = 8  length = $2  examples = $((ROUND * 32))  inputs = $((S * 9))  labels = $(($2 * 8)) }
 layer h   = lstm(input, $H) { steps = $S  outputs = $2 }
 layer out = dense(h, 8)     { steps = $2  activation = sigmoid }
-sg h.state { init = zeros  scale = 0.1 }
+$sg
 loss sigmoid_cross_entropy(out, labels)
-train { mode = $1  unroll = $3  batch = 32  optimizer = adam  lr = 0.003  grad = mean  steps = $ROUND  report_every = $ROUND }
+train { mode = $mode  unroll = $3  batch = 32  optimizer = adam  lr = 0.003  grad = mean  steps = $ROUND  report_every = $ROUND }
 DNI
 }
 
 printf '%-4s %-5s %-8s %s\n' T mode longest "L reached after each round of $ROUND steps (wrong bits per sequence)"
 for T in $UNROLLS; do
     for mode in backprop dni; do
-        L=$((T / 2 + 1)) best=0 used=0 prev="" trail="" round=0
+        L=1 best=0 used=0 prev="" trail="" round=0
         while [ "$used" -lt "$BUDGET" ] && [ "$L" -le "$MAXLEN" ]; do
             round=$((round + 1))
             f="$OUT/T${T}_${mode}_r$round"
             model "$mode" "$L" "$T" > "$f.dni"
+            if [ -n "$prev" ] && grep -q '^sg h.state' "$f.dni"; then # the module's zeros, once
+                /usr/bin/python3 "$HERE/copy_eval.py" --add-sg "$prev" "$H" "$prev.sg" && prev=$prev.sg
+            fi
             # shellcheck disable=SC2086
             if ! "$DNIC" "$f.dni" --run --no-progress --set data.seed="$round" ${prev:+--load-weights "$prev"} \
                 --save-weights "$f.st" > "$f.out" 2>&1; then

@@ -6,6 +6,9 @@ of the trained weights as well as a score.
 
 Usage: copy_eval.py WEIGHTS.safetensors BITS LENGTH SEQUENCES SEED
 Prints: bits_per_sequence B sequences_right R
+       copy_eval.py --add-sg WEIGHTS HIDDEN OUT
+writes WEIGHTS with the zero weights of a linear `sg h.state` (when the curriculum reaches the
+first length with a truncation boundary, bench/copy.sh), unless it has them.
 """
 import json
 import struct
@@ -28,7 +31,28 @@ def load(path):
     return out
 
 
+def add_sg(path, H, out):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    data = raw[8 + n:]
+    head.pop("__metadata__", None)  # its checksums would no longer hold; a file without them loads
+    if "h.state.sg.weight" not in head:
+        dt = head["h.weight_hh"]["dtype"]
+        size = {"F32": 4, "F64": 8}[dt]
+        for name, shape in (("h.state.sg.weight", [2 * H, 2 * H]), ("h.state.sg.bias", [2 * H])):
+            count = shape[0] * (shape[1] if len(shape) > 1 else 1)
+            head[name] = {"dtype": dt, "shape": shape, "data_offsets": [len(data), len(data) + count * size]}
+            data += bytes(count * size)
+    text = json.dumps(head).encode()
+    text += b" " * (-len(text) % 8)
+    open(out, "wb").write(struct.pack("<Q", len(text)) + text + data)
+
+
 def main():
+    if sys.argv[1] == "--add-sg":
+        add_sg(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        return
     w = load(sys.argv[1])
     bits, L, n, seed = (int(v) for v in sys.argv[2:6])
     rs = np.random.RandomState(seed)
