@@ -45,7 +45,7 @@ for T in $UNROLLS; do
             round=$((round + 1))
             f="$OUT/T${T}_${mode}_r$round"
             model "$mode" "$L" "$T" > "$f.dni"
-            if [ -n "$prev" ] && grep -q '^sg h.state' "$f.dni"; then # the module's zeros, once
+            if [ -n "$prev" ] && grep -q '^model copy_dni' "$f.dni" && grep -q '^sg h.state' "$f.dni"; then # its zeros, once
                 /usr/bin/python3 "$HERE/copy_eval.py" --add-sg "$prev" "$H" "$prev.sg" && prev=$prev.sg
             fi
             # shellcheck disable=SC2086
