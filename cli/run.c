@@ -147,6 +147,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     bool mpi_ok, mpi = over_mpi(d, opts, &mpi_ok);
     if (!mpi_ok)
         return DNIC_EXIT_USER;
+    if (ir->replicas > 1 && opts->action == DNIC_ACTION_RUN && !mpi) {
+        dnic_error(d, (dnic_span){0}, "--replicas %d: the replicas are processes of an MPI job: mpirun -np %d dnic ... "
+                   "(or a multiple of %d, for several ranks a replica)", ir->replicas, ir->replicas, ir->replicas);
+        return DNIC_EXIT_USER;
+    }
     /* only rank 0 writes files, draws progress and reports; the others train their stages */
     dnic_options quiet = *opts;
     if (mpi && cli_mpi_rank() > 0) {
@@ -203,6 +208,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (!cli_dist_layout(a, d, ir, &p, o, &dist))
             goto out;
         if (!cli_mpi_ready(true, DNIC_EXIT_OK)) /* every rank compiled and has its data */
+            goto out;
+        if (ir->replicas > 1 && !cli_mpi_replicate(ir->replicas))
             goto out;
         to.dist = &dist;
     }

@@ -11,6 +11,7 @@
 #ifndef DNIC_DIST_H
 #define DNIC_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Message passing between the ranks 0..size-1 of one job.  Requests are small integers owned
@@ -31,7 +32,17 @@ typedef struct dnic_comm {
     void (*say)(struct dnic_comm *c, const char *text);
     /* lets pending transfers move (called between and inside large products) */
     void (*progress)(struct dnic_comm *c);
+    /* data parallelism (--replicas): this process is replica `replica` of `replicas` copies of
+     * the pipeline (rank and size above are within its pipeline); sum replaces buf (n float64
+     * or float32 elements) by its sum over the replicas, added in replica order: ((g0 + g1) +
+     * g2) + ..., the same bits on every replica */
+    int replica, replicas;
+    int world_rank;  /* the rank in the whole job (rank 0 writes the files) */
+    void (*sum)(struct dnic_comm *c, void *buf, size_t n, bool f64);
 } dnic_comm;
+
+/* The transport dnic_replica_sum (include/dnic/program.h) sums through, or NULL (replica.c). */
+void dnic_replica_use(dnic_comm *c);
 
 /* Where a model's stages run and what crosses between them.  All arrays are borrowed. */
 typedef struct dnic_dist {

@@ -15,7 +15,11 @@ enum { TEXT_MAX = 16384 };
 
 static struct {
     dnic_comm c;
-    MPI_Comm comm;
+    MPI_Comm world;     /* the whole job (start-up agreement) */
+    MPI_Comm comm;      /* this process's pipeline: the whole job, or one replica's ranks */
+    MPI_Comm rcomm;     /* --replicas: the ranks that run the same stages, in replica order */
+    void *sums;         /* --replicas: every replica's gradient, gathered */
+    size_t nsums;
     MPI_Request *req;   /* the request pool: MPI_REQUEST_NULL marks a free entry */
     int nreq;
     int real_stderr;    /* rank 0: 2; others: a copy of the stderr they were started with */
@@ -124,6 +128,70 @@ static void job_abort(dnic_comm *c, const char *why, int status)
     _exit(status);
 }
 
+static void wait_or_abort(MPI_Request *r, const char *what);
+
+/* The gradients of every replica gathered in replica order, then added in that order: the sum
+ * does not depend on which replica is faster, and every replica gets the same bits. */
+static void replica_sum(dnic_comm *c, void *buf, size_t n, bool f64)
+{
+    size_t es = f64 ? sizeof(double) : sizeof(float), bytes = n * es, R = (size_t)c->replicas;
+    if (bytes > (size_t)1 << 30) {
+        job_abort(c, "dnic: a gradient of more than 1 GiB cannot be summed over the replicas\n", 2);
+    }
+    if (M.nsums < bytes * R) {
+        free(M.sums);
+        M.sums = malloc(bytes * R);
+        M.nsums = M.sums ? bytes * R : 0;
+        if (!M.sums)
+            job_abort(c, "dnic: out of memory summing gradients over the replicas\n", 2);
+    }
+    MPI_Request r;
+    if (MPI_Iallgather(buf, (int)bytes, MPI_BYTE, M.sums, (int)bytes, MPI_BYTE, M.rcomm, &r) != MPI_SUCCESS)
+        job_abort(c, "dnic: summing gradients over the replicas failed (MPI_Iallgather)\n", 2);
+    wait_or_abort(&r, "summing gradients over the replicas");
+    if (f64) {
+        const double *g = M.sums;
+        double *out = buf;
+        for (size_t i = 0; i < n; i++) {
+            double v = g[i];
+            for (size_t q = 1; q < R; q++)
+                v += g[q * n + i];
+            out[i] = v;
+        }
+    } else {
+        const float *g = M.sums;
+        float *out = buf;
+        for (size_t i = 0; i < n; i++) {
+            float v = g[i];
+            for (size_t q = 1; q < R; q++)
+                v += g[q * n + i];
+            out[i] = v;
+        }
+    }
+}
+
+bool dnic_mpi_replicate(int R)
+{
+    int w = M.c.world_rank, W;
+    MPI_Comm_size(M.world, &W);
+    if (R <= 1)
+        return true;
+    int K = W / R;
+    if (MPI_Comm_split(M.world, w / K, w % K, &M.comm) != MPI_SUCCESS ||
+        MPI_Comm_split(M.world, w % K, w / K, &M.rcomm) != MPI_SUCCESS) {
+        fprintf(stderr, "dnic: error: MPI_Comm_split failed\n");
+        return false;
+    }
+    MPI_Comm_set_errhandler(M.comm, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(M.rcomm, MPI_ERRORS_RETURN);
+    M.c.rank = w % K;
+    M.c.size = K;
+    M.c.replica = w / K;
+    M.c.replicas = R;
+    M.c.sum = replica_sum;
+    return true;
+}
+
 bool dnic_mpi_start(int *argc, char ***argv)
 {
     int provided;
@@ -131,10 +199,14 @@ bool dnic_mpi_start(int *argc, char ***argv)
         fprintf(stderr, "dnic: error: MPI_Init failed\n");
         return false;
     }
-    MPI_Comm_dup(MPI_COMM_WORLD, &M.comm);
-    MPI_Comm_set_errhandler(M.comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(M.comm, &M.c.rank);
-    MPI_Comm_size(M.comm, &M.c.size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &M.world);
+    MPI_Comm_set_errhandler(M.world, MPI_ERRORS_RETURN);
+    M.comm = M.world;
+    M.rcomm = MPI_COMM_NULL;
+    MPI_Comm_rank(M.world, &M.c.rank);
+    MPI_Comm_size(M.world, &M.c.size);
+    M.c.world_rank = M.c.rank;
+    M.c.replicas = 1;
     const char *t = getenv("DNIC_MPI_TIMEOUT");
     M.c.timeout = t && atof(t) > 0 ? atof(t) : 300;
     M.c.isend = isend;
@@ -204,7 +276,7 @@ bool dnic_mpi_agree(bool ok, int rc, int *status)
     M.agreed = true;
     int mine = ok ? M.c.size : M.c.rank, bad;
     MPI_Request r;
-    MPI_Iallreduce(&mine, &bad, 1, MPI_INT, MPI_MIN, M.comm, &r);
+    MPI_Iallreduce(&mine, &bad, 1, MPI_INT, MPI_MIN, M.world, &r);
     wait_or_abort(&r, "before training");
     if (bad == M.c.size)
         return true;
@@ -214,12 +286,12 @@ bool dnic_mpi_agree(bool ok, int rc, int *status)
         char text[TEXT_MAX + 16];
         ssize_t n = M.kept >= 0 ? pread(M.kept, text + sizeof(int), TEXT_MAX, 0) : 0;
         memcpy(text, &rc, sizeof(int));
-        MPI_Send(text, (int)sizeof(int) + (int)(n > 0 ? n : 0), MPI_BYTE, 0, TAG, M.comm);
+        MPI_Send(text, (int)sizeof(int) + (int)(n > 0 ? n : 0), MPI_BYTE, 0, TAG, M.world);
     } else if (bad != 0 && M.c.rank == 0) {
         char text[TEXT_MAX + 16];
         MPI_Status st;
         int n = 0;
-        MPI_Recv(text, (int)sizeof text - 1, MPI_BYTE, bad, TAG, M.comm, &st);
+        MPI_Recv(text, (int)sizeof text - 1, MPI_BYTE, bad, TAG, M.world, &st);
         MPI_Get_count(&st, MPI_BYTE, &n);
         memcpy(status, text, sizeof(int));
         text[n > (int)sizeof(int) ? n : (int)sizeof(int)] = '\0';
@@ -247,7 +319,13 @@ void dnic_mpi_finish(void)
     free(M.req);
     M.req = NULL;
     M.nreq = 0;
-    MPI_Comm_free(&M.comm);
+    if (M.comm != M.world)
+        MPI_Comm_free(&M.comm);
+    if (M.rcomm != MPI_COMM_NULL)
+        MPI_Comm_free(&M.rcomm);
+    MPI_Comm_free(&M.world);
+    free(M.sums);
+    M.sums = NULL;
     MPI_Finalize();
     M.started = false;
 }

@@ -242,6 +242,8 @@ typedef struct run {
     const dnic_dataset *d;
     const dnic_train_opts *o;
     int S, lag, slots;
+    int R, replica;               /* data parallelism: this is replica `replica` of R (else 0 of 1) */
+    int batch;                    /* the whole batch (R replicas' parts of p->batch rows each) */
     long long per_epoch, total, pass_len, npasses;
     bool by_epoch;
     stage st[MAX_STAGES];
@@ -360,7 +362,8 @@ static double run_task(run *r, int k, int block, long long t)
     dnic_program *p = r->p;
     int slot = (int)(t % r->slots);
     void **ptrs = r->st[k].ptrs[slot];
-    long long row = t % r->per_epoch * p->batch;
+    /* a replica takes its part of the batch: rows replica * p->batch .. of the whole batch */
+    long long row = t % r->per_epoch * r->batch + (long long)r->replica * p->batch;
     size_t es = dnic_dtype_size(r->d->dtype);
     size_t xw = (size_t)r->d->inputs * es, yw = (size_t)r->d->labels * es;
     int reads = p->blocks[block].reads;
@@ -379,6 +382,8 @@ static double run_task(run *r, int k, int block, long long t)
     if (acc >= 0)
         *(double *)ptrs[acc] = 0;
     p->blocks[block].fn(ptrs);
+    if (acc >= 0 && r->R > 1) /* every replica reports the loss of the whole batch */
+        r->o->dist->comm->sum(r->o->dist->comm, ptrs[acc], 1, true);
     return acc >= 0 ? *(double *)ptrs[acc] : 0;
 }
 
@@ -514,7 +519,7 @@ static void progress(const run *r, double t0, long long step)
 {
     long long total = r->total, P = step ? (step - 1) / r->pass_len : 0;
     double loss = r->ring[P % RING].loss;
-    long long seen = (step - P * r->pass_len) * r->p->batch;
+    long long seen = (step - P * r->pass_len) * r->batch;
     if (!r->o->progress_sum && seen > 0)
         loss /= (double)seen;
     double el = now_s() - t0, rate = (double)step / (el > 0 ? el : 1e-9);
@@ -904,7 +909,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .step = (next + 1) * r->pass_len < r->total ? (next + 1) * r->pass_len : r->total,
                 .loss = pt->loss,
                 .examples = ((next + 1) * r->pass_len < r->total ? r->pass_len : r->total - next * r->pass_len) *
-                            p->batch,
+                            r->batch,
                 .sg_loss = sg,
                 .nsg = p->nsg,
                 .elapsed = now_s() - t0,
@@ -1646,6 +1651,7 @@ static void dist_start(run *r)
     ds->rel = r->start - 1;
     progress_comm = ds->c;
     dnic_parallel_set_progress(dist_progress);
+    dnic_replica_use(r->R > 1 ? ds->c : NULL);
     for (long long P = 0; P < r->npasses && pass_close(r, P, ds->me) <= ds->done; P++)
         ds->sent = P + 1;
     for (int j = 1; j < ds->K; j++)
@@ -1731,6 +1737,7 @@ static void run_distributed(run *r, dnic_report_fn report, void *user, double t0
     if (!ds->aborted && !(ds->flags & REL_ABORT) && atomic_load(&r->bad_step) < 0)
         dist_drain(r, ds->done);
     dnic_parallel_set_progress(NULL);
+    dnic_replica_use(NULL);
     progress_comm = NULL;
 }
 
@@ -2065,7 +2072,8 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
 {
     memset(res, 0, sizeof *res);
     res->best_iter = -1;
-    long long per_epoch = d->n / p->batch;
+    int R = o->dist && o->dist->comm->replicas > 1 ? o->dist->comm->replicas : 1;
+    long long per_epoch = d->n / ((long long)p->batch * R);
     int S = p->nstages > 0 ? p->nstages : 1;
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
         p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES || o->ntexts < 0 ||
@@ -2074,6 +2082,9 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     run *r = calloc(1, sizeof *r);
     if (!r)
         return res->status = DNIC_ERR_NOMEM;
+    r->R = R;
+    r->replica = R > 1 ? o->dist->comm->replica : 0;
+    r->batch = p->batch * R;
     dnic_status status = setup_run(r, p, d, o, S, per_epoch, res);
     dnic_sched_plan plan;
     dnic_plan_schedule(p, o, &plan);
