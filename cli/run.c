@@ -156,7 +156,9 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_options quiet = *opts;
     if (mpi && cli_mpi_rank() > 0) {
         quiet.save_weights = quiet.save_init = quiet.export_data = quiet.log_csv = quiet.save_predictions = NULL;
-        quiet.plot_svg = quiet.save_best = quiet.checkpoint = quiet.emit_llvm = quiet.emit_asm = NULL;
+        quiet.plot_svg = quiet.save_best = quiet.emit_llvm = quiet.emit_asm = NULL;
+        if (ir->replicas <= 1) /* replicas: every first rank of one takes the checkpoints, only rank 0 writes */
+            quiet.checkpoint = NULL;
         quiet.progress = 0;
     }
     const dnic_options *o = &quiet;

@@ -39,6 +39,11 @@ typedef struct dnic_comm {
     int replica, replicas;
     int world_rank;  /* the rank in the whole job (rank 0 writes the files) */
     void (*sum)(struct dnic_comm *c, void *buf, size_t n, bool f64);
+    /* the n bytes at mine of every replica into all (replica 0's; NULL on the others), in
+     * replica order: replica 0 writes a checkpoint of every replica's temporaries */
+    void (*gather)(struct dnic_comm *c, const void *mine, size_t n, void *all);
+    /* whether any replica says yes (the supervisors agree on an interrupt at the same point) */
+    bool (*any)(struct dnic_comm *c, bool mine);
 } dnic_comm;
 
 /* The transport dnic_replica_sum (include/dnic/program.h) sums through, or NULL (replica.c). */

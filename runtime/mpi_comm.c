@@ -170,6 +170,26 @@ static void replica_sum(dnic_comm *c, void *buf, size_t n, bool f64)
     }
 }
 
+static void replica_gather(dnic_comm *c, const void *mine, size_t n, void *all)
+{
+    if (n > (size_t)1 << 30)
+        job_abort(c, "dnic: a replica's state of more than 1 GiB cannot be gathered for a checkpoint\n", 2);
+    MPI_Request r;
+    if (MPI_Igather(mine, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0, M.rcomm, &r) != MPI_SUCCESS)
+        job_abort(c, "dnic: gathering the replicas' state failed (MPI_Igather)\n", 2);
+    wait_or_abort(&r, "gathering the replicas' state for a checkpoint");
+}
+
+static bool replica_any(dnic_comm *c, bool mine)
+{
+    int in = mine, out = 0;
+    MPI_Request r;
+    if (MPI_Iallreduce(&in, &out, 1, MPI_INT, MPI_MAX, M.rcomm, &r) != MPI_SUCCESS)
+        job_abort(c, "dnic: the replicas could not agree (MPI_Iallreduce)\n", 2);
+    wait_or_abort(&r, "agreeing with the other replicas whether to stop");
+    return out != 0;
+}
+
 bool dnic_mpi_replicate(int R)
 {
     int w = M.c.world_rank, W;
@@ -189,6 +209,8 @@ bool dnic_mpi_replicate(int R)
     M.c.replica = w / K;
     M.c.replicas = R;
     M.c.sum = replica_sum;
+    M.c.gather = replica_gather;
+    M.c.any = replica_any;
     return true;
 }
 
