@@ -14,6 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Message tags below this are stage buffers (one tag per buffer); the scheduler's own messages
+ * (releases, report sums, gates) use tags above it. */
+enum { DNIC_DIST_BUF_TAGS = 30000 };
+
 /* Message passing between the ranks 0..size-1 of one job.  Requests are small integers owned
  * by the transport; a finished request is freed by the test that reports it. */
 typedef struct dnic_comm {

@@ -13,6 +13,16 @@
 
 enum { TEXT_MAX = 16384 };
 
+/* DNIC_MPI_DELAY_US=N (to measure the cost model against a slower link, docs/scheduler.md): a
+ * stage buffer (tag below DNIC_DIST_BUF_TAGS) leaves N microseconds after the scheduler sent
+ * it, as over a link of that latency; the first test or progress call after then posts it. */
+struct later {
+    double due;
+    const void *buf;
+    size_t n;
+    int to, tag;
+};
+
 static struct {
     dnic_comm c;
     MPI_Comm world;     /* the whole job (start-up agreement) */
@@ -20,6 +30,8 @@ static struct {
     MPI_Comm rcomm;     /* --replicas: the ranks that run the same stages, in replica order */
     void *sums;         /* --replicas: every replica's gradient, gathered */
     size_t nsums;
+    struct later *later; /* per request: a send held back by DNIC_MPI_DELAY_US (due 0: none) */
+    double delay;       /* DNIC_MPI_DELAY_US, in seconds */
     MPI_Request *req;   /* the request pool: MPI_REQUEST_NULL marks a free entry */
     int nreq;
     int real_stderr;    /* rank 0: 2; others: a copy of the stderr they were started with */
@@ -57,24 +69,47 @@ static void say(dnic_comm *c, const char *text)
 static int new_request(void)
 {
     for (int i = 0; i < M.nreq; i++)
-        if (M.req[i] == MPI_REQUEST_NULL)
+        if (M.req[i] == MPI_REQUEST_NULL && M.later[i].due == 0)
             return i;
     int n = M.nreq ? 2 * M.nreq : 64;
     MPI_Request *r = realloc(M.req, (size_t)n * sizeof *r);
-    if (!r)
+    if (r)
+        M.req = r;
+    struct later *l = r ? realloc(M.later, (size_t)n * sizeof *l) : NULL;
+    if (!l)
         return -1;
-    for (int i = M.nreq; i < n; i++)
+    for (int i = M.nreq; i < n; i++) {
         r[i] = MPI_REQUEST_NULL;
-    M.req = r;
+        l[i].due = 0;
+    }
+    M.later = l;
     int first = M.nreq;
     M.nreq = n;
     return first;
+}
+
+/* Posts the held-back send i once it is due; false while it is not. */
+static bool post_due(int i, double now)
+{
+    struct later *l = &M.later[i];
+    if (l->due == 0)
+        return true;
+    if (now < l->due)
+        return false;
+    l->due = 0;
+    if (MPI_Isend(l->buf, (int)l->n, MPI_BYTE, l->to, l->tag, M.comm, &M.req[i]) != MPI_SUCCESS)
+        M.req[i] = MPI_REQUEST_NULL; /* reported by the next test as done; the receiver times out */
+    return true;
 }
 
 static int isend(dnic_comm *c, const void *buf, size_t n, int to, int tag)
 {
     (void)c;
     int i = new_request();
+    if (i >= 0 && n <= (size_t)1 << 30 && M.delay > 0 && tag < DNIC_DIST_BUF_TAGS) {
+        M.later[i] = (struct later){now_s() + M.delay, buf, n, to, tag};
+        return i;
+    }
     if (i < 0 || n > (size_t)1 << 30 ||
         MPI_Isend(buf, (int)n, MPI_BYTE, to, tag, M.comm, &M.req[i]) != MPI_SUCCESS)
         return -1;
@@ -96,6 +131,13 @@ static int test(dnic_comm *c, int i)
     (void)c;
     if (i < 0 || i >= M.nreq)
         return -1;
+    if (M.delay > 0) { /* a rank waiting for a message still lets its own held-back sends go */
+        double now = now_s();
+        for (int j = 0; j < M.nreq; j++)
+            post_due(j, now);
+        if (M.later[i].due > 0)
+            return 0;
+    }
     if (M.req[i] == MPI_REQUEST_NULL)
         return 1;
     int done = 0;
@@ -107,6 +149,11 @@ static int test(dnic_comm *c, int i)
 static void progress(dnic_comm *c)
 {
     (void)c;
+    if (M.delay > 0) {
+        double now = now_s();
+        for (int i = 0; i < M.nreq; i++)
+            post_due(i, now);
+    }
     int flag;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, M.comm, &flag, MPI_STATUS_IGNORE);
 }
@@ -114,6 +161,8 @@ static void progress(dnic_comm *c)
 static void cancel_all(dnic_comm *c)
 {
     (void)c;
+    for (int i = 0; i < M.nreq; i++)
+        M.later[i].due = 0;
     for (int i = 0; i < M.nreq; i++)
         if (M.req[i] != MPI_REQUEST_NULL) {
             MPI_Cancel(&M.req[i]);
@@ -231,6 +280,8 @@ bool dnic_mpi_start(int *argc, char ***argv)
     M.c.replicas = 1;
     const char *t = getenv("DNIC_MPI_TIMEOUT");
     M.c.timeout = t && atof(t) > 0 ? atof(t) : 300;
+    const char *delay = getenv("DNIC_MPI_DELAY_US");
+    M.delay = delay && atof(delay) > 0 ? atof(delay) * 1e-6 : 0;
     M.c.isend = isend;
     M.c.irecv = irecv;
     M.c.test = test;
@@ -340,6 +391,8 @@ void dnic_mpi_finish(void)
     cancel_all(&M.c);
     free(M.req);
     M.req = NULL;
+    free(M.later);
+    M.later = NULL;
     M.nreq = 0;
     if (M.comm != M.world)
         MPI_Comm_free(&M.comm);

@@ -999,7 +999,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
  * at most `window` iterations ahead, so an interrupt stops every rank at one iteration soon:
  * the release in force when rank 0 learns of it. */
 
-enum { TAG_CTRL = 30001, TAG_RELEASE, TAG_PASS, TAG_GATE, MAX_BUF_TAG = 30000 };
+enum { TAG_CTRL = DNIC_DIST_BUF_TAGS + 1, TAG_RELEASE, TAG_PASS, TAG_GATE, MAX_BUF_TAG = DNIC_DIST_BUF_TAGS };
 enum { REL_GATE = 1, REL_STOP = 2, REL_ABORT = 4 };
 enum { CTRL_INTERRUPT = 1, CTRL_DIVERGED = 2 };
 enum { PASS_MSG = MAX_STAGES + 2, PASS_SPREAD = 10, GRING = RING * (MAX_STAGES + 1) };
