@@ -99,10 +99,14 @@ char *cli_settings(const dnic_model *m)
         return NULL;
     const dnic_train_spec *t = &m->train;
     const dnic_data_spec *ds = &m->data;
-    static const char *const kinds[] = {"binary_addition", "idx", "csv"}, *const opts[] = {"sgd", "momentum", "adam"};
+    static const char *const kinds[] = {"binary_addition", "idx", "csv", "copy", "repeat_copy"},
+                             *const opts[] = {"sgd", "momentum", "adam"};
     fprintf(f, "data.kind = %s\n", kinds[ds->kind]);
     fprintf(f, "data.bits = %d\ndata.examples = %d\ndata.seed = %s%u\n", ds->bits, ds->examples,
             ds->has_seed ? "" : "none ", ds->has_seed ? ds->seed : 0);
+    if (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY)
+        fprintf(f, "data.length = %d\ndata.repeats = %d\ndata.test_examples = %d\n", ds->length, ds->repeats,
+                ds->test_examples);
     fprintf(f, "data.train = %s\ndata.train_labels = %s\ndata.test = %s\ndata.test_labels = %s\n",
             ds->train_x ? ds->train_x : "none", ds->train_y ? ds->train_y : "none", ds->test_x ? ds->test_x : "none",
             ds->test_y ? ds->test_y : "none");

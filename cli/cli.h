@@ -42,6 +42,7 @@ typedef struct dnic_options {
     bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
     const char *placement;   /* --placement N0,N1,...: each MPI rank's number of stages */
     int replicas;            /* --replicas R (0: not given, one copy of each stage) */
+    bool probe;              /* --probe: at every report, how close each SG module is to the true gradient */
 } dnic_options;
 
 /* ---- options.c: the option table, the parser, the rules between options, --help ---------- */
@@ -55,6 +56,16 @@ int cli_bad_flag(const char *fmt, const char *arg);
 /* Load, parse, apply the overrides, check, build and verify the IR, dump what was asked, then
  * run or write an object.  Returns an exit status. */
 int dnic_compile(const dnic_options *o);
+
+/* ---- probe.c: --probe ---------------------------------------------------------------------- */
+/* Whether the model can be probed (DNI mode with SG modules, no recurrent layer for the true
+ * gradient to go through); false after a diagnostic naming --probe. */
+bool cli_probe_check(dnic_diag *d, const dnic_model *m);
+/* The report line's probe part, ` Probe:[NAME cos=.. norm=.. boot=.. true=..] ...`. */
+void cli_probe_print(FILE *out, const dnic_model *m, const dnic_report *r, bool sum);
+/* The log's probe columns: their names, and a row's values. */
+void cli_probe_log_header(FILE *out, const dnic_model *m);
+void cli_probe_log_row(FILE *out, const dnic_model *m, const dnic_report *r);
 
 /* ---- summary.c: what --check prints ----------------------------------------------------- */
 /* The `FILE: ok: model M, N layers, K SG modules, S stages, MODE` line, then per layer and SG
@@ -89,9 +100,14 @@ int dnic_predict(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dni
 /* ---- data.c ----------------------------------------------------------------------------- */
 /* The training, test and validation sets the model declares (built-in data is drawn from
  * `rng` unless the data block has its own seed; validation is a view into the training
- * set's arrays).  False after a diagnostic; train and test are the caller's to free. */
+ * set's arrays).  IDX gzip files are decoded through the data cache in cache_dir (NULL: none).
+ * False after a diagnostic; train and test are the caller's to free. */
+typedef struct cli_data_times {
+    double ms, cpu_ms; /* wall time, and this thread's CPU time */
+    int cached;        /* files read from the data cache */
+} cli_data_times;
 bool cli_make_data(dnic_diag *d, const dnic_model *m, dnic_rng *rng, dnic_dataset *train, dnic_dataset *test,
-                   dnic_dataset *val);
+                   dnic_dataset *val, const char *cache_dir, cli_data_times *t);
 
 /* --check and --run: the declared `inputs` against the data files' headers (IDX dimensions,
  * CSV columns), read without the data; false after a diagnostic at the `inputs` setting. */
@@ -105,6 +121,7 @@ typedef struct cli_log {
     char plot_tmp[32];     /* a temporary log when --plot is asked for without --log */
     bool val, test;        /* the log has validation / test columns */
     long long rows;
+    const dnic_model *m;
 } cli_log;
 /* Opens the log a run writes (none without --log or --plot); false after a diagnostic. */
 bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const char *log_csv, const char *plot_svg,
@@ -128,8 +145,8 @@ typedef struct cli_reporter {
 void cli_print_report(void *user, const dnic_report *r);
 struct dnic_jit_times;
 /* The closing `# model: N steps in ...` line. */
-void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const struct dnic_jit_times *jt,
-                       const dnic_sched_plan *plan);
+void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res,
+                       const struct dnic_jit_times *jt, const cli_data_times *dt, const dnic_sched_plan *plan);
 
 /* ---- outputs.c: the files a run writes besides the log ------------------------------------ */
 /* Fails early, before any compiling or training, when an output file's directory cannot be

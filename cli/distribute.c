@@ -164,10 +164,10 @@ bool cli_dist_layout(dnic_arena *a, dnic_diag *d, const dnic_ir *ir, const dnic_
     for (int b = 0; b < nb; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
         imp[b] = blk->imports;
-        nimp[b] = blk->phase == DNIC_PHASE_PREDICT ? 0 : blk->nimports;
+        nimp[b] = !DNIC_PHASE_TRAINS(blk->phase) ? 0 : blk->nimports;
         exp[b] = blk->exports;
-        nexp[b] = blk->phase == DNIC_PHASE_PREDICT ? 0 : blk->nexports;
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        nexp[b] = !DNIC_PHASE_TRAINS(blk->phase) ? 0 : blk->nexports;
+        if (!DNIC_PHASE_TRAINS(blk->phase))
             continue;
         for (int k = 0; k < blk->nops; k++) {
             int r[12], w[12], nr, nw;

@@ -75,9 +75,15 @@ int dnic_compile(const dnic_options *opts)
     /* -c and --predict need only the widths the data block declares, not the data */
     unsigned check = o->action == DNIC_ACTION_OBJECT || o->action == DNIC_ACTION_PREDICT ? DNIC_CHECK_TEXT
                                                                                           : DNIC_CHECK_OPEN_DATA;
-    const dnic_model *m = ast ? dnic_check(a, &d, ast, check) : NULL;
+    dnic_model *m = ast ? dnic_check(a, &d, ast, check) : NULL;
     if (!overrides_ok || (m && check == DNIC_CHECK_OPEN_DATA && !cli_check_data_widths(&d, m)))
         m = NULL;
+    if (m && o->probe) { /* the PROBE block is built only when asked for */
+        if (cli_probe_check(&d, m))
+            m->train.probe = true;
+        else
+            m = NULL;
+    }
     dnic_ir *ir = NULL;
     if (m && o->replicas > 1) { /* data parallelism: the program of one replica */
         char why[512];

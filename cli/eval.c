@@ -82,7 +82,7 @@ static bool print_classes(dnic_diag *d, predictor *pr, const dnic_model *m, cons
     if (!ok) {
         dnic_error(d, (dnic_span){0}, "out of memory predicting %d rows", ds->n);
     } else {
-        dnic_program_predict(&pr->p, xpad, ds->x, y, ds->n);
+        dnic_program_predict_set(&pr->p, pr->p.ptrs, xpad, ds, y);
         bool softmax = cli_eval_kind(m) == DNIC_EVAL_SOFTMAX_CE;
         for (size_t i = 0; i < n; i++) {
             if (softmax) {
@@ -118,7 +118,7 @@ int dnic_eval(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_o
     dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng; /* the run's stream: built-in data is drawn first, as --run draws it */
     dnic_rng_seed(&rng, m->train.seed);
-    if (!cli_make_data(d, m, &rng, &ds, &test, &val))
+    if (!cli_make_data(d, m, &rng, &ds, &test, &val, o->no_cache ? NULL : cli_cache_dir(pr.a), NULL))
         goto out;
     const struct {
         const char *name;
@@ -239,7 +239,7 @@ int dnic_predict(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dni
         dnic_error(d, (dnic_span){0}, "out of memory predicting %d rows", ds.n);
         goto out;
     }
-    dnic_program_predict(&pr.p, xpad, ds.x, y, ds.n);
+    dnic_program_predict_set(&pr.p, pr.p.ptrs, xpad, &ds, y);
     char err[512];
     if (st) {
         dnic_st_tensor t = {"y_pred", ds.dtype, 2, {ds.n, w}, y};

@@ -21,6 +21,8 @@ static FILE *open_log(dnic_diag *d, const dnic_model *m, const char *path, int n
     fprintf(f, "iter,step,loss");
     for (int s = 0; s < nsg; s++)
         fprintf(f, ",%s.sg_loss", m->sgs[s].name);
+    if (m->train.probe)
+        cli_probe_log_header(f, m);
     fprintf(f, "%s%s,elapsed_s\n", val ? ",val_loss,val_accuracy" : "", test ? ",test_loss,test_accuracy" : "");
     return f;
 }
@@ -42,7 +44,7 @@ static bool close_log(dnic_diag *d, dnic_atomic_file *out, bool keep)
 bool cli_log_open(cli_log *l, dnic_diag *d, const dnic_model *m, int nsg, const char *log_csv, const char *plot_svg,
                   bool val, bool test)
 {
-    *l = (cli_log){.path = log_csv, .val = val, .test = test};
+    *l = (cli_log){.path = log_csv, .val = val, .test = test, .m = m};
     /* --plot draws from the log: a temporary one when no --log was asked for */
     if (plot_svg && !l->path) {
         strcpy(l->plot_tmp, "/tmp/dnic-plot-XXXXXX.csv");
@@ -65,6 +67,8 @@ void cli_log_row(cli_log *l, const dnic_report *r)
     fprintf(l->f, "%lld,%lld,%.17g", r->iter, r->step, r->loss);
     for (int s = 0; s < r->nsg; s++)
         fprintf(l->f, ",%.17g", r->sg_loss[s]);
+    if (r->probe)
+        cli_probe_log_row(l->f, l->m, r);
     if (l->val)
         fprintf(l->f, ",%.17g,%.17g", r->val_loss, r->val_accuracy);
     if (l->test)

@@ -222,9 +222,14 @@ static const cli_option options[] = {
      "cores)",
      OPT_PARSED, .parse = parse_threads, .bad = "--threads is a number from 1 to 64, not '%s'"},
     {"--no-cache", NULL, NULL, SEC_RUNNING,
-     "compile without the object cache (default: compiled code is\nkept in $DNIC_CACHE_DIR, else "
-     "$XDG_CACHE_HOME/dnic, else\n~/.cache/dnic, and reused when nothing changed)",
+     "compile without the object cache, and inflate gzip data files\nwithout the data cache (default: "
+     "compiled code and decoded\ndata are kept in $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic,\nelse "
+     "~/.cache/dnic, and reused when nothing changed)",
      OPT_TRUE, FIELD(no_cache)},
+    {"--probe", NULL, NULL, SEC_RUNNING,
+     "at every report, compare each SG module's prediction with the\ntrue gradient on the first batch "
+     "(cosine, norm ratio, synthetic\nlosses), in the report line, --log and --plot; changes no number",
+     OPT_TRUE, FIELD(probe), .needs = "--run"},
     {"--progress", NULL, NULL, SEC_RUNNING, "draw a progress line on stderr (default: when stderr is a\nterminal)",
      OPT_INT, FIELD(progress), .value = 1},
     {"--no-progress", NULL, NULL, SEC_RUNNING, "draw no progress line", OPT_INT, FIELD(progress), .value = 0},

@@ -44,16 +44,27 @@ bool cli_outputs_writable(dnic_diag *d, const dnic_options *o)
 
 bool cli_export_data(dnic_diag *d, const dnic_dataset *ds, const char *path)
 {
+    /* x as the model sees it: pixels kept as bytes are scaled here as a batch would be */
+    void *x = ds->x;
+    if (ds->x_bytes) {
+        x = malloc((size_t)ds->n * (size_t)ds->inputs * dnic_dtype_size(ds->dtype) + 1);
+        if (!x) {
+            dnic_error(d, (dnic_span){0}, "out of memory exporting %d rows", ds->n);
+            return false;
+        }
+        dnic_dataset_rows(ds, x, NULL, 0, ds->n);
+    }
     dnic_st_tensor t[2] = {
-        {"x", ds->dtype, 2, {ds->n, ds->inputs}, ds->x},
+        {"x", ds->dtype, 2, {ds->n, ds->inputs}, x},
         {"y", ds->dtype, 2, {ds->n, ds->labels}, ds->y},
     };
     char err[512];
-    if (dnic_st_write(path, t, 2, err, sizeof err) != DNIC_OK) {
+    bool ok = dnic_st_write(path, t, 2, err, sizeof err) == DNIC_OK;
+    if (!ok)
         dnic_error(d, (dnic_span){0}, "%s", err);
-        return false;
-    }
-    return true;
+    if (x != ds->x)
+        free(x);
+    return ok;
 }
 
 bool cli_save_predictions(dnic_diag *d, dnic_program *p, const dnic_dataset *ds, const char *path)
@@ -62,7 +73,7 @@ bool cli_save_predictions(dnic_diag *d, dnic_program *p, const dnic_dataset *ds,
     void *xpad = calloc((size_t)p->batch * (size_t)ds->inputs, es), *y = calloc((size_t)ds->n * out, es);
     bool ok = xpad && y;
     if (ok) {
-        dnic_program_predict(p, xpad, ds->x, y, ds->n);
+        dnic_program_predict_set(p, p->ptrs, xpad, ds, y);
         dnic_st_tensor t = {"y_pred", ds->dtype, 2, {ds->n, (int64_t)out}, y};
         char err[512];
         ok = dnic_st_write(path, &t, 1, err, sizeof err) == DNIC_OK;

@@ -277,9 +277,22 @@ typedef struct plot_series {
     int run, col, key; /* key: the SG module's marker, -1 outside the SG panel */
 } plot_series;
 
+/* Columns drawn together, one panel per suffix: the modules' synthetic losses, and --probe's
+ * measures of each module (the modules told apart by marker shapes). */
+static const struct {
+    const char *suffix, *title;
+} GROUPS[] = {
+    {".sg_loss", "synthetic gradient loss"},
+    {".probe_cos", "probe: cosine of the synthetic and the true gradient"},
+    {".probe_norm", "probe: |synthetic| / |true gradient|"},
+    {".probe_sg_boot", "probe: synthetic loss against the bootstrapped target"},
+    {".probe_sg_true", "probe: synthetic loss against the true gradient"},
+};
+enum { NGROUPS = sizeof GROUPS / sizeof GROUPS[0] };
+
 typedef struct plot_panel {
     const char *col; /* the column, or the first SG column for the SG panel */
-    bool sg;
+    int sg;          /* 1 + its index in GROUPS for a panel of a group of columns, else 0 */
     plot_series *s;
     int ns, scap;
     const char **keys; /* SG panel: the modules' column names */
@@ -592,12 +605,16 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
         linear_axis(&y, lo, hi);
 
     fputs("<g class=\"panel\" data-column=\"", o);
-    xml_str(o, p->sg ? "*.sg_loss" : p->col);
+    if (p->sg)
+        fputc('*', o);
+    xml_str(o, p->sg ? GROUPS[p->sg - 1].suffix : p->col);
     fputs("\">\n", o);
     /* title, with the SG modules' marker key on the right */
     fprintf(o, "<text x=\"%d\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\" fill=\"#222\">", ML, top + 18);
-    if (p->sg)
+    if (p->sg == 1)
         fputs(p->nkeys > 1 ? "synthetic gradient losses" : "synthetic gradient loss", o);
+    else if (p->sg)
+        fputs(GROUPS[p->sg - 1].title, o);
     else
         xml_str(o, p->col);
     if (y.log)
@@ -606,7 +623,7 @@ static void draw_panel(const plot_ctx *c, const plot_panel *p, double top, bool 
     if (p->sg) {
         double kx = W - MR;
         for (int k = p->nkeys - 1; k >= 0; k--) {
-            size_t len = strlen(p->keys[k]) - strlen(".sg_loss");
+            size_t len = strlen(p->keys[k]) - strlen(GROUPS[p->sg - 1].suffix);
             char tmp[64];
             snprintf(tmp, sizeof tmp, "%.*s", (int)(len < 60 ? len : 60), p->keys[k]);
             kx -= text_width(tmp);
@@ -726,9 +743,11 @@ static int build_panels(const plot_run *runs, int n, plot_panel **out, int *nall
             const char *name = runs[i].names[c];
             if (is_axis_column(name))
                 continue;
-            bool sg = ends_with(name, ".sg_loss");
+            int sg = 0;
+            for (int g = 0; g < NGROUPS && !sg; g++)
+                sg = ends_with(name, GROUPS[g].suffix) ? g + 1 : 0;
             int k = 0;
-            while (k < np && (sg ? !p[k].sg : p[k].sg || strcmp(p[k].col, name)))
+            while (k < np && (sg ? p[k].sg != sg : p[k].sg || strcmp(p[k].col, name)))
                 k++;
             if (k == np) {
                 p[np].col = name;

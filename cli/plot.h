@@ -8,7 +8,9 @@
  * are gaps) and writes one self-contained SVG chart, 900 px wide, to svg_path:
  *   - one panel per numeric column other than iter, step and elapsed_s, in order of first
  *     appearance, except that every `*.sg_loss` column shares one "synthetic gradient losses"
- *     panel (its modules told apart by marker shapes, with a key in the panel's title line);
+ *     panel (its modules told apart by marker shapes, with a key in the panel's title line),
+ *     and so do the columns of each --probe measure (`*.probe_cos`, `*.probe_norm`,
+ *     `*.probe_sg_boot`, `*.probe_sg_true`), a panel each;
  *   - x = step (the same range in every panel), y = the column, with nice round ticks, grid
  *     lines and tick labels; the y axis is logarithmic when the panel's values are all positive
  *     and span more than 2 decades;

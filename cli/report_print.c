@@ -1,6 +1,7 @@
 /* What a run prints on stdout: a report line per report in the seeds' format (Python 2's
  * float printing) and the closing summary of time, speed, compilation and schedule. */
 #include <math.h>
+#include <string.h>
 
 #include "cli.h"
 #include "codegen.h"
@@ -56,10 +57,20 @@ void cli_print_report(void *user, const dnic_report *sum)
         mean.sg_loss = sg;
     }
     const dnic_report *r = &mean;
+    /* train.warmup: the period in which the layers switched to synthetic gradients says so first */
+    long long first = sum->step - sum->examples / m->train.batch, w = m->train.warmup;
+    if (w > 0 && m->nsgs > 0 && first <= w && w < sum->step)
+        printf("# warm-up over: steps 1 to %lld learnt by backpropagation, the layers learn from synthetic "
+               "gradients from step %lld on\n", w, w + 1);
     dnic_format_py2(num, sizeof num, r->loss);
     printf("Iter:%lld Loss:%s", r->iter, num);
     if (r->nsg > 0) {
-        int shown = m->train.report_sg >= 0 ? m->train.report_sg : r->nsg - 1;
+        /* by default the gradient module nearest the loss (a synthetic input's loss is another thing) */
+        int shown = r->nsg - 1;
+        while (shown > 0 && m->sgs[shown].input)
+            shown--;
+        if (m->train.report_sg >= 0)
+            shown = m->train.report_sg;
         dnic_format_py2(num, sizeof num, r->sg_loss[shown]);
         printf(" Synthetic Loss:%s", num);
         if (m->train.report_sg < 0 && r->nsg > 1) {
@@ -75,6 +86,8 @@ void cli_print_report(void *user, const dnic_report *sum)
         printf(" Validation loss:%.6g accuracy:%.2f%%", r->val_loss, 100 * r->val_accuracy);
     if (r->has_test)
         printf(" Test loss:%.6g accuracy:%.2f%%", r->test_loss, 100 * r->test_accuracy);
+    if (r->probe)
+        cli_probe_print(stdout, m, r, m->report_sum);
     putchar('\n');
     fflush(stdout);
     cli_log_row(rp->log, r);
@@ -84,20 +97,34 @@ void cli_print_report(void *user, const dnic_report *sum)
 /* # seed_dni: 100000 steps in 1.234 s (81037 steps/s); compile 12.3 ms (...); <plan.why>, e.g.
  * "4.1e+05 flops per step are too few to pay for hand-offs: sequential".  "kernels on N threads"
  * only when some product was split over the pool (codegen.c splits only large ones). */
-void cli_print_summary(const dnic_model *m, const dnic_train_result *res, const dnic_jit_times *jt,
-                       const dnic_sched_plan *plan)
+void cli_print_summary(const dnic_model *m, const dnic_ir *ir, const dnic_train_result *res, const dnic_jit_times *jt,
+                       const cli_data_times *dt, const dnic_sched_plan *plan)
 {
-    char cached[64] = "", kernels[64] = "", resumed[64] = "";
+    char cached[64] = "", kernels[64] = "", resumed[64] = "", truegrad[96] = "", warm[96] = "", data[96];
+    snprintf(data, sizeof data, "; data %.1f ms (%.1f ms of CPU", dt->ms, dt->cpu_ms);
+    if (dt->cached > 0)
+        snprintf(data + strlen(data), sizeof data - strlen(data), "; %d file%s from the cache", dt->cached,
+                 dt->cached == 1 ? "" : "s");
+    snprintf(data + strlen(data), sizeof data - strlen(data), ")");
+    double truecost = dnic_ir_true_cost(ir, -1, NULL), total = 0;
+    for (int b = 0; b < ir->nblocks; b++)
+        total += !DNIC_PHASE_TRAINS(ir->blocks[b].phase) ? 0 : dnic_ir_block_cost(ir, b);
+    if (truecost > 0) /* target = true or mix past a later SG module */
+        snprintf(truegrad, sizeof truegrad, "; true gradients %.2g of the step's %.2g flops", truecost, total);
     if (res->steps_run != res->steps) /* resumed: the rate counts only this process's steps */
         snprintf(resumed, sizeof resumed, " (resumed after step %lld)", res->steps - res->steps_run);
+    /* the warm-up steps this process ran (a resumed run's first steps may have been them) */
+    long long done = res->steps - res->steps_run, w = (m->train.warmup < res->steps ? m->train.warmup : res->steps) - done;
+    if (m->train.warmup > 0 && m->nsgs > 0 && w > 0)
+        snprintf(warm, sizeof warm, " (the first %lld by backpropagation: warm-up)", w);
     if (dnic_parallel_threads() > 1 && dnic_parallel_splits() > 0)
         snprintf(kernels, sizeof kernels, "; kernels on %d threads", dnic_parallel_threads());
     if (jt->cached > 0)
         snprintf(cached, sizeof cached, "; %d of %d parts from the cache", jt->cached, jt->parts);
-    printf("# %s: %lld steps%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
-           "machine code %.1f ms of CPU%s)%s; %s\n",
-           m->name, res->steps_run, resumed, res->seconds,
+    printf("# %s: %lld steps%s%s in %.3f s (%.0f steps/s); compile %.1f ms (%d thread%s: IR %.1f, optimise %.1f, "
+           "machine code %.1f ms of CPU%s)%s%s%s; %s\n",
+           m->name, res->steps_run, warm, resumed, res->seconds,
            (double)res->steps_run / (res->seconds > 0 ? res->seconds : 1e-9),
            jt->total_ms, jt->threads, jt->threads == 1 ? "" : "s", jt->codegen_ms, jt->optimize_ms, jt->machine_ms,
-           cached, kernels, plan->why);
+           cached, data, kernels, truegrad, plan->why);
 }

@@ -3,6 +3,9 @@
  * parameters, as the seeds draw them), the scheduler, the files asked for and the summary. */
 #include <stdlib.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.h"
 #include "codegen.h"
@@ -44,6 +47,10 @@ dnic_program cli_describe_program(dnic_arena *a, const dnic_model *m, const dnic
         sg_acc[s] = ir->sg_acc_first + s;
     p.sg_acc = sg_acc;
     p.nsg = nsg;
+    p.probe = ir->probe;
+    p.stage_hold = ir->stage_hold;
+    for (int i = 0; ir->nstages > 1 && i < m->nlayers; i++)
+        p.unlocked |= m->layers[i].input_sg >= 0;
     dnic_block_desc *blocks = dnic_alloc(a, (size_t)(ir->nblocks > 0 ? ir->nblocks : 1) * sizeof *blocks);
     for (int b = 0; b < ir->nblocks; b++)
         blocks[b] = (dnic_block_desc){ir->blocks[b].name, ir->blocks[b].stage, ir->blocks[b].phase, NULL,
@@ -75,6 +82,8 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .threads = o->threads,
         .shuffle = m->train.shuffle,
         .seed = m->train.seed,
+        .update_prob = m->train.update_prob,
+        .warmup = m->train.warmup,
         .test = test->n > 0 ? test : NULL,
         .validation = val->n > 0 ? val : NULL,
         .eval = cli_eval_kind(m),
@@ -87,6 +96,7 @@ static dnic_train_opts train_options(const dnic_model *m, const dnic_ir *ir, con
         .interrupt_at = getenv("DNIC_TEST_INTERRUPT_AT") ? atoll(getenv("DNIC_TEST_INTERRUPT_AT")) : 0,
         .save_best = o->save_best ? o->save_best : m->train.keep_best,
         .patience = m->train.patience,
+        .probe = ir->probe != NULL,
     };
 }
 
@@ -152,6 +162,19 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
                    "(or a multiple of %d, for several ranks a replica)", ir->replicas, ir->replicas, ir->replicas);
         return DNIC_EXIT_USER;
     }
+    bool unlocked = false;
+    for (int i = 0; ir->nstages > 1 && i < m->nlayers; i++)
+        unlocked |= m->layers[i].input_sg >= 0;
+    if (mpi && unlocked) {
+        dnic_error(d, (dnic_span){0}, "a synthetic input (sg NAME.input) lets a stage run before the one it reads: "
+                   "dnic runs it on threads, not over MPI ranks (--schedule mpi)");
+        return DNIC_EXIT_USER;
+    }
+    if (mpi && ir->nstages > 1 && m->train.warmup > 0) {
+        dnic_error(d, (dnic_span){0}, "train.warmup backpropagates through every stage in one process: it does not run "
+                   "over MPI ranks (--schedule mpi); run it with threads, or without warmup");
+        return DNIC_EXIT_USER;
+    }
     /* only rank 0 writes files, draws progress and reports; the others train their stages */
     dnic_options quiet = *opts;
     if (mpi && cli_mpi_rank() > 0) {
@@ -176,13 +199,29 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
     volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
     dnic_jit_times jt = {0};
-    dnic_jit *jit = dnic_jit_compile(ir, &p, NULL, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
+    /* the predict block is compiled only for a run that scores a test or validation set or
+     * writes predictions (about a fifth of a model's code); -S and --emit-llvm show every block */
+    bool *only = NULL;
+    if (o->action == DNIC_ACTION_RUN && !o->emit_llvm && !o->emit_asm && !m->data.test_x && !m->data.test_examples &&
+        !(m->data.validation > 0) &&
+        !o->save_predictions) {
+        only = dnic_alloc(a, (size_t)ir->nblocks + 1);
+        for (int b = 0; b < ir->nblocks; b++)
+            only[b] = ir->blocks[b].phase != DNIC_PHASE_PREDICT;
+    }
+    dnic_jit *jit = dnic_jit_compile(ir, &p, only, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
     if (!jit || o->action != DNIC_ACTION_RUN) {
         dnic_jit_free(jit);
         dnic_arena_free(a);
         free(settings);
         return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
     }
+#ifdef __GLIBC__
+    /* the compiler's memory, freed, goes back to the system before the data set arrives (the
+     * compile threads' malloc arenas keep it otherwise): the run's peak RSS is then the
+     * larger of the two, not their sum */
+    malloc_trim(0);
+#endif
     int rc = DNIC_EXIT_USER;
     dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng;
@@ -191,7 +230,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
         goto out;
     }
-    if (!cli_make_data(d, m, &rng, &ds, &test, &val))
+    cli_data_times dt = {0};
+    if (!cli_make_data(d, m, &rng, &ds, &test, &val, o->no_cache ? NULL : cli_cache_dir(a), &dt))
         goto out;
     dnic_program_init_params(&p, &rng);
     char err[512];
@@ -269,7 +309,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (o->save_predictions)
             fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
     } else {
-        cli_print_summary(m, &res, &jt, &plan);
+        cli_print_summary(m, ir, &res, &jt, &dt, &plan);
     }
 out:
     free(settings);

@@ -9,7 +9,8 @@
 
 /* The row an IR buffer belongs to, by its name ("h1.weight" -> layer h1, "h1.sg.pred" -> h1's
  * SG module, "h.state.h2.sg.pred" -> the module at h's truncation boundaries, "loss.error" ->
- * the loss): 3i for layer i, 3i+1 for its SG module, 3i+2 for its boundaries' module, 3n for
+ * the loss): 3i for layer i, 3i+1 for its SG module, 3i+2 for its boundaries' module or its
+ * synthetic input's (a dense layer has no boundaries, an rnn no synthetic input), 3n for
  * the loss, 3n+1 for anything else.  The longest layer name that prefixes it wins. */
 static int row_of(const dnic_model *m, const char *name)
 {
@@ -23,7 +24,9 @@ static int row_of(const dnic_model *m, const char *name)
         }
     }
     if (best >= 0)
-        return 3 * best + (!strncmp(name + blen, ".sg.", 4) ? 1 : !strncmp(name + blen, ".state.", 7) ? 2 : 0);
+        return 3 * best + (!strncmp(name + blen, ".sg.", 4)                                            ? 1
+                           : !strncmp(name + blen, ".state.", 7) || !strncmp(name + blen, ".input.", 7) ? 2
+                                                                                                        : 0);
     return !strncmp(name, "loss.", 5) ? 3 * n : 3 * n + 1;
 }
 
@@ -45,7 +48,7 @@ static double step_flops(const dnic_ir *ir, double *flops)
     double total = 0;
     for (int b = 0; b < ir->nblocks; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        if (!DNIC_PHASE_TRAINS(blk->phase))
             continue;
         for (int i = 0; i < blk->nops; i++) {
             double f = dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
@@ -87,7 +90,7 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
         printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", l->name, l->kind->name, l->out, params[3 * i], flops[3 * i],
                stage);
         for (int k = 1; dni && k <= 2; k++) {
-            int s = k == 1 ? l->sg : l->state_sg;
+            int s = k == 1 ? l->sg : l->state_sg >= 0 ? l->state_sg : l->input_sg;
             if (s < 0)
                 continue;
             const dnic_sg *sg = &m->sgs[s];
@@ -98,7 +101,7 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
                 at += snprintf(kind + at, sizeof kind - (size_t)at, "%s%s", p ? "+" : "", dnic_sg_part_name(sg->parts[p]));
             if (at < (int)sizeof kind)
                 snprintf(kind + at, sizeof kind - (size_t)at, ")");
-            int width = k == 2 ? l->kind->state_width(l) : l->out; /* what it predicts */
+            int width = sg->input ? m->layers[l->src[0]].out : k == 2 ? l->kind->state_width(l) : l->out;
             printf("  %-16s %-24s %7d %11lld %11.3g %6d\n", name, kind, width, params[3 * i + k], flops[3 * i + k],
                    stage);
         }
@@ -109,6 +112,16 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
         printf("  %-16s %-24s %7s %11lld %11.3g %6s\n", "other", "", "", params[3 * n + 1], flops[3 * n + 1], "");
     printf("  total: %lld parameters, %.3g flops per step (%s, batch %d)\n", nparams, total, dni ? "dni" : "backprop",
            ir->batch);
+    double copies, truecost = dni ? dnic_ir_true_cost(ir, -1, &copies) : 0;
+    if (truecost > 0) { /* target = true or mix past a later SG module: counted in its row above */
+        printf("  true gradients: %.3g flops per step (", truecost);
+        for (int s = 0, k = 0; s < m->nsgs; s++) {
+            double f = dnic_ir_true_cost(ir, s, NULL);
+            if (f > 0)
+                printf("%s%s.sg %.3g", k++ ? ", " : "", m->sgs[s].name, f);
+        }
+        printf(": the later layers' backward pass, updating nothing), %.3g weights copied for it per step\n", copies);
+    }
     if (dni) {
         /* the same model trained by backprop: its IR built once more, stages and SG modules unused */
         dnic_model bm = *m;

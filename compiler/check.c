@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "copytask.h"
 #include "layers.h"
 
 struct dnic_checker {
@@ -248,7 +249,8 @@ static const char *synonym(const char *name, const char *const *keys, int n)
 static const char *const TRAIN_KEYS[] = {"mode", "batch", "lr", "epochs", "steps", "report_every", "seed",
                                          "dtype", "optimizer", "backward_message", "report_sg", "lag",
                                          "momentum", "beta1", "beta2", "eps", "shuffle", "patience", "keep_best", "grad",
-                                         "unroll"};
+                                         "unroll",
+                                         "update_prob", "warmup"};
 enum { NTRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
 static const char *const DATA_KEYS[] = {"bits", "examples", "seed", "inputs", "labels", "validation",
                                         "train_images", "train_labels", "test_images", "test_labels",
@@ -411,7 +413,8 @@ static bool get_init(checker *c, const dnic_setting *s, dnic_init *out)
 
 /* ---- declarations ------------------------------------------------------------------------- */
 
-static const char *const DATA_KINDS[] = {"binary_addition", "idx", "csv"};
+static const char *const DATA_KINDS[] = {"binary_addition", "idx", "csv", "copy", "repeat_copy"};
+enum { NDATA_KINDS = sizeof DATA_KINDS / sizeof DATA_KINDS[0] };
 
 /* A data path as the run will open it: a relative path written in the model file is relative
  * to the model file's directory (so a model and its data move together); one typed in --set
@@ -479,19 +482,58 @@ static void check_classes(checker *c, const dnic_setting *s, dnic_data_spec *ds)
         dnic_error(c->d, oh->value->span, "one_hot = %g, but classes lists %d classes", oh->value->num, ds->nclasses);
 }
 
+/* "copy with bits = 8, length = 5" (for messages) */
+static const char *copy_desc(checker *c, const dnic_data_spec *ds)
+{
+    if (ds->kind == DNIC_DATA_COPY)
+        return dnic_sprintf(c->a, "copy with bits = %d, length = %d", ds->bits, ds->length);
+    return dnic_sprintf(c->a, "repeat_copy with bits = %d, length = %d, repeats = %d", ds->bits, ds->length,
+                        ds->repeats);
+}
+
+/* data copy / data repeat_copy: the generated sequence tasks (runtime/copytask.c).  They always
+ * have their own random stream (seed, default 1), so the weights draw the same numbers with
+ * any data. */
+static void check_copy(checker *c, const dnic_decl *d, dnic_data_spec *ds)
+{
+    bool rep = ds->kind == DNIC_DATA_REPEAT_COPY;
+    const char *what = rep ? "data repeat_copy" : "data copy";
+    static const char *const keys[] = {"bits", "length", "examples", "test_examples", "seed", "inputs", "labels",
+                                       "validation", "repeats"};
+    check_keys(c, d, keys, rep ? 9 : 8, what);
+    const dnic_setting *s;
+    if ((s = require(c, d, "bits", what)))
+        get_int32(c, s, 1, 64, &ds->bits);
+    if ((s = require(c, d, "length", what)))
+        get_int32(c, s, 1, 1000, &ds->length);
+    if (rep && (s = require(c, d, "repeats", what)))
+        get_int32(c, s, 1, 100, &ds->repeats);
+    if ((s = require(c, d, "examples", what)))
+        get_int32(c, s, 1, 10000000, &ds->examples);
+    if ((s = find(d, "test_examples")))
+        get_int32(c, s, 1, 10000000, &ds->test_examples);
+    ds->has_seed = true;
+    ds->seed = 1;
+    long long v;
+    if ((s = find(d, "seed")) && get_int(c, s, 0, 4294967295LL, &v))
+        ds->seed = (uint32_t)v;
+    if (rep && !ds->repeats)
+        ds->length = 0; /* unknown: no width is blamed on it */
+}
+
 static void check_data(checker *c, const dnic_decl *d)
 {
     dnic_data_spec *ds = &c->m->data;
     ds->span = d->span;
     ds->scale = 1;
     int kind = -1;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NDATA_KINDS; i++)
         if (strcmp(d->name, DATA_KINDS[i]) == 0)
             kind = i;
     if (kind < 0) {
         dnic_error(c->d, d->name_span, "unknown data source '%s'", d->name);
-        suggest(c, d->name_span, d->name, DATA_KINDS, 3);
-        dnic_note(c->d, NOSPAN, "data sources are binary_addition, idx and csv");
+        suggest(c, d->name_span, d->name, DATA_KINDS, NDATA_KINDS);
+        dnic_note(c->d, NOSPAN, "data sources are binary_addition, idx, csv, copy and repeat_copy");
         return;
     }
     ds->kind = (dnic_data_kind)kind;
@@ -510,6 +552,8 @@ static void check_data(checker *c, const dnic_decl *d)
                 ds->seed = (uint32_t)v;
             }
         }
+    } else if (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) {
+        check_copy(c, d, ds);
     } else if (ds->kind == DNIC_DATA_IDX) {
         static const char *const keys[] = {"train_images", "train_labels", "test_images", "test_labels",
                                            "scale", "one_hot", "inputs", "labels", "limit", "test_limit",
@@ -544,7 +588,8 @@ static void check_data(checker *c, const dnic_decl *d)
                 get_int32(c, s, 0, 1000000, &ds->label_index);
         }
     }
-    if (ds->kind != DNIC_DATA_BINADD) { /* binary_addition has neither: check_keys said so */
+    bool generated = ds->kind == DNIC_DATA_BINADD || ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY;
+    if (!generated) { /* the generators have none of these: check_keys said so */
         if ((s = find(d, "scale")))
             get_real(c, s, 0, true, 1e30, &ds->scale);
         if ((s = find(d, "one_hot")))
@@ -557,11 +602,18 @@ static void check_data(checker *c, const dnic_decl *d)
             !find(d, ds->kind == DNIC_DATA_IDX ? "test_images" : "test"))
             dnic_error(c->d, s->key_span, "test_limit limits the test set, but data %s has none", d->name);
     }
-    if ((s = find(d, "validation")) && get_real(c, s, 0, true, 0.9, &ds->validation) && ds->kind == DNIC_DATA_BINADD &&
+    if ((s = find(d, "validation")) && get_real(c, s, 0, true, 0.9, &ds->validation) && generated &&
         ds->examples && (int)(ds->examples * ds->validation) < 1)
         dnic_error(c->d, s->value->span, "validation = %g holds out no example of %d", ds->validation, ds->examples);
-    const dnic_setting *in = require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
-    const dnic_setting *lab = require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
+    /* the copy tasks' widths follow from their settings: given, they are checked */
+    bool copy = ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY;
+    dnic_copy_shape cs;
+    if (copy && ds->length && dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0) {
+        ds->inputs = cs.steps * cs.step_inputs;
+        ds->labels = cs.outputs * cs.step_labels;
+    }
+    const dnic_setting *in = copy ? find(d, "inputs") : require(c, d, "inputs", dnic_sprintf(c->a, "data %s", d->name));
+    const dnic_setting *lab = copy ? find(d, "labels") : require(c, d, "labels", dnic_sprintf(c->a, "data %s", d->name));
     if (in)
         ds->inputs_span = in->value->span;
     if (in && get_int32(c, in, 1, 1 << 24, &ds->inputs) && ds->kind == DNIC_DATA_BINADD && ds->bits &&
@@ -570,7 +622,20 @@ static void check_data(checker *c, const dnic_decl *d)
                    ds->inputs, ds->bits, 2 * ds->bits);
         ds->inputs = 0; /* unknown: the layers are not blamed for it too */
     }
-    if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels)) {
+    if (in && ds->inputs && (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) && ds->length &&
+        dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0 && ds->inputs != cs.steps * cs.step_inputs) {
+        dnic_error(c->d, in->value->span, "inputs = %d, but %s gives %d steps of %d inputs: inputs = %d", ds->inputs,
+                   copy_desc(c, ds), cs.steps, cs.step_inputs, cs.steps * cs.step_inputs);
+        ds->inputs = 0;
+    }
+    if (lab && get_int32(c, lab, 1, 1 << 24, &ds->labels) && ds->labels &&
+        (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) && ds->length &&
+        dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0 && ds->labels != cs.outputs * cs.step_labels) {
+        dnic_error(c->d, lab->value->span, "labels = %d, but %s labels its last %d steps with %d each: labels = %d",
+                   ds->labels, copy_desc(c, ds), cs.outputs, cs.step_labels, cs.outputs * cs.step_labels);
+        ds->labels = 0;
+    }
+    if (lab && ds->labels) {
         if (ds->kind == DNIC_DATA_BINADD && ds->bits && ds->labels != ds->bits) {
             dnic_error(c->d, lab->value->span, "labels = %d, but binary_addition with bits = %d gives %d labels",
                        ds->labels, ds->bits, ds->bits);
@@ -613,6 +678,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->span = d->name_span;
     l->sg = -1;
     l->state_sg = -1;
+    l->input_sg = -1;
     l->act = DNIC_ACT_LINEAR;
     l->nsrc = 0;
     l->trainable = true;
@@ -756,30 +822,49 @@ static bool sg_parts(checker *c, dnic_sg *sg, const dnic_expr *e, const dnic_exp
     return false;
 }
 
-/* sg LAYER { input form hidden activation init bias_init lr target } */
-static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, bool *target_true)
+/* sg LAYER { ... scale clip head }: what the layer receives from the module's output */
+static void check_sg_head(checker *c, const dnic_decl *d, dnic_sg *sg)
+{
+    static const char *const heads[] = {"linear", "sigmoid"};
+    const dnic_setting *s;
+    if ((s = find(d, "scale")))
+        get_real(c, s, 0, true, 1e6, &sg->scale);
+    if ((s = find(d, "clip")))
+        get_real(c, s, 0, true, 1e30, &sg->clip);
+    if ((s = find(d, "head"))) {
+        sg->head_sigmoid = get_enum(c, s, heads, 2) == 1;
+        sg->head_span = s->value->span;
+    }
+}
+
+/* sg LAYER { input form hidden activation init bias_init lr target lambda hidden_init bias scale clip head } */
+static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers)
 {
     static const char *const keys[] = {"input", "form", "hidden", "activation", "init", "bias_init", "lr", "target",
-                                       "hidden_init", "bias"};
+                                       "hidden_init", "bias", "lambda",
+                                       "scale", "clip", "head"};
     sg->name = d->name;
     sg->span = d->name_span;
     /* sg NAME.state: the module at a recurrent layer's truncation boundaries */
     const char *dot = strchr(d->name, '.');
     const char *lname = dot ? dnic_strndup(c->a, d->name, (size_t)(dot - d->name)) : d->name;
-    sg->state = dot != NULL;
-    if (dot && strcmp(dot + 1, "state") != 0) {
+    sg->state = dot && strcmp(dot + 1, "state") == 0;
+    sg->input = dot && strcmp(dot + 1, "input") == 0;
+    if (dot && !sg->state && !sg->input) {
         dnic_span sp = d->name_span;
         sp.col += (int)(dot - d->name) + 1;
-        dnic_error(c->d, sp, "'%s' is not a part of a layer an SG module can attach to: write sg %s or sg %s.state",
-                   dot + 1, lname, lname);
+        dnic_error(c->d, sp,
+                   "'%s' is not a part of a layer an SG module can attach to: write sg %s, sg %s.state or sg %s.input",
+                   dot + 1, lname, lname, lname);
     }
     /* an unknown part is reported alone: the module attaches to nothing */
-    sg->layer = dot && strcmp(dot + 1, "state") != 0 ? -2 : layer_index(c->m, nlayers, lname);
+    sg->layer = dot && !sg->state && !sg->input ? -2 : layer_index(c->m, nlayers, lname);
     sg->bias = true;
     sg->hidden_act = DNIC_ACT_RELU;
     sg->w_init = sg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
     sg->hidden_init = (dnic_init){DNIC_INIT_HE_UNIFORM, 1, 0};
     sg->lr = -1;
+    sg->scale = 1;
     if (sg->layer == -1) {
         dnic_span sp = d->name_span;
         sp.end_col = sp.col + (int)strlen(lname);
@@ -788,7 +873,15 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     int unknown = check_keys(c, d, keys, (int)(sizeof keys / sizeof keys[0]), dnic_sprintf(c->a, "sg '%s'", d->name));
     const dnic_setting *s;
-    if ((s = find(d, "input")))
+    /* a synthetic input reads the model's input and predicts, so the gradient's settings are not its */
+    static const char *const not_input[] = {"input", "target", "scale", "clip", "head"};
+    for (int k = 0; sg->input && k < 5; k++)
+        if ((s = find(d, not_input[k])))
+            dnic_error(c->d, s->key_span, "'%s' is not a setting of sg %s, which predicts the layer's input from the "
+                       "model's input", not_input[k], d->name);
+    if (sg->input)
+        sg->parts[sg->nparts++] = DNIC_SG_INPUT;
+    else if ((s = find(d, "input")))
         sg_parts(c, sg, s->value, s->value, 0);
     else
         sg->parts[sg->nparts++] = DNIC_SG_OUTPUT;
@@ -839,9 +932,22 @@ static void check_sg(checker *c, const dnic_decl *d, dnic_sg *sg, int nlayers, b
     }
     if ((s = find(d, "lr")))
         get_real(c, s, 0, true, 1e6, &sg->lr);
-    static const char *const targets[] = {"bootstrap", "true"};
-    if ((s = find(d, "target")))
-        *target_true = get_enum(c, s, targets, 2) == 1;
+    if (sg->input)
+        return;
+    check_sg_head(c, d, sg);
+    static const char *const targets[] = {"bootstrap", "true", "mix"};
+    const dnic_setting *t = find(d, "target");
+    int target = t ? get_enum(c, t, targets, 3) : DNIC_TARGET_BOOTSTRAP;
+    sg->target = target < 0 ? DNIC_TARGET_BOOTSTRAP : (dnic_sg_target)target;
+    sg->lambda = sg->target == DNIC_TARGET_TRUE ? 1 : 0;
+    if ((s = find(d, "lambda"))) {
+        if (target == DNIC_TARGET_MIX)
+            get_real(c, s, 0, false, 1, &sg->lambda);
+        else if (target >= 0)
+            dnic_error(c->d, s->key_span, "'lambda' is a setting of target = mix");
+    } else if (target == DNIC_TARGET_MIX) {
+        dnic_error(c->d, t->value->span, "target = mix needs 'lambda', the true gradient's weight, e.g. lambda = 0.5");
+    }
 }
 
 static void check_loss(checker *c, const dnic_decl *d, const char **out_name, dnic_span *out_span)
@@ -986,6 +1092,11 @@ static void check_train(checker *c, const dnic_decl *d, const char **report_sg, 
     }
     if ((s = find(d, "unroll")))
         get_int32(c, s, 1, 4096, &t->unroll);
+    if ((s = find(d, "warmup")))
+        get_int(c, s, 1, 1LL << 40, &t->warmup);
+    t->update_prob = -1;
+    if ((s = find(d, "update_prob")) && get_real(c, s, 0, false, 1, &t->update_prob) == false)
+        t->update_prob = -1;
     static const char *const grads[] = {"sum", "mean"};
     if ((s = find(d, "grad"))) {
         int v = get_enum(c, s, grads, 2);
@@ -1136,6 +1247,73 @@ static dnic_span layer_span(checker *c, const dnic_layer *l, const char *key)
     if (!key && d->call->args.n > 0 && l->kind && l->kind->extra_args)
         return dnic_decl_arg_span(d, d->call->args.n - 1);
     return l->span;
+}
+
+/* A recurrent layer's outputs = N (N > 1): not on the output layer (the loss would hand it
+ * each step's delta, which the recurrence's gradient must join before the activation).  When
+ * they reach back past its last truncation chunk, the per-step layers after it run chunk by
+ * chunk with it (cfg->chunked; check_chain checks them). */
+static void check_outputs(checker *c, const dnic_model *m, const dnic_layer *l, bool is_out)
+{
+    if (!l->kind->state_width || ((const dnic_rnn_cfg *)l->cfg)->outputs == 1)
+        return;
+    dnic_rnn_cfg *cfg = l->cfg;
+    if (is_out) {
+        dnic_error(c->d, layer_span(c, l, "outputs"), "the output layer '%s' cannot output %d states: put a dense "
+                   "layer with steps = %d after it, e.g. dense(%s, %d) { steps = %d }", l->name, cfg->outputs,
+                   cfg->outputs, l->name, m->data.labels > 0 && m->data.labels % cfg->outputs == 0
+                   ? m->data.labels / cfg->outputs : 1, cfg->outputs);
+        return;
+    }
+    int T = cfg->unroll ? cfg->unroll : m->train.unroll ? m->train.unroll : cfg->steps;
+    T = T < cfg->steps ? T : cfg->steps;
+    int last = cfg->steps - (cfg->steps + T - 1) / T * T + T;
+    cfg->chunked = cfg->outputs > last;
+}
+
+/* A layer whose outputs span its truncation chunks: what reads it is a chain of per-step
+ * layers down to the output layer, each with steps = its outputs and read by the next alone,
+ * none with an SG module in dni mode (they learn chunk by chunk from the loss), and it has no
+ * SG module on its output either. */
+static void check_chain(checker *c, const dnic_model *m, int r)
+{
+    const dnic_layer *l = &m->layers[r];
+    const dnic_rnn_cfg *cfg = l->cfg;
+    bool dni = m->train.mode == DNIC_MODE_DNI;
+    if (dni && l->sg >= 0) {
+        dnic_error(c->d, m->sgs[l->sg].span, "sg %s: the outputs of '%s' span its truncation chunks, and the layers "
+                   "after it learn from them chunk by chunk: a module on its output has no place; sg %s.state "
+                   "predicts at the chunks' boundaries", l->name, l->name, l->name);
+        return;
+    }
+    for (int cur = r; cur != m->out;) {
+        int next = -1;
+        for (int j = 0; j < m->nlayers; j++)
+            for (int k = 0; k < m->layers[j].nsrc; k++) {
+                if (m->layers[j].src[k] != cur)
+                    continue;
+                const dnic_layer *rd = &m->layers[j];
+                const dnic_dense_cfg *dc = rd->kind->forward_range ? rd->cfg : NULL;
+                if (next >= 0 || rd->nsrc != 1 || !dc || dc->steps != cfg->outputs) {
+                    dnic_error(c->d, layer_span(c, rd, NULL), "layer '%s' reads '%s', but the %d outputs of '%s' "
+                               "span its truncation chunks: only one dense layer with steps = %d may read it, and "
+                               "one such layer each, down to the output layer", rd->name, m->layers[cur].name,
+                               cfg->outputs, l->name, cfg->outputs);
+                    dnic_note(c->d, NOSPAN, "or choose an unroll whose last chunk holds all %d output steps "
+                              "(unroll = steps does)", cfg->outputs);
+                    return;
+                }
+                if (dni && rd->sg >= 0) {
+                    dnic_error(c->d, m->sgs[rd->sg].span, "sg %s: '%s' learns chunk by chunk with '%s', whose outputs "
+                               "span its truncation chunks: it takes no SG module", rd->name, rd->name, l->name);
+                    return;
+                }
+                next = j;
+            }
+        if (next < 0) /* unused: reported as such */
+            return;
+        cur = next;
+    }
 }
 
 static const dnic_decl *unique(checker *c, dnic_decl_kind k)
@@ -1560,6 +1738,8 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                 dnic_error(d, layer_span(c, l, "activation"), "softmax is for a dense output layer, not %s", l->kind->name);
             }
         }
+        for (int i = 0; i < n; i++)
+            check_outputs(c, m, &m->layers[i], i == out);
         dnic_layer *o = &m->layers[out];
         if (o->act == DNIC_ACT_SOFTMAX && o->out == 1) /* its output is always 1: nothing to learn */
             dnic_error(d, layer_span(c, o, "activation"), "softmax needs at least 2 units, but layer '%s' is 1 wide; use sigmoid",
@@ -1589,7 +1769,6 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
         ns += ((dnic_decl *)c->decls.v[i])->kind == DECL_SG;
     dnic_sg *sgs = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgs);
     const dnic_decl **sgdecl = dnic_alloc(a, (size_t)(ns + 1) * sizeof *sgdecl);
-    bool *target_true = dnic_alloc(a, (size_t)(ns + 1) * sizeof *target_true);
     int k = 0;
     for (int i = 0; i < c->decls.n; i++) {
         const dnic_decl *dd = c->decls.v[i];
@@ -1605,7 +1784,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
         if (dup)
             continue;
         sgdecl[k] = dd;
-        check_sg(c, dd, &sgs[k], n, &target_true[k]);
+        check_sg(c, dd, &sgs[k], n);
         k++;
     }
     if (resolved) {
@@ -1633,15 +1812,41 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                         dnic_note(d, NOSPAN, "set unroll (train.unroll or the layer's) shorter than its steps");
                         continue;
                     }
-                    if (target_true[j])
+                    if (sg->target != DNIC_TARGET_BOOTSTRAP)
                         dnic_error(d, find(sgdecl[j], "target")->value->span,
-                                   "target = true is not known at a truncation boundary: the later chunks have not "
-                                   "run; sg %s learns from a bootstrapped target", sg->name);
+                                   "target = %s is not known at a truncation boundary: the later chunks have not "
+                                   "run; sg %s learns from a bootstrapped target",
+                                   sg->target == DNIC_TARGET_TRUE ? "true" : "mix", sg->name);
                     if (sg->lr < 0)
                         sg->lr = m->train.lr;
                     for (int p = 0; p < sg->nparts; p++)
                         sg->in_width += dnic_sg_part_width(m, sg, sg->parts[p]);
                     m->layers[li].state_sg = m->nsgs++;
+                    continue;
+                }
+                if (sg->input) { /* a synthetic input: the layer's one source, predicted from x */
+                    const dnic_layer *l = &m->layers[li];
+                    int src = l->nsrc == 1 ? l->src[0] : -1;
+                    if (strcmp(l->kind->name, "dense") != 0) {
+                        dnic_error(d, sg->span, "sg %s needs a dense layer: '%s' is a %s layer", sg->name, l->name,
+                                   l->kind->name);
+                        continue;
+                    }
+                    if (src < 0) {
+                        dnic_error(d, sg->span, "sg %s would predict the model's input, which '%s' reads as it is: a "
+                                   "synthetic input stands in for another layer's output", sg->name, l->name);
+                        continue;
+                    }
+                    if (m->train.mode == DNIC_MODE_DNI && m->layers[src].sg < 0) {
+                        dnic_error(d, sg->span, "sg %s lets '%s' run before '%s' has, but they are in one stage: '%s' "
+                                   "must end its stage (sg %s)", sg->name, l->name, m->layers[src].name,
+                                   m->layers[src].name, m->layers[src].name);
+                        continue;
+                    }
+                    if (sg->lr < 0)
+                        sg->lr = m->train.lr;
+                    sg->in_width = dnic_sg_part_width(m, sg, DNIC_SG_INPUT);
+                    m->layers[li].input_sg = m->nsgs++;
                     continue;
                 }
                 if (li == out) {
@@ -1656,28 +1861,48 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                 m->layers[li].sg = m->nsgs++;
             }
         for (int s = 0; s < m->nsgs; s++) {
+            /* a sigmoid head predicts sigmoid(a) - y: the module is as wide as the labels */
+            const dnic_sg *sg = &m->sgs[s];
+            int w = dnic_sg_part_width(m, sg, DNIC_SG_OUTPUT);
+            if (sg->head_sigmoid && m->data.labels > 0 && w != m->data.labels)
+                dnic_error(d, sg->head_span, "head = sigmoid predicts sigmoid(a) - labels, so sg %s must be as wide "
+                           "as the labels (%d), not %d", sg->name, m->data.labels, w);
+        }
+        for (int s = 0; s < m->nsgs; s++) {
             int j = 0;
             while (strcmp(sgdecl[j]->name, m->sgs[s].name) != 0)
                 j++;
-            if (!target_true[j] || m->train.mode != DNIC_MODE_DNI || m->sgs[s].state)
+            if (m->sgs[s].target == DNIC_TARGET_BOOTSTRAP || m->train.mode != DNIC_MODE_DNI || m->sgs[s].state)
                 continue;
-            /* the true gradient exists without backprop only next to the loss: it stops at the
-             * first layer after this one with an SG module (backprop mode ignores SG modules) */
-            int li = m->sgs[s].layer, stop = -1;
-            bool down[n];
+            /* the true gradient is backpropagated through the layers after this one that a later
+             * SG module cuts off from the loss (ir_build.c); a recurrent layer's backward pass
+             * updates its weights chunk by chunk, so no true gradient goes through one */
+            int li = m->sgs[s].layer, bad = -1;
+            bool down[n], cut[n];
             for (int i = 0; i < n; i++) {
                 down[i] = false;
                 for (int q = 0; q < m->layers[i].nsrc; q++)
                     down[i] |= m->layers[i].src[q] == li || (m->layers[i].src[q] >= 0 && down[m->layers[i].src[q]]);
-                if (down[i] && m->layers[i].sg >= 0 && stop < 0)
-                    stop = i;
             }
-            if (stop >= 0)
+            for (int i = n - 1; i >= 0; i--) { /* cut: an SG module at it or after it */
+                cut[i] = m->layers[i].sg >= 0;
+                for (int q = i + 1; q < n; q++)
+                    for (int r = 0; r < m->layers[q].nsrc; r++)
+                        cut[i] |= m->layers[q].src[r] == i && cut[q];
+            }
+            for (int i = 0; i < n && bad < 0; i++)
+                if (down[i] && cut[i] && m->layers[i].kind->boundaries)
+                    bad = i;
+            if (bad >= 0)
                 dnic_error(d, find(sgdecl[j], "target")->value->span,
-                           "target = true needs the true gradient at '%s', but the loss's gradient stops at '%s', "
-                           "which has an SG module; use target = bootstrap",
-                           m->sgs[s].name, m->layers[stop].name);
+                           "target = %s needs the true gradient at '%s' through layer '%s', an %s layer: dnic "
+                           "backpropagates a true gradient past an SG module only through dense, add and concat layers",
+                           m->sgs[s].target == DNIC_TARGET_TRUE ? "true" : "mix", m->sgs[s].name, m->layers[bad].name,
+                           m->layers[bad].kind->name);
         }
+        for (int i = 0; i < n; i++)
+            if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked)
+                check_chain(c, m, i);
         if (m->train.mode == DNIC_MODE_DNI && m->nsgs > DNIC_MAX_SGS)
             dnic_error(d, m->sgs[DNIC_MAX_SGS].span, "a model has at most %d SG modules (the scheduler runs %d stages); "
                        "this is the %dth", DNIC_MAX_SGS, DNIC_MAX_SGS + 1, DNIC_MAX_SGS + 1);
@@ -1700,6 +1925,22 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
     }
 
     /* cross checks on the training settings */
+    const dnic_setting *ws = c->train && m->train.warmup > 0 ? find(c->train, "warmup") : NULL;
+    if (ws && resolved && (m->train.mode != DNIC_MODE_DNI || m->nsgs == 0))
+        dnic_error(d, ws->value->span, "warmup trains the SG modules while the layers learn by backpropagation: it "
+                   "needs mode = dni and an SG module");
+    for (int s = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && s < m->nsgs; s++)
+        if (m->sgs[s].state || m->sgs[s].input) {
+            dnic_error(d, ws->value->span, "warmup is not supported with sg %s yet (%s)", m->sgs[s].name,
+                       m->sgs[s].state ? "a recurrent layer's truncation boundaries" : "a synthetic input");
+            break;
+        }
+    for (int i = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && i < m->nlayers; i++)
+        if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked) {
+            dnic_error(d, ws->value->span, "warmup is not supported yet with '%s', whose outputs span its truncation "
+                       "chunks (the layers after it learn chunk by chunk)", m->layers[i].name);
+            break;
+        }
     if (c->train && c->data && m->train.batch > 0 && m->data.kind == DNIC_DATA_BINADD && m->data.examples > 0 &&
         m->train.batch > m->data.examples)
         dnic_error(d, find(c->train, "batch")->value->span, "batch %d is larger than the %d training examples",

@@ -747,6 +747,8 @@ static void gen_same2(opctx *c)
         v = fmul(g, a, b);
     else if (c->o->op == DNIC_OP_ADD)
         v = fadd(g, a, b);
+    else if (c->o->op == DNIC_OP_MIX) /* a * lambda + b * (1 - lambda), the constants in the dtype */
+        v = fadd(g, fmul(g, a, cf(g, T, c->o->scale)), fmul(g, b, cf(g, T, 1 - c->o->scale)));
     else /* ACT_GRAD: g * act'(y) */
         v = fmul(g, a, act_deriv(g, c->o->act, b));
     st(g, T, v, c->dst, e);
@@ -755,6 +757,26 @@ static void gen_same2(opctx *c)
         DNIC_ASSERT(c->o->act != DNIC_ACT_SOFTMAX);
         gen_act_pass(c);
     }
+}
+
+/* dst = min(max(s0 * scale, -clip), clip), the constants rounded to T; a NaN stays a NaN (both
+ * comparisons are false), so that a diverging SG module is still noticed. */
+static void gen_same1(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef T = g->T;
+    loop l;
+    LLVMValueRef e = loop_begin(g, &l, (long long)c->D->rows * c->D->cols);
+    LLVMValueRef v = ld(g, T, c->s[0], e);
+    if (c->o->scale != 1)
+        v = fmul(g, v, cf(g, T, c->o->scale));
+    if (c->o->clip > 0) {
+        LLVMValueRef hi = cf(g, T, c->o->clip), lo = cf(g, T, -c->o->clip);
+        v = LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, v, hi, ""), hi, v, "");
+        v = LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOLT, v, lo, ""), lo, v, "");
+    }
+    st(g, T, v, c->dst, e);
+    loop_end(g, &l);
 }
 
 /* dst[B,w] = act(s0[B, off .. off+w)): the copy, then gen_act_pass as DENSE's */
@@ -1225,9 +1247,9 @@ enum { SHARE_MIN_OPS = 256 };
 static char *op_key(cg *g, const dnic_ir_op *o)
 {
     const dnic_buffer_desc *bufs = g->ir->bufs;
-    char *k = dnic_sprintf(g->a, "%d/%d/%a/%d/%a/%a/%a/%a/%d/%d/%d/%d/%a/%a/%a", (int)o->op, (int)o->act, o->lr,
+    char *k = dnic_sprintf(g->a, "%d/%d/%a/%d/%a/%a/%a/%a/%d/%d/%d/%d/%a/%a/%a/%a", (int)o->op, (int)o->act, o->lr,
                            (int)o->opt.kind, o->opt.momentum, o->opt.beta1, o->opt.beta2, o->opt.eps, o->grad_div,
-                           (int)o->accumulate, (int)o->scratch_ready, o->off, o->eps, o->momentum, o->scale);
+                           (int)o->accumulate, (int)o->scratch_ready, o->off, o->eps, o->momentum, o->scale, o->clip);
     int ids[1 + DNIC_MAX_SRC + 4] = {o->dst};
     for (int i = 0; i < DNIC_MAX_SRC; i++)
         ids[1 + i] = o->src[i];
@@ -1414,7 +1436,21 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
             for (int k = 0; k < 3; k++)
                 args[ARG_STATE + k] =
                     o->state[k] >= 0 ? ld(g, g->ptr, bufs, ci(g, o->state[k])) : LLVMConstPointerNull(g->ptr);
+            /* a held update (train.update_prob): skipped when the hold buffer's element is not 0 */
+            LLVMBasicBlockRef after = NULL;
+            if (o->hold >= 0) {
+                LLVMValueRef hp = ld(g, g->ptr, bufs, ci(g, o->hold));
+                LLVMValueRef held = LLVMBuildFCmp(g->B, LLVMRealUNE, ld(g, g->T, hp, ci(g, 0)), cf(g, g->T, 0), "");
+                LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(ctx, fn, "update");
+                after = LLVMAppendBasicBlockInContext(ctx, fn, "next");
+                LLVMBuildCondBr(g->B, held, after, run);
+                LLVMPositionBuilderAtEnd(g->B, run);
+            }
             LLVMBuildCall2(g->B, opty, opfn[i], args, OP_ARGS, "");
+            if (after) {
+                LLVMBuildBr(g->B, after);
+                LLVMPositionBuilderAtEnd(g->B, after);
+            }
         }
         LLVMBuildRetVoid(g->B);
     }

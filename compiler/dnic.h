@@ -161,6 +161,9 @@ typedef struct dnic_init {
 } dnic_init;
 
 typedef enum dnic_sg_part { DNIC_SG_OUTPUT, DNIC_SG_LABELS, DNIC_SG_INPUT } dnic_sg_part;
+/* An SG module's target: the messages its layer's readers sent (bootstrapped from later
+ * modules), the true gradient of the loss, or lambda * true + (1 - lambda) * bootstrap. */
+typedef enum dnic_sg_target { DNIC_TARGET_BOOTSTRAP, DNIC_TARGET_TRUE, DNIC_TARGET_MIX } dnic_sg_target;
 typedef enum dnic_loss_kind { DNIC_LOSS_SQUARED, DNIC_LOSS_SOFTMAX_CE, DNIC_LOSS_SIGMOID_CE } dnic_loss_kind;
 /* What the report line calls "Loss": sum |out - y| (the DNI seed), sum |dL/dz| at the output
  * pre-activation (the backprop seed), or the loss itself summed over examples. */
@@ -175,7 +178,9 @@ typedef struct dnic_opt_spec {
     double momentum;           /* momentum: v = momentum * v + g */
     double beta1, beta2, eps;  /* adam */
 } dnic_opt_spec;
-typedef enum dnic_data_kind { DNIC_DATA_BINADD, DNIC_DATA_IDX, DNIC_DATA_CSV } dnic_data_kind;
+typedef enum dnic_data_kind {
+    DNIC_DATA_BINADD, DNIC_DATA_IDX, DNIC_DATA_CSV, DNIC_DATA_COPY, DNIC_DATA_REPEAT_COPY
+} dnic_data_kind;
 
 typedef struct dnic_sg {
     int layer;                 /* index into model.layers */
@@ -192,6 +197,16 @@ typedef struct dnic_sg {
     double lr;
     bool bias;                 /* its units have biases (bias = false: none) */
     bool state;                /* `sg NAME.state`: at a recurrent layer's truncation boundaries */
+    dnic_sg_target target;     /* what it regresses on (docs/semantics.md, "Targets") */
+    double lambda;             /* target = mix: the true gradient's weight, 0..1 */
+    bool input;                /* `sg NAME.input`: a synthetic input, the layer's input predicted
+                                * from the model's (docs/semantics.md, "Synthetic inputs") */
+    /* its output head (docs/semantics.md, "SG output heads"): the layer receives
+     * clip(scale * ghat), ghat = a (head = linear) or sigmoid(a) - y (head = sigmoid) */
+    bool head_sigmoid;
+    double scale;              /* 1: none */
+    double clip;               /* > 0: elementwise bound on what the layer receives; 0: none */
+    dnic_span head_span;       /* the head's value, for the check against the labels' width */
 } dnic_sg;
 
 typedef struct dnic_layer_kind dnic_layer_kind;
@@ -209,6 +224,8 @@ typedef struct dnic_layer {
     void *cfg;                 /* the kind's settings, in the arena */
     int sg;                    /* index into model.sgs, -1 if none */
     int state_sg;              /* recurrent kinds: the module at its truncation boundaries, or -1 */
+    int input_sg;              /* `sg NAME.input`: the module that predicts its input from the
+                                * model's input (forward unlocking), or -1 */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
     bool trainable;            /* false: its parameters keep their initial values */
 } dnic_layer;
@@ -216,7 +233,9 @@ typedef struct dnic_layer {
 typedef struct dnic_data_spec {
     dnic_data_kind kind;
     dnic_span span;
-    int bits, examples;        /* binary addition */
+    int bits, examples;        /* binary addition, copy and repeat_copy */
+    int length, repeats;       /* copy and repeat_copy: the vectors per sequence, the copies */
+    int test_examples;         /* copy and repeat_copy: the test sequences (0: no test set) */
     bool has_seed;             /* the generator has its own stream */
     uint32_t seed;
     /* idx: images and labels files; csv: train_x and test_x are the files */
@@ -248,7 +267,12 @@ typedef struct dnic_train_spec {
     dnic_opt_spec opt;
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
+    bool probe;                /* --probe (the command's, not a setting): build the PROBE block */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
+    long long warmup;          /* the first steps learn by backpropagation while the SG modules
+                                * train (0: none) */
+    double update_prob;        /* each stage updates its layers with this probability per step;
+                                * < 0: unset (always, and no hold ops in the IR) */
 } dnic_train_spec;
 
 typedef struct dnic_model {
@@ -332,7 +356,13 @@ typedef struct dnic_ir_op {
     int off;          /* SLICE: the first column taken; UPDATE: the gradient's row */
     double eps;       /* BN_NORM, BN_GRAD: added to the variance */
     double momentum;  /* BN_RUNNING: the weight of the batch's statistic */
-    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased) */
+    bool truegrad;    /* part of a true gradient past SG modules (target = true or mix): the
+                         later layers' backward pass, or a copy of the weights it reads */
+    double scale;     /* BN_RUNNING: the factor on the batch's statistic (B/(B-1): unbiased);
+                         MIX: lambda, the weight of s0; SCALE_CLIP: the factor */
+    double clip;      /* SCALE_CLIP: the bound (> 0), or 0 for none */
+    int hold;         /* updates: a TEMP [1,1] buffer the runtime sets before the block runs; the
+                         op is skipped when its first element is not 0 (train.update_prob), or -1 */
 } dnic_ir_op;
 
 /* What an op does to its destination. */
@@ -345,7 +375,7 @@ typedef enum dnic_dst_role {
 
 /* The attributes an op carries, as --dump-ir prints them. */
 enum { DNIC_ATTR_ACT = 1, DNIC_ATTR_LR = 2, DNIC_ATTR_LOSS = 4, DNIC_ATTR_OFF = 8, DNIC_ATTR_EPS = 16,
-       DNIC_ATTR_MOMENTUM = 32 };
+       DNIC_ATTR_MOMENTUM = 32, DNIC_ATTR_LAMBDA = 64, DNIC_ATTR_CLIP = 128 };
 
 typedef struct dnic_ir dnic_ir;
 
@@ -393,6 +423,9 @@ typedef struct dnic_ir {
     int out;              /* the output layer's activations */
     int loss_acc;         /* f64[1,1] accumulators read by the report */
     int sg_acc_first;     /* model.nsgs consecutive f64[1,1] accumulators, or -1 */
+    int *probe;           /* train.probe: per SG module the PROBE block's prediction, true gradient
+                             and bootstrapped target (-1 for a module at truncation boundaries) */
+    int *stage_hold;      /* per stage: the hold buffer of its step's updates, or NULL (no update_prob) */
     int replicas;         /* > 1: the program of one of this many replicas (dnic_ir_replicate) */
 } dnic_ir;
 
@@ -418,6 +451,10 @@ int dnic_ir_block_acc(const dnic_ir *ir, int b);
 /* DNIC_READS_X | DNIC_READS_Y for the batch inputs block b reads. */
 int dnic_ir_block_reads(const dnic_ir *ir, int b);
 double dnic_ir_block_cost(const dnic_ir *ir, int b);
+/* Floating-point operations per training step of the ops computing true gradients past SG
+ * modules (target = true or mix): those of SG module `sg` (-1: of all of them); `copies`
+ * (may be NULL) gets those of the steps' copies of the weights they read. */
+double dnic_ir_true_cost(const dnic_ir *ir, int sg, double *copies);
 /* Whether the update of a [rows, *] weight at this batch reads its input x through a
  * transposed copy (the op's scratch buffer): when x's rows would alias in the L1 cache. */
 bool dnic_sgd_w_transposes(int rows, int batch, dnic_dtype t);

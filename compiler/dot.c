@@ -47,8 +47,8 @@ void dnic_emit_dot(const dnic_model *m, FILE *out)
             fprintf(out, "  \"%s\" -> \"sg_%s\" [style=dashed%s];\n", from, sg->name,
                     sg->parts[p] == DNIC_SG_OUTPUT ? extra : "");
         }
-        fprintf(out, "  \"sg_%s\" -> \"%s\" [color=blue, label=\"synthetic gradient%s\"];\n", sg->name, layer,
-                sg->state ? " (boundaries)" : "");
+        fprintf(out, "  \"sg_%s\" -> \"%s\" [color=blue, label=\"synthetic %s%s\"];\n", sg->name, layer,
+                sg->input ? "input" : "gradient", sg->state ? " (boundaries)" : "");
     }
     fprintf(out, "}\n");
 }

@@ -36,7 +36,7 @@ void dnic_ir_link(dnic_arena *a, dnic_ir *ir)
         writer[i] = -1;
     for (int b = 0; b < n; b++) {
         const dnic_ir_block *blk = &ir->blocks[b];
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        if (!DNIC_PHASE_TRAINS(blk->phase))
             continue;
         for (int k = 0; k < blk->nops; k++) {
             int r[12], w[12], nr, nw;
@@ -54,7 +54,7 @@ void dnic_ir_link(dnic_arena *a, dnic_ir *ir)
         exp[b] = dnic_alloc(a, (size_t)(nb + 1) * sizeof **exp);
     for (int b = 0; b < n; b++) {
         dnic_ir_block *blk = &ir->blocks[b];
-        if (blk->phase == DNIC_PHASE_PREDICT)
+        if (!DNIC_PHASE_TRAINS(blk->phase))
             continue;
         memset(written, 0, (size_t)nb * sizeof *written);
         int nimp = 0, waits[64], nwaits = 0;

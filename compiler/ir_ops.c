@@ -96,6 +96,13 @@ static bool shape_same2(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_
            no_scratch(o, why, n);
 }
 
+/* Elementwise over one buffer of dst's shape. */
+static bool shape_same1(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
+{
+    const dnic_buffer_desc *d = B(ir, o->dst);
+    return want(ir, o->src[0], d->rows, d->cols, why, n) && no_scratch(o, why, n);
+}
+
 static bool shape_matmul_nt(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
 {
     const int *s = o->src;
@@ -249,6 +256,7 @@ static double flops_elementwise(const dnic_ir *ir, const dnic_ir_op *o)
 #define flops_place flops_elementwise
 #define flops_stack flops_elementwise
 #define flops_same2 flops_elementwise
+#define flops_same1 flops_elementwise
 #define flops_update flops_elementwise
 #define flops_abs_sum flops_elementwise
 #define flops_loss_sum flops_elementwise
@@ -268,6 +276,8 @@ const dnic_op_info dnic_op_table[DNIC_OP_COUNT] = {
 #define OFF DNIC_ATTR_OFF
 #define EPS DNIC_ATTR_EPS
 #define MOMENTUM DNIC_ATTR_MOMENTUM
+#define LAMBDA DNIC_ATTR_LAMBDA
+#define CLIP DNIC_ATTR_CLIP
 #include "ir_ops.def"
 #undef ACT
 #undef LR
@@ -275,6 +285,8 @@ const dnic_op_info dnic_op_table[DNIC_OP_COUNT] = {
 #undef OFF
 #undef EPS
 #undef MOMENTUM
+#undef LAMBDA
+#undef CLIP
 #undef DNIC_OP
 };
 

@@ -10,7 +10,11 @@ static const char *kind_name(dnic_buf_kind k)
 
 static const char *phase_name(dnic_block_phase p)
 {
-    return p == DNIC_PHASE_STEP ? "step" : p == DNIC_PHASE_SG_UPDATE ? "sg_update" : "predict";
+    return p == DNIC_PHASE_STEP        ? "step"
+           : p == DNIC_PHASE_SG_UPDATE ? "sg_update"
+           : p == DNIC_PHASE_WARMUP    ? "warmup"
+           : p == DNIC_PHASE_PROBE     ? "probe"
+                                       : "predict";
 }
 
 static void print_list(const dnic_ir *ir, const char *what, const int *l, int n, FILE *out)
@@ -40,6 +44,13 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         fprintf(out, " eps=%.17g", o->eps);
     if (info->attrs & DNIC_ATTR_MOMENTUM)
         fprintf(out, " momentum=%.17g scale=%.17g", o->momentum, o->scale);
+    if (info->attrs & DNIC_ATTR_LAMBDA)
+        fprintf(out, " lambda=%.17g", o->scale);
+    if (info->attrs & DNIC_ATTR_CLIP) {
+        fprintf(out, " scale=%.17g", o->scale);
+        if (o->clip > 0)
+            fprintf(out, " clip=%.17g", o->clip);
+    }
     if (o->scratch >= 0)
         fprintf(out, " scratch=%s%s", ir->bufs[o->scratch].name, o->scratch_ready ? " (ready)" : "");
     if (info->attrs & DNIC_ATTR_LOSS)
@@ -53,6 +64,8 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
         else if (o->opt.kind == DNIC_OPT_ADAM)
             fprintf(out, " adam(beta1=%.17g, beta2=%.17g, eps=%.17g)", o->opt.beta1, o->opt.beta2, o->opt.eps);
     }
+    if (o->hold >= 0)
+        fprintf(out, " unless %s", ir->bufs[o->hold].name);
     fputc('\n', out);
 }
 
@@ -82,6 +95,16 @@ void dnic_ir_print(const dnic_ir *ir, FILE *out)
         fprintf(out, "block %s stage=%d phase=%s", blk->name, blk->stage, phase_name(blk->phase));
         for (int i = 0; i < blk->nwaits; i++)
             fprintf(out, "%s%d", i ? "," : " waits=", blk->waits[i]);
+        /* what true gradients past SG modules (target = true or mix) cost in it */
+        int ntrue = 0;
+        double ftrue = 0;
+        for (int i = 0; i < blk->nops; i++)
+            if (blk->ops[i].truegrad && DNIC_PHASE_TRAINS(blk->phase)) {
+                ntrue++;
+                ftrue += dnic_op_table[blk->ops[i].op].flops(ir, &blk->ops[i]);
+            }
+        if (ntrue)
+            fprintf(out, " true_gradient=%d ops,%.3g flops", ntrue, ftrue);
         fputc('\n', out);
         print_list(ir, "import", blk->imports, blk->nimports, out);
         for (int i = 0; i < blk->nops; i++)

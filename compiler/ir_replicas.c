@@ -51,29 +51,34 @@ static dnic_ir_op *put_new(rewriter *w, dnic_op op, int dst)
     o.nsrc = dnic_op_nsrc(op);
     o.act = DNIC_ACT_LINEAR;
     o.scratch = -1;
+    o.hold = -1;
     o.state[0] = o.state[1] = o.state[2] = -1;
     return put(w, &o);
 }
 
-static void reduce(rewriter *w, int g)
+static void reduce(rewriter *w, int g, bool truegrad)
 {
     if (w->summed[g])
         return;
-    put_new(w, DNIC_OP_REDUCE, g)->accumulate = true; /* reads what it writes */
+    dnic_ir_op *o = put_new(w, DNIC_OP_REDUCE, g);
+    o->accumulate = true; /* reads what it writes */
+    o->truegrad = truegrad;
     w->summed[g] = true;
 }
 
 /* update (SGD_W, SGD_B or UPDATE) of its parameter from gradient g, summed first. */
 static void update_from(rewriter *w, const dnic_ir_op *u, int g, int grad_div)
 {
-    reduce(w, g);
+    reduce(w, g, u->truegrad);
     dnic_ir_op *o = put_new(w, DNIC_OP_UPDATE, u->dst);
+    o->truegrad = u->truegrad;
     o->src[0] = g;
     o->off = u->op == DNIC_OP_UPDATE ? u->off : 0;
     o->lr = u->lr;
     o->opt = u->opt;
     memcpy(o->state, u->state, sizeof o->state);
     o->grad_div = grad_div;
+    o->hold = u->hold; /* train.update_prob: every replica holds the same steps (the gradient is summed anyway) */
 }
 
 static void rewrite_block(rewriter *w, dnic_ir_block *blk)
@@ -95,6 +100,7 @@ static void rewrite_block(rewriter *w, dnic_ir_block *blk)
                                    : dnic_sprintf(w->a, "%s.replica_grad", p->name);
             int g = dnic_ir_add_buf(w->a, ir, name, DNIC_BUF_TEMP, p->rows, p->cols);
             dnic_ir_op *gw = put_new(w, DNIC_OP_GRAD_W, g);
+            gw->truegrad = o->truegrad;
             bool bias = o->op == DNIC_OP_SGD_B;
             gw->src[0] = bias ? -1 : o->src[0];
             gw->src[1] = bias ? o->src[0] : o->src[1];

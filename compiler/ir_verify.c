@@ -114,6 +114,10 @@ static void check_op(verifier *v, const dnic_ir_op *o, bool *defined, const bool
     if (!info->shape(v->ir, o, why, sizeof why))
         fail(v, "%s", why);
     bool updates = info->dst == DNIC_DST_UPDATE;
+    /* a hold buffer is set by the runtime, never written by an op: a TEMP [1,1] */
+    if (o->hold >= nb || (o->hold >= 0 && (!updates || B(v, o->hold)->kind != DNIC_BUF_TEMP ||
+                                           B(v, o->hold)->rows != 1 || B(v, o->hold)->cols != 1)))
+        fail(v, "a hold buffer is out of range, not a TEMP [1,1], or on an op that updates nothing");
     for (int i = 0; i < 3; i++) {
         int st = o->state[i];
         bool needed = updates && ((o->opt.kind == DNIC_OPT_MOMENTUM && i == 0) || (o->opt.kind == DNIC_OPT_ADAM));

@@ -83,28 +83,10 @@ LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key
     return buf;
 }
 
-/* mkdir -p, for the cache directory's missing parents too. */
-static bool make_dirs(char *path)
-{
-    for (char *s = path + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            bool ok = mkdir(path, 0755) == 0 || errno == EEXIST;
-            *s = '/';
-            if (!ok)
-                return false;
-        }
-    return mkdir(path, 0755) == 0 || errno == EEXIST;
-}
-
 bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const void *obj, size_t n, char *why,
                           size_t whylen)
 {
-    char *d = strdup(dir);
-    DNIC_ASSERT(d != NULL);
-    bool ok = make_dirs(d);
-    free(d);
-    if (!ok) {
+    if (!dnic_make_dirs(dir)) {
         snprintf(why, whylen, "cannot create '%s': %s", dir, strerror(errno));
         return false;
     }

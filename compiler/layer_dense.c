@@ -5,9 +5,9 @@
 
 #include "layers.h"
 
-/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init norm norm_momentum norm_eps lr } */
+/* layer NAME = dense(SOURCE, WIDTH) { activation bias init bias_init norm norm_momentum norm_eps lr steps } */
 static const char *const SETTINGS[] = {"activation", "bias", "init", "bias_init", "norm", "norm_momentum", "norm_eps",
-                                       "lr", NULL};
+                                       "lr", "steps", NULL};
 
 static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
 {
@@ -20,7 +20,8 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
     cfg->norm_eps = 1e-5;
     const dnic_arg *w = d->call->args.v[d->call->args.n - 1];
     dnic_setting ws = {.key = "width", .value = w->value};
-    dnic_check_int(c, &ws, 1, 1 << 20, &l->out);
+    dnic_check_int(c, &ws, 1, 1 << 20, &cfg->width);
+    cfg->steps = 1;
     const dnic_setting *s;
     if ((s = dnic_setting_find(d, "activation")))
         dnic_check_act(c, s, &l->act);
@@ -59,13 +60,27 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
             else
                 dnic_check_real(c, s, 0, true, 1, &cfg->norm_eps);
         }
+    if ((s = dnic_setting_find(d, "steps")) && dnic_check_int(c, s, 1, 4096, &cfg->steps) && cfg->steps > 1) {
+        if (cfg->batchnorm)
+            dnic_error(dnic_checker_diag(c), s->key_span, "a layer with norm = batch cannot take steps: its "
+                       "statistics would mix the steps");
+        else if (l->act == DNIC_ACT_SOFTMAX)
+            dnic_error(dnic_checker_diag(c), s->key_span, "softmax over steps is not supported: a softmax would "
+                       "normalise across all %d steps together; use sigmoid per output", cfg->steps);
+    }
+    l->out = cfg->width * cfg->steps;
 }
 
 static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width)
 {
-    (void)c;
-    (void)d;
-    ((dnic_dense_cfg *)l->cfg)->in = src_width[0];
+    dnic_dense_cfg *cfg = l->cfg;
+    if (src_width[0] % cfg->steps) {
+        dnic_error(dnic_checker_diag(c), dnic_decl_arg_span(d, 0),
+                   "dense '%s' applies itself to %d steps of its source, but the source's width %d is not a multiple "
+                   "of %d", d->name, cfg->steps, src_width[0], cfg->steps);
+        return false;
+    }
+    cfg->in = src_width[0] / cfg->steps;
     return true;
 }
 
@@ -74,6 +89,8 @@ typedef struct dense_ir {
     dnic_unit u;                    /* the linear part (u.out: the pre-normalisation z with BN) */
     int gamma, beta, mean, var;     /* norm = batch */
     int z, xhat, batch_mean, batch_var;
+    int *x, *y;                     /* steps = N: each step's input and output */
+    int wt, gw, gb;                 /* ... W^T for the messages, the gradients of W and b */
 } dense_ir;
 
 static void params(dnic_builder *b, dnic_layer_ir *L)
@@ -83,20 +100,120 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     const dnic_dense_cfg *cfg = l->cfg;
     dense_ir *st = dnic_alloc(a, sizeof *st);
     L->st = st;
+    int W = cfg->width;
     st->u.name = l->name;
     st->u.act = cfg->batchnorm ? DNIC_ACT_LINEAR : l->act;
     st->u.lr = cfg->lr > 0 ? cfg->lr : dnic_builder_model(b)->train.lr;
-    st->u.w = dnic_build_param(b, dnic_sprintf(a, "%s.weight", l->name), cfg->in, l->out, cfg->w_init, cfg->in, l->out);
-    st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, l->out, cfg->b_init, cfg->in, l->out)
-                        : -1;
+    st->u.w = dnic_build_param(b, dnic_sprintf(a, "%s.weight", l->name), cfg->in, W, cfg->w_init, cfg->in, W);
+    st->u.b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, W, cfg->b_init, cfg->in, W) : -1;
     st->u.grad_in = -1;
     st->u.frozen = !l->trainable;
+    st->wt = st->gw = st->gb = -1;
     if (cfg->batchnorm) {
         st->gamma = dnic_build_const_param(b, dnic_sprintf(a, "%s.gamma", l->name), 1, l->out, 1);
         st->beta = dnic_build_const_param(b, dnic_sprintf(a, "%s.beta", l->name), 1, l->out, 0);
         st->mean = dnic_build_const_param(b, dnic_sprintf(a, "%s.running_mean", l->name), 1, l->out, 0);
         st->var = dnic_build_const_param(b, dnic_sprintf(a, "%s.running_var", l->name), 1, l->out, 1);
     }
+}
+
+/* steps = N: y_t = act(x_t . W + b) for steps k0..k1-1, x_t the step's columns of the source,
+ * each y_t placed in its columns of the output.  A training step runs all N at once, or (a
+ * recurrent layer's outputs spanning its truncation chunks) chunk by chunk. */
+static void forward_range(dnic_builder *b, dnic_layer_ir *L, int k0, int k1)
+{
+    dense_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_dense_cfg *cfg = l->cfg;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b);
+    if (!st->x) {
+        st->x = dnic_alloc(a, (size_t)cfg->steps * sizeof *st->x);
+        st->y = dnic_alloc(a, (size_t)cfg->steps * sizeof *st->y);
+        for (int t = 0; t < cfg->steps; t++) {
+            st->x[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.x%d", l->name, t + 1), B, cfg->in);
+            st->y[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.y%d", l->name, t + 1), B, cfg->width);
+        }
+    }
+    for (int t = k0; t < k1; t++) {
+        dnic_build_op(b, DNIC_OP_SLICE, st->x[t], L->in[0], -1, -1)->off = t * cfg->in;
+        dnic_build_op(b, DNIC_OP_DENSE, st->y[t], st->x[t], st->u.w, st->u.b)->act = l->act;
+        dnic_build_op(b, DNIC_OP_PLACE, L->out, st->y[t], -1, -1)->off = t * cfg->width;
+    }
+}
+
+/* Steps k0..k1-1 backward, given g[t - k0] w.r.t. each step's output (w.r.t. its
+ * pre-activation when g_is_delta): one gradient of W (and b) summed over those steps, from
+ * their inputs and deltas stacked (step k0's rows first); their updates; and, when gsrc is not
+ * NULL, each step's message to the source in gsrc[t - k0], before or after the updates as
+ * train.backward_message says. */
+static void backward_range(dnic_builder *b, dnic_layer_ir *L, const int *g, bool g_is_delta, int k0, int k1,
+                           int *gsrc)
+{
+    dense_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_dense_cfg *cfg = l->cfg;
+    const dnic_unit *u = &st->u;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b), n = k1 - k0, W = cfg->width;
+    int *dz = dnic_alloc(a, (size_t)n * sizeof *dz);
+    for (int t = k0; t < k1; t++)
+        dz[t - k0] = dnic_build_delta(b, dnic_sprintf(a, "%s.y%d", l->name, t + 1), l->act, st->y[t], g[t - k0],
+                                      g_is_delta);
+    if (st->wt < 0) {
+        st->wt = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.t", l->name), W, cfg->in);
+        st->gw = dnic_build_temp(b, dnic_sprintf(a, "%s.weight.grad", l->name), cfg->in, W);
+        st->gb = u->b >= 0 ? dnic_build_temp(b, dnic_sprintf(a, "%s.bias.grad", l->name), 1, W) : -1;
+    }
+    bool after = dnic_builder_model(b)->train.message == DNIC_MSG_AFTER_UPDATE;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == (after ? 1 : 0)) {
+            for (int t = k0; gsrc && t < k1; t++) {
+                gsrc[t - k0] = dnic_build_temp(b, dnic_sprintf(a, "%s.source.grad%d", l->name, t + 1), B, cfg->in);
+                dnic_ir_op *o = dnic_build_op(b, DNIC_OP_MATMUL_NT, gsrc[t - k0], dz[t - k0], u->w, -1);
+                o->scratch = st->wt;
+                o->scratch_ready = t > k0;
+            }
+            continue;
+        }
+        if (u->frozen)
+            continue;
+        int xs = st->x[k0], ds = dz[0];
+        if (n > 1) {
+            const char *pfx = k0 == 0 && k1 == cfg->steps ? l->name : dnic_sprintf(a, "%s.steps%d", l->name, k0 + 1);
+            xs = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.x", pfx), n * B, cfg->in);
+            ds = dnic_build_temp(b, dnic_sprintf(a, "%s.steps.delta", pfx), n * B, W);
+            for (int t = k0; t < k1; t++) {
+                dnic_build_op(b, DNIC_OP_STACK, xs, st->x[t], -1, -1)->off = (t - k0) * B;
+                dnic_build_op(b, DNIC_OP_STACK, ds, dz[t - k0], -1, -1)->off = (t - k0) * B;
+            }
+        }
+        dnic_build_op(b, DNIC_OP_GRAD_W, st->gw, xs, ds, -1);
+        dnic_build_update(b, DNIC_OP_UPDATE, u->w, st->gw, -1, u->lr);
+        if (u->b >= 0) { /* the bias's gradient is a batch mean, summed over the steps */
+            dnic_build_op(b, DNIC_OP_GRAD_W, st->gb, -1, ds, -1);
+            dnic_build_update(b, DNIC_OP_UPDATE, u->b, st->gb, -1, u->lr)->grad_div = B;
+        }
+    }
+}
+
+/* All N steps at once, from g w.r.t. the whole output: each step's part, and the messages
+ * placed in their columns of the source's gradient. */
+static void steps_backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta)
+{
+    dense_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_dense_cfg *cfg = l->cfg;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b), N = cfg->steps;
+    int *gt = dnic_alloc(a, (size_t)N * sizeof *gt), *src = dnic_alloc(a, (size_t)N * sizeof *src);
+    for (int t = 0; t < N; t++) {
+        gt[t] = dnic_build_temp(b, dnic_sprintf(a, "%s.grad%d", l->name, t + 1), B, cfg->width);
+        dnic_build_op(b, DNIC_OP_SLICE, gt[t], g, -1, -1)->off = t * cfg->width;
+    }
+    backward_range(b, L, gt, g_is_delta, 0, N, st->u.grad_in >= 0 ? src : NULL);
+    for (int t = 0; st->u.grad_in >= 0 && t < N; t++)
+        dnic_build_op(b, DNIC_OP_PLACE, st->u.grad_in, src[t], -1, -1)->off = t * cfg->in;
 }
 
 /* Linear -> BN -> act: z = x . W; xhat = (z - mean) / sqrt(var + eps) with the batch's
@@ -108,6 +225,10 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
     const dnic_layer *l = L->l;
     const dnic_dense_cfg *cfg = l->cfg;
     st->u.in = L->in[0];
+    if (cfg->steps > 1) {
+        forward_range(b, L, 0, cfg->steps);
+        return;
+    }
     if (!cfg->batchnorm) {
         st->u.out = L->out;
         dnic_build_unit_forward(b, &st->u);
@@ -151,6 +272,10 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_layer *l = L->l;
     const dnic_dense_cfg *cfg = l->cfg;
     st->u.grad_in = grad[0] >= 0 ? (grad[0] = dnic_build_grad(b, L, 0)) : -1;
+    if (cfg->steps > 1) {
+        steps_backward(b, L, g, g_is_delta);
+        return;
+    }
     int dz = dnic_build_delta(b, l->name, l->act, L->out, g, g_is_delta);
     if (cfg->batchnorm) {
         dnic_arena *a = dnic_builder_arena(b);
@@ -158,8 +283,9 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
         int dp = dnic_build_temp(b, dnic_sprintf(a, "%s.dparams", l->name), 2, N);
         dnic_build_op(b, DNIC_OP_BN_DPARAMS, dp, dz, st->xhat, -1);
         int dx = dnic_build_temp(b, dnic_sprintf(a, "%s.z.delta", l->name), B, N);
+        int gamma = dnic_build_param_used(b, st->gamma, !l->trainable); /* before its update */
         dnic_ir_op *o = dnic_build_op(b, DNIC_OP_BN_GRAD, dx, dz, st->xhat, st->batch_var);
-        o->src[3] = st->gamma;
+        o->src[3] = gamma;
         o->src[4] = dp;
         o->eps = cfg->norm_eps;
         if (l->trainable) {
@@ -174,7 +300,10 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
 static void describe(const dnic_layer *l, char *buf, size_t n)
 {
     const dnic_dense_cfg *cfg = l->cfg;
-    snprintf(buf, n, "dense %d -> %d%s", cfg->in, l->out,
+    char steps[32] = "";
+    if (cfg->steps > 1)
+        snprintf(steps, sizeof steps, " on each of %d steps", cfg->steps);
+    snprintf(buf, n, "dense %d -> %d%s%s", cfg->in, cfg->width, steps,
              cfg->batchnorm ? ", batch norm" : cfg->bias ? "" : ", no bias");
 }
 
@@ -193,4 +322,6 @@ const dnic_layer_kind dnic_layer_dense = {
     .forward = forward,
     .backward = backward,
     .describe = describe,
+    .forward_range = forward_range,
+    .backward_range = backward_range,
 };

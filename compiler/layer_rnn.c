@@ -11,12 +11,12 @@
 
 #include "layers.h"
 
-/* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll lr },
+/* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll lr outputs },
  * and lstm alike without activation (its gates have theirs) */
 static const char *const SETTINGS[] = {"steps", "input", "activation", "bias", "init", "recurrent_init", "bias_init",
-                                       "unroll", "lr", NULL};
+                                       "unroll", "lr", "outputs", NULL};
 static const char *const LSTM_SETTINGS[] = {"steps", "input", "bias", "init", "recurrent_init", "bias_init", "unroll",
-                                            "lr", NULL};
+                                            "lr", "outputs", NULL};
 
 static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool lstm)
 {
@@ -30,7 +30,8 @@ static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool 
     cfg->b_init = (dnic_init){DNIC_INIT_ZEROS, 1, 0};
     const dnic_arg *w = d->call->args.v[d->call->args.n - 1];
     dnic_setting ws = {.key = "width", .value = w->value};
-    dnic_check_int(c, &ws, 1, 1 << 20, &l->out);
+    dnic_check_int(c, &ws, 1, 1 << 20, &cfg->hidden);
+    cfg->outputs = 1;
     const dnic_setting *s = dnic_setting_find(d, "steps");
     if (!s) {
         dnic_error(diag, d->call->span, "%s '%s' needs 'steps', the length of its sequences, e.g. steps = 28",
@@ -69,6 +70,13 @@ static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool 
                    l->kind->name, d->name, cfg->steps);
         cfg->unroll = 0;
     }
+    if ((s = dnic_setting_find(d, "outputs")) && dnic_check_int(c, s, 1, 4096, &cfg->outputs) &&
+        cfg->outputs > cfg->steps) {
+        dnic_error(diag, s->value->span, "outputs = %d, but %s '%s' has %d steps", cfg->outputs, l->kind->name,
+                   d->name, cfg->steps);
+        cfg->outputs = 1;
+    }
+    l->out = cfg->hidden * cfg->outputs;
 }
 
 static void check_rnn(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
@@ -117,7 +125,8 @@ static int boundaries(const dnic_layer *l, const dnic_model *m)
 /* What it carries from step to step: h (rnn), [h | c] (lstm). */
 static int state_width(const dnic_layer *l)
 {
-    return ((const dnic_rnn_cfg *)l->cfg)->lstm ? 2 * l->out : l->out;
+    const dnic_rnn_cfg *cfg = l->cfg;
+    return cfg->lstm ? 2 * cfg->hidden : cfg->hidden;
 }
 
 /* Its buffers while the IR is built (-1 or NULL until built). */
@@ -152,7 +161,7 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     const dnic_rnn_cfg *cfg = l->cfg;
     rnn_ir *st = dnic_alloc(a, sizeof *st);
     L->st = st;
-    int H = l->out, G = st->G = cfg->lstm ? 4 * H : H;
+    int H = cfg->hidden, G = st->G = cfg->lstm ? 4 * H : H;
     st->wih = dnic_build_param(b, dnic_sprintf(a, "%s.weight_ih", l->name), cfg->in, G, cfg->w_init, cfg->in, G);
     st->whh = dnic_build_param(b, dnic_sprintf(a, "%s.weight_hh", l->name), H, G, cfg->u_init, H, G);
     st->b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, G, cfg->b_init, cfg->in, G) : -1;
@@ -188,7 +197,7 @@ static void step_buffers(dnic_builder *b, dnic_layer_ir *L)
     for (int k = 0; k < 4; k++)
         st->gate[k] = steps_of(a, n);
     for (int t = 0; t < n; t++) {
-        st->h[t] = t == n - 1 ? L->out : temp(b, l, "h", t, l->out);
+        st->h[t] = t == n - 1 && cfg->outputs == 1 ? L->out : temp(b, l, "h", t, cfg->hidden);
         st->x[t] = cfg->repeat || n == 1 ? L->in[0] : temp(b, l, "x", t, cfg->in);
     }
     const dnic_model *m = dnic_builder_model(b);
@@ -214,7 +223,7 @@ static void lstm_cell(dnic_builder *b, dnic_layer_ir *L, int t, int z)
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
-    int H = l->out;
+    int H = ((const dnic_rnn_cfg *)l->cfg)->hidden;
     static const char *const names[4] = {"i", "f", "g", "o"};
     for (int k = 0; k < 4; k++) {
         if (k == 1 && t == 0)
@@ -269,6 +278,16 @@ static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
     }
 }
 
+/* outputs = N: the states of steps t0..t1-1 among the last N, in their columns of the output. */
+static void place_outputs(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
+{
+    const dnic_rnn_cfg *cfg = L->l->cfg;
+    rnn_ir *st = L->st;
+    int first = cfg->steps - cfg->outputs;
+    for (int t = t0 > first ? t0 : first; cfg->outputs > 1 && t < t1; t++)
+        op(b, DNIC_OP_PLACE, L->out, st->h[t], -1)->off = (t - first) * cfg->hidden;
+}
+
 /* dst = s . W^T (a message), through W's transposed copy wt; *ready: wt already holds W^T (an
  * earlier message made it, and W has not changed since).  Set false whenever W is updated. */
 static void message(dnic_builder *b, int dst, int s, int w, int wt, bool *ready)
@@ -285,7 +304,7 @@ static int lstm_delta(dnic_builder *b, dnic_layer_ir *L, int t, int gh, int *gc,
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
-    int H = l->out, i = st->gate[0][t], f = st->gate[1][t], g = st->gate[2][t], o = st->gate[3][t], tc = st->tc[t];
+    int H = ((const dnic_rnn_cfg *)l->cfg)->hidden, i = st->gate[0][t], f = st->gate[1][t], g = st->gate[2][t], o = st->gate[3][t], tc = st->tc[t];
     int d_o = temp(b, l, "o.grad", t, H), dz_o = temp(b, l, "o.delta", t, H);
     op(b, DNIC_OP_MUL, d_o, gh, tc);
     op(b, DNIC_OP_ACT_GRAD, dz_o, d_o, o)->act = DNIC_ACT_SIGMOID;
@@ -329,20 +348,21 @@ typedef struct sgrad {
 } sgrad;
 
 /* Backpropagates g (w.r.t. the state after step t1-1; g.h w.r.t. its pre-activation when
- * g_is_delta) through steps t1-1..t0: every step's dz, the chunk's weight gradients summed over
+ * g_is_delta; with outputs = N, gout[k] w.r.t. output step k joins it at its step, where not -1)
+ * through steps t1-1..t0: every step's dz, the chunk's weight gradients summed over
  * its steps, the updates, and the messages: to the source (into st->dx) and, when want_prev,
  * to the state after step t0-1, the target of the boundary before the chunk (returned).  The
  * messages out of the chunk go before or after the updates as train.backward_message says;
  * those within it always use the weights the forward pass used. */
-static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, sgrad g, bool g_is_delta,
-                            bool want_prev, bool want_dx)
+static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, sgrad g, const int *gout,
+                            bool g_is_delta, bool want_prev, bool want_dx)
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
     const dnic_rnn_cfg *cfg = l->cfg;
     const dnic_model *m = dnic_builder_model(b);
     dnic_arena *a = dnic_builder_arena(b);
-    int H = l->out, G = st->G, Bn = dnic_builder_batch(b);
+    int H = cfg->hidden, G = st->G, Bn = dnic_builder_batch(b);
     bool train = l->trainable;
     double lr = cfg->lr > 0 ? cfg->lr : m->train.lr;
     if (st->whh_t < 0) {
@@ -369,7 +389,17 @@ static sgrad backward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1, s
     }
     int gh = g.h, gc = g.c;
     bool hh_ready = false; /* W_hh^T is made by the chunk's first message and kept until its update */
+    int first_out = cfg->steps - cfg->outputs;
     for (int t = t1 - 1; t >= t0; t--) {
+        if (gout && t >= first_out && gout[t - first_out] >= 0) { /* the output's part, beside the next step's */
+            int part = gout[t - first_out];
+            if (gh >= 0) {
+                int sum = temp(b, l, "h.grad.sum.h", t, H);
+                op(b, DNIC_OP_ADD, sum, gh, part);
+                part = sum;
+            }
+            gh = part;
+        }
         int d = dz[t - t0] = cfg->lstm ? lstm_delta(b, L, t, gh, &gc, want_prev || t > t0)
                                        : dnic_build_delta(b, dnic_sprintf(a, "%s.h%d", l->name, t + 1), l->act,
                                                           st->h[t], gh, g_is_delta && t == t1 - 1);
@@ -442,7 +472,7 @@ static int state_at(dnic_builder *b, dnic_layer_ir *L, int t)
     const dnic_layer *l = L->l;
     if (!((const dnic_rnn_cfg *)l->cfg)->lstm)
         return st->h[t];
-    int s = temp(b, l, "state", t, 2 * l->out);
+    int s = temp(b, l, "state", t, 2 * ((const dnic_rnn_cfg *)l->cfg)->hidden);
     op(b, DNIC_OP_CONCAT, s, st->h[t], st->c[t]);
     return s;
 }
@@ -453,9 +483,70 @@ static int sgrad_buf(dnic_builder *b, dnic_layer_ir *L, sgrad g, int t)
     const dnic_layer *l = L->l;
     if (g.c < 0)
         return g.h;
-    int s = temp(b, l, "state.grad", t, 2 * l->out);
+    int s = temp(b, l, "state.grad", t, 2 * ((const dnic_rnn_cfg *)l->cfg)->hidden);
     op(b, DNIC_OP_CONCAT, s, g.h, g.c);
     return s;
+}
+
+/* The SG module's prediction at the boundary after step t (its use in *use), as the gradient
+ * w.r.t. the state there. */
+static sgrad predict_boundary(dnic_builder *b, dnic_layer_ir *L, int t, void **use)
+{
+    const dnic_layer *l = L->l;
+    int H = ((const dnic_rnn_cfg *)l->cfg)->hidden;
+    const char *pfx = dnic_sprintf(dnic_builder_arena(b), "%s.state.h%d", l->name, t + 1);
+    int pred = dnic_build_sg_predict(b, l->state_sg, state_at(b, L, t), pfx, use);
+    sgrad g = {pred, -1};
+    if (((const dnic_rnn_cfg *)l->cfg)->lstm) { /* the prediction is [dL/dh | dL/dc] */
+        g.h = temp(b, l, "state.sg.h", t, H);
+        g.c = temp(b, l, "state.sg.c", t, H);
+        op(b, DNIC_OP_SLICE, g.h, pred, -1);
+        op(b, DNIC_OP_SLICE, g.c, pred, -1)->off = H;
+    }
+    return g;
+}
+
+/* Outputs spanning the truncation chunks: each chunk forward, then the per-step layers after
+ * the layer on the chunk's output steps, their loss and backward passes and updates
+ * (dnic_build_chain_steps), then the chunk backward from those steps' gradients and, before
+ * the last chunk, the SG module's prediction at its end; its updates, and the target it sends
+ * the boundary before it.  A chunk with neither (no output step, no module) only runs
+ * forward. */
+static void forward_chunked(dnic_builder *b, dnic_layer_ir *L)
+{
+    rnn_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_rnn_cfg *cfg = l->cfg;
+    const dnic_model *m = dnic_builder_model(b);
+    dnic_arena *a = dnic_builder_arena(b);
+    bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
+    bool want_dx = dnic_build_wants_grad(b, L, 0);
+    int first = cfg->steps - cfg->outputs;
+    int *gout = dnic_alloc(a, (size_t)cfg->outputs * sizeof *gout);
+    for (int k = 0; k < cfg->outputs; k++)
+        gout[k] = -1;
+    bool prev_sg = false; /* the boundary before this chunk has a prediction to learn */
+    for (int c = 0; c < st->nchunks; c++) {
+        bool last = c == st->nchunks - 1;
+        int t0 = c * st->T, t1 = last ? cfg->steps : t0 + st->T;
+        forward_steps(b, L, t0, t1);
+        place_outputs(b, L, t0, t1);
+        int k0 = (t0 > first ? t0 : first) - first, k1 = t1 - first;
+        if (k1 > k0)
+            dnic_build_chain_steps(b, L, k0, k1, gout + k0);
+        void *use = NULL;
+        sgrad g = {-1, -1};
+        if (sg && !last)
+            g = predict_boundary(b, L, t1 - 1, &use);
+        if (k1 > k0 || g.h >= 0) {
+            sgrad target = backward_steps(b, L, t0, t1, g, gout, false, prev_sg, want_dx);
+            if (prev_sg)
+                dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
+                                    dnic_sprintf(a, "%s.state.h%d", l->name, t0));
+        }
+        st->use = use;
+        prev_sg = use != NULL;
+    }
 }
 
 /* Training: the chunks before the last, each forward, then (with `sg NAME.state` in DNI mode)
@@ -470,34 +561,31 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
     step_buffers(b, L);
     if (!train) {
         forward_steps(b, L, 0, cfg->steps);
+        place_outputs(b, L, 0, cfg->steps);
+        return;
+    }
+    if (cfg->chunked) {
+        forward_chunked(b, L);
         return;
     }
     const dnic_model *m = dnic_builder_model(b);
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     bool want_dx = dnic_build_wants_grad(b, L, 0);
     dnic_arena *a = dnic_builder_arena(b);
-    int H = l->out;
     for (int c = 0; c < st->nchunks; c++) {
         int t0 = c * st->T, t1 = c == st->nchunks - 1 ? cfg->steps : t0 + st->T;
         forward_steps(b, L, t0, t1);
         if (c == st->nchunks - 1 || !sg)
             continue;
-        const char *pfx = dnic_sprintf(a, "%s.state.h%d", l->name, t1);
         void *use;
-        int pred = dnic_build_sg_predict(b, l->state_sg, state_at(b, L, t1 - 1), pfx, &use);
-        sgrad g = {pred, -1};
-        if (cfg->lstm) { /* the prediction is [dL/dh | dL/dc] */
-            g.h = temp(b, l, "state.sg.h", t1 - 1, H);
-            g.c = temp(b, l, "state.sg.c", t1 - 1, H);
-            op(b, DNIC_OP_SLICE, g.h, pred, -1);
-            op(b, DNIC_OP_SLICE, g.c, pred, -1)->off = H;
-        }
-        sgrad target = backward_steps(b, L, t0, t1, g, false, c > 0, want_dx);
+        sgrad g = predict_boundary(b, L, t1 - 1, &use);
+        sgrad target = backward_steps(b, L, t0, t1, g, NULL, false, c > 0, want_dx);
         if (c > 0)
             dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
                                 dnic_sprintf(a, "%s.state.h%d", l->name, t0));
         st->use = use;
     }
+    place_outputs(b, L, 0, cfg->steps);
 }
 
 /* The last chunk, from the consumers' gradient; then the last boundary's SG module's target. */
@@ -509,7 +597,22 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_model *m = dnic_builder_model(b);
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     int t0 = (st->nchunks - 1) * st->T;
-    sgrad target = backward_steps(b, L, t0, cfg->steps, (sgrad){g, -1}, g_is_delta, sg && st->nchunks > 1, grad[0] >= 0);
+    if (cfg->chunked) { /* done chunk by chunk in the forward pass */
+        if (grad[0] >= 0)
+            grad[0] = st->dx;
+        return;
+    }
+    bool seq = cfg->outputs > 1; /* within the last chunk */
+    int *gout = NULL;
+    if (seq) { /* each output step's part of g */
+        gout = dnic_alloc(dnic_builder_arena(b), (size_t)cfg->outputs * sizeof *gout);
+        for (int k = 0; k < cfg->outputs; k++) {
+            gout[k] = temp(b, l, "out.grad.h", cfg->steps - cfg->outputs + k, cfg->hidden);
+            op(b, DNIC_OP_SLICE, gout[k], g, -1)->off = k * cfg->hidden;
+        }
+    }
+    sgrad target = backward_steps(b, L, t0, cfg->steps, (sgrad){seq ? -1 : g, -1}, gout, g_is_delta && !seq,
+                                  sg && st->nchunks > 1, grad[0] >= 0);
     if (sg && st->nchunks > 1)
         dnic_build_sg_learn(b, st->use, sgrad_buf(b, L, target, t0 - 1),
                             dnic_sprintf(dnic_builder_arena(b), "%s.state.h%d", l->name, t0));
@@ -520,7 +623,11 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
 static void describe(const dnic_layer *l, char *buf, size_t n)
 {
     const dnic_rnn_cfg *cfg = l->cfg;
-    snprintf(buf, n, "%s %d -> %d, %d steps%s", l->kind->name, cfg->in, l->out, cfg->steps, cfg->bias ? "" : ", no bias");
+    char outs[48] = "";
+    if (cfg->outputs > 1)
+        snprintf(outs, sizeof outs, ", the last %d states out", cfg->outputs);
+    snprintf(buf, n, "%s %d -> %d, %d steps%s%s", l->kind->name, cfg->in, cfg->hidden, cfg->steps, outs,
+             cfg->bias ? "" : ", no bias");
 }
 
 /* The two kinds differ in their settings and their check; the rest is shared. */

@@ -56,6 +56,10 @@ void dnic_build_unit_forward(dnic_builder *b, const dnic_unit *u);
 /* dz: the gradient w.r.t. the pre-activation of a unit with activation act and output out,
  * given g w.r.t. its output (g itself when g_is_delta or the activation is linear). */
 int dnic_build_delta(dnic_builder *b, const char *name, dnic_act act, int out, int g, bool g_is_delta);
+/* The parameter `param` as the layer's message reads it.  A step whose layer a true gradient
+ * goes through later (target = true or mix) copies it here, before or after its update as the
+ * message order says; that pass reads the copy.  A frozen parameter is read as it is. */
+int dnic_build_param_used(dnic_builder *b, int param, bool frozen);
 /* Whether layer L's backward pass must send a gradient to its source i. */
 bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
 /* Truncation boundaries (recurrent kinds): one use of SG module `sg` on the carried state `in`,
@@ -63,6 +67,11 @@ bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
  * which regresses that prediction toward `target` (and adds to the module's synthetic loss). */
 int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void **use);
 void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx);
+/* A recurrent layer R whose outputs span its truncation chunks (cfg->chunked), at a chunk with
+ * output steps k0..k1-1: the forward passes of the per-step layers after it (a chain down to
+ * the output layer, checked), the loss of those steps, and their backward passes with their
+ * updates; leaves in g[k - k0] the gradient w.r.t. R's output step k. */
+void dnic_build_chain_steps(dnic_builder *b, dnic_layer_ir *R, int k0, int k1, int *g);
 
 /* ---- layers.c: the table of kinds -------------------------------------------------------- */
 typedef struct dnic_layer_kind {
@@ -94,6 +103,14 @@ typedef struct dnic_layer_kind {
     int (*boundaries)(const dnic_layer *l, const dnic_model *m);
     /* ... and the width of that state (what `sg NAME.state` reads and predicts). */
     int (*state_width)(const dnic_layer *l);
+    /* Per-step kinds (dense with steps = N; NULL: not one): the forward pass of steps k0..k1-1
+     * only, and their backward pass from g[t - k0], w.r.t. each step's output (its
+     * pre-activation when g_is_delta), leaving in gsrc[t - k0] (when not NULL) the gradient
+     * w.r.t. each step's input.  A recurrent layer whose outputs span its truncation chunks
+     * runs the chain of these after it chunk by chunk (dnic_build_chain_steps). */
+    void (*forward_range)(dnic_builder *b, dnic_layer_ir *L, int k0, int k1);
+    void (*backward_range)(dnic_builder *b, dnic_layer_ir *L, const int *g, bool g_is_delta, int k0, int k1,
+                           int *gsrc);
 } dnic_layer_kind;
 
 #define DNIC_LAYER(name) extern const dnic_layer_kind dnic_layer_##name;
@@ -114,6 +131,8 @@ typedef struct dnic_dense_cfg {
     double norm_momentum;      /* the batch statistics' weight in the running averages */
     double norm_eps;
     double lr;                 /* its own learning rate (0: train.lr) */
+    int width;                 /* one step's width (the width argument) */
+    int steps;                 /* steps = N: the same layer on each of N equal parts of its source */
 } dnic_dense_cfg;
 
 /* A recurrent layer's own settings (layer_rnn.c: rnn and lstm). */
@@ -121,6 +140,10 @@ typedef struct dnic_rnn_cfg {
     bool lstm;
     int in;                    /* the width of one step's input */
     int steps;                 /* the sequence's length */
+    int hidden;                /* the state's width (the width argument) */
+    int outputs;               /* its output: the last `outputs` states side by side */
+    bool chunked;              /* those outputs span truncation chunks: the per-step layers after
+                                  it run chunk by chunk with it (docs/semantics.md) */
     bool repeat;               /* input = repeat: every step reads the whole source (seed 003) */
     int unroll;                /* truncation length; 0: train.unroll, else the whole sequence */
     bool bias;

@@ -74,12 +74,15 @@ bool dnic_apply_override(dnic_arena *a, dnic_diag *d, dnic_ast *ast, const char 
         return false;
     }
     bool named = kinds[b] == DECL_LAYER || kinds[b] == DECL_SG;
-    /* sg.NAME.state.KEY: the module at NAME's truncation boundaries */
-    bool state = kinds[b] == DECL_SG && nparts == 4 && len[2] == 5 && memcmp(part[2], "state", 5) == 0;
+    /* sg.NAME.state.KEY: the module at NAME's truncation boundaries; sg.NAME.input.KEY: its
+     * synthetic input (both parts are 5 letters long) */
+    bool state = kinds[b] == DECL_SG && nparts == 4 && len[2] == 5 &&
+                 (memcmp(part[2], "state", 5) == 0 || memcmp(part[2], "input", 5) == 0);
     if (nparts != (named ? 3 : 2) && !state) {
         dnic_span sp = {src, 1, 1, 1, (int)(eq - text) + 1};
         if (kinds[b] == DECL_SG)
-            dnic_error(d, sp, "an override of sg is sg.NAME.KEY, or sg.NAME.state.KEY for a recurrent layer's boundaries");
+            dnic_error(d, sp, "an override of sg is sg.NAME.KEY, or sg.NAME.state.KEY for a recurrent layer's boundaries "
+                       "(sg.NAME.input.KEY for its synthetic input)");
         else
             dnic_error(d, sp, named ? "an override of %s is %s.NAME.KEY" : "an override of %s is %s.KEY", blocks[b], blocks[b]);
         return false;

@@ -6,17 +6,17 @@
 _dnic_options='--check --run -c --eval --predict --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
 --cpu --target --set --save-weights --save-best --load-weights --save-init --export-data --log
 --save-predictions --plot --plot-x --checkpoint --checkpoint-every --resume --vary --schedule --threads
---placement --replicas --no-cache --progress --no-progress --help -h --version'
+--placement --replicas --no-cache --probe --progress --no-progress --help -h --version'
 
 # The settings each block accepts (docs/language.md).
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
 inputs labels limit test_limit validation classes bits examples seed'
 _dnic_keys_train='mode batch lr epochs steps report_every seed dtype optimizer backward_message
-report_sg lag momentum beta1 beta2 eps shuffle patience keep_best grad unroll'
+report_sg lag momentum beta1 beta2 eps shuffle patience keep_best grad unroll update_prob warmup'
 _dnic_keys_loss='report report_per'
 _dnic_keys_layer='activation bias init bias_init norm norm_momentum norm_eps repeat trainable lr steps input
 recurrent_init unroll'
-_dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init bias'
+_dnic_keys_sg='input form hidden activation init bias_init lr target hidden_init bias lambda scale clip head'
 
 # _dnic_model_file: the first word ending in .dni on the line.
 _dnic_model_file() {

@@ -58,6 +58,25 @@ static bool is_temp_of(const char *name, const char *base)
     return true;
 }
 
+bool dnic_make_dirs(const char *dir)
+{
+    char *path = strdup(dir);
+    if (!path)
+        return false;
+    bool ok = true;
+    for (char *s = path + 1; *s && ok; s++)
+        if (*s == '/') {
+            *s = '\0';
+            ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+            *s = '/';
+        }
+    ok = ok && (mkdir(path, 0755) == 0 || errno == EEXIST);
+    int e = errno;
+    free(path);
+    errno = e;
+    return ok;
+}
+
 int dnic_atomic_clean(const char *path)
 {
     const char *base;

@@ -40,6 +40,9 @@ dnic_status dnic_atomic_commit(dnic_atomic_file *a, char *err, size_t errlen);
 /* Closes and removes the temporary; the target is left as it was. */
 void dnic_atomic_discard(dnic_atomic_file *a);
 
+/* mkdir -p: creates dir and its missing parents (mode 0755); false with errno set. */
+bool dnic_make_dirs(const char *dir);
+
 /* Removes the temporaries "PATH.tmp-??????" of `path` that no live writer holds; returns how
  * many were removed. */
 int dnic_atomic_clean(const char *path);

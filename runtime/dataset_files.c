@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "data_cache.h"
 #include "dataset_files.h"
 #include "open_regular.h"
 #include "report.h"
@@ -75,7 +76,9 @@ static bool reserve(void **buf, size_t *cap, size_t need, size_t total, size_t e
         nc = total;
     if (nc < need)
         return false;
-    void *q = realloc(*buf, nc * es + 1);
+    /* a whole array at once (a plain file's length is known): in large pages, which cost a
+     * 512th of the page faults */
+    void *q = !*buf && nc == total ? dnic_alloc_pages(nc * es + 1) : realloc(*buf, nc * es + 1);
     if (!q)
         return false;
     if (zero)
@@ -94,9 +97,38 @@ typedef struct src {
     long long size;           /* plain: the file's length; gzip: -1 */
     bool bad;                 /* a read failed (rather than the data ending) */
     char why[128];            /* ...and why */
+    /* a gzip file with a cache directory: f reads the entry of its decoded bytes (cached), or
+     * the bytes inflated are written to a new entry, committed once all were read and checked */
+    dnic_data_cache cache;
+    bool cached;
+    char note[512];           /* what the cache could not do, for dnic_data_opts.note */
 } src;
 
-static dnic_status src_open(src *s, const char *path, char *err, size_t errlen)
+/* A gzip file's decoded copy from the cache, when there is a good one; else starts writing one
+ * (an entry that is there but does not check out is a note, and is replaced). */
+static void src_use_cache(src *s, const char *dir, FILE *gz, const struct stat *st)
+{
+    if (!dnic_data_cache_init(&s->cache, dir, s->path, gz, st))
+        return;
+    char why[256];
+    if (dnic_data_cache_open(&s->cache, why, sizeof why)) {
+        s->f = s->cache.f; /* the source owns the entry's stream now */
+        s->cache.f = NULL;
+        s->size = (long long)s->cache.len;
+        s->cached = true;
+        return;
+    }
+    if (why[0])
+        snprintf(s->note, sizeof s->note, "the data cache's copy of '%s' (%s) is damaged: %s; decoding the file again",
+                 s->path, s->cache.path, why);
+    size_t at = strlen(s->note);
+    if (!dnic_data_cache_begin(&s->cache, why, sizeof why))
+        snprintf(s->note + at, sizeof s->note - at, "%snot caching the decoded data of '%s': %s", at ? "; " : "", s->path,
+                 why);
+}
+
+/* cache_dir: a gzip file's decoded bytes come from (or go to) the data cache there. */
+static dnic_status src_open(src *s, const char *path, const char *cache_dir, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->path = path;
@@ -120,10 +152,20 @@ static dnic_status src_open(src *s, const char *path, char *err, size_t errlen)
         s->size = (long long)st.st_size;
         return DNIC_OK;
     }
+    if (cache_dir) {
+        src_use_cache(s, cache_dir, f, &st);
+        if (s->cached) {
+            fclose(f);
+            return DNIC_OK;
+        }
+    }
     fclose(f);
     s->gz = gzopen(path, "rb");
-    if (!s->gz)
-        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, errno ? strerror(errno) : "out of memory");
+    if (!s->gz) {
+        int e = errno;
+        dnic_data_cache_free(&s->cache); /* an entry begun is discarded */
+        return dnic_io_error(err, errlen, "cannot open '%s': %s", path, e ? strerror(e) : "out of memory");
+    }
     gzbuffer(s->gz, 1 << 17);
     return DNIC_OK;
 }
@@ -134,6 +176,7 @@ static void src_close(src *s)
         fclose(s->f);
     if (s->gz)
         gzclose(s->gz);
+    dnic_data_cache_free(&s->cache); /* an entry not committed is discarded */
     s->f = NULL;
     s->gz = NULL;
 }
@@ -155,6 +198,7 @@ static size_t src_read(src *s, void *buf, size_t n)
         int r = gzread(s->gz, (char *)buf + got, want);
         if (r <= 0)
             break;
+        dnic_data_cache_put(&s->cache, (char *)buf + got, (size_t)r);
         got += (size_t)r;
     }
     int e = Z_OK;
@@ -266,9 +310,11 @@ static dnic_status idx_open(idx *f, const char *path, bool labels, const dnic_da
 {
     memset(f, 0, sizeof *f);
     f->labels = labels;
-    dnic_status st = src_open(&f->s, path, err, errlen);
+    dnic_status st = src_open(&f->s, path, o->cache_dir, err, errlen);
     if (st != DNIC_OK)
         return st;
+    if (f->s.cached && o->cache_hits)
+        (*o->cache_hits)++;
     unsigned char m[4];
     size_t got = src_read(&f->s, m, 4);
     if (f->s.bad)
@@ -373,14 +419,15 @@ size_t dnic_idx_width(const char *path, char *err, size_t errlen)
 }
 
 /* Reads the records of f into *outp, in o->dtype: each value (times `scale`), or, with
- * one_hot > 0, the one-hot row of each class number. */
-static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double scale, void **outp, char *err,
-                            size_t errlen)
+ * one_hot > 0, the one-hot row of each class number.  bytes: the values of a ubyte file as
+ * stored, one byte each (still checked to be finite when scaled). */
+static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double scale, bool bytes, void **outp,
+                            char *err, size_t errlen)
 {
     const char *path = f->s.path;
     size_t total = f->n * f->width;
     size_t outw = one_hot > 0 ? (size_t)one_hot : f->width;
-    size_t outtotal = f->n * outw, es = dnic_dtype_size(o->dtype);
+    size_t outtotal = f->n * outw, es = bytes ? 1 : dnic_dtype_size(o->dtype);
     size_t cap = 0;
     void *out = NULL;
     unsigned char *raw = malloc((size_t)CHUNK * 8);
@@ -389,11 +436,20 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
     if (!raw || !v || !reserve(&out, &cap, f->s.size >= 0 ? outtotal : (outtotal < GZ_FIRST ? outtotal : GZ_FIRST),
                                outtotal, es, one_hot > 0))
         st = nomem(err, errlen, path);
+    /* ubyte values: each of the 256 scaled once (as the loop below would), and when all of them
+     * fit the dtype, the values need no check: copied, or looked up */
+    double byte_value[256];
+    bool fast = f->type == 0x08 && one_hot <= 0;
+    for (int b = 0; fast && b < 256; b++) {
+        byte_value[b] = (double)b * scale;
+        fast = fits(byte_value[b], o->dtype);
+    }
     size_t done = 0;
     while (st == DNIC_OK && done < total) {
         size_t k = total - done < CHUNK ? total - done : CHUNK;
         size_t got = src_read(&f->s, raw, k * (size_t)f->es), kv = got / (size_t)f->es;
-        decode(raw, f->type, kv, v);
+        if (!fast)
+            decode(raw, f->type, kv, v);
         /* one-hot labels are 1-D: a value is a record of outw outputs */
         if (!reserve(&out, &cap, one_hot > 0 ? (done + kv) * outw : done + kv, outtotal, es, one_hot > 0)) {
             dnic_io_error(err, errlen, "%s: out of memory holding %zu of its %zu values", path, done, total);
@@ -410,6 +466,14 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
                 }
                 store(out, o->dtype, (done + i) * outw + (size_t)c, 1);
             }
+        } else if (fast && bytes) {
+            memcpy((unsigned char *)out + done, raw, kv);
+        } else if (fast && o->dtype == DNIC_F32) {
+            for (size_t i = 0; i < kv; i++)
+                ((float *)out)[done + i] = (float)byte_value[raw[i]];
+        } else if (fast) {
+            for (size_t i = 0; i < kv; i++)
+                ((double *)out)[done + i] = byte_value[raw[i]];
         } else {
             for (size_t i = 0; i < kv; i++) {
                 double x = v[i] * scale;
@@ -423,7 +487,10 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
                                   unit(f), (done + i) / f->width, (done + i) % f->width, dtype_name(o->dtype));
                     break;
                 }
-                store(out, o->dtype, done + i, x);
+                if (bytes)
+                    ((unsigned char *)out)[done + i] = raw[i];
+                else
+                    store(out, o->dtype, done + i, x);
             }
         }
         if (st != DNIC_OK)
@@ -443,6 +510,12 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
             st = dnic_io_error(err, errlen, "%s: more data after the %zu %ss the header declares", path, f->n, unit(f));
         else if (f->s.bad)
             st = dnic_io_error(err, errlen, "%s: %s after the last %s", path, f->s.why, unit(f));
+        /* the whole stream was read and its CRC-32 checked: its bytes may be cached */
+        char why[256];
+        size_t at = strlen(f->s.note);
+        if (st == DNIC_OK && f->s.cache.writing && !dnic_data_cache_commit(&f->s.cache, why, sizeof why))
+            snprintf(f->s.note + at, sizeof f->s.note - at, "%snot caching the decoded data of '%s': %s", at ? "; " : "",
+                     path, why);
     }
     free(raw);
     free(v);
@@ -454,6 +527,15 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
     return DNIC_OK;
 }
 
+/* The cache's notes of the files read, for the caller (o->note). */
+static void pass_notes(const dnic_data_opts *o, const idx *a, const idx *b)
+{
+    if (!o->note || !o->notelen)
+        return;
+    const char *x = a ? a->s.note : "", *y = b ? b->s.note : "";
+    snprintf(o->note, o->notelen, "%s%s%s", x, x[0] && y[0] ? "; " : "", y);
+}
+
 dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *labels, const dnic_data_opts *o,
                           char *err, size_t errlen)
 {
@@ -461,6 +543,7 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
     dnic_status st = check_opts(o, err, errlen);
     if (st != DNIC_OK)
         return st;
+    pass_notes(o, NULL, NULL);
     idx im, lb;
     if ((st = idx_open(&im, images, false, o, err, errlen)) != DNIC_OK)
         return st;
@@ -469,9 +552,11 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
         return dnic_io_error(err, errlen, "%s: images are %zu wide but the model declares inputs = %d", images, im.width,
                     o->inputs);
     }
+    bool bytes = o->keep_bytes && im.type == 0x08;
     if (!labels) { /* images only: a dataset with no labels */
-        st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
+        st = idx_read(&im, o, 0, o->scale, bytes, &out->x, err, errlen);
         src_close(&im.s);
+        pass_notes(o, &im, NULL);
         if (st == DNIC_OK && !(out->y = calloc(1, 1)))
             st = nomem(err, errlen, images);
         if (st != DNIC_OK) {
@@ -479,7 +564,7 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
             memset(out, 0, sizeof *out);
             return st;
         }
-        *out = (dnic_dataset){(int)im.n, (int)im.width, 0, o->dtype, out->x, out->y};
+        *out = (dnic_dataset){(int)im.n, (int)im.width, 0, o->dtype, out->x, out->y, bytes, o->scale};
         return DNIC_OK;
     }
     if ((st = idx_open(&lb, labels, true, o, err, errlen)) != DNIC_OK) {
@@ -498,11 +583,12 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
         st = dnic_io_error(err, errlen, "%s: %zu labels one-hot over %d classes are more than %d values", labels, lb.n,
                   o->one_hot, MAX_VALUES);
     if (st == DNIC_OK)
-        st = idx_read(&im, o, 0, o->scale, &out->x, err, errlen);
+        st = idx_read(&im, o, 0, o->scale, bytes, &out->x, err, errlen);
     if (st == DNIC_OK)
-        st = idx_read(&lb, o, o->one_hot, 1, &out->y, err, errlen);
+        st = idx_read(&lb, o, o->one_hot, 1, false, &out->y, err, errlen);
     src_close(&im.s);
     src_close(&lb.s);
+    pass_notes(o, &im, &lb);
     if (st != DNIC_OK) {
         dnic_dataset_free(out);
         memset(out, 0, sizeof *out);
@@ -512,6 +598,8 @@ dnic_status dnic_load_idx(dnic_dataset *out, const char *images, const char *lab
     out->inputs = (int)im.width;
     out->labels = (int)lw;
     out->dtype = o->dtype;
+    out->x_bytes = bytes;
+    out->x_scale = o->scale;
     return DNIC_OK;
 }
 
@@ -552,7 +640,7 @@ static const char *skip_ws(const char *p, const char *e)
 static dnic_status read_all(const char *path, char **outp, size_t *lenp, char *err, size_t errlen)
 {
     src s;
-    dnic_status st = src_open(&s, path, err, errlen);
+    dnic_status st = src_open(&s, path, NULL, err, errlen);
     if (st != DNIC_OK)
         return st;
     size_t cap = s.size >= 0 ? (size_t)s.size : (size_t)1 << 16, len = 0;
@@ -905,7 +993,7 @@ size_t dnic_csv_columns(const char *path)
 {
     src s;
     char err[8], line[1 << 16];
-    if (src_open(&s, path, err, sizeof err) != DNIC_OK)
+    if (src_open(&s, path, NULL, err, sizeof err) != DNIC_OK)
         return 0;
     size_t got = src_read(&s, line, sizeof line), cols = 1;
     src_close(&s);

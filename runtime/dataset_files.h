@@ -30,6 +30,16 @@ typedef struct dnic_data_opts {
     int label_index;             /* ...or by 0-based index when label_column is NULL */
     bool labels_optional;        /* csv: a file with exactly `inputs` columns has no labels
                                     (the dataset's labels is 0) */
+    bool keep_bytes;             /* idx: images of type 0x08 (ubyte) stay bytes (x_bytes), scaled
+                                    when a batch is read: a quarter of float32's memory */
+    const char *cache_dir;       /* idx: where gzip files' decoded copies are kept (runtime/
+                                    data_cache.h), or NULL: every load inflates the file */
+    char *note;                  /* with cache_dir: set to what the cache could not do (an entry
+                                    found damaged and rebuilt, or not written), else ""; notelen
+                                    bytes, or NULL */
+    size_t notelen;
+    int *cache_hits;             /* with cache_dir: incremented for each file read from the cache
+                                    (or NULL) */
 } dnic_data_opts;
 
 /* IDX files, plain or gzip-compressed (told apart by the gzip magic, not the name).

@@ -2,29 +2,37 @@
  * last batch padded), the loss per example and the fraction of examples right. */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dnic/program.h"
 
-void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const void *x, void *y, int n)
+void dnic_program_predict_set(dnic_program *p, void **ptrs, void *xpad, const dnic_dataset *d, void *y)
 {
     int predict = -1;
     for (int b = 0; b < p->nblocks; b++)
         if (p->blocks[b].phase == DNIC_PHASE_PREDICT)
             predict = b;
-    if (predict < 0 || n <= 0)
+    if (predict < 0 || d->n <= 0)
         return;
     size_t es = dnic_dtype_size(p->dtype);
     size_t in = (size_t)p->bufs[p->x].cols, out = (size_t)p->bufs[p->out].cols, B = (size_t)p->batch;
     ptrs[p->x] = xpad;
-    for (size_t r = 0; r < (size_t)n; r += B) {
-        size_t rows = (size_t)n - r < B ? (size_t)n - r : B;
+    for (size_t r = 0; r < (size_t)d->n; r += B) {
+        size_t rows = (size_t)d->n - r < B ? (size_t)d->n - r : B;
         memset(xpad, 0, B * in * es);
-        memcpy(xpad, (const char *)x + r * in * es, rows * in * es);
+        dnic_dataset_rows(d, xpad, NULL, r, (int)rows);
         p->blocks[predict].fn(ptrs);
         memcpy((char *)y + r * out * es, ptrs[p->out], rows * out * es);
     }
+}
+
+void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const void *x, void *y, int n)
+{
+    /* x is rows in the program's dtype: a dataset view of them (never freed through it) */
+    dnic_dataset d = {n, p->bufs[p->x].cols, 0, p->dtype, (void *)(uintptr_t)x, NULL, false, 1};
+    dnic_program_predict_set(p, ptrs, xpad, &d, y);
 }
 
 void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n)
@@ -47,7 +55,7 @@ dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const dnic_dataset *d, d
         free(y);
         return DNIC_ERR_NOMEM;
     }
-    dnic_program_predict_in(p, ptrs, xpad, d->x, y, d->n);
+    dnic_program_predict_set(p, ptrs, xpad, d, y);
     double total = 0;
     size_t right = 0;
     for (size_t i = 0; i < n; i++) {

@@ -20,7 +20,7 @@ enum { ALIGN = 64 }; /* a cache line, and enough for any vector width */
 #define HUGE_PAGE ((size_t)2 << 20)
 #define HUGE_MIN ((size_t)4 << 20)
 
-static void *alloc_buffers(size_t total)
+void *dnic_alloc_pages(size_t total)
 {
     size_t align = total < HUGE_MIN ? ALIGN : HUGE_PAGE, size = (total + align - 1) / align * align;
     void *m = aligned_alloc(align, size);
@@ -56,7 +56,7 @@ dnic_status dnic_program_alloc(dnic_program *p)
     bool ok = p->slot_ptrs != NULL;
     for (int s = 0; ok && s < slots; s++)
         ok = (p->slot_ptrs[s] = calloc((size_t)p->nbufs + 1, sizeof **p->slot_ptrs)) != NULL;
-    p->mem = ok && total ? alloc_buffers(total) : NULL;
+    p->mem = ok && total ? dnic_alloc_pages(total) : NULL;
     if (!ok || (total && !p->mem)) {
         dnic_program_free(p);
         return DNIC_ERR_NOMEM;
@@ -126,7 +126,7 @@ dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int 
     memset(d, 0, sizeof *d);
     size_t es = dnic_dtype_size(dtype);
     size_t nx = (size_t)n * (size_t)inputs, ny = (size_t)n * (size_t)labels;
-    d->x = alloc_buffers(nx * es + 1); /* batches gather rows from all over it */
+    d->x = dnic_alloc_pages(nx * es + 1); /* batches gather rows from all over it */
     d->y = malloc(ny * es + 1);
     if (!d->x || !d->y) {
         dnic_dataset_free(d);
@@ -146,6 +146,42 @@ dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int 
             ((float *)d->y)[i] = (float)y[i];
     }
     return DNIC_OK;
+}
+
+size_t dnic_dataset_x_size(const dnic_dataset *d)
+{
+    return d->x_bytes ? 1 : dnic_dtype_size(d->dtype);
+}
+
+void dnic_dataset_rows(const dnic_dataset *d, void *dst, const int *rows, size_t first, int count)
+{
+    size_t w = (size_t)d->inputs;
+    if (!d->x_bytes) {
+        size_t row = w * dnic_dtype_size(d->dtype);
+        for (int i = 0; i < count; i++)
+            memcpy((char *)dst + (size_t)i * row, (const char *)d->x + (rows ? (size_t)rows[i] : first + (size_t)i) * row,
+                   row);
+        return;
+    }
+    /* the loader's conversion, value by value: float64 product, then rounded to the dtype */
+    double v64[256];
+    float v32[256];
+    for (int b = 0; b < 256; b++) {
+        v64[b] = (double)b * d->x_scale;
+        v32[b] = (float)v64[b];
+    }
+    for (int i = 0; i < count; i++) {
+        const unsigned char *s = (const unsigned char *)d->x + (rows ? (size_t)rows[i] : first + (size_t)i) * w;
+        if (d->dtype == DNIC_F64) {
+            double *o = (double *)dst + (size_t)i * w;
+            for (size_t j = 0; j < w; j++)
+                o[j] = v64[s[j]];
+        } else {
+            float *o = (float *)dst + (size_t)i * w;
+            for (size_t j = 0; j < w; j++)
+                o[j] = v32[s[j]];
+        }
+    }
 }
 
 void dnic_dataset_free(dnic_dataset *d)

@@ -69,7 +69,7 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y)
     p->ptrs[p->x] = (void *)(uintptr_t)x;
     p->ptrs[p->y] = (void *)(uintptr_t)y;
     for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT)
+        if (DNIC_PHASE_TRAINS(p->blocks[b].phase))
             p->blocks[b].fn(p->ptrs);
 }
 
@@ -131,7 +131,7 @@ static double stage_costs(const dnic_program *p, double *cost)
     for (int k = 0; k < MAX_STAGES; k++)
         cost[k] = 0;
     for (int b = 0; b < p->nblocks; b++)
-        if (p->blocks[b].phase != DNIC_PHASE_PREDICT && p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
+        if (DNIC_PHASE_TRAINS(p->blocks[b].phase) && p->blocks[b].stage >= 0 && p->blocks[b].stage < MAX_STAGES) {
             cost[p->blocks[b].stage] += p->blocks[b].cost;
             total += p->blocks[b].cost;
         }
@@ -238,6 +238,7 @@ typedef struct pass_total {
     int has_test;
     double test_loss, test_accuracy;
     double val_loss, val_accuracy;
+    double probe[MAX_STAGES * DNIC_PROBE_COUNT]; /* --probe: per SG module, DNIC_PROBE_* */
 } pass_total;
 
 typedef struct run {
@@ -267,6 +268,8 @@ typedef struct run {
     long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
     long long handled;            /* the last iteration whose events have been handled */
     bool interrupted;
+    int warm_block;               /* train.warmup's block, or -1 */
+    long long warm;               /* the steps it replaces the others in: 0 .. warm-1 */
     bool early;                   /* patience ran out: stopping at stop_at */
     long long since_best;         /* evaluations since the best one */
     dnic_train_result *res;
@@ -351,11 +354,33 @@ static const int *epoch_order(run *r, order *o, long long e)
     return o->perm;
 }
 
+/* Whether stage k updates its layers in step t (train.update_prob = p): u < p for the (k+1)th
+ * rand() draw u of a numpy-legacy stream of its own, seeded by (seed, t), so that any stage
+ * computes its own on any thread or rank, and a resumed run the same (docs/semantics.md). */
+int dnic_stage_updates(uint32_t seed, long long t, int k, double p)
+{
+    enum { SALT_HI = 0x75706461u, SALT_LO = 0x74650000u }; /* "update": apart from the shuffle's */
+    dnic_rng rng;
+    dnic_rng_seed(&rng, mix(((uint64_t)seed << 32 ^ (uint64_t)t) ^ ((uint64_t)SALT_HI << 32 | SALT_LO)));
+    double u = 0;
+    for (int i = 0; i <= k; i++)
+        u = dnic_rng_rand(&rng);
+    return u < p;
+}
+
 /* Copies the batch's rows, in the epoch's order, into dst. */
 static void gather(void *dst, const void *src, const int *rows, int B, size_t width)
 {
     for (int i = 0; i < B; i++)
         memcpy((char *)dst + (size_t)i * width, (const char *)src + (size_t)rows[i] * width, width);
+}
+
+/* x's rows of the batch into the stage's buffer: those of `perm` (shuffled), else rows
+ * `row` on (a dataset of bytes, which the blocks cannot read in place). */
+static void *batch_x(run *r, stage *s, int slot, const int *perm, long long row)
+{
+    dnic_dataset_rows(r->d, s->xb[slot], perm, perm ? 0 : (size_t)row, r->p->batch);
+    return s->xb[slot];
 }
 
 /* Runs one task of stage k for step t in its slot and returns what it added to its
@@ -368,22 +393,32 @@ static double run_task(run *r, int k, int block, long long t)
     /* a replica takes its part of the batch: rows replica * p->batch .. of the whole batch */
     long long row = t % r->per_epoch * r->batch + (long long)r->replica * p->batch;
     size_t es = dnic_dtype_size(r->d->dtype);
-    size_t xw = (size_t)r->d->inputs * es, yw = (size_t)r->d->labels * es;
+    size_t xw = (size_t)r->d->inputs * dnic_dataset_x_size(r->d), yw = (size_t)r->d->labels * es;
     int reads = p->blocks[block].reads;
     if (!r->o->shuffle) {
         ptrs[p->x] = (char *)r->d->x + (size_t)row * xw;
         ptrs[p->y] = (char *)r->d->y + (size_t)row * yw;
+        if (r->d->x_bytes && (reads & DNIC_READS_X))
+            ptrs[p->x] = batch_x(r, &r->st[k], slot, NULL, row);
     } else if (reads) {
         stage *s = &r->st[k];
         const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], t / r->per_epoch) + row;
         if (reads & DNIC_READS_X)
-            gather(ptrs[p->x] = s->xb[slot], r->d->x, perm, p->batch, xw);
+            ptrs[p->x] = batch_x(r, s, slot, perm, 0);
         if (reads & DNIC_READS_Y)
             gather(ptrs[p->y] = s->yb[slot], r->d->y, perm, p->batch, yw);
     }
     int acc = p->blocks[block].acc;
     if (acc >= 0)
         *(double *)ptrs[acc] = 0;
+    int sk = p->blocks[block].stage;
+    if (p->stage_hold && p->blocks[block].phase == DNIC_PHASE_STEP) {
+        bool held = !dnic_stage_updates(r->o->seed, t, sk, r->o->update_prob);
+        if (p->dtype == DNIC_F64)
+            *(double *)ptrs[p->stage_hold[sk]] = held;
+        else
+            *(float *)ptrs[p->stage_hold[sk]] = held;
+    }
     p->blocks[block].fn(ptrs);
     if (acc >= 0 && r->R > 1) /* every replica reports the loss of the whole batch */
         r->o->dist->comm->sum(r->o->dist->comm, ptrs[acc], 1, true);
@@ -421,10 +456,39 @@ static void wait_imports(run *r, int k, int b, long long t)
         wait_ge(r, &r->st[bd->waits[i]].steps_done, t + 1);
 }
 
+/* Warm-up step t (the last stage's task in place of its step): backpropagation through the
+ * whole graph while the other stages wait (their steps before r->warm are empty), with the
+ * report's loss and every SG module's synthetic loss. */
+static bool warm_step(run *r, long long t)
+{
+    dnic_program *p = r->p;
+    void **ptrs = r->st[r->S - 1].ptrs[t % r->slots];
+    for (int s = 0; s < p->nsg; s++)
+        *(double *)ptrs[p->sg_acc[s]] = 0;
+    *(double *)ptrs[p->loss_acc] = 0;
+    run_task(r, r->S - 1, r->warm_block, t);
+    pass_total *pt = slot_of(r, pass_of(r, t));
+    double loss = *(double *)ptrs[p->loss_acc];
+    bool finite = isfinite(loss);
+    pt->loss += loss;
+    for (int s = 0; s < p->nsg; s++) {
+        double v = *(double *)ptrs[p->sg_acc[s]];
+        finite &= isfinite(v);
+        pt->sg[s] += v;
+    }
+    if (!finite)
+        diverged(r, t);
+    return finite;
+}
+
 /* The SG modules of stage k learn from the targets of step ts. */
 static void do_sgu(run *r, int k, long long ts)
 {
     stage *s = &r->st[k];
+    if (ts < r->warm) { /* the warm-up step taught them already */
+        publish(r, &s->sgus_done, ts + 1);
+        return;
+    }
     for (int i = 0; i < s->nsgu; i++) {
         if (r->threaded)
             wait_imports(r, k, s->sgu[i], ts);
@@ -445,6 +509,19 @@ static void do_sgu(run *r, int k, long long ts)
 static void do_step(run *r, int k, long long t)
 {
     stage *s = &r->st[k];
+    if (t < r->warm) {
+        if (k == r->S - 1 && (atomic_load(&r->stop) || !warm_step(r, t)))
+            return;
+        publish(r, &s->steps_done, t + 1);
+        return;
+    }
+    if (r->threaded && r->warm > 0) /* the first synthetic step waits for the warm-up's last */
+        wait_ge(r, &r->st[r->S - 1].steps_done, r->warm);
+    /* a stage that does not wait for the one before it (a synthetic input) must not reuse the
+     * slot of step t-1-lag before every SG update that reads it is done */
+    for (int j = 0; r->threaded && r->p->unlocked && j < r->S; j++)
+        if (j != k && r->st[j].nsgu > 0)
+            wait_ge(r, &r->st[j].sgus_done, t - r->lag);
     if (r->threaded)
         wait_imports(r, k, s->step_block, t);
     if (atomic_load(&r->stop) || (r->ds && !dist_before(r, k, s->step_block, t)))
@@ -462,6 +539,24 @@ static void do_step(run *r, int k, long long t)
     publish(r, &s->steps_done, t + 1);
 }
 
+/* Iteration t of stages first..last-1: each stage's SG updates of step t-1-lag, then its step
+ * t; with a synthetic input (p->unlocked), every stage's SG updates first, then the steps, so
+ * that no step overwrites a slot an SG update of another stage has still to read. */
+static void iteration(run *r, int first, int last, long long t)
+{
+    long long ts = t - 1 - r->lag;
+    bool apart = r->p->unlocked;
+    for (int k = first; k < last && !atomic_load(&r->stop); k++) {
+        if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
+            do_sgu(r, k, ts);
+        if (!apart && t < r->total)
+            do_step(r, k, t);
+    }
+    for (int k = first; apart && k < last && !atomic_load(&r->stop); k++)
+        if (t < r->total)
+            do_step(r, k, t);
+}
+
 /* Stages first..last-1, through every step and the lagged SG updates that follow.  Before an
  * iteration a thread announces it, then waits while the caller holds the gate below it (to
  * evaluate, checkpoint or stop at an iteration boundary). */
@@ -471,13 +566,7 @@ static void run_stages(run *r, int first, int last)
         for (int k = first; k < last; k++)
             atomic_store(&r->st[k].iter, t);
         wait_ge(r, &r->released, t);
-        for (int k = first; k < last && !atomic_load(&r->stop); k++) {
-            long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
-                do_sgu(r, k, ts);
-            if (t < r->total)
-                do_step(r, k, t);
-        }
+        iteration(r, first, last, t);
     }
 }
 
@@ -559,7 +648,7 @@ static long long eval_pass(const run *r, long long n)
 
 static bool eval_wanted(const run *r, long long n)
 {
-    return (r->o->test || r->o->validation) && eval_pass(r, n) < r->npasses;
+    return (r->o->test || r->o->validation || r->o->probe) && eval_pass(r, n) < r->npasses;
 }
 
 /* Every stage has finished iteration g of the sequential schedule. */
@@ -612,6 +701,8 @@ static void evaluate_at(run *r, long long g)
         dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &pt->test_loss, &pt->test_accuracy);
     if (r->o->validation)
         dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy);
+    if (r->o->probe)
+        dnic_probe(r->p, r->eval_ptrs, r->d, pt->probe);
     pt->has_test = 1;
     keep_best(r, g, eval_pass(r, n), r->o->validation ? pt->val_loss : pt->test_loss);
     publish(r, &r->evals_done, n + 1);
@@ -951,7 +1042,8 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
     dnic_program *p = r->p;
     double sg[MAX_STAGES];
     while (next < r->npasses && pass_complete(r, next) &&
-           !((r->o->test || r->o->validation) && reported_pass(r, next) && !r->ring[next % RING].has_test)) {
+           !((r->o->test || r->o->validation || r->o->probe) && reported_pass(r, next) &&
+             !r->ring[next % RING].has_test)) {
         pass_total *pt = &r->ring[next % RING];
         if (reported_pass(r, next)) {
             for (int s = 0; s < p->nsg; s++)
@@ -973,6 +1065,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .has_validation = pt->has_test && r->o->validation,
                 .val_loss = pt->val_loss,
                 .val_accuracy = pt->val_accuracy,
+                .probe = r->o->probe ? pt->probe : NULL,
             };
             report(user, &rep);
         }
@@ -1629,14 +1722,14 @@ static dnic_status dist_setup(run *r)
         }
     /* this rank's sends: each export, once to every other rank with a block importing it */
     for (int b = 0; b < nb; b++) {
-        if (p->blocks[b].phase == DNIC_PHASE_PREDICT || ds->rank_of[p->blocks[b].stage] != ds->me)
+        if (!DNIC_PHASE_TRAINS(p->blocks[b].phase) || ds->rank_of[p->blocks[b].stage] != ds->me)
             continue;
         for (int i = 0; i < d->nexports[b]; i++) {
             int id = d->exports[b][i];
             for (int q = 0; q < K; q++) {
                 bool wants = false;
                 for (int c = 0; c < nb && q != ds->me && !wants; c++)
-                    if (p->blocks[c].phase != DNIC_PHASE_PREDICT && ds->rank_of[p->blocks[c].stage] == q)
+                    if (DNIC_PHASE_TRAINS(p->blocks[c].phase) && ds->rank_of[p->blocks[c].stage] == q)
                         for (int m = 0; m < d->nimports[c]; m++)
                             wants |= d->imports[c][m] == id;
                 if (!wants)
@@ -1858,7 +1951,7 @@ static dnic_status alloc_stages(run *r)
                 status = DNIC_ERR_NOMEM;
             else
                 memcpy(s->ptrs[sl], p->slot_ptrs[sl], (size_t)p->nbufs * sizeof *s->ptrs[sl]);
-            if (o->shuffle) {
+            if (o->shuffle || d->x_bytes) {
                 s->xb[sl] = malloc((size_t)p->batch * (size_t)d->inputs * es);
                 s->yb[sl] = malloc((size_t)p->batch * (size_t)d->labels * es);
                 if (!s->xb[sl] || !s->yb[sl])
@@ -1886,6 +1979,8 @@ static bool map_blocks(run *r)
             ok = false;
         else if (bd->phase == DNIC_PHASE_STEP)
             r->st[bd->stage].step_block = b;
+        else if (bd->phase == DNIC_PHASE_WARMUP)
+            r->warm_block = b;
         else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
             stage *st = &r->st[bd->stage];
             int sg = -1;
@@ -1932,13 +2027,21 @@ static dnic_status setup_run(run *r, dnic_program *p, const dnic_dataset *d, con
     for (int i = 0; i < 2; i++)
         if (sets[i] && (sets[i]->inputs != d->inputs || sets[i]->labels != d->labels || sets[i]->dtype != d->dtype))
             status = DNIC_ERR_ARG;
-    if (o->test || o->validation) {
+    if (o->probe && !p->probe)
+        status = DNIC_ERR_ARG;
+    if (o->test || o->validation || o->probe) {
         /* inference uses the slot after the training slots when there is one */
         r->eval_ptrs = p->nslots > r->slots ? p->slot_ptrs[r->slots] : p->slot_ptrs[0];
         if (p->nslots <= r->slots && S > 1)
             status = DNIC_ERR_ARG;
     }
+    r->warm_block = -1;
     if (!map_blocks(r))
+        status = DNIC_ERR_ARG;
+    /* train.warmup: its block replaces the others in the first steps (not over MPI ranks: it
+     * reads and writes every stage's parameters in one place) */
+    r->warm = r->warm_block >= 0 ? (o->warmup < r->total ? o->warmup : r->total) : 0;
+    if ((r->warm > 0 || p->unlocked) && o->dist)
         status = DNIC_ERR_ARG;
     return status;
 }
@@ -1970,13 +2073,7 @@ static void run_sequential(run *r, dnic_report_fn report, void *user, double t0)
     double next_draw = t0 + 0.25;
     long long next = atomic_load(&r->reported);
     for (long long t = r->start; t <= last_iteration(r) && !atomic_load(&r->stop); t++) {
-        for (int k = 0; k < r->S && !atomic_load(&r->stop); k++) {
-            long long ts = t - 1 - r->lag;
-            if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
-                do_sgu(r, k, ts);
-            if (t < r->total)
-                do_step(r, k, t);
-        }
+        iteration(r, 0, r->S, t);
         if (atomic_load(&r->stop))
             break;
         if (((o->interrupt && *o->interrupt) || (o->interrupt_at > 0 && t + 1 >= o->interrupt_at)) && r->stop_at < 0)

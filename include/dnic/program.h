@@ -10,6 +10,7 @@
 #ifndef DNIC_PROGRAM_H
 #define DNIC_PROGRAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,7 +52,14 @@ typedef enum dnic_block_phase {
     DNIC_PHASE_STEP,      /* forward, synthetic or true gradient, update, message */
     DNIC_PHASE_SG_UPDATE, /* the SG module regresses toward the target that arrived */
     DNIC_PHASE_PREDICT,   /* inference only: the forward pass, never run by training */
+    DNIC_PHASE_PROBE,     /* at a report (--probe): the true gradient at each SG module on the
+                             probe batch, updating nothing; never run by training */
+    DNIC_PHASE_WARMUP,    /* train.warmup: a whole step by backpropagation, run alone, in place
+                             of the others, in the first steps */
 } dnic_block_phase;
+
+/* Whether a block of this phase is part of the training step (STEP, SG_UPDATE). */
+#define DNIC_PHASE_TRAINS(ph) ((ph) < DNIC_PHASE_PREDICT)
 
 /* Every generated block has this signature: bufs[i] is the memory of buffer i. */
 typedef void (*dnic_block_fn)(void *const *bufs);
@@ -109,7 +117,16 @@ typedef struct dnic_program {
     const int *sg_acc;     /* one accumulator per SG module */
     const char *const *sg_names;
     int nsg;
+    const int *probe;      /* with a PROBE block: per SG module its prediction, true gradient and
+                              bootstrapped target there (3 buffers each); else NULL */
     int nstages;
+    /* train.update_prob: per stage, the TEMP [1,1] buffer that holds its step's updates when set
+     * to 1 (the runtime sets it before each step), or NULL; zero, as allocated, updates */
+    const int *stage_hold;
+    /* some stage reads a synthetic input (sg NAME.input), not the stage before it: each
+     * iteration runs every SG update before any step, and a step waits for every stage's SG
+     * updates of the step whose slot it reuses (sched.c) */
+    int unlocked;
     int nslots;            /* copies of every temporary: 1 + the schedule's lag (set before alloc) */
     void **ptrs;           /* ptrs[i]: buffer i's memory (slot 0) */
     void ***slot_ptrs;     /* slot_ptrs[s][i]: buffer i in slot s (parameters are shared) */
@@ -124,12 +141,29 @@ void dnic_program_free(dnic_program *p);
 int dnic_program_find(const dnic_program *p, const char *name);
 
 /* ---- data ------------------------------------------------------------------------------- */
-/* A dataset in the model's dtype, rows of x and y back to back.  Owns x and y. */
+/* A dataset in the model's dtype, rows of x and y back to back.  Owns x and y.  x may hold
+ * bytes instead (x_bytes, the pixels of an IDX ubyte file kept as they are stored: a quarter
+ * of float32's memory): value = (dtype)(byte * x_scale), computed in float64 when a batch is
+ * assembled, which gives exactly the values converting the whole file would give.  Read rows
+ * of x through dnic_dataset_rows, which works for both. */
 typedef struct dnic_dataset {
     int n, inputs, labels;
     dnic_dtype dtype;
     void *x, *y;
+    bool x_bytes;     /* x is unsigned bytes, scaled by x_scale on reading */
+    double x_scale;
 } dnic_dataset;
+
+/* The bytes of one element of x as stored (1 when x_bytes, else the dtype's size). */
+size_t dnic_dataset_x_size(const dnic_dataset *d);
+/* Copies `count` rows of x, in dtype, to dst: rows[i] when rows is not NULL, else rows
+ * first, first + 1, ... */
+void dnic_dataset_rows(const dnic_dataset *d, void *dst, const int *rows, size_t first, int count);
+
+/* Memory for a large array (a dataset's, the program's buffers): 64-byte aligned, and in 2 MiB
+ * pages (transparent huge pages, advised) from 4 MiB on; freed with free().  NULL when out of
+ * memory. */
+void *dnic_alloc_pages(size_t bytes);
 
 /* Takes float64 rows and stores them in `dtype`; returns DNIC_ERR_NOMEM on failure. */
 dnic_status dnic_dataset_from_f64(dnic_dataset *d, dnic_dtype dtype, int n, int inputs, int labels, const double *x,
@@ -159,7 +193,10 @@ typedef struct dnic_train_opts {
     dnic_schedule schedule;     /* AUTO: the planner decides (dnic_plan_schedule) */
     int threads;                /* pipeline threads (0: the number of cores) */
     int shuffle;                /* visit the examples in a new seeded order every epoch */
-    uint32_t seed;              /* the shuffle's seed */
+    uint32_t seed;              /* the shuffle's seed, and the update mask's */
+    long long warmup;           /* with a DNIC_PHASE_WARMUP block: the first steps run it alone */
+    double update_prob;         /* with p->stage_hold: each stage updates in a step with this
+                                 * probability, drawn from a stream seeded by (seed, step) */
     const struct dnic_dataset *test; /* evaluated at every reported pass, or NULL */
     const struct dnic_dataset *validation; /* likewise: examples held out of training, or NULL */
     dnic_eval_kind eval;        /* how to score the test set */
@@ -179,6 +216,8 @@ typedef struct dnic_train_opts {
     /* a run over several processes (runtime/dist.h: the transport and where the stages go), or
      * NULL; every process calls dnic_train alike, and only rank 0 reports and checkpoints */
     const struct dnic_dist *dist;
+    int probe;                  /* at every report, run the PROBE block on the probe batch (the
+                                 * first `batch` training examples) and report what it found */
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -208,7 +247,13 @@ typedef struct dnic_report {
     double test_accuracy;       /* fraction of test examples right */
     int has_validation;         /* the same for the validation set */
     double val_loss, val_accuracy;
+    /* probes (dnic_train_opts.probe), or NULL: per SG module 4 values, DNIC_PROBE_* */
+    const double *probe;
 } dnic_report;
+/* What a probe measures at an SG module on the probe batch, as the whole [batch, width]
+ * matrices: cos(synthetic, true gradient), |synthetic| / |true|, sum |synthetic - bootstrapped
+ * target| and sum |synthetic - true gradient| (float64). */
+enum { DNIC_PROBE_COS, DNIC_PROBE_NORM, DNIC_PROBE_SG_BOOT, DNIC_PROBE_SG_TRUE, DNIC_PROBE_COUNT };
 
 typedef void (*dnic_report_fn)(void *user, const dnic_report *r);
 
@@ -236,9 +281,17 @@ void dnic_program_step(dnic_program *p, const void *x, const void *y);
 void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, int n);
 /* The same through pointer array `ptrs` (a slot of its own while training runs). */
 void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const void *x, void *y, int n);
+/* The outputs for every row of d (whatever its x's storage), as dnic_program_predict_in. */
+void dnic_program_predict_set(dnic_program *p, void **ptrs, void *xpad, const struct dnic_dataset *d, void *y);
 /* Scores the model on a dataset: mean loss per example and the fraction right. */
 dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_dataset *d, dnic_eval_kind kind, double *loss,
                           double *accuracy);
+/* Runs the PROBE block through `ptrs` (a slot of its own while training runs) on the probe
+ * batch, the first `batch` rows of d, and writes DNIC_PROBE_COUNT values per SG module to out
+ * (NaN for a module the probe does not measure: one at truncation boundaries). */
+void dnic_probe(dnic_program *p, void **ptrs, const struct dnic_dataset *d, double *out);
+/* Whether stage k updates in step t (from 0) with train.update_prob = p, train.seed = seed. */
+int dnic_stage_updates(uint32_t seed, long long t, int k, double p);
 /* Zeroes every float64 accumulator. */
 void dnic_program_zero_accs(dnic_program *p);
 

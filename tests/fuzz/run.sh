@@ -6,9 +6,10 @@
 #     weights     safetensors files, and the weights reader of emitted objects (fuzz_weights.c)
 #     checkpoint  resuming training from a checkpoint (fuzz_checkpoint.c)
 #     cache       the object cache's entries (fuzz_cache.c)
+#     datacache   the data cache's entries, through the IDX loader (fuzz_data_cache.c)
 # usage: tests/fuzz/run.sh [--long] [SECONDS=60] [BUILD_DIR]
 #   SECONDS     the front end's time; each loader gets DNIC_FUZZ_LOADER_SECONDS (default 15), so the
-#               default run takes about 60 + 4 x 15 s plus the build (CI runs it so)
+#               default run takes about 60 + 5 x 15 s plus the build (CI runs it so)
 #   --long      every target until DNIC_FUZZ_RUNS executions (default 1000000), no time limit: the
 #               figures in docs/files.md ("What dnic promises") come from this
 #   BUILD_DIR   where ./configure && make ran (or DNIC_BUILD); grammar/parser.c and lexer.c come
@@ -27,7 +28,7 @@ secs=${1:-60}
 case $secs in '' | *[!0-9]*) echo "run.sh: SECONDS must be a whole number, not '$secs'" >&2; exit 2 ;; esac
 loader_secs=${DNIC_FUZZ_LOADER_SECONDS:-15}
 runs=${DNIC_FUZZ_RUNS:-1000000}
-only=${DNIC_FUZZ_ONLY:-frontend data weights checkpoint cache}
+only=${DNIC_FUZZ_ONLY:-frontend data weights checkpoint cache datacache}
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-${DNIC_BUILD:-$srcdir}}
 build=$(cd "$build" && pwd)
@@ -88,6 +89,8 @@ want() { case " $only " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
         -o "$work/fuzz_checkpoint"
     want cache && $CC $FLAGS $($LLVM_CONFIG --cflags) -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_cache.c" \
         "$srcdir/compiler/jit_cache.c" $rt_objs $($LLVM_CONFIG --ldflags --libs core) -lz -lm -lpthread -o "$work/fuzz_cache"
+    want datacache && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_data_cache.c" $rt_objs -lz -lm -lpthread \
+        -o "$work/fuzz_datacache"
     true
 }
 
@@ -129,11 +132,11 @@ if want data; then
     { printf "\\000\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"; cat "$img" "$lab"; } >"$work/seeds/data/pair"
 fi
 # the other loaders make their own seeds (LLVMFuzzerInitialize, with DNIC_FUZZ_SEEDS)
-for t in weights checkpoint cache; do
+for t in weights checkpoint cache datacache; do
     want $t || continue
     DNIC_FUZZ_SEEDS=$work/seeds/$t "$work/fuzz_$t" -runs=0 >/dev/null 2>&1 || { echo "run.sh: fuzz_$t cannot make its seeds" >&2; exit 1; }
 done
-for t in data weights checkpoint cache; do
+for t in data weights checkpoint cache datacache; do
     want $t || continue
     for f in "$srcdir"/tests/fuzz/regressions/$t/*; do
         [ -f "$f" ] && cp "$f" "$work/seeds/$t/regression_$(basename "$f")"

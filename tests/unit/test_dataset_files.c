@@ -132,7 +132,7 @@ static void put_pair(const char *images, const char *labels, bool gz)
 
 static dnic_data_opts opts(double scale, int one_hot, int inputs, int labels, dnic_dtype t)
 {
-    return (dnic_data_opts){scale, one_hot, inputs, labels, t, NULL, 0, false};
+    return (dnic_data_opts){.scale = scale, .one_hot = one_hot, .inputs = inputs, .labels = labels, .dtype = t};
 }
 
 static double at(const dnic_dataset *d, const void *buf, size_t i)
@@ -318,6 +318,75 @@ Test(idx, one_dimensional_images_and_unchecked_widths)
     cr_assert_eq(d.labels, 1);
     cr_assert_eq(((float *)d.y)[1], 2.0f);
     dnic_dataset_free(&d);
+}
+
+/* keep_bytes: a ubyte file stays bytes, and its rows read through dnic_dataset_rows are, bit
+ * for bit, the values the converting load gives (and byte * scale computed here in float64);
+ * other types are converted as before; a scale that overflows is refused all the same. */
+Test(idx, keep_bytes)
+{
+    unsigned char pix[16 * 20];
+    for (int i = 0; i < 16 * 20; i++)
+        pix[i] = (unsigned char)(i < 256 ? i : (i * 37) % 256); /* every byte value */
+    const uint32_t di[2] = {20, 16}, dl[1] = {20};
+    unsigned char lab[20];
+    for (int i = 0; i < 20; i++)
+        lab[i] = (unsigned char)(i % 3);
+    idxbuf im = idx_make(8, 2, di, pix, sizeof pix);
+    put_gz(path("b.gz"), im.b, im.n);
+    put_idx(path("l"), idx_make(8, 1, dl, lab, sizeof lab));
+    const double scales[3] = {1.0 / 255, 0.1, -3.7e-3};
+    const int rows[5] = {19, 0, 7, 7, 12};
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 3; k++) {
+            dnic_dtype dt = t ? DNIC_F64 : DNIC_F32;
+            dnic_data_opts o = opts(scales[k], 3, 16, 3, dt);
+            dnic_dataset full, bytes;
+            char err[512] = "";
+            cr_assert_eq(dnic_load_idx(&full, path("b.gz"), path("l"), &o, err, sizeof err), DNIC_OK, "%s", err);
+            o.keep_bytes = true;
+            cr_assert_eq(dnic_load_idx(&bytes, path("b.gz"), path("l"), &o, err, sizeof err), DNIC_OK, "%s", err);
+            cr_assert(!full.x_bytes && bytes.x_bytes);
+            cr_assert_eq(bytes.x_scale, scales[k]);
+            cr_assert_eq(dnic_dataset_x_size(&bytes), 1);
+            cr_assert_eq(dnic_dataset_x_size(&full), dnic_dtype_size(dt));
+            cr_assert_eq(memcmp(bytes.x, pix, sizeof pix), 0, "the bytes as stored");
+            cr_assert_eq(memcmp(bytes.y, full.y, 20 * 3 * dnic_dtype_size(dt)), 0);
+            size_t es = dnic_dtype_size(dt), row = 16 * es;
+            unsigned char *a = malloc(20 * row), *b = malloc(20 * row);
+            cr_assert(a && b);
+            dnic_dataset_rows(&bytes, a, NULL, 0, 20);
+            cr_assert_eq(memcmp(a, full.x, 20 * row), 0, "all rows, dtype %d, scale %g", t, scales[k]);
+            for (int i = 0; i < 16 * 20; i++) {
+                double v = (double)pix[i] * scales[k];
+                cr_assert(t ? ((double *)a)[i] == v : ((float *)a)[i] == (float)v, "value %d", i);
+            }
+            dnic_dataset_rows(&bytes, a, rows, 0, 5);
+            dnic_dataset_rows(&full, b, rows, 0, 5);
+            cr_assert_eq(memcmp(a, b, 5 * row), 0, "gathered rows");
+            dnic_dataset_rows(&bytes, a, NULL, 3, 4);
+            cr_assert_eq(memcmp(a, (char *)full.x + 3 * row, 4 * row), 0, "rows 3 to 6");
+            free(a);
+            free(b);
+            dnic_dataset_free(&full);
+            dnic_dataset_free(&bytes);
+        }
+    /* signed bytes are not kept as bytes: converted as always */
+    put_idx(path("s"), idx_make(9, 2, di, pix, sizeof pix));
+    dnic_data_opts o = opts(1, 3, 16, 3, DNIC_F32);
+    o.keep_bytes = true;
+    dnic_dataset d;
+    char err[512] = "";
+    cr_assert_eq(dnic_load_idx(&d, path("s"), path("l"), &o, err, sizeof err), DNIC_OK, "%s", err);
+    cr_assert(!d.x_bytes);
+    cr_assert_eq(((float *)d.x)[255], -1.0f);
+    dnic_dataset_free(&d);
+    /* a scale that takes a pixel past float32 is refused as without keep_bytes */
+    o = opts(2e36, 3, 16, 3, DNIC_F32);
+    o.keep_bytes = true;
+    char want[512];
+    WANT(want, "%s: value 171 at image 10, element 11, times scale 2e+36 is not finite in float32", path("b.gz"));
+    expect_idx(path("b.gz"), path("l"), o, want);
 }
 
 /* ---- IDX: bad files ----------------------------------------------------------------------- */
@@ -633,7 +702,8 @@ Test(idx, files_that_are_not_there)
 static dnic_data_opts csv_opts(const char *col, int index, double scale, int one_hot, int inputs, int labels,
                                dnic_dtype t)
 {
-    return (dnic_data_opts){scale, one_hot, inputs, labels, t, col, index, false};
+    return (dnic_data_opts){.scale = scale, .one_hot = one_hot, .inputs = inputs, .labels = labels, .dtype = t,
+                            .label_column = col, .label_index = index};
 }
 
 /* The small table every good CSV test loads: inputs a b c, a class 0..2, scale 2. */

@@ -242,6 +242,7 @@ static dnic_ir_op *kop(dnic_ir_block *b, dnic_op op, int dst, int s0, int s1, in
     o->act = DNIC_ACT_LINEAR;
     o->scratch = -1;
     o->state[0] = o->state[1] = o->state[2] = -1;
+    o->hold = -1;
     return o;
 }
 
@@ -500,13 +501,19 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         addb[i] = kbuf(a, ir, ADD_NAMES[i], DNIC_BUF_TEMP, B, N);
         kop(fwd, DNIC_OP_ADD, addb[i], G, A, -1)->act = ELEM_ACTS[i];
     }
-    dnic_ir_block *bwd = kblock(a, ir, "bwd", 16);
+    dnic_ir_block *bwd = kblock(a, ir, "bwd", 24);
     for (int i = 0; i < 4; i++) {
         ag[i] = kbuf(a, ir, ACT_GRAD_NAMES[i], DNIC_BUF_TEMP, B, N);
         kop(bwd, DNIC_OP_ACT_GRAD, ag[i], G, A, -1)->act = ELEM_ACTS[i];
     }
     int sub = kbuf(a, ir, "sub", DNIC_BUF_TEMP, B, N);
     kop(bwd, DNIC_OP_SUB, sub, G, A, -1);
+    /* an SG's head: G in [-1, 1] scaled by 0.7 and bounded by 0.5, so both bounds and the
+     * inside are hit */
+    int scl = kbuf(a, ir, "scale_clip", DNIC_BUF_TEMP, B, N);
+    dnic_ir_op *sco = kop(bwd, DNIC_OP_SCALE_CLIP, scl, G, -1, -1);
+    sco->scale = 0.7;
+    sco->clip = 0.5;
     int mnt = kbuf(a, ir, "matmul_nt", DNIC_BUF_TEMP, B, K);
     /* as ir_build.c makes it: with a TEMP scratch buffer for W^T */
     kop(bwd, DNIC_OP_MATMUL_NT, mnt, G, W, -1)->scratch = kbuf(a, ir, "W.t", DNIC_BUF_TEMP, N, K);
@@ -548,6 +555,10 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     /* an lstm's elementwise work: MUL (SLICEs with an activation are in fwd) */
     int mul = kbuf(a, ir, "mul", DNIC_BUF_TEMP, B, N);
     kop(rec, DNIC_OP_MUL, mul, G, A, -1);
+    /* an SG target = mix: G * lambda + A * (1 - lambda) */
+    const double lam = 0.3;
+    int mixb = kbuf(a, ir, "mix", DNIC_BUF_TEMP, B, N);
+    kop(rec, DNIC_OP_MIX, mixb, G, A, -1)->scale = lam;
     dnic_ir_block *acc = kblock(a, ir, "acc", 8);
     int abs1 = kbuf(a, ir, ACC_NAMES[0], DNIC_BUF_ACC, 1, 1), abs2 = kbuf(a, ir, ACC_NAMES[1], DNIC_BUF_ACC, 1, 1);
     int lsq = kbuf(a, ir, ACC_NAMES[2], DNIC_BUF_ACC, 1, 1), lsce = kbuf(a, ir, ACC_NAMES[3], DNIC_BUF_ACC, 1, 1);
@@ -750,6 +761,11 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t e = 0; e < BN; e++)
         ref[e] = g[e] - av[e];
     COMPARE(sub, "sub", BN, tol);
+    for (size_t e = 0; e < BN; e++) {
+        long double v = g[e] * 0.7L;
+        ref[e] = v > 0.5L ? 0.5L : v < -0.5L ? -0.5L : v;
+    }
+    COMPARE(scl, "scale_clip", BN, tol);
     /* MATMUL_NT: [B,K] = G[B,N] . W[K,N]^T */
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++) {
@@ -901,6 +917,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t e2 = 0; e2 < BN; e2++)
         ref[e2] = g[e2] * av[e2];
     COMPARE(mul, "mul", BN, tol);
+    for (size_t e2 = 0; e2 < BN; e2++)
+        ref[e2] = (long double)g[e2] * lam + (long double)av[e2] * (1 - (long double)lam);
+    COMPARE(mixb, "mix", BN, tol);
     for (int s2 = 0; s2 < 2; s2++) {
         for (size_t e2 = 0; e2 < BN; e2++)
             ref[e2] = act_ref(s2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID, g[e2]);
@@ -985,6 +1004,11 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t k = 0; k < BN; k++)
         e[k] = rnd(t, gd[k] - ad[k]);
     EXACT(sub, "sub", e);
+    for (size_t k = 0; k < BN; k++) {
+        double v = rnd(t, gd[k] * rnd(t, 0.7)), c5 = rnd(t, 0.5);
+        e[k] = v > c5 ? c5 : v < -c5 ? -c5 : v;
+    }
+    EXACT(scl, "scale_clip", e);
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++) {
             double acc_ = 0;
@@ -1140,6 +1164,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     for (size_t k = 0; k < BN; k++)
         e[k] = rnd(t, gd[k] * ad[k]);
     EXACT(mul, "mul", e);
+    for (size_t k = 0; k < BN; k++) /* lambda and 1 - lambda rounded to the dtype, then two products and a sum */
+        e[k] = rnd(t, rnd(t, gd[k] * rnd(t, lam)) + rnd(t, ad[k] * rnd(t, 1 - lam)));
+    EXACT(mixb, "mix", e);
     for (int s2 = 0; s2 < 2; s2++) { /* the copy, then gen_act_pass over the whole buffer */
         for (size_t k = 0; k < BN; k++)
             e[k] = act_pass_t(t, s2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID, gd[k], k, BN);
@@ -1208,8 +1235,8 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
      * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
-     * activation, stack, grad_w over a stack (its first rows, its column sums), reduce */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1),
+     * activation, stack, grad_w over a stack (its first rows, its column sums), mix, scale_clip, reduce */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
@@ -1600,15 +1627,17 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
         for (int k = 0; k < ly->nsrc; k++)
             w[k] = ly->src[k] < 0 ? m->data.inputs : m->layers[ly->src[k]].out;
 #define SRC(k, i, j) (ly->src[k] < 0 ? (long double)x[(i) * w[k] + (j)] : h[ly->src[k]][(i) * w[k] + (j)])
-        if (ly->kind == &dnic_layer_dense) {
+        if (ly->kind == &dnic_layer_dense) { /* steps = S: the same weights on each step's columns */
             const dnic_dense_cfg *dc = ly->cfg;
+            int W = dc->width;
             for (int i = 0; i < B; i++)
-                for (int n = 0; n < N; n++) {
-                    long double s = 0;
-                    for (int k = 0; k < dc->in; k++)
-                        s += SRC(0, i, k) * P[l].w[k * N + n];
-                    o[i * N + n] = s + (P[l].b ? P[l].b[n] : 0);
-                }
+                for (int t = 0; t < dc->steps; t++)
+                    for (int n = 0; n < W; n++) {
+                        long double s = 0;
+                        for (int k = 0; k < dc->in; k++)
+                            s += SRC(0, i, t * dc->in + k) * P[l].w[k * W + n];
+                        o[i * N + t * W + n] = s + (P[l].b ? P[l].b[n] : 0);
+                    }
             if (dc->batchnorm)
                 for (int n = 0; n < N; n++) {
                     long double mu = 0, var = 0;
@@ -1626,11 +1655,13 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
                         o[i * N + n] = (o[i * N + n] - mu) / sqrtl(var + dc->norm_eps) * P[l].gamma[n] + P[l].beta[n];
                 }
         } else if (ly->kind == &dnic_layer_rnn || ly->kind == &dnic_layer_lstm) {
-            /* z_t = x_t W_ih + b + h_{t-1} W_hh, h_{-1} = 0.  rnn: o is the last step's z (the
-             * activation follows below, as for every kind).  lstm: gates i, f, g, o of z_t,
-             * c_t = f c_{t-1} + i g, h_t = o tanh(c_t); o is h_T (its activation is linear) */
+            /* z_t = x_t W_ih + b + h_{t-1} W_hh, h_{-1} = 0.  rnn: o holds the output steps' z
+             * (the activation follows below, as for every kind).  lstm: gates i, f, g, o of z_t,
+             * c_t = f c_{t-1} + i g, h_t = o tanh(c_t); o holds the output steps' h (its
+             * activation is linear).  outputs = K: the last K steps side by side. */
             const dnic_rnn_cfg *rc = ly->cfg;
-            int G = rc->lstm ? 4 * N : N;
+            int H = rc->hidden, G = rc->lstm ? 4 * H : H, first = rc->steps - rc->outputs;
+            static long double last[8 * GG_MAXW * 2];
             static long double hs[8 * GG_MAXW * 2], cs[8 * GG_MAXW * 2], z[8 * GG_MAXW * 8];
             for (int t = 0; t < rc->steps; t++) {
                 for (int i = 0; i < B; i++)
@@ -1638,25 +1669,24 @@ static double graph_loss(const dnic_model *m, const gparams *P, const double *x,
                         long double s = P[l].b ? P[l].b[n] : 0;
                         for (int k = 0; k < rc->in; k++)
                             s += SRC(0, i, rc->repeat ? k : t * rc->in + k) * P[l].w[k * G + n];
-                        for (int j = 0; t > 0 && j < N; j++)
-                            s += hs[i * N + j] * P[l].wh[j * G + n];
+                        for (int j = 0; t > 0 && j < H; j++)
+                            s += hs[i * H + j] * P[l].wh[j * G + n];
                         z[i * G + n] = s;
                     }
-                for (int e = 0; e < B * N; e++) {
-                    int i = e / N, n = e % N;
+                for (int e = 0; e < B * H; e++) {
+                    int i = e / H, n = e % H;
                     if (!rc->lstm) {
-                        o[e] = z[i * G + n];
-                        if (t < rc->steps - 1)
-                            hs[e] = act1(ly->act, o[e]);
+                        last[e] = z[i * G + n];
+                        hs[e] = act1(ly->act, last[e]);
                         continue;
                     }
-                    long double ig = act1(DNIC_ACT_SIGMOID, z[i * G + n]), fg = act1(DNIC_ACT_SIGMOID, z[i * G + N + n]);
-                    long double gg = tanhl(z[i * G + 2 * N + n]), og = act1(DNIC_ACT_SIGMOID, z[i * G + 3 * N + n]);
+                    long double ig = act1(DNIC_ACT_SIGMOID, z[i * G + n]), fg = act1(DNIC_ACT_SIGMOID, z[i * G + H + n]);
+                    long double gg = tanhl(z[i * G + 2 * H + n]), og = act1(DNIC_ACT_SIGMOID, z[i * G + 3 * H + n]);
                     cs[e] = (t > 0 ? fg * cs[e] : 0) + ig * gg;
-                    o[e] = og * tanhl(cs[e]);
+                    hs[e] = last[e] = og * tanhl(cs[e]);
                 }
-                for (int e = 0; rc->lstm && e < B * N; e++)
-                    hs[e] = o[e];
+                for (int e = 0; t >= first && e < B * H; e++)
+                    o[e / H * N + (t - first) * H + e % H] = last[e];
             }
         } else if (ly->kind == &dnic_layer_add) {
             for (int e = 0; e < B * N; e++) {
@@ -1727,10 +1757,12 @@ static void graph_gradient_check(const char *text, uint32_t seed)
         if (ly->kind == &dnic_layer_dense) {
             const dnic_dense_cfg *dc = ly->cfg;
             in = dc->in;
+            N = G = dc->width;
             has[0] = true, has[1] = dc->bias, has[2] = has[3] = dc->batchnorm;
         } else if (ly->kind == &dnic_layer_rnn || ly->kind == &dnic_layer_lstm) {
             const dnic_rnn_cfg *rc = ly->cfg;
             in = rc->in;
+            N = rc->hidden;
             G = rc->lstm ? 4 * N : N;
             has[0] = has[4] = true, has[1] = rc->bias;
         } else {
@@ -1874,6 +1906,29 @@ Test(gradcheck, lstm_split_and_repeat)
                                  "layer out = dense(h2, 4) { activation = sigmoid }\n"
                                  "loss squared_error(out, labels)\n" GC_TRAIN,
                          24);
+}
+
+/* per-step outputs: an rnn's last 2 of 4 states (the input in steps of 2), a dense layer on
+ * each of them, and another on each of 2 steps of that, with sigmoid cross-entropy: each step's
+ * gradient joins the recurrence's at its own step, the weights' gradients sum over the steps */
+Test(gradcheck, rnn_outputs_and_dense_steps)
+{
+    graph_gradient_check(GC_HEAD "layer h = rnn(input, 5) { steps = 4  outputs = 2 }\n"
+                                 "layer e = dense(h, 3) { steps = 2  activation = tanh }\n"
+                                 "layer out = dense(e, 2) { steps = 2  activation = sigmoid }\n"
+                                 "loss sigmoid_cross_entropy(out, labels)\n" GC_TRAIN,
+                         25);
+}
+
+/* the same for an lstm reading a dense layer, all its steps out, one dense layer on each,
+ * squared error */
+Test(gradcheck, lstm_outputs_and_dense_steps)
+{
+    graph_gradient_check(GC_HEAD "layer e = dense(input, 4) { activation = tanh }\n"
+                                 "layer h = lstm(e, 3) { steps = 2  outputs = 2 }\n"
+                                 "layer out = dense(h, 2) { steps = 2  activation = sigmoid }\n"
+                                 "loss squared_error(out, labels)\n" GC_TRAIN,
+                         26);
 }
 
 /* ---- part 3: against the seeds' C reference ----------------------------------------------- */

@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""A float64 numpy reference of a recurrent layer with per-step outputs trained by truncated BPTT,
+chunk by chunk, with or without synthetic gradients at the truncation boundaries; written from
+docs/semantics.md ("Recurrent layers", "Per-step outputs") and docs/language.md ("data copy"),
+not from dnic's IR.
+
+The model (tests/e2e/seqout.sh writes the matching .dni):
+    data: the Copy task, `examples` sequences of 2L+1 steps of bits+1 inputs; the labels are the
+          L vectors, for the last L steps
+    rnn:  h_t = tanh(x_t W_ih + b + h_{t-1} W_hh), h_{-1} = 0;  lstm as in rnn_ref.py
+    out_t = sigmoid(h_t W_o + b_o) for the last L steps, loss: sigmoid cross-entropy summed
+    sg h.state (dni) predicts the gradient at each truncation boundary from the state there
+Each chunk in turn: its forward steps; the outputs of its labelled steps, their loss, W_o and
+b_o's update from those steps, the messages to h (with W_o before its update); then BPTT through
+the chunk from those messages and (before the last chunk) the SG prediction at its end, and the
+layer's update.  After the step, the SG module learns from its boundaries in order.
+
+Usage: seq_ref.py MODE KIND BITS LENGTH EXAMPLES DATA_SEED HIDDEN BATCH UNROLL LR SEED NSTEPS
+Prints one line per training step, its loss, then the final weights as NAME VALUES.
+"""
+import sys
+
+import numpy as np
+
+
+def main():
+    mode, kind = sys.argv[1], sys.argv[2]
+    bits, L, examples, data_seed, H, B, unroll = (int(v) for v in sys.argv[3:10])
+    lr, seed, nsteps = float(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12])
+    lstm, dni = kind == "lstm", mode == "dni"
+
+    rd = np.random.RandomState(data_seed)
+    S, I, N, O = 2 * L + 1, bits + 1, L, bits
+    X, Y = np.zeros((examples, S, I)), np.zeros((examples, N, O))
+    for e in range(examples):
+        v = (rd.rand(L, bits) < 0.5).astype(float)
+        X[e, :L, :bits] = v
+        X[e, L, bits] = 1
+        Y[e] = v
+
+    G = 4 * H if lstm else H
+    SW = 2 * H if lstm else H
+    rs = np.random.RandomState(seed)  # construction order: h, its SG module, out
+    Wih = rs.randn(I, G) * 0.3
+    Whh = rs.randn(H, G) * 0.3
+    b = rs.randn(1, G) * 0.1
+    if dni:
+        Tw = rs.randn(SW, SW) * 0.1
+        Tb = rs.randn(1, SW) * 0.1
+    Wo = rs.randn(H, O) * 0.3
+    bo = rs.randn(1, O) * 0.1
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    first = S - N
+    chunks = [(c0, min(c0 + unroll, S)) for c0 in range(0, S, unroll)]
+
+    for k in range(nsteps):
+        r = k % (examples // B) * B
+        xs, y = [X[r:r + B, t] for t in range(S)], Y[r:r + B]
+        hs, cs, gates = {}, {}, {}
+
+        def forward(c0, c1):
+            for t in range(c0, c1):
+                z = xs[t] @ Wih + b
+                if t > 0:
+                    z = z + hs[t - 1] @ Whh
+                if not lstm:
+                    hs[t] = np.tanh(z)
+                    continue
+                i, f, g, o = sig(z[:, :H]), sig(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), sig(z[:, 3 * H:])
+                cs[t] = (f * cs[t - 1] if t > 0 else 0) + i * g
+                hs[t] = o * np.tanh(cs[t])
+                gates[t] = (i, f, g, o)
+
+        def state(t):
+            return np.concatenate([hs[t], cs[t]], axis=1) if lstm else hs[t]
+
+        def backward(c0, c1, g_end, gout):
+            """BPTT through steps c1-1..c0 from g_end (w.r.t. the state after c1-1, or None) and
+            gout[t] (w.r.t. h_t, for labelled steps); the chunk's summed gradient updates the
+            layer; returns the gradient w.r.t. the state after c0-1 (weights before the update)."""
+            nonlocal Wih, Whh, b
+            gih, ghh, gb = np.zeros_like(Wih), np.zeros_like(Whh), np.zeros_like(b)
+            used_hh = False
+            gh, gc = None, None
+            if g_end is not None:
+                gh, gc = (g_end[:, :H], g_end[:, H:]) if lstm else (g_end, None)
+            for t in range(c1 - 1, c0 - 1, -1):
+                if t in gout:
+                    gh = gout[t] if gh is None else gh + gout[t]
+                if lstm:
+                    i, f, gg, o = gates[t]
+                    tc = np.tanh(cs[t])
+                    dc = gh * o * (1 - tc ** 2) + (gc if gc is not None else 0)
+                    dzf = dc * cs[t - 1] * f * (1 - f) if t > 0 else np.zeros_like(dc)
+                    dz = np.concatenate([dc * gg * i * (1 - i), dzf, dc * i * (1 - gg ** 2),
+                                         gh * tc * o * (1 - o)], axis=1)
+                    gc = dc * f
+                else:
+                    dz = gh * (1 - hs[t] ** 2)
+                gih += xs[t].T @ dz
+                gb += dz.sum(axis=0, keepdims=True)
+                if t > 0:
+                    ghh += hs[t - 1].T @ dz
+                    used_hh = True
+                gh = dz @ Whh.T
+            Wih = Wih - lr * gih
+            if used_hh:
+                Whh = Whh - lr * ghh
+            b = b - lr * gb / B
+            return np.concatenate([gh, gc], axis=1) if lstm else gh
+
+        loss = 0.0
+        boundary = []  # per boundary: [state, prediction, target]
+        for ci, (c0, c1) in enumerate(chunks):
+            last = ci == len(chunks) - 1
+            forward(c0, c1)
+            gout, deltas = {}, {}
+            for t in range(max(c0, first), c1):
+                o, yt = sig(hs[t] @ Wo + bo), y[:, t - first]
+                loss -= np.sum(yt * np.log(o) + (1 - yt) * np.log(1 - o))
+                deltas[t] = o - yt
+                gout[t] = deltas[t] @ Wo.T
+            if deltas:
+                Wo = Wo - lr * sum(hs[t].T @ d for t, d in deltas.items())
+                bo = bo - lr * sum(d.sum(axis=0, keepdims=True) for d in deltas.values()) / B
+            pred = state(c1 - 1) @ Tw + Tb if dni and not last else None
+            if gout or pred is not None:
+                prev = backward(c0, c1, pred, gout)
+                if boundary:
+                    boundary[-1][2] = prev
+            if pred is not None:
+                boundary.append([state(c1 - 1), pred, None])
+        for st, pred, target in boundary:
+            delta = pred - target
+            Tw = Tw - lr * (st.T @ delta)
+            Tb = Tb - lr * delta.mean(axis=0, keepdims=True)
+        print("loss %.17g" % loss)
+    params = [("h.weight_ih", Wih), ("h.weight_hh", Whh), ("h.bias", b), ("out.weight", Wo), ("out.bias", bo)]
+    if dni:
+        params += [("h.state.sg.weight", Tw), ("h.state.sg.bias", Tb)]
+    for name, v in params:
+        print(name, " ".join("%.17g" % e for e in v.ravel()))
+
+
+if __name__ == "__main__":
+    main()
