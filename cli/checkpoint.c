@@ -1,6 +1,8 @@
 /* What --checkpoint and --resume need from the command (the scheduler saves and loads): the
  * model's fingerprint, and SIGINT/SIGTERM turned into a stop at the next step boundary. */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,8 @@
  * a second exits at once (files are written atomically, so none is corrupted). */
 static volatile int interrupted;
 
+static bool under_mpi;
+
 static void on_signal(int sig)
 {
     if (interrupted) {
@@ -18,11 +22,21 @@ static void on_signal(int sig)
         raise(sig);
     }
     interrupted = 1;
+    /* mpirun, told to stop, forwards the signal and no longer reads the ranks' output: a rank
+     * must not block writing a report line when it should be saving the checkpoint (lines
+     * that cannot go out are dropped; the checkpoint and files are what counts) */
+    if (under_mpi)
+        for (int fd = 1; fd <= 2; fd++) {
+            int fl = fcntl(fd, F_GETFL);
+            if (fl >= 0)
+                fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        }
 }
 
 volatile int *cli_catch_interrupts(void)
 {
     interrupted = 0;
+    under_mpi = cli_mpi_comm() != NULL;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     return &interrupted;

@@ -41,6 +41,7 @@ typedef struct dnic_options {
     int threads;             /* --threads (0: the number of cores) */
     bool no_cache;           /* --no-cache: always compile, never read or write the object cache */
     const char *placement;   /* --placement N0,N1,...: each MPI rank's number of stages */
+    int replicas;            /* --replicas R (0: not given, one copy of each stage) */
     bool probe;              /* --probe: at every report, how close each SG module is to the true gradient */
 } dnic_options;
 
@@ -185,6 +186,8 @@ struct dnic_dist;
 bool cli_mpi_begin(int *argc, char ***argv, bool asked);
 /* The job's transport once started, else NULL; this process's rank (0 without MPI). */
 struct dnic_comm *cli_mpi_comm(void);
+/* --replicas R, once every rank is ready: the job becomes R pipelines (false after a message). */
+bool cli_mpi_replicate(int replicas);
 int cli_mpi_rank(void);
 /* Before training: every rank says it is ready, or its exit status; false when some rank is
  * not (rank 0 has printed that rank's messages).  Only the first call agrees. */

@@ -52,7 +52,17 @@ dnic_comm *cli_mpi_comm(void)
 int cli_mpi_rank(void)
 {
     dnic_comm *c = cli_mpi_comm();
-    return c ? c->rank : 0;
+    return c ? c->world_rank : 0;
+}
+
+bool cli_mpi_replicate(int replicas)
+{
+#ifdef DNIC_HAVE_MPI
+    return dnic_mpi_replicate(replicas);
+#else
+    (void)replicas;
+    return true;
+#endif
 }
 
 bool cli_mpi_ready(bool ok, int rc)
@@ -118,9 +128,14 @@ bool cli_dist_layout(dnic_arena *a, dnic_diag *d, const dnic_ir *ir, const dnic_
                      dnic_dist *dist)
 {
     dnic_comm *c = cli_mpi_comm();
-    int S = ir->nstages > 0 ? ir->nstages : 1, K = c->size;
+    int S = ir->nstages > 0 ? ir->nstages : 1, R = ir->replicas > 1 ? ir->replicas : 1, K = c->size / R;
     memset(dist, 0, sizeof *dist);
     dist->comm = c;
+    if (c->size % R != 0) {
+        dnic_error(d, (dnic_span){0}, "--replicas %d: this job has %d ranks, not a multiple of %d (each replica "
+                   "takes the same number of ranks: mpirun -np %d for %d ranks a replica)", R, c->size, R, R * S, S);
+        return false;
+    }
     if (K > S) {
         dnic_error(d, (dnic_span){0}, "this job has %d ranks, but the model has %d stage%s: run it on at most %d "
                    "(mpirun -np %d)", K, S, S == 1 ? "" : "s", S, S);

@@ -84,7 +84,17 @@ int dnic_compile(const dnic_options *opts)
         else
             m = NULL;
     }
-    dnic_ir *ir = m ? dnic_ir_build(a, m) : NULL;
+    dnic_ir *ir = NULL;
+    if (m && o->replicas > 1) { /* data parallelism: the program of one replica */
+        char why[512];
+        if (o->action == DNIC_ACTION_OBJECT || o->action == DNIC_ACTION_EVAL || o->action == DNIC_ACTION_PREDICT)
+            dnic_error(&d, (dnic_span){0}, "--replicas %d: only training (--run, or --check) splits batches over "
+                       "replicas", o->replicas);
+        else if (!(ir = dnic_ir_build_replica(a, m, o->replicas, why, sizeof why)))
+            dnic_error(&d, (dnic_span){0}, "--replicas %d: %s", o->replicas, why);
+    } else if (m) {
+        ir = dnic_ir_build(a, m);
+    }
     if (ir && !dnic_ir_verify(ir, stderr)) {
         rc = DNIC_EXIT_INTERNAL;
         goto out;

@@ -89,6 +89,16 @@ static bool parse_threads(dnic_options *o, const char *v)
     return true;
 }
 
+static bool parse_replicas(dnic_options *o, const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 1 || n > 64)
+        return false;
+    o->replicas = (int)n;
+    return true;
+}
+
 static bool parse_vary(dnic_options *o, const char *v)
 {
     const char *eq = strchr(v, '=');
@@ -202,6 +212,11 @@ static const cli_option options[] = {
     {"--placement", NULL, "N0,N1,...", SEC_RUNNING,
      "under MPI, the number of stages each rank runs, in order\n(default: contiguous groups balanced by the cost model)",
      OPT_STRING, FIELD(placement), .needs = "--run"},
+    {"--replicas", NULL, "R", SEC_RUNNING,
+     "under MPI, split each batch over R copies of every stage\n(R x the ranks one copy takes = the job's ranks) and sum\n"
+     "their gradients; --check says whether the model splits",
+     OPT_PARSED, .parse = parse_replicas, .bad = "--replicas is a number from 1 to 64, not '%s'",
+     .excludes = {"--vary"}, .excludes_why = "runs several models"},
     {"--threads", NULL, "N", SEC_RUNNING,
      "threads (1 to 64) for the pipeline, or in a sequential run\nfor the large matrix products (default: the number of\n"
      "cores)",

@@ -157,6 +157,11 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     bool mpi_ok, mpi = over_mpi(d, opts, &mpi_ok);
     if (!mpi_ok)
         return DNIC_EXIT_USER;
+    if (ir->replicas > 1 && opts->action == DNIC_ACTION_RUN && !mpi) {
+        dnic_error(d, (dnic_span){0}, "--replicas %d: the replicas are processes of an MPI job: mpirun -np %d dnic ... "
+                   "(or a multiple of %d, for several ranks a replica)", ir->replicas, ir->replicas, ir->replicas);
+        return DNIC_EXIT_USER;
+    }
     bool unlocked = false;
     for (int i = 0; ir->nstages > 1 && i < m->nlayers; i++)
         unlocked |= m->layers[i].input_sg >= 0;
@@ -174,7 +179,9 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     dnic_options quiet = *opts;
     if (mpi && cli_mpi_rank() > 0) {
         quiet.save_weights = quiet.save_init = quiet.export_data = quiet.log_csv = quiet.save_predictions = NULL;
-        quiet.plot_svg = quiet.save_best = quiet.checkpoint = quiet.emit_llvm = quiet.emit_asm = NULL;
+        quiet.plot_svg = quiet.save_best = quiet.emit_llvm = quiet.emit_asm = NULL;
+        if (ir->replicas <= 1) /* replicas: every first rank of one takes the checkpoints, only rank 0 writes */
+            quiet.checkpoint = NULL;
         quiet.progress = 0;
     }
     const dnic_options *o = &quiet;
@@ -243,6 +250,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (!cli_dist_layout(a, d, ir, &p, o, &dist))
             goto out;
         if (!cli_mpi_ready(true, DNIC_EXIT_OK)) /* every rank compiled and has its data */
+            goto out;
+        if (ir->replicas > 1 && !cli_mpi_replicate(ir->replicas))
             goto out;
         to.dist = &dist;
     }

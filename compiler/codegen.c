@@ -1132,6 +1132,21 @@ static void grad_w_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v,
     vstore(g, v, c->dst, idx, lanes);
 }
 
+/* dst = its sum over the replicas of a data-parallel run: the runtime's dnic_replica_sum
+ * (runtime/replica.c), which the transport does in a fixed order. */
+static void gen_reduce(opctx *c)
+{
+    cg *g = c->g;
+    LLVMTypeRef args[3] = {g->ptr, g->i64, g->i32};
+    LLVMTypeRef ty = LLVMFunctionType(g->vd, args, 3, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(g->M, "dnic_replica_sum");
+    if (!f)
+        f = LLVMAddFunction(g->M, "dnic_replica_sum", ty);
+    LLVMValueRef v[3] = {c->dst, ci(g, (long long)c->D->rows * c->D->cols),
+                         LLVMConstInt(g->i32, g->T == g->f64, 0)};
+    LLVMBuildCall2(g->B, ty, f, v, 3, "");
+}
+
 static void gen_grad_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[c->s[0] ? 0 : 1]->rows;

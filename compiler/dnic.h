@@ -426,6 +426,7 @@ typedef struct dnic_ir {
     int *probe;           /* train.probe: per SG module the PROBE block's prediction, true gradient
                              and bootstrapped target (-1 for a module at truncation boundaries) */
     int *stage_hold;      /* per stage: the hold buffer of its step's updates, or NULL (no update_prob) */
+    int replicas;         /* > 1: the program of one of this many replicas (dnic_ir_replicate) */
 } dnic_ir;
 
 const char *dnic_op_name(dnic_op op);
@@ -436,6 +437,13 @@ double dnic_op_bytes(const dnic_ir *ir, const dnic_ir_op *o);
  * returns the counts through *nr, *nw. */
 void dnic_op_uses(const dnic_ir_op *o, int *reads, int *nr, int *writes, int *nw);
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m);
+/* A buffer more in ir (a name the arena keeps); returns its index. */
+int dnic_ir_add_buf(dnic_arena *a, dnic_ir *ir, const char *name, dnic_buf_kind kind, int rows, int cols);
+/* Data parallelism (ir_replicas.c): the program of a model for one of R replicas, each
+ * training on its 1/R of every batch: builds m at batch B/R, with every parameter's gradient in
+ * a buffer of its own, summed over the replicas (REDUCE) before its update.  NULL, with the
+ * reason in why[n], when the model cannot be split so (the batch, batch normalisation). */
+dnic_ir *dnic_ir_build_replica(dnic_arena *a, const dnic_model *m, int R, char *why, size_t n);
 /* Computes every block's imports, exports and waits by def/use (ir_link.c). */
 void dnic_ir_link(dnic_arena *a, dnic_ir *ir);
 /* The accumulator block b adds to (-1: none) and its estimated floating-point operations. */

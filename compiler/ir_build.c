@@ -101,6 +101,12 @@ static int add_buf(builder *b, const char *name, dnic_buf_kind kind, int rows, i
     return ir->nbufs++;
 }
 
+int dnic_ir_add_buf(dnic_arena *a, dnic_ir *ir, const char *name, dnic_buf_kind kind, int rows, int cols)
+{
+    builder bb = {.a = a, .ir = ir};
+    return add_buf(&bb, name, kind, rows, cols);
+}
+
 /* A parameter and its initialiser; fan_in/fan_out size the Xavier and He scales. */
 static int add_param(builder *b, const char *name, int rows, int cols, dnic_init init, int fan_in, int fan_out)
 {

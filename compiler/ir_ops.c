@@ -152,6 +152,13 @@ static bool shape_grad_w(const dnic_ir *ir, const dnic_ir_op *o, char *why, size
     return want(ir, o->dst, x->cols, d->cols, why, n) && no_scratch(o, why, n);
 }
 
+/* REDUCE: any temporary, summed in place over the replicas. */
+static bool shape_reduce(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
+{
+    (void)ir;
+    return no_scratch(o, why, n);
+}
+
 static bool shape_stack(const dnic_ir *ir, const dnic_ir_op *o, char *why, size_t n)
 {
     const dnic_buffer_desc *d = B(ir, o->dst), *s = B(ir, o->src[0]);
@@ -258,6 +265,7 @@ static double flops_elementwise(const dnic_ir *ir, const dnic_ir_op *o)
 #define flops_running flops_elementwise
 #define flops_dparams flops_elementwise
 #define flops_bn_grad flops_elementwise
+#define flops_reduce flops_elementwise
 
 const dnic_op_info dnic_op_table[DNIC_OP_COUNT] = {
 #define DNIC_OP(e, nm, ns, opt, d, at, rule) \

@@ -71,8 +71,11 @@ static void print_op(const dnic_ir *ir, const dnic_ir_op *o, FILE *out)
 
 void dnic_ir_print(const dnic_ir *ir, FILE *out)
 {
-    fprintf(out, "ir %s dtype=%s batch=%d stages=%d\n", ir->model->name, ir->dtype == DNIC_F64 ? "float64" : "float32",
+    fprintf(out, "ir %s dtype=%s batch=%d stages=%d", ir->model->name, ir->dtype == DNIC_F64 ? "float64" : "float32",
             ir->batch, ir->nstages);
+    if (ir->replicas > 1) /* batch is one replica's part */
+        fprintf(out, " replicas=%d", ir->replicas);
+    fputc('\n', out);
     for (int i = 0; i < ir->nbufs; i++) {
         const dnic_buffer_desc *b = &ir->bufs[i];
         fprintf(out, "  buffer %-20s %-6s [%d,%d]", b->name, kind_name(b->kind), b->rows, b->cols);

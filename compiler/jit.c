@@ -170,11 +170,13 @@ dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const bool *on
             LLVMOrcJITDylibAddGenerator(jd, gen); /* jd owns gen now */
     }
     if (ok) { /* the kernel thread pool, from this process's runtime */
-        LLVMOrcCSymbolMapPair sym = {
-            LLVMOrcLLJITMangleAndIntern(j->lljit, "dnic_parallel_for"),
-            {(LLVMOrcExecutorAddress)(uintptr_t)dnic_parallel_for,
-             {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0}}};
-        ok = llvm_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(&sym, 1)), "defining the runtime's symbols");
+        LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
+        LLVMOrcCSymbolMapPair sym[2] = {
+            {LLVMOrcLLJITMangleAndIntern(j->lljit, "dnic_parallel_for"),
+             {(LLVMOrcExecutorAddress)(uintptr_t)dnic_parallel_for, fl}},
+            {LLVMOrcLLJITMangleAndIntern(j->lljit, "dnic_replica_sum"),
+             {(LLVMOrcExecutorAddress)(uintptr_t)dnic_replica_sum, fl}}};
+        ok = llvm_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(sym, 2)), "defining the runtime's symbols");
     }
     for (int i = 0; i < n; i++) {
         if (parts[i].warn[0] && (i == 0 || !parts[i - 1].warn[0]))

@@ -6,7 +6,7 @@
 _dnic_options='--check --run -c --eval --predict --dump-ast --dump-ir --emit-dot --emit-llvm -S -o --header --prefix
 --cpu --target --set --save-weights --save-best --load-weights --save-init --export-data --log
 --save-predictions --plot --plot-x --checkpoint --checkpoint-every --resume --vary --schedule --threads
---placement --no-cache --probe --progress --no-progress --help -h --version'
+--placement --replicas --no-cache --probe --progress --no-progress --help -h --version'
 
 # The settings each block accepts (docs/language.md).
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
@@ -70,7 +70,7 @@ _dnic() {
     --plot-x | --x)
         COMPREPLY=($(compgen -W 'step time' -- "$cur"))
         return ;;
-    --threads | --checkpoint-every | --prefix | --cpu | --target | --vary | --placement)
+    --threads | --checkpoint-every | --prefix | --cpu | --target | --vary | --placement | --replicas)
         return ;;
     -o | --header | --emit-llvm | -S | --save-weights | --save-best | --load-weights | --save-init | --export-data | \
         --log | --save-predictions | --plot | --checkpoint | --resume | --predict)

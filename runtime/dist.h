@@ -11,7 +11,12 @@
 #ifndef DNIC_DIST_H
 #define DNIC_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* Message tags below this are stage buffers (one tag per buffer); the scheduler's own messages
+ * (releases, report sums, gates) use tags above it. */
+enum { DNIC_DIST_BUF_TAGS = 30000 };
 
 /* Message passing between the ranks 0..size-1 of one job.  Requests are small integers owned
  * by the transport; a finished request is freed by the test that reports it. */
@@ -31,7 +36,22 @@ typedef struct dnic_comm {
     void (*say)(struct dnic_comm *c, const char *text);
     /* lets pending transfers move (called between and inside large products) */
     void (*progress)(struct dnic_comm *c);
+    /* data parallelism (--replicas): this process is replica `replica` of `replicas` copies of
+     * the pipeline (rank and size above are within its pipeline); sum replaces buf (n float64
+     * or float32 elements) by its sum over the replicas, added in replica order: ((g0 + g1) +
+     * g2) + ..., the same bits on every replica */
+    int replica, replicas;
+    int world_rank;  /* the rank in the whole job (rank 0 writes the files) */
+    void (*sum)(struct dnic_comm *c, void *buf, size_t n, bool f64);
+    /* the n bytes at mine of every replica into all (replica 0's; NULL on the others), in
+     * replica order: replica 0 writes a checkpoint of every replica's temporaries */
+    void (*gather)(struct dnic_comm *c, const void *mine, size_t n, void *all);
+    /* whether any replica says yes (the supervisors agree on an interrupt at the same point) */
+    bool (*any)(struct dnic_comm *c, bool mine);
 } dnic_comm;
+
+/* The transport dnic_replica_sum (include/dnic/program.h) sums through, or NULL (replica.c). */
+void dnic_replica_use(dnic_comm *c);
 
 /* Where a model's stages run and what crosses between them.  All arrays are borrowed. */
 typedef struct dnic_dist {

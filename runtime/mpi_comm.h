@@ -28,6 +28,10 @@ dnic_comm *dnic_mpi_comm(void);
  * Only the first call agrees; later calls return true. */
 bool dnic_mpi_agree(bool ok, int rc, int *status);
 bool dnic_mpi_agreed(void);
+/* --replicas R (every rank, once all agreed): the job's W ranks become R pipelines of W/R
+ * ranks, replica q on ranks q*W/R ..; the transport's rank and size become those within the
+ * pipeline, and its sum adds over the ranks of the other pipelines that run the same stages. */
+bool dnic_mpi_replicate(int R);
 /* MPI_Finalize (pending requests are dropped first). */
 void dnic_mpi_finish(void);
 

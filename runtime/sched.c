@@ -172,7 +172,10 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
             n += a == b ? snprintf(plan->why + n, sizeof plan->why - (size_t)n, "%s%d", r ? " " : "", a)
                         : snprintf(plan->why + n, sizeof plan->why - (size_t)n, "%s%d-%d", r ? " " : "", a, b);
         }
-        if (n < (int)sizeof plan->why)
+        if (n < (int)sizeof plan->why && c->replicas > 1)
+            n += snprintf(plan->why + n, sizeof plan->why - (size_t)n, ") x %d replicas, %.2g flops per step each",
+                          c->replicas, total);
+        else if (n < (int)sizeof plan->why)
             snprintf(plan->why + n, sizeof plan->why - (size_t)n, "), %.2g flops per step", total);
         return;
     }
@@ -243,6 +246,8 @@ typedef struct run {
     const dnic_dataset *d;
     const dnic_train_opts *o;
     int S, lag, slots;
+    int R, replica;               /* data parallelism: this is replica `replica` of R (else 0 of 1) */
+    int batch;                    /* the whole batch (R replicas' parts of p->batch rows each) */
     long long per_epoch, total, pass_len, npasses;
     bool by_epoch;
     stage st[MAX_STAGES];
@@ -385,7 +390,8 @@ static double run_task(run *r, int k, int block, long long t)
     dnic_program *p = r->p;
     int slot = (int)(t % r->slots);
     void **ptrs = r->st[k].ptrs[slot];
-    long long row = t % r->per_epoch * p->batch;
+    /* a replica takes its part of the batch: rows replica * p->batch .. of the whole batch */
+    long long row = t % r->per_epoch * r->batch + (long long)r->replica * p->batch;
     size_t es = dnic_dtype_size(r->d->dtype);
     size_t xw = (size_t)r->d->inputs * dnic_dataset_x_size(r->d), yw = (size_t)r->d->labels * es;
     int reads = p->blocks[block].reads;
@@ -414,6 +420,8 @@ static double run_task(run *r, int k, int block, long long t)
             *(float *)ptrs[p->stage_hold[sk]] = held;
     }
     p->blocks[block].fn(ptrs);
+    if (acc >= 0 && r->R > 1) /* every replica reports the loss of the whole batch */
+        r->o->dist->comm->sum(r->o->dist->comm, ptrs[acc], 1, true);
     return acc >= 0 ? *(double *)ptrs[acc] : 0;
 }
 
@@ -603,7 +611,7 @@ static void progress(const run *r, double t0, long long step)
 {
     long long total = r->total, P = step ? (step - 1) / r->pass_len : 0;
     double loss = r->ring[P % RING].loss;
-    long long seen = (step - P * r->pass_len) * r->p->batch;
+    long long seen = (step - P * r->pass_len) * r->batch;
     if (!r->o->progress_sum && seen > 0)
         loss /= (double)seen;
     double el = now_s() - t0, rate = (double)step / (el > 0 ? el : 1e-9);
@@ -736,33 +744,60 @@ static uint64_t texts_sum(uint64_t sum, const dnic_st_tensor *const *t, int n)
 
 /* The tensors of a checkpoint: parameters and optimiser state by name, every temporary of
  * every slot as NAME@SLOT (step t's activations wait there for its lagged SG update), then the
- * counters and the pass totals.  `names` holds the generated names. */
-static int ckpt_tensors(run *r, dnic_st_tensor *t, char *names, double *counters, double *ring)
+ * counters and the pass totals.  `names` holds the generated names.  With R replicas (which
+ * hold the same parameters, each its own temporaries) the temporaries of replica q > 0 follow
+ * as NAME@SLOT/rQ; this process's own are its buffers, the others' are at others + q * the
+ * bytes of one replica's (packed in this order, pack_temps), or NULL (data not to be read). */
+static int ckpt_tensors(run *r, dnic_st_tensor *t, char *names, double *counters, double *ring, char *others)
 {
     dnic_program *p = r->p;
     int n = 0;
-    for (int i = 0; i < p->nbufs; i++) {
-        const dnic_buffer_desc *b = &p->bufs[i];
-        if (b->kind == DNIC_BUF_PARAM || b->kind == DNIC_BUF_STATE)
-            t[n++] = (dnic_st_tensor){b->name, b->dtype, 2, {b->rows, b->cols}, p->ptrs[i]};
-        else if (b->kind == DNIC_BUF_TEMP)
-            for (int sl = 0; sl < r->slots; sl++) {
-                sprintf(names, "%s@%d", b->name, sl);
-                t[n++] = (dnic_st_tensor){names, b->dtype, 2, {b->rows, b->cols}, p->slot_ptrs[sl][i]};
-                names += strlen(names) + 1;
-            }
-    }
+    size_t at = 0;
+    for (int q = 0; q < r->R; q++)
+        for (int i = 0; i < p->nbufs; i++) {
+            const dnic_buffer_desc *b = &p->bufs[i];
+            size_t bytes = (size_t)b->rows * (size_t)b->cols * dnic_dtype_size(b->dtype);
+            if (q == 0 && (b->kind == DNIC_BUF_PARAM || b->kind == DNIC_BUF_STATE))
+                t[n++] = (dnic_st_tensor){b->name, b->dtype, 2, {b->rows, b->cols}, p->ptrs[i]};
+            else if (b->kind == DNIC_BUF_TEMP)
+                for (int sl = 0; sl < r->slots; sl++, at += bytes) {
+                    if (q == 0)
+                        sprintf(names, "%s@%d", b->name, sl);
+                    else
+                        sprintf(names, "%s@%d/r%d", b->name, sl, q);
+                    void *data = q == r->replica ? p->slot_ptrs[sl][i] : others ? others + at : NULL;
+                    t[n++] = (dnic_st_tensor){names, b->dtype, 2, {b->rows, b->cols}, data};
+                    names += strlen(names) + 1;
+                }
+        }
     t[n++] = (dnic_st_tensor){"dnic.counters", DNIC_F64, 1, {NCOUNTERS}, counters};
     t[n++] = (dnic_st_tensor){"dnic.passes", DNIC_F64, 2, {RING, MAX_STAGES + 6}, ring};
     return n;
 }
 
-static size_t names_len(const dnic_program *p, int slots)
+static size_t names_len(const dnic_program *p, int slots, int R)
 {
     size_t n = 1;
     for (int i = 0; i < p->nbufs; i++)
-        n += (strlen(p->bufs[i].name) + 8) * (size_t)slots;
+        n += (strlen(p->bufs[i].name) + 12) * (size_t)slots * (size_t)R;
     return n;
+}
+
+/* One replica's temporaries, every slot, in ckpt_tensors' order: their bytes, or packed into
+ * out (when out is not NULL). */
+static size_t pack_temps(const run *r, char *out)
+{
+    const dnic_program *p = r->p;
+    size_t at = 0;
+    for (int i = 0; i < p->nbufs; i++) {
+        const dnic_buffer_desc *b = &p->bufs[i];
+        size_t bytes = (size_t)b->rows * (size_t)b->cols * dnic_dtype_size(b->dtype);
+        if (b->kind == DNIC_BUF_TEMP)
+            for (int sl = 0; sl < r->slots; sl++, at += bytes)
+                if (out)
+                    memcpy(out + at, p->slot_ptrs[sl][i], bytes);
+    }
+    return at;
 }
 
 static void ring_out(run *r, double *ring)
@@ -783,15 +818,30 @@ static void ring_out(run *r, double *ring)
 static bool save_checkpoint(run *r, long long g)
 {
     dnic_program *p = r->p;
-    size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4 + 8;
+    char *others = NULL;
+    if (r->R > 1) { /* replicas: the first one's supervisor gathers every replica's temporaries */
+        dnic_comm *c = r->o->dist->comm;
+        size_t per = pack_temps(r, NULL);
+        char *mine = malloc(per ? per : 1);
+        others = r->replica == 0 ? malloc(per * (size_t)r->R + 1) : NULL;
+        if (!mine || (r->replica == 0 && !others))
+            c->abort(c, "dnic: out of memory gathering the replicas' state for a checkpoint\n", 2);
+        pack_temps(r, mine);
+        c->gather(c, mine, per, others);
+        free(mine);
+        if (r->replica != 0) /* the first replica writes the file */
+            return true;
+    }
+    size_t nt = (size_t)p->nbufs * (size_t)r->slots * (size_t)r->R + 4 + 8;
     dnic_st_tensor *t = malloc(nt * sizeof *t);
-    char *names = malloc(names_len(p, r->slots));
+    char *names = malloc(names_len(p, r->slots, r->R));
     double *ring = malloc(sizeof(double) * RING * (MAX_STAGES + 6));
     double counters[NCOUNTERS] = {0};
     if (!t || !names || !ring) {
         free(t);
         free(names);
         free(ring);
+        free(others);
         snprintf(r->res->error, sizeof r->res->error, "%s: out of memory", r->o->checkpoint);
         return false;
     }
@@ -807,7 +857,7 @@ static bool save_checkpoint(run *r, long long g)
     if (made < nx)
         snprintf(r->res->error, sizeof r->res->error, "%s: out of memory", r->o->checkpoint);
     dnic_st_tensor *st = t + nx;
-    int n = ckpt_tensors(r, st, names, counters, ring);
+    int n = ckpt_tensors(r, st, names, counters, ring, others);
     uint64_t sum = 0xcbf29ce484222325ull;
     for (int i = 0; i < n - 2; i++)
         sum = fnv(sum, st[i].data, (size_t)st[i].shape[0] * (size_t)st[i].shape[1] * dnic_dtype_size(st[i].dtype));
@@ -817,6 +867,9 @@ static bool save_checkpoint(run *r, long long g)
                            (double)(r->o->fingerprint >> 32), (double)(r->o->fingerprint & 0xffffffffu),
                            (double)r->d->n, r->lag, r->slots, r->S, (double)(sum >> 32), (double)(sum & 0xffffffffu)};
     memcpy(counters, c, sizeof c);
+    double replicas = r->R; /* named in the message when a resume has another number of them */
+    if (r->R > 1)
+        st[n++] = (dnic_st_tensor){"dnic.replicas", DNIC_F64, 1, {1}, &replicas};
     bool ok = made == nx && dnic_st_write(r->o->checkpoint, t, nx + n, r->res->error, sizeof r->res->error) == DNIC_OK;
     r->res->checkpointed |= ok;
     for (int i = 0; i < made; i++)
@@ -824,6 +877,7 @@ static bool save_checkpoint(run *r, long long g)
     free(t);
     free(names);
     free(ring);
+    free(others);
     return ok;
 }
 
@@ -860,6 +914,10 @@ static bool load_checkpoint(run *r)
                            at, at + 7, c[0]);
     }
     uint64_t fp = (uint64_t)c[4] << 32 | (uint64_t)c[5];
+    if (fp != r->o->fingerprint && (r->R > 1 || dnic_st_find(&f, "dnic.replicas")))
+        return resume_fail(r, &f, "the checkpoint belongs to another model, or was made with another number of "
+                           "--replicas (a replicated run resumes with the replicas it was made with, on any number of "
+                           "ranks each)");
     if (fp != r->o->fingerprint)
         return resume_fail(r, &f, "the checkpoint belongs to another model (its layers or SG modules differ from this one's)");
     if ((int)c[6] != r->d->n || (int)c[7] != r->lag || (int)c[8] != r->slots || (int)c[9] != r->S)
@@ -868,16 +926,16 @@ static bool load_checkpoint(run *r)
     long long g = (long long)c[1];
     if (g < 0 || g + 1 >= r->total + r->lag + 1)
         return resume_fail(r, &f, "the checkpoint is at iteration %lld, past this run's %lld steps", g, r->total);
-    size_t nt = (size_t)p->nbufs * (size_t)r->slots + 4;
+    size_t nt = (size_t)p->nbufs * (size_t)r->slots * (size_t)r->R + 4;
     dnic_st_tensor *want = malloc(nt * sizeof *want);
-    char *names = malloc(names_len(p, r->slots));
+    char *names = malloc(names_len(p, r->slots, r->R));
     double counters[NCOUNTERS], ringbuf[1];
     if (!want || !names) {
         free(want);
         free(names);
         return resume_fail(r, &f, "out of memory");
     }
-    int n = ckpt_tensors(r, want, names, counters, ringbuf);
+    int n = ckpt_tensors(r, want, names, counters, ringbuf, NULL);
     uint64_t sum = 0xcbf29ce484222325ull;
     bool ok = true;
     for (int i = 0; i < n - 2 && ok; i++) {
@@ -899,8 +957,9 @@ static bool load_checkpoint(run *r)
     }
     if (ok) {
         for (int i = 0; i < n - 2; i++)
-            memcpy((void *)(uintptr_t)want[i].data, dnic_st_find(&f, want[i].name)->data,
-                   (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
+            if (want[i].data) /* another replica's temporaries are that replica's to read */
+                memcpy((void *)(uintptr_t)want[i].data, dnic_st_find(&f, want[i].name)->data,
+                       (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
         for (int i = 0; i < RING; i++) {
             double row[MAX_STAGES + 6]; /* copied: a file's offsets need not be aligned */
             memcpy(row, (const unsigned char *)rt->data + sizeof row * (size_t)i, sizeof row);
@@ -996,7 +1055,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .step = (next + 1) * r->pass_len < r->total ? (next + 1) * r->pass_len : r->total,
                 .loss = pt->loss,
                 .examples = ((next + 1) * r->pass_len < r->total ? r->pass_len : r->total - next * r->pass_len) *
-                            p->batch,
+                            r->batch,
                 .sg_loss = sg,
                 .nsg = p->nsg,
                 .elapsed = now_s() - t0,
@@ -1033,7 +1092,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
  * at most `window` iterations ahead, so an interrupt stops every rank at one iteration soon:
  * the release in force when rank 0 learns of it. */
 
-enum { TAG_CTRL = 30001, TAG_RELEASE, TAG_PASS, TAG_GATE, MAX_BUF_TAG = 30000 };
+enum { TAG_CTRL = DNIC_DIST_BUF_TAGS + 1, TAG_RELEASE, TAG_PASS, TAG_GATE, MAX_BUF_TAG = DNIC_DIST_BUF_TAGS };
 enum { REL_GATE = 1, REL_STOP = 2, REL_ABORT = 4 };
 enum { CTRL_INTERRUPT = 1, CTRL_DIVERGED = 2 };
 enum { PASS_MSG = MAX_STAGES + 2, PASS_SPREAD = 10, GRING = RING * (MAX_STAGES + 1) };
@@ -1075,6 +1134,7 @@ typedef struct dist_state {
     double *gring;                  /* the report sums of a gate */
     bool aborted;                   /* rank 0 said to stop */
     bool interrupt_sent, interrupt_seen;
+    bool asked;                     /* replicas: this supervisor was asked to stop (dist_supervise) */
     int bad_buf;                    /* rank 0: the buffer another rank found not finite, or -1 */
 } dist_state;
 
@@ -1496,6 +1556,11 @@ static void dist_supervise(run *r, dnic_report_fn report, void *user, double t0)
         dist_poll(r);
         bool asked = (o->interrupt && *o->interrupt) || ds->interrupt_seen ||
                      (o->interrupt_at > 0 && t + 1 >= o->interrupt_at);
+        if (r->R > 1) { /* replicas stop together: their supervisors agree where each extends its release */
+            ds->asked |= asked;
+            asked = r->stop_at < 0 && (t == ds->rel || (!(ds->flags & REL_GATE) && ds->rel - t < ds->window / 2 + 1)) &&
+                    ds->c->any(ds->c, ds->asked);
+        }
         if (asked && r->stop_at < 0) { /* every rank can still stop at the release in force */
             r->stop_at = ds->rel;
             ds->flags |= REL_GATE | REL_STOP;
@@ -1739,6 +1804,7 @@ static void dist_start(run *r)
     ds->rel = r->start - 1;
     progress_comm = ds->c;
     dnic_parallel_set_progress(dist_progress);
+    dnic_replica_use(r->R > 1 ? ds->c : NULL);
     for (long long P = 0; P < r->npasses && pass_close(r, P, ds->me) <= ds->done; P++)
         ds->sent = P + 1;
     for (int j = 1; j < ds->K; j++)
@@ -1824,6 +1890,7 @@ static void run_distributed(run *r, dnic_report_fn report, void *user, double t0
     if (!ds->aborted && !(ds->flags & REL_ABORT) && atomic_load(&r->bad_step) < 0)
         dist_drain(r, ds->done);
     dnic_parallel_set_progress(NULL);
+    dnic_replica_use(NULL);
     progress_comm = NULL;
 }
 
@@ -2162,7 +2229,8 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
 {
     memset(res, 0, sizeof *res);
     res->best_iter = -1;
-    long long per_epoch = d->n / p->batch;
+    int R = o->dist && o->dist->comm->replicas > 1 ? o->dist->comm->replicas : 1;
+    long long per_epoch = d->n / ((long long)p->batch * R);
     int S = p->nstages > 0 ? p->nstages : 1;
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
         p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES || o->ntexts < 0 ||
@@ -2171,6 +2239,9 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     run *r = calloc(1, sizeof *r);
     if (!r)
         return res->status = DNIC_ERR_NOMEM;
+    r->R = R;
+    r->replica = R > 1 ? o->dist->comm->replica : 0;
+    r->batch = p->batch * R;
     dnic_status status = setup_run(r, p, d, o, S, per_epoch, res);
     dnic_sched_plan plan;
     dnic_plan_schedule(p, o, &plan);

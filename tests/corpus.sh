@@ -5,6 +5,8 @@
 #                         the file expects, compared as a set:
 #                           # expect-error: COL: MESSAGE            on the offending line itself
 #                           # expect-error-at LINE:COL: MESSAGE     anywhere (LINE may be --set:1)
+#                           # expect-flag-error: MESSAGE           anywhere: an error about a
+#                                                                 command-line flag (dnic: error: ...)
 #   tests/dni/pass/*.dni  must exit 0 with nothing on stderr.
 #   Either may carry `# args: ...` lines: extra arguments, split on blanks (no quoting).
 #   Any exit status >= 2, a signal, or "internal error" in the output fails a test.
@@ -93,6 +95,10 @@ function expectations(path, kind,    line, ln, rest, loc, key) {
             if (!match(rest, /^(--set:)?[0-9]+:[0-9]+: /)) { note(path ":" ln ": malformed expectation: want # expect-error-at LINE:COL: MESSAGE"); continue }
             loc = substr(rest, 1, RLENGTH - 2)
             key = (loc ~ /^--set:/ ? "" : path ":") loc ": " trim(substr(rest, RLENGTH + 1))
+        } else if (match(line, /#[ \t]*expect-flag-error:/)) {
+            rest = substr(line, RSTART + RLENGTH)
+            sub(/^[ \t]+/, "", rest)
+            key = "dnic: " trim(rest)
         } else if (line ~ /expect-err/) {
             note(path ":" ln ": malformed expectation: unknown directive"); continue
         } else {

@@ -80,6 +80,11 @@ long long dnic_parallel_splits(void); /* calls so far that split their range ove
  * (NULL: none).  A run over MPI makes its messages progress there: Open MPI moves a large
  * message only while the sending and receiving processes are inside an MPI call. */
 void dnic_parallel_set_progress(void (*hook)(void));
+/* Programs built for a data-parallel run (dnic --replicas R under mpirun, docs/scheduler.md)
+ * call this to replace a gradient of n elements (float64 when is_f64, else float32) by its sum
+ * over the replicas; the run's transport does it, in a fixed order (runtime/replica.c).  With
+ * no run over replicas in progress it leaves buf as it is. */
+void dnic_replica_sum(void *buf, long long n, int is_f64);
 
 typedef struct dnic_block_desc {
     const char *name;

@@ -110,6 +110,79 @@ else
     not_ok "SIGTERM to the ranks saves a checkpoint and exits 130" "exit $rc" "ranks: $ranks" "$(cat "$TMP/t.out")"
 fi
 
+# SIGINT on mpirun (Ctrl-C): mpirun stops reading the ranks' output, sends SIGCONT, then after
+# odls_base_sigkill_timeout SIGTERM, then after as long again SIGKILL; rank 0 saves the
+# checkpoint in between (it no longer blocks writing a report line).  The signal goes once the
+# first report line is out (training runs), wherever that is.  The one time limit is mpirun's:
+# 3 s here for a save that takes milliseconds (docs/scheduler.md).  env --default-signal: a
+# background job would otherwise ignore SIGINT.
+OMPI_MCA_odls_base_sigkill_timeout=3 timeout -s KILL 120 env --default-signal=INT mpirun -np 2 "$DNIC" $M4 --run \
+    --no-progress $A --set train.epochs=200000 --checkpoint "$TMP/ci.st" > "$TMP/ci.out" 2> "$TMP/ci.err" &
+pid=$!
+for _ in $(seq 600); do
+    grep -q '^Iter' "$TMP/ci.out" 2> /dev/null && break
+    sleep 0.1
+done
+kill -INT "$(pgrep -P $pid)" 2> /dev/null
+wait $pid
+step=$(sed -n 's/^dnic: interrupted after step \([0-9]*\); the checkpoint is in .*ci.st$/\1/p' "$TMP/ci.err")
+if [ -n "$step" ] && [ -s "$TMP/ci.st" ]; then
+    E=$((step / 8 + 1)) # whole epochs of 8 steps past the checkpoint
+    seq_run $M4 $A --set train.epochs=$E --resume "$TMP/ci.st" --save-weights "$TMP/cires.st" > /dev/null 2>&1
+    seq_run $M4 $A --set train.epochs=$E --save-weights "$TMP/cifull.st" > /dev/null 2>&1
+    cmp -s "$TMP/cifull.st" "$TMP/cires.st" && ok "SIGINT on mpirun saves a checkpoint (step $step) that finishes the same run" ||
+        not_ok "SIGINT on mpirun saves a checkpoint that finishes the same run" "step $step, $E epochs"
+else
+    not_ok "SIGINT on mpirun saves a checkpoint and says so" "$(cat "$TMP/ci.err")"
+fi
+
+# data parallelism: --replicas 2 splits each batch over two copies of every stage and sums
+# their gradients in replica order.  The numbers do not depend on the ranks a replica takes
+# (1 or 2 here), and are one process's up to the order of the sums over the batch (float64:
+# within 1e-12 after 240 Adam steps; docs/scheduler.md)
+RA="$A --set train.grad=mean --set train.epochs=30"
+seq_run $M4 $RA --save-weights "$TMP/rs.st" > "$TMP/rs.out" 2>&1
+mpi 2 $M4 $RA --replicas 2 --save-weights "$TMP/r21.st" > "$TMP/r21.out" 2>&1
+mpi 4 $M4 $RA --replicas 2 --save-weights "$TMP/r22.st" > "$TMP/r22.out" 2>&1
+grep -q 'mpi: 4 stages on 2 ranks (0 1-3) x 2 replicas' "$TMP/r22.out" &&
+    same "2 replicas of 2 ranks = 2 replicas of 1 rank, bit for bit" r21 r22 ||
+    not_ok "2 replicas of 2 ranks" "$(tail -3 "$TMP/r22.out")"
+close=$(/usr/bin/python3 tests/e2e/st_close.py "$TMP/rs.st" "$TMP/r21.st" 1e-12) &&
+    ok "2 replicas = one process up to summation order: $close" || not_ok "2 replicas = one process up to summation order" "$close"
+diff <(grep '^Iter' "$TMP/rs.out") <(grep '^Iter' "$TMP/r21.out") > /dev/null &&
+    ok "2 replicas print one process's report lines (to the 12 digits shown)" ||
+    not_ok "2 replicas print one process's report lines" "$(diff <(grep '^Iter' "$TMP/rs.out") <(grep '^Iter' "$TMP/r21.out"))"
+# a recurrent model: gradients summed over a chunk's steps, then over the replicas
+mpi 2 $MR --replicas 2 --save-weights "$TMP/rr.st" > "$TMP/rr.out" 2>&1
+close=$(/usr/bin/python3 tests/e2e/st_close.py "$TMP/sr.st" "$TMP/rr.st" 1e-12) &&
+    ok "recurrent graph, 2 replicas = one process up to summation order: $close" ||
+    not_ok "recurrent graph, 2 replicas" "$close" "$(tail -3 "$TMP/rr.out")"
+# checkpoints of replicas hold every replica's temporaries; they resume with the same replicas
+# on any number of ranks each, and an interrupt stops every replica at the same step
+mpi 4 $M4 $RA --set train.epochs=12 --replicas 2 --checkpoint "$TMP/rc.st" --checkpoint-every 5 > "$TMP/rc.out" 2>&1
+mpi 2 $M4 $RA --replicas 2 --resume "$TMP/rc.st" --save-weights "$TMP/rcr.st" > "$TMP/rcr.out" 2>&1
+cmp -s "$TMP/r21.st" "$TMP/rcr.st" && ok "a checkpoint of 2 replicas of 2 ranks resumed on 2 replicas of 1 finishes the same run" ||
+    not_ok "a checkpoint of 2 replicas resumed" "$(tail -3 "$TMP/rc.out" "$TMP/rcr.out")"
+DNIC_TEST_INTERRUPT_AT=77 mpi 4 $M4 $RA --replicas 2 --checkpoint "$TMP/ri.st" > "$TMP/ri.out" 2>&1
+rc=$?
+mpi 2 $M4 $RA --replicas 2 --resume "$TMP/ri.st" --save-weights "$TMP/rir.st" > /dev/null 2>&1
+[ $rc -eq 130 ] && grep -q "dnic: interrupted after step .*; the checkpoint is in $TMP/ri.st" "$TMP/ri.out" &&
+    cmp -s "$TMP/r21.st" "$TMP/rir.st" && ok "an interrupt stops 2 replicas at one step; resumed, the same run" ||
+    not_ok "an interrupt of 2 replicas" "exit $rc" "$(cat "$TMP/ri.out")"
+seq_run $M4 $RA --resume "$TMP/ri.st" > "$TMP/rione.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "ri.st: the checkpoint belongs to another model, or was made with another number of --replicas" "$TMP/rione.out" &&
+    ok "a checkpoint of 2 replicas resumed in one process is refused, naming --replicas" ||
+    not_ok "a checkpoint of 2 replicas resumed in one process" "exit $rc" "$(cat "$TMP/rione.out")"
+mpi 3 $M4 --replicas 2 > "$TMP/re1.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q 'error: --replicas 2: this job has 3 ranks, not a multiple of 2' "$TMP/re1.out" &&
+    ok "replicas that do not divide the ranks are refused" || not_ok "replicas that do not divide the ranks" "exit $rc" "$(cat "$TMP/re1.out")"
+seq_run $M4 --replicas 2 > "$TMP/re2.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q 'error: --replicas 2: the replicas are processes of an MPI job: mpirun -np 2 dnic' "$TMP/re2.out" &&
+    ok "--replicas outside mpirun is refused" || not_ok "--replicas outside mpirun" "exit $rc" "$(cat "$TMP/re2.out")"
+
 # failures end the whole job with one message naming the rank
 DNIC_TEST_KILL=1:40 mpi 3 $M4 --set train.epochs=2000 > "$TMP/k.out" 2>&1
 rc=$?

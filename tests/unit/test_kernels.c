@@ -35,6 +35,7 @@
 
 #include "binadd.h"
 #include "codegen.h"
+#include "dist.h"
 #include "layers.h"
 #include "rng.h"
 #include "testutil.h"
@@ -289,6 +290,25 @@ static void record(suite_result *r, const char *name, double err, double tol)
     r->c[r->n++] = (check){name, err, tol, false};
 }
 
+/* The transport of a run of two replicas that hold the same gradient: REDUCE (a call of
+ * dnic_replica_sum) must pass the buffer, its element count and dtype, and keep the sum, which is
+ * exactly twice the buffer. */
+static size_t fake_n;
+static int fake_f64 = -1;
+
+static void fake_sum(dnic_comm *c, void *buf, size_t n, bool f64)
+{
+    (void)c;
+    fake_n = n;
+    fake_f64 = f64;
+    for (size_t i = 0; i < n; i++) {
+        if (f64)
+            ((double *)buf)[i] *= 2;
+        else
+            ((float *)buf)[i] *= 2;
+    }
+}
+
 static void record_exact(suite_result *r, const char *name, double ndiff)
 {
     cr_assert_lt(r->n, MAXCHECKS);
@@ -517,6 +537,10 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     kop(rec, DNIC_OP_GRAD_W, gw1, X, G, -1);
     kop(rec, DNIC_OP_GRAD_W, gw, X, A, -1)->accumulate = true;
     kop(rec, DNIC_OP_GRAD_W, gcol, -1, G, -1);
+    /* REDUCE: the column sums again, then summed over (fake) replicas, test_replica_sum below */
+    int gsum = kbuf(a, ir, "reduce", DNIC_BUF_TEMP, 1, N);
+    kop(rec, DNIC_OP_GRAD_W, gsum, -1, G, -1);
+    kop(rec, DNIC_OP_REDUCE, gsum, -1, -1, -1)->accumulate = true;
     kop(rec, DNIC_OP_UPDATE, Wr, gw, -1, -1)->lr = lr;
     kop(rec, DNIC_OP_PLACE, plc, G, -1, -1)->off = K;
     kop(rec, DNIC_OP_PLACE, plc, X, -1, -1)->off = 0;
@@ -639,7 +663,10 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     double *zd = copy_d(&j, Z), *gamd = copy_d(&j, gam), *betd = copy_d(&j, bet);
     double *rund[2] = {copy_d(&j, run[0]), copy_d(&j, run[1])};
     double *wrd = copy_d(&j, Wr);
+    dnic_comm two = {.replicas = 2, .sum = fake_sum};
+    dnic_replica_use(&two);
     jprog_run(&j);
+    dnic_replica_use(NULL);
     double *gwd = copy_d(&j, gw), *gw1d = copy_d(&j, gw1); /* what UPDATE and the += read */
     /* the values the batch normalisation ops read from each other (float64 holds them exactly) */
     double *meand = copy_d(&j, mean), *vard = copy_d(&j, var), *xhatd = copy_d(&j, xhat), *dpd = copy_d(&j, dp);
@@ -859,6 +886,10 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             ref[n] += g[(size_t)i * N + n];
     }
     COMPARE(gcol, "grad_w ones", (size_t)N, tol);
+    double reduce_diff = fake_n == (size_t)N && fake_f64 == (t == DNIC_F64) ? 0 : (double)N;
+    for (int n = 0; n < N; n++) /* exact in either pass: doubling rounds nothing */
+        reduce_diff += getv(&j, gsum, (size_t)n) != 2 * getv(&j, gcol, (size_t)n);
+    record_exact(&res, "reduce (two replicas)", reduce_diff);
     for (size_t e2 = 0; e2 < (size_t)K * N; e2++)
         ref[e2] = wrd[e2] - gwd[e2] * lrt;
     COMPARE(Wr, "update matrix", (size_t)K * N, tol);
@@ -1109,6 +1140,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
         e[n] = s1;
     }
     EXACT(gcol, "grad_w ones", e);
+    record_exact(&res, "reduce (two replicas), same order", reduce_diff);
     for (size_t k = 0; k < (size_t)K * N; k++)
         e[k] = rnd(t, wrd[k] - rnd(t, gwd[k] * lrd));
     EXACT(Wr, "update matrix", e);
@@ -1203,8 +1235,8 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
      * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
-     * activation, stack, grad_w over a stack (its first rows, its column sums), mix, scale_clip */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1),
+     * activation, stack, grad_w over a stack (its first rows, its column sums), mix, scale_clip, reduce */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
