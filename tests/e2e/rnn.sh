@@ -6,6 +6,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 DNIC=$(cd "$(dirname "$DNIC")" && pwd)/$(basename "$DNIC")
 REF=$(cd "$top_srcdir/tests/ref" && pwd)/rnn_ref.py
+COMPARE=$(cd "$top_srcdir/tests/ref" && pwd)/compare_ref.py
 cd "$TMP" || exit 1
 
 # data classes = [2, 1] (seed 003's two classes): the rows of those classes in file order, 2
@@ -60,37 +61,7 @@ DNI
 }
 
 # compare LOG WEIGHTS REF: the losses and weights of a dnic run against the reference's
-compare() {
-    /usr/bin/python3 - "$@" <<'PY'
-import json, struct, sys
-import numpy as np
-log, weights, ref = sys.argv[1:4]
-got = [float(l.split(",")[2]) for l in open(log).read().split("\n")[1:] if l]
-lines = open(ref).read().split("\n")
-want = [float(l.split()[1]) for l in lines if l.startswith("loss ")]
-raw = open(weights, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-head = json.loads(raw[8:8 + n])
-def tensor(name):
-    t = head[name]
-    a, b = t["data_offsets"]
-    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f8")
-worst, where = 0.0, ""
-if len(got) != len(want) or not want:
-    sys.exit("%d losses from dnic, %d from the reference" % (len(got), len(want)))
-for i, (g, w) in enumerate(zip(got, want)):
-    e = abs(g - w) / max(abs(w), 1e-300)
-    if e > worst: worst, where = e, "loss of step %d: %r vs %r" % (i, g, w)
-for l in lines:
-    if l and not l.startswith("loss "):
-        name, vals = l.split()[0], np.array([float(v) for v in l.split()[1:]])
-        g = tensor(name)
-        e = float(np.max(np.abs(g - vals) / np.maximum(np.abs(vals), 1e-12)))
-        if e > worst: worst, where = e, name
-print("worst relative difference %.3g (%s)" % (worst, where))
-sys.exit(0 if worst <= 1e-9 else 1)
-PY
-}
+compare() { /usr/bin/python3 "$COMPARE" "$@"; }
 
 for mode in dni backprop; do
     for unroll in 1 2 3 4; do

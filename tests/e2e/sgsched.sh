@@ -35,35 +35,7 @@ train { batch = 4  lr = 0.05  steps = 60  report_every = 1  seed = 3  dtype = fl
 DNI
 
 # compare LOG WEIGHTS REF: the losses and weights of a dnic run against the reference's
-compare() {
-    $PY - "$@" <<'PY'
-import json, struct, sys
-import numpy as np
-log, weights, ref = sys.argv[1:4]
-got = [float(l.split(",")[2]) for l in open(log).read().split("\n")[1:] if l]
-lines = open(ref).read().split("\n")
-want = [float(l.split()[1]) for l in lines if l.startswith("loss ")]
-raw = open(weights, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-head = json.loads(raw[8:8 + n])
-def tensor(name):
-    a, b = head[name]["data_offsets"]
-    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f8")
-worst, where = 0.0, ""
-if len(got) != len(want) or not want:
-    sys.exit("%d losses from dnic, %d from the reference" % (len(got), len(want)))
-for i, (g, w) in enumerate(zip(got, want)):
-    e = abs(g - w) / max(abs(w), 1e-300)
-    if e > worst: worst, where = e, "loss of step %d: %r vs %r" % (i, g, w)
-for l in lines:
-    if l and not l.startswith("loss "):
-        name, vals = l.split()[0], np.array([float(v) for v in l.split()[1:]])
-        e = float(np.max(np.abs(tensor(name) - vals) / np.maximum(np.abs(vals), 1e-12)))
-        if e > worst: worst, where = e, name
-print("worst relative difference %.3g (%s)" % (worst, where))
-sys.exit(0 if worst <= 1e-9 else 1)
-PY
-}
+compare() { $PY "$TOP/tests/ref/compare_ref.py" "$@"; }
 
 # tensor WEIGHTS NAME: a float64 tensor's values, one per line
 tensor() {

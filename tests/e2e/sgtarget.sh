@@ -7,6 +7,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 DNIC=$(cd "$(dirname "$DNIC")" && pwd)/$(basename "$DNIC")
 REF=$(cd "$top_srcdir/tests/ref" && pwd)/sgtarget_ref.py
+COMPARE=$(cd "$top_srcdir/tests/ref" && pwd)/compare_ref.py
 cd "$TMP" || exit 1
 
 model() { # T1 T2 T3 [STEPS [LAG [DTYPE]]]: sg hk's setting "target = ..." (lambda for mix)
@@ -62,35 +63,7 @@ if ! /usr/bin/python3 -c 'import numpy' 2> /dev/null; then
     finish
 fi
 # compare LOG WEIGHTS REF TOL: the losses and weights of a dnic run against the reference's
-compare() {
-    /usr/bin/python3 - "$@" <<'PY'
-import json, struct, sys
-import numpy as np
-log, weights, ref, tol = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-got = [float(l.split(",")[2]) for l in open(log).read().split("\n")[1:] if l]
-lines = open(ref).read().split("\n")
-want = [float(l.split()[1]) for l in lines if l.startswith("loss ")]
-raw = open(weights, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-head = json.loads(raw[8:8 + n])
-def tensor(name):
-    a, b = head[name]["data_offsets"]
-    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f8")
-if len(got) != len(want) or not want:
-    sys.exit("%d losses from dnic, %d from the reference" % (len(got), len(want)))
-worst, where = 0.0, ""
-for i, (g, w) in enumerate(zip(got, want)):
-    e = abs(g - w) / max(abs(w), 1e-300)
-    if e > worst: worst, where = e, "loss of step %d" % i
-for l in lines:
-    if l and not l.startswith("loss "):
-        name, vals = l.split()[0], np.array([float(v) for v in l.split()[1:]])
-        e = float(np.max(np.abs(tensor(name) - vals) / np.maximum(np.abs(vals), 1e-12)))
-        if e > worst: worst, where = e, name
-print("worst relative difference %.3g (%s)" % (worst, where))
-sys.exit(0 if worst <= tol else 1)
-PY
-}
+compare() { /usr/bin/python3 "$COMPARE" "$@"; }
 
 for case in "true true true" "true bootstrap true" "0.5 0.5 bootstrap" "0.25 true 0.75" "bootstrap 0.9 true"; do
     set -- $case
