@@ -2,6 +2,7 @@
  * true gradient and the bootstrapped target at its layer on the probe batch, updating nothing;
  * this compares them (docs/semantics.md, "Probes"). */
 #include <math.h>
+#include <stdlib.h>
 
 #include "dnic/program.h"
 
@@ -20,12 +21,19 @@ void dnic_probe(dnic_program *p, void **ptrs, const dnic_dataset *d, double *out
         out[i] = (double)NAN;
     if (probe < 0 || !p->probe || d->n < p->batch)
         return;
+    /* the probe batch: the first rows, whatever the shuffle, read as the steps read theirs (a
+     * dataset of bytes is scaled row by row) */
+    void *xb = malloc((size_t)p->batch * (size_t)d->inputs * dnic_dtype_size(p->dtype));
+    if (!xb)
+        return;
+    dnic_dataset_rows(d, xb, NULL, 0, p->batch);
     void *x = ptrs[p->x], *y = ptrs[p->y];
-    ptrs[p->x] = d->x; /* the probe batch: the first rows, whatever the shuffle */
+    ptrs[p->x] = xb;
     ptrs[p->y] = d->y;
     p->blocks[probe].fn(ptrs);
     ptrs[p->x] = x;
     ptrs[p->y] = y;
+    free(xb);
     for (int s = 0; s < p->nsg; s++) {
         const int *buf = &p->probe[3 * s];
         if (buf[0] < 0)

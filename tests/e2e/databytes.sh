@@ -72,7 +72,7 @@ model "$D/bytes.dni" img.gz "1 / 255"
 model "$D/floats.dni" img.f64 1
 i=0
 for args in "" "--set train.shuffle=false" "--set train.dtype=float64" "--set train.mode=backprop --set data.validation=0.2" \
-    "--schedule pipeline --set train.lag=1"; do
+    "--schedule pipeline --set train.lag=1" "--probe"; do
     i=$((i + 1))
     for m in bytes floats; do
         # shellcheck disable=SC2086
