@@ -112,13 +112,13 @@ done
 # forward, the per-step output layer's loss and update on its labelled steps, BPTT through the
 # chunk, against tests/ref/seq_ref.py
 SEQREF=$(cd "$top_srcdir/tests/ref" && pwd)/seq_ref.py
-seqmodel() { # MODE UNROLL KIND
+seqmodel() { # MODE UNROLL KIND [SCALE]
     cat <<DNI
 model seq_ref
 data copy { bits = 2  length = 3  examples = 20  seed = 11  inputs = 21  labels = 6 }
 layer h = $3(input, 5)  { steps = 7  outputs = 3  init = randn * 0.3  bias_init = randn * 0.1 }
 layer out = dense(h, 2) { steps = 3  activation = sigmoid  init = randn * 0.3  bias_init = randn * 0.1 }
-sg h.state { init = randn * 0.1  bias_init = randn * 0.1 }
+sg h.state { init = randn * 0.1  bias_init = randn * 0.1  scale = ${4:-1} }
 loss sigmoid_cross_entropy(out, labels) { report = loss  report_per = sum }
 train { mode = $1  unroll = $2  batch = 5  lr = 0.05  steps = 100  report_every = 1  seed = 3  dtype = float64 }
 DNI
@@ -136,6 +136,16 @@ for kind in rnn lstm; do
             if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
         done
     done
+done
+# the copy examples' boundary module: its output scaled by 0.1 on the way into the chunk
+for kind in rnn lstm; do
+    seqmodel dni 2 $kind 0.1 > m.dni
+    name="per-step outputs across chunks, $kind, dni, unroll 2, sg h.state { scale = 0.1 }: equal to the numpy reference"
+    if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st 2>&1); then
+        not_ok "$name" "$out"; continue
+    fi
+    /usr/bin/python3 "$SEQREF" dni $kind 2 3 20 11 5 5 2 0.05 3 100 0.1 > ref.txt
+    if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
 done
 
 # The runtime with a recurrent graph (tests/e2e/models/rnn_dni.dni: an lstm and an rnn, SG modules

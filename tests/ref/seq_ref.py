@@ -15,7 +15,9 @@ b_o's update from those steps, the messages to h (with W_o before its update); t
 the chunk from those messages and (before the last chunk) the SG prediction at its end, and the
 layer's update.  After the step, the SG module learns from its boundaries in order.
 
-Usage: seq_ref.py MODE KIND BITS LENGTH EXAMPLES DATA_SEED HIDDEN BATCH UNROLL LR SEED NSTEPS
+Usage: seq_ref.py MODE KIND BITS LENGTH EXAMPLES DATA_SEED HIDDEN BATCH UNROLL LR SEED NSTEPS [SCALE]
+(SCALE: sg h.state's `scale`, 1 by default: the chunk receives SCALE times the prediction, the
+module regresses the prediction itself.)
 Prints one line per training step, its loss, then the final weights as NAME VALUES.
 """
 import sys
@@ -27,6 +29,7 @@ def main():
     mode, kind = sys.argv[1], sys.argv[2]
     bits, L, examples, data_seed, H, B, unroll = (int(v) for v in sys.argv[3:10])
     lr, seed, nsteps = float(sys.argv[10]), int(sys.argv[11]), int(sys.argv[12])
+    scale = float(sys.argv[13]) if len(sys.argv) > 13 else 1.0
     lstm, dni = kind == "lstm", mode == "dni"
 
     rd = np.random.RandomState(data_seed)
@@ -125,7 +128,7 @@ def main():
                 bo = bo - lr * sum(d.sum(axis=0, keepdims=True) for d in deltas.values()) / B
             pred = state(c1 - 1) @ Tw + Tb if dni and not last else None
             if gout or pred is not None:
-                prev = backward(c0, c1, pred, gout)
+                prev = backward(c0, c1, None if pred is None else scale * pred, gout)
                 if boundary:
                     boundary[-1][2] = prev
             if pred is not None:
