@@ -304,7 +304,8 @@ static int lstm_delta(dnic_builder *b, dnic_layer_ir *L, int t, int gh, int *gc,
 {
     rnn_ir *st = L->st;
     const dnic_layer *l = L->l;
-    int H = ((const dnic_rnn_cfg *)l->cfg)->hidden, i = st->gate[0][t], f = st->gate[1][t], g = st->gate[2][t], o = st->gate[3][t], tc = st->tc[t];
+    int H = ((const dnic_rnn_cfg *)l->cfg)->hidden;
+    int i = st->gate[0][t], f = st->gate[1][t], g = st->gate[2][t], o = st->gate[3][t], tc = st->tc[t];
     int d_o = temp(b, l, "o.grad", t, H), dz_o = temp(b, l, "o.delta", t, H);
     op(b, DNIC_OP_MUL, d_o, gh, tc);
     op(b, DNIC_OP_ACT_GRAD, dz_o, d_o, o)->act = DNIC_ACT_SIGMOID;
