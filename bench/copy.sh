@@ -10,8 +10,9 @@
 # a sequence's 2L+1 steps fit in one chunk of T there is no boundary and DNI is BPTT (those
 # rounds run without the module, whose zero weights join the file when the first boundary
 # comes: bench/copy_eval.py --add-sg).
-# Usage: bench/copy.sh [DNIC] [UNROLLS] [HIDDEN] [BUDGET] [ROUND] [MAXLEN] [OUTDIR]
+# Usage: [REPEATS=R] bench/copy.sh [DNIC] [UNROLLS] [HIDDEN] [BUDGET] [ROUND] [MAXLEN] [OUTDIR]
 #   e.g. bench/copy.sh ./dnic "2 3 4 5 8" 64 30000 500 60 copy-out
+#   REPEATS=R: Repeat Copy with R repeats (the end marker's bit counts too), else Copy
 set -u
 DNIC=${1:-./dnic}
 UNROLLS=${2:-2 3 4 5 8}
@@ -20,17 +21,19 @@ BUDGET=${4:-30000}
 ROUND=${5:-500}
 MAXLEN=${6:-60}
 OUT=${7:-copy-out}
+R=${REPEATS:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 
 model() { # MODE L T
-    local S=$((2 * $2 + 1)) mode=$1 sg="sg h.state { init = zeros  scale = 0.1 }"
+    local S=$((2 * $2 + 1)) O=$2 W=8 data="copy {" mode=$1 sg="sg h.state { init = zeros  scale = 0.1 }"
+    if [ "$R" -gt 0 ]; then S=$(($2 + 1 + R * $2 + 1)) O=$((R * $2 + 1)) W=9 data="repeat_copy { repeats = $R "; fi
     if [ "$3" -ge "$S" ]; then mode=backprop sg=""; fi # one chunk: no boundary
     cat <<DNI
 model copy_$mode
-data copy { bits = 8  length = $2  examples = $((ROUND * 32))  inputs = $((S * 9))  labels = $(($2 * 8)) }
-layer h   = lstm(input, $H) { steps = $S  outputs = $2 }
-layer out = dense(h, 8)     { steps = $2  activation = sigmoid }
+data $data bits = 8  length = $2  examples = $((ROUND * 32)) }
+layer h   = lstm(input, $H) { steps = $S  outputs = $O }
+layer out = dense(h, $W)     { steps = $O  activation = sigmoid }
 $sg
 loss sigmoid_cross_entropy(out, labels)
 train { mode = $mode  unroll = $3  batch = 32  optimizer = adam  lr = 0.003  grad = mean  steps = $ROUND  report_every = $ROUND }
@@ -56,7 +59,7 @@ for T in $UNROLLS; do
             fi
             used=$((used + ROUND))
             prev=$f.st
-            b=$(/usr/bin/python3 "$HERE/copy_eval.py" "$f.st" 8 "$L" 1000 12345 | awk '{print $2}')
+            b=$(/usr/bin/python3 "$HERE/copy_eval.py" "$f.st" 8 "$L" 1000 12345 "$R" | awk '{print $2}')
             trail="$trail L$L:$b"
             if awk -v b="$b" 'BEGIN { exit !(b < 0.15) }'; then best=$L; L=$((L + 1)); fi
         done

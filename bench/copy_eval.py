@@ -4,7 +4,8 @@ layer) on fresh sequences by the paper's measure: the mean number of wrong bits 
 The forward pass is numpy's, from docs/language.md and docs/semantics.md, not dnic's: a check
 of the trained weights as well as a score.
 
-Usage: copy_eval.py WEIGHTS.safetensors BITS LENGTH SEQUENCES SEED
+Usage: copy_eval.py WEIGHTS.safetensors BITS LENGTH SEQUENCES SEED [REPEATS]
+(REPEATS > 0: Repeat Copy, the vectors REPEATS times and the end marker, whose bit counts too.)
 Prints: bits_per_sequence B sequences_right R
        copy_eval.py --add-sg WEIGHTS HIDDEN OUT
 writes WEIGHTS with the zero weights of a linear `sg h.state` (when the curriculum reaches the
@@ -55,12 +56,21 @@ def main():
         return
     w = load(sys.argv[1])
     bits, L, n, seed = (int(v) for v in sys.argv[2:6])
+    R = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     rs = np.random.RandomState(seed)
-    S, I = 2 * L + 1, bits + 1
+    S, I = (2 * L + 1, bits + 1) if R == 0 else (L + 1 + R * L + 1, bits + 2)
     x = np.zeros((n, S, I))
     v = (rs.rand(n, L, bits) < 0.5).astype(np.float64)
     x[:, :L, :bits] = v
     x[:, L, bits] = 1
+    if R:
+        x[:, L, bits + 1] = R
+    # the labels of the last steps: the vectors (R times over), then (Repeat Copy) the end marker
+    out = np.zeros((n, S - L - 1, bits + (1 if R else 0)))
+    for k in range(max(R, 1)):
+        out[:, k * L:(k + 1) * L, :bits] = v
+    if R:
+        out[:, -1, bits] = 1
     Wih, Whh, b = w["h.weight_ih"], w["h.weight_hh"], w["h.bias"].reshape(1, -1)
     Wo, bo = w["out.weight"], w["out.bias"].reshape(1, -1)
     H = Whh.shape[0]
@@ -74,7 +84,7 @@ def main():
         h = o * np.tanh(c)
         if t > L:
             p = sig(h @ Wo + bo)
-            wrong += np.sum((p > 0.5) != (v[:, t - L - 1] > 0.5), axis=1)
+            wrong += np.sum((p > 0.5) != (out[:, t - L - 1] > 0.5), axis=1)
     print("bits_per_sequence %.4f sequences_right %.4f" % (wrong.mean(), np.mean(wrong == 0)))
 
 
