@@ -1864,7 +1864,11 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
             /* a sigmoid head predicts sigmoid(a) - y: the module is as wide as the labels */
             const dnic_sg *sg = &m->sgs[s];
             int w = dnic_sg_part_width(m, sg, DNIC_SG_OUTPUT);
-            if (sg->head_sigmoid && m->data.labels > 0 && w != m->data.labels)
+            if (sg->head_sigmoid && sg->state)
+                dnic_error(d, sg->head_span, "head = sigmoid predicts sigmoid(a) - labels, a gradient at the output "
+                           "for a log loss; sg %s predicts the gradient w.r.t. a carried state, which is not that",
+                           sg->name);
+            else if (sg->head_sigmoid && m->data.labels > 0 && w != m->data.labels)
                 dnic_error(d, sg->head_span, "head = sigmoid predicts sigmoid(a) - labels, so sg %s must be as wide "
                            "as the labels (%d), not %d", sg->name, m->data.labels, w);
         }
