@@ -369,6 +369,24 @@ static double vexpf_ref(double xd)
     return (double)(y * (e >= 128 ? INFINITY : ldexpf(1.0f, e)));
 }
 
+/* The float32 vector tanh of codegen.c's vtanhf, operation for operation in float: Cephes'
+ * polynomial below |x| = 0.625, else 1 - 2 / (e^{2|x|} + 1) with x's sign. */
+static double vtanhf_ref(double xd)
+{
+    float x = (float)xd, ax = fabsf(x);
+    float e = (float)vexpf_ref((double)(ax + ax));
+    float big = 1.0f - 2.0f / (e + 1.0f);
+    if (x < 0.0f)
+        big = -big;
+    static const double c[] = {-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+                               -3.33332819422e-1};
+    float z = x * x, p = (float)c[0];
+    for (int i = 1; i < 5; i++)
+        p = p * z + (float)c[i];
+    float small = p * z * x + x;
+    return (double)(ax < 0.625f ? small : big);
+}
+
 static double act_t(dnic_dtype t, dnic_act a, double v)
 {
     switch (a) {
@@ -379,13 +397,15 @@ static double act_t(dnic_dtype t, dnic_act a, double v)
     }
 }
 
-/* gen_act_pass's act(v) for element e of a buffer of n elements: the float32 sigmoid runs
- * over whole 8-float vectors with the vector exp (at either vector width), and over the rest
- * with libm's. */
+/* gen_act_pass's act(v) for element e of a buffer of n elements: the float32 sigmoid and tanh
+ * run over whole 8-float vectors with the vector exp and tanh (at either vector width), and over
+ * the rest with libm's. */
 static double act_pass_t(dnic_dtype t, dnic_act a, double v, size_t e, size_t n)
 {
     if (t == DNIC_F32 && a == DNIC_ACT_SIGMOID && e < n / 8 * 8)
         return rnd(t, 1 / rnd(t, 1 + vexpf_ref(-v)));
+    if (t == DNIC_F32 && a == DNIC_ACT_TANH && e < n / 8 * 8)
+        return vtanhf_ref(v);
     return act_t(t, a, v);
 }
 
