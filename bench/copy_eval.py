@@ -12,24 +12,14 @@ writes WEIGHTS with the zero weights of a linear `sg h.state` (when the curricul
 first length with a truncation boundary, bench/copy.sh), unless it has them.
 """
 import json
+import os
 import struct
 import sys
 
 import numpy as np
 
-
-def load(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    head = json.loads(raw[8:8 + n])
-    out = {}
-    for name, t in head.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        dt = {"F32": "<f4", "F64": "<f8"}[t["dtype"]]
-        out[name] = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=dt).astype(np.float64).reshape(t["shape"])
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from fashion_common import read_safetensors  # noqa: E402
 
 
 def add_sg(path, H, out):
@@ -54,7 +44,7 @@ def main():
     if sys.argv[1] == "--add-sg":
         add_sg(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
-    w = load(sys.argv[1])
+    w = {k: v.astype(np.float64) for k, v in read_safetensors(sys.argv[1]).items()}
     bits, L, n, seed = (int(v) for v in sys.argv[2:6])
     R = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     rs = np.random.RandomState(seed)

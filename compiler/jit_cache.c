@@ -36,20 +36,6 @@ static uint64_t object_hash(const void *p, size_t n)
     return dnic_hash64(p, n, 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL);
 }
 
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static char *path_for(const char *dir, const unsigned char key[16])
 {
     size_t n = strlen(dir) + 1 + 32 + 3;
@@ -73,9 +59,9 @@ LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key
     unsigned char hdr[HEADER];
     LLVMMemoryBufferRef buf = NULL;
     if (fread(hdr, 1, HEADER, f) == HEADER && !memcmp(hdr, MAGIC, 8) && !memcmp(hdr + 8, key, 16)) {
-        uint64_t n = get64(hdr + 24);
+        uint64_t n = dnic_get_le64(hdr + 24);
         char *obj = n > 0 && n <= MAX_OBJECT ? malloc((size_t)n) : NULL;
-        if (obj && fread(obj, 1, (size_t)n, f) == n && fgetc(f) == EOF && object_hash(obj, (size_t)n) == get64(hdr + 32))
+        if (obj && fread(obj, 1, (size_t)n, f) == n && fgetc(f) == EOF && object_hash(obj, (size_t)n) == dnic_get_le64(hdr + 32))
             buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, (size_t)n, "dnic-cached-object");
         free(obj);
     }
@@ -94,8 +80,8 @@ bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const vo
     unsigned char hdr[HEADER];
     memcpy(hdr, MAGIC, 8);
     memcpy(hdr + 8, key, 16);
-    put64(hdr + 24, n);
-    put64(hdr + 32, object_hash(obj, n));
+    dnic_put_le64(hdr + 24, n);
+    dnic_put_le64(hdr + 32, object_hash(obj, n));
     dnic_atomic_file a;
     dnic_status s = dnic_atomic_open(&a, path, why, whylen);
     if (s == DNIC_OK) {

@@ -13,20 +13,6 @@ static const char MAGIC[8] = {'D', 'N', 'I', 'C', 'D', 'A', 'T', '1'};
 enum { HEADER = 8 + 16 + 8 + 8 };
 static const uint64_t SEED_A = 0x452821e638d01377ULL, SEED_B = 0xbe5466cf34e90c6cULL;
 
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 bool dnic_data_cache_init(dnic_data_cache *c, const char *dir, const char *path, FILE *gz, const struct stat *st)
 {
     memset(c, 0, sizeof *c);
@@ -76,13 +62,13 @@ bool dnic_data_cache_open(dnic_data_cache *c, char *why, size_t whylen)
     else if (memcmp(hdr + 8, c->key, 16) != 0)
         snprintf(why, whylen, "its key is not its name's");
     else if (fstat(fileno(f), &st) != 0 || (uint64_t)st.st_size < HEADER ||
-             (uint64_t)st.st_size - HEADER != get64(hdr + 24))
+             (uint64_t)st.st_size - HEADER != dnic_get_le64(hdr + 24))
         snprintf(why, whylen, "its header declares %llu bytes of data but it holds %lld",
-                 (unsigned long long)get64(hdr + 24), (long long)st.st_size - HEADER);
+                 (unsigned long long)dnic_get_le64(hdr + 24), (long long)st.st_size - HEADER);
     /* nothing in the entry is believed before the hash of all its data checks out */
     dnic_hash h;
     dnic_hash_init(&h, SEED_A, SEED_B);
-    uint64_t left = why[0] ? 0 : get64(hdr + 24);
+    uint64_t left = why[0] ? 0 : dnic_get_le64(hdr + 24);
     unsigned char *buf = left ? malloc(1 << 20) : NULL;
     if (left && !buf)
         snprintf(why, whylen, "out of memory");
@@ -96,7 +82,7 @@ bool dnic_data_cache_open(dnic_data_cache *c, char *why, size_t whylen)
         left -= k;
     }
     free(buf);
-    if (!why[0] && dnic_hash_end64(&h) != get64(hdr + 32))
+    if (!why[0] && dnic_hash_end64(&h) != dnic_get_le64(hdr + 32))
         snprintf(why, whylen, "its data does not match its checksum");
     if (why[0] || fseek(f, HEADER, SEEK_SET) != 0) {
         if (!why[0])
@@ -105,7 +91,7 @@ bool dnic_data_cache_open(dnic_data_cache *c, char *why, size_t whylen)
         return false;
     }
     c->f = f;
-    c->len = get64(hdr + 24);
+    c->len = dnic_get_le64(hdr + 24);
     return true;
 }
 
@@ -148,8 +134,8 @@ bool dnic_data_cache_commit(dnic_data_cache *c, char *why, size_t whylen)
         return false;
     c->writing = false;
     unsigned char tail[16];
-    put64(tail, c->wlen);
-    put64(tail + 8, dnic_hash_end64(&c->h));
+    dnic_put_le64(tail, c->wlen);
+    dnic_put_le64(tail + 8, dnic_hash_end64(&c->h));
     if (fseek(c->w.f, 24, SEEK_SET) != 0 || fwrite(tail, 1, sizeof tail, c->w.f) != sizeof tail) {
         snprintf(why, whylen, "cannot write '%s': %s", c->path, strerror(errno));
         dnic_atomic_discard(&c->w);

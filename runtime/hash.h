@@ -27,4 +27,19 @@ void dnic_hash_end128(dnic_hash *h, unsigned char out[16]);
 /* One call: the 64-bit hash of n bytes with the given seeds. */
 uint64_t dnic_hash64(const void *p, size_t n, uint64_t seed1, uint64_t seed2);
 
+/* A checksum or size as the cache files store it: 8 bytes, little-endian. */
+static inline void dnic_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint64_t dnic_get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 #endif
