@@ -84,6 +84,8 @@ int dnic_compile(const dnic_options *opts)
         else
             m = NULL;
     }
+    if (m && o->action == DNIC_ACTION_OBJECT) /* NAME_predict_state's block */
+        m->train.stream = true;
     dnic_ir *ir = NULL;
     if (m && o->replicas > 1) { /* data parallelism: the program of one replica */
         char why[512];

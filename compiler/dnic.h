@@ -268,6 +268,7 @@ typedef struct dnic_train_spec {
     bool shuffle;              /* a new seeded order of examples every epoch */
     bool grad_mean;            /* grad = mean: weight (and gamma/beta) gradients divided by B */
     bool probe;                /* --probe (the command's, not a setting): build the PROBE block */
+    bool stream;               /* -c (the command's): build the STREAM block when layers carry state */
     int unroll;                /* truncated BPTT: recurrent layers' chunk length (0: whole sequences) */
     long long warmup;          /* the first steps learn by backpropagation while the SG modules
                                 * train (0: none) */
@@ -427,6 +428,9 @@ typedef struct dnic_ir {
                              and bootstrapped target (-1 for a module at truncation boundaries) */
     int *stage_hold;      /* per stage: the hold buffer of its step's updates, or NULL (no update_prob) */
     int replicas;         /* > 1: the program of one of this many replicas (dnic_ir_replicate) */
+    /* the STREAM block's carried states, one pair per layer that carries state, in layer order:
+     * the buffer it starts from and the one it leaves the last state in ([B, state width]) */
+    int *state_in, *state_out, nstates;
 } dnic_ir;
 
 const char *dnic_op_name(dnic_op op);

@@ -28,6 +28,8 @@ static char *describe(dnic_arena *a, const dnic_model *m, const dnic_ir *ir)
                          dnic_ir_block_acc(ir, i));
     for (int i = 0; ir->sg_acc_first >= 0 && i < m->nsgs; i++)
         s = dnic_sprintf(a, "%ssg %d\n", s, ir->sg_acc_first + i);
+    for (int i = 0; i < ir->nstates; i++)
+        s = dnic_sprintf(a, "%sstate %d %d\n", s, ir->state_in[i], ir->state_out[i]);
     return s;
 }
 
@@ -116,6 +118,9 @@ static void build_wrappers(LLVMModuleRef mod, void *arg)
     forward_fn(w, "error", ptr, (LLVMTypeRef[]){ptr}, 1, "dnic_rt_error", ptr, NULL, 0);
     forward_fn(w, "predict", vd, (LLVMTypeRef[]){ptr, ptr, ptr, i32}, 4, "dnic_rt_predict", vd, NULL, 0);
     forward_fn(w, "train_step", T, (LLVMTypeRef[]){ptr, ptr, ptr}, 3, "dnic_rt_train_step", f64, NULL, 0);
+    if (ir->nstates > 0)
+        forward_fn(w, "predict_state", vd, (LLVMTypeRef[]){ptr, ptr, ptr, i32, ptr}, 5, "dnic_rt_predict_state", vd,
+                   NULL, 0);
     LLVMDisposeBuilder(w->B);
     w->B = NULL;
 }
@@ -175,6 +180,23 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
     fprintf(f, "/* One training step on %s_BATCH rows (x: inputs, y: labels), exactly as dnic --run does one;\n"
                " * returns the step's share of the report's Loss: its sum over the batch. */\n%s %s_train_step(%s *m, const %s *x, const %s *y);\n\n",
             P, T, P, P, T, T);
+    if (ir->nstates > 0) {
+        int S = 0;
+        char layout[512] = "";
+        for (int i = 0; i < ir->nstates; i++) {
+            const dnic_buffer_desc *b = &ir->bufs[ir->state_in[i]];
+            size_t len = strlen(layout), dot = strcspn(b->name, ".");
+            snprintf(layout + len, sizeof layout - len, "%s%.*s (%d)", i ? ", " : "", (int)dot, b->name, b->cols);
+            S += b->cols;
+        }
+        fprintf(f, "/* The state a sequence carries: %d values per row, each recurrent layer's last state\n"
+                   " * ([h | c] for an lstm) side by side: %s. */\n#define %s_STATE_SIZE %d\n\n", S, layout, P, S);
+        fprintf(f, "/* %s_predict continuing sequences: row i starts from the state in state[i * %s_STATE_SIZE ..],\n"
+                   " * which is overwritten with its state after the row's last step.  Feeding a long sequence\n"
+                   " * a row of steps at a time carries it on; zero states give %s_predict's outputs. */\n"
+                   "void %s_predict_state(%s *m, const %s *x, %s *y, int n, %s *state);\n\n",
+                P, P, P, P, P, T, T, T);
+    }
     fprintf(f, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     return atomic_ok(d, dnic_atomic_commit(&a, err, sizeof err), err);
 }

@@ -959,6 +959,34 @@ static void build_warmup(builder *b, sgmod *sgs)
     b->whole = b->reuse = false;
 }
 
+/* The STREAM block (objects of models whose layers carry state): the forward pass again, each
+ * such layer starting from the state in a buffer of its own and leaving its last one in another. */
+static void build_stream(builder *b)
+{
+    const dnic_model *m = b->m;
+    dnic_ir *ir = b->ir;
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        n += m->layers[i].kind->forward_stream != NULL;
+    if (n == 0)
+        return;
+    ir->state_in = dnic_alloc(b->a, (size_t)n * sizeof *ir->state_in);
+    ir->state_out = dnic_alloc(b->a, (size_t)n * sizeof *ir->state_out);
+    begin_block(b, "predict_state", 0, DNIC_PHASE_STREAM);
+    for (int i = 0; i < m->nlayers; i++) {
+        const dnic_layer_kind *k = m->layers[i].kind;
+        if (!k->forward_stream) {
+            k->forward(b, &b->L[i], false);
+            continue;
+        }
+        ir->state_in[ir->nstates] = k->forward_stream(b, &b->L[i], &ir->state_out[ir->nstates]);
+        ir->nstates++;
+    }
+    /* the states it starts from are the caller's to write: its imports (in buffer order) */
+    b->blk->imports = ir->state_in;
+    b->blk->nimports = ir->nstates;
+}
+
 dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
 {
     dnic_ir *ir = dnic_alloc(a, sizeof *ir);
@@ -1074,6 +1102,8 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     for (int i = 0; i < n; i++)
         m->layers[i].kind->forward(b, &b->L[i], false);
     ir->out = b->L[m->out].out;
+    if (m->train.stream)
+        build_stream(b);
     dnic_ir_link(a, ir);
     return ir;
 }

@@ -14,6 +14,7 @@ static const char *phase_name(dnic_block_phase p)
            : p == DNIC_PHASE_SG_UPDATE ? "sg_update"
            : p == DNIC_PHASE_WARMUP    ? "warmup"
            : p == DNIC_PHASE_PROBE     ? "probe"
+           : p == DNIC_PHASE_STREAM    ? "predict_state"
                                        : "predict";
 }
 

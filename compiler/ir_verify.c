@@ -148,8 +148,9 @@ static bool listed(const int *l, int n, int id)
     return false;
 }
 
-/* Imports and exports: a block imports only temporaries that another training block exports,
- * exports only what it writes, and what it exports is imported somewhere. */
+/* Imports and exports: a block imports only temporaries that another training block exports
+ * (or, the STREAM block, the carried states its caller writes), exports only what it writes,
+ * and what it exports is imported somewhere. */
 static void check_links(verifier *v)
 {
     const dnic_ir *ir = v->ir;
@@ -158,6 +159,8 @@ static void check_links(verifier *v)
         const dnic_ir_block *blk = v->blk = &ir->blocks[b];
         for (int i = 0; i < blk->nimports; i++) {
             int id = blk->imports[i], from = -1;
+            if (blk->phase == DNIC_PHASE_STREAM && listed(ir->state_in, ir->nstates, id))
+                continue;
             for (int c = 0; c < ir->nblocks; c++)
                 if (c != b && listed(ir->blocks[c].exports, ir->blocks[c].nexports, id))
                     from = c;

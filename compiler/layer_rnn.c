@@ -142,6 +142,7 @@ typedef struct rnn_ir {
     int gih, ghh, gb;           /* the chunk's gradients */
     int dx;                     /* the gradient w.r.t. the source, summed over steps */
     int wih_t, whh_t;           /* scratch: the weights transposed for messages */
+    int h0, c0;                 /* the state before step 0 (the STREAM block), or -1: zero */
     int T, nchunks;
     void *use;                  /* the SG module's use at the previous chunk's end */
 } rnn_ir;
@@ -166,6 +167,7 @@ static void params(dnic_builder *b, dnic_layer_ir *L)
     st->whh = dnic_build_param(b, dnic_sprintf(a, "%s.weight_hh", l->name), H, G, cfg->u_init, H, G);
     st->b = cfg->bias ? dnic_build_param(b, dnic_sprintf(a, "%s.bias", l->name), 1, G, cfg->b_init, cfg->in, G) : -1;
     st->gih = st->ghh = st->gb = st->dx = st->wih_t = st->whh_t = -1;
+    st->h0 = st->c0 = -1;
 }
 
 static int temp(dnic_builder *b, const dnic_layer *l, const char *what, int t, int cols)
@@ -226,7 +228,7 @@ static void lstm_cell(dnic_builder *b, dnic_layer_ir *L, int t, int z)
     int H = ((const dnic_rnn_cfg *)l->cfg)->hidden;
     static const char *const names[4] = {"i", "f", "g", "o"};
     for (int k = 0; k < 4; k++) {
-        if (k == 1 && t == 0)
+        if (k == 1 && t == 0 && st->c0 < 0)
             continue; /* c_0 = 0: nothing to forget */
         int gk = lazy(b, l, &st->gate[k][t], names[k], t, H);
         dnic_ir_op *o = op(b, DNIC_OP_SLICE, gk, z, -1);
@@ -234,11 +236,11 @@ static void lstm_cell(dnic_builder *b, dnic_layer_ir *L, int t, int z)
         o->act = k == 2 ? DNIC_ACT_TANH : DNIC_ACT_SIGMOID;
     }
     int c = lazy(b, l, &st->c[t], "c", t, H), i = st->gate[0][t], g = st->gate[2][t];
-    if (t == 0) {
+    if (t == 0 && st->c0 < 0) {
         op(b, DNIC_OP_MUL, c, i, g);
     } else {
         int fc = lazy(b, l, &st->fc[t], "fc", t, H);
-        op(b, DNIC_OP_MUL, fc, st->gate[1][t], st->c[t - 1]);
+        op(b, DNIC_OP_MUL, fc, st->gate[1][t], t > 0 ? st->c[t - 1] : st->c0);
         int ig = lazy(b, l, &st->ig[t], "ig", t, H);
         op(b, DNIC_OP_MUL, ig, i, g);
         op(b, DNIC_OP_ADD, c, fc, ig);
@@ -248,7 +250,7 @@ static void lstm_cell(dnic_builder *b, dnic_layer_ir *L, int t, int z)
     op(b, DNIC_OP_MUL, st->h[t], st->gate[3][t], tc);
 }
 
-/* Steps t0..t1-1 from the state after t0-1 (zero before the first step). */
+/* Steps t0..t1-1 from the state after t0-1 (before the first step: zero, or h0 and c0). */
 static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
 {
     rnn_ir *st = L->st;
@@ -258,8 +260,9 @@ static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
         if (st->x[t] != L->in[0])
             op(b, DNIC_OP_SLICE, st->x[t], L->in[0], -1)->off = t * cfg->in;
         /* input = repeat: x . W_ih + b once per chunk (the weights change only between chunks) */
-        int first = !cfg->repeat ? t : t0 == 0 && !cfg->lstm ? 1 : t0;
-        if (t == 0 && !cfg->lstm) {
+        bool zero = t == 0 && st->h0 < 0; /* from the zero state: no h . W_hh */
+        int first = !cfg->repeat ? t : t0 == 0 && !cfg->lstm && st->h0 < 0 ? 1 : t0;
+        if (zero && !cfg->lstm) {
             dnic_build_op(b, DNIC_OP_DENSE, st->h[t], st->x[t], st->wih, st->b)->act = l->act;
             continue;
         }
@@ -267,9 +270,9 @@ static void forward_steps(dnic_builder *b, dnic_layer_ir *L, int t0, int t1)
         if (t == first)
             dnic_build_op(b, DNIC_OP_DENSE, xw, st->x[t], st->wih, st->b);
         int z = xw;
-        if (t > 0) {
+        if (!zero) {
             int hw = lazy(b, l, &st->hw[t], "hw", t, st->G);
-            dnic_build_op(b, DNIC_OP_DENSE, hw, st->h[t - 1], st->whh, -1);
+            dnic_build_op(b, DNIC_OP_DENSE, hw, t > 0 ? st->h[t - 1] : st->h0, st->whh, -1);
             z = cfg->lstm ? lazy(b, l, &st->z[t], "z", t, st->G) : st->h[t];
             op(b, DNIC_OP_ADD, z, xw, hw)->act = cfg->lstm ? DNIC_ACT_LINEAR : l->act;
         }
@@ -631,6 +634,31 @@ static void describe(const dnic_layer *l, char *buf, size_t n)
              cfg->bias ? "" : ", no bias");
 }
 
+/* The STREAM block: every step from the state in NAME.state.in ([h | c] for an lstm), made
+ * here; returns it, and in *out the buffer that holds the last step's state. */
+static int forward_stream(dnic_builder *b, dnic_layer_ir *L, int *out)
+{
+    rnn_ir *st = L->st;
+    const dnic_layer *l = L->l;
+    const dnic_rnn_cfg *cfg = l->cfg;
+    dnic_arena *a = dnic_builder_arena(b);
+    int B = dnic_builder_batch(b), H = cfg->hidden;
+    int in = dnic_build_temp(b, dnic_sprintf(a, "%s.state.in", l->name), B, state_width(l));
+    step_buffers(b, L);
+    st->h0 = in;
+    if (cfg->lstm) {
+        st->h0 = dnic_build_temp(b, dnic_sprintf(a, "%s.h0", l->name), B, H);
+        st->c0 = dnic_build_temp(b, dnic_sprintf(a, "%s.c0", l->name), B, H);
+        op(b, DNIC_OP_SLICE, st->h0, in, -1)->off = 0;
+        op(b, DNIC_OP_SLICE, st->c0, in, -1)->off = H;
+    }
+    forward_steps(b, L, 0, cfg->steps);
+    place_outputs(b, L, 0, cfg->steps);
+    *out = state_at(b, L, cfg->steps - 1);
+    st->h0 = st->c0 = -1;
+    return in;
+}
+
 /* The two kinds differ in their settings and their check; the rest is shared. */
 #define RECURRENT_KIND(NAME, SETS, CHECK)                                                                            \
     const dnic_layer_kind dnic_layer_##NAME = {                                                                      \
@@ -650,6 +678,7 @@ static void describe(const dnic_layer *l, char *buf, size_t n)
         .describe = describe,                                                                                        \
         .boundaries = boundaries,                                                                                    \
         .state_width = state_width,                                                                                  \
+        .forward_stream = forward_stream,                                                                            \
     };
 RECURRENT_KIND(rnn, SETTINGS, check_rnn)
 RECURRENT_KIND(lstm, LSTM_SETTINGS, check_lstm)

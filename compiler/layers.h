@@ -103,6 +103,9 @@ typedef struct dnic_layer_kind {
     int (*boundaries)(const dnic_layer *l, const dnic_model *m);
     /* ... and the width of that state (what `sg NAME.state` reads and predicts). */
     int (*state_width)(const dnic_layer *l);
+    /* ... and the forward pass of the STREAM block, from the state in the buffer it makes and
+     * returns, leaving the last step's state in the buffer *out. */
+    int (*forward_stream)(dnic_builder *b, dnic_layer_ir *L, int *out);
     /* Per-step kinds (dense with steps = N; NULL: not one): the forward pass of steps k0..k1-1
      * only, and their backward pass from g[t - k0], w.r.t. each step's output (its
      * pre-activation when g_is_delta), leaving in gsrc[t - k0] (when not NULL) the gradient

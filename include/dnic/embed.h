@@ -24,6 +24,12 @@ int dnic_rt_save(const dnic_rt *m, const char *path);
 const char *dnic_rt_error(const dnic_rt *m);
 /* x: n rows of the model's inputs, y: n rows of outputs, in the model's dtype. */
 void dnic_rt_predict(dnic_rt *m, const void *x, void *y, int n);
+/* Models with recurrent layers: the values of carried state per row (each such layer's last
+ * state, [h | c] for an lstm, side by side in layer order; 0 without such layers), and predict
+ * from the states in state (n rows of that size), which it overwrites with the states after
+ * each row's last step.  Zero states give dnic_rt_predict's outputs. */
+int dnic_rt_state_size(const dnic_rt *m);
+void dnic_rt_predict_state(dnic_rt *m, const void *x, void *y, int n, void *state);
 /* One training step on one batch (the compiled batch size), exactly as `dnic --run` does one;
  * returns the step's contribution to the report's Loss: its sum over the batch's rows (divide
  * by the batch for the mean per example that `report_per = example` prints). */

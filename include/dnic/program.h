@@ -56,6 +56,8 @@ typedef enum dnic_block_phase {
                              probe batch, updating nothing; never run by training */
     DNIC_PHASE_WARMUP,    /* train.warmup: a whole step by backpropagation, run alone, in place
                              of the others, in the first steps */
+    DNIC_PHASE_STREAM,    /* objects of models with recurrent layers: the forward pass from the
+                             carried states in their buffers, leaving the last states in others */
 } dnic_block_phase;
 
 /* Whether a block of this phase is part of the training step (STEP, SG_UPDATE). */
