@@ -36,6 +36,9 @@ typedef struct pool {
     int wanted;           /* dnic_parallel_set_threads, the caller included */
     _Atomic int threads;  /* the threads that share a call: the caller and started workers */
     int started;          /* workers running (started at the first call that needs them) */
+    _Atomic int helpers;  /* threads outside the pool that help (dnic_parallel_set_helpers) */
+    void (*wake_helpers)(void *);
+    void *wake_arg;
     _Atomic uint64_t ticket;
     _Atomic int done;     /* chunks finished in the current call */
     _Atomic int caller_asleep;
@@ -120,12 +123,41 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* With P.busy held: the pool's threads that share a call, the caller and running workers. */
+static void set_sharers(void)
+{
+    atomic_store(&P.threads, P.wanted < P.started + 1 ? P.wanted : P.started + 1);
+}
+
 void dnic_parallel_set_threads(int n)
 {
     pthread_mutex_lock(&P.busy);
     P.wanted = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
-    atomic_store(&P.threads, P.wanted < P.started + 1 ? P.wanted : P.started + 1);
+    set_sharers();
     pthread_mutex_unlock(&P.busy);
+}
+
+void dnic_parallel_set_helpers(int n, void (*wake)(void *), void *arg)
+{
+    pthread_mutex_lock(&P.busy);
+    atomic_store(&P.helpers, n < 0 ? 0 : n > MAX_THREADS ? MAX_THREADS : n);
+    P.wake_helpers = n > 0 ? wake : NULL;
+    P.wake_arg = arg;
+    set_sharers();
+    pthread_mutex_unlock(&P.busy);
+}
+
+bool dnic_parallel_helpable(void)
+{
+    return atomic_load(&P.helpers) > 0 && claimable(atomic_load(&P.ticket));
+}
+
+bool dnic_parallel_help(void)
+{
+    if (!dnic_parallel_helpable())
+        return false;
+    run_chunks();
+    return true;
 }
 
 /* With P.busy held: starts the workers wanted and not yet running. */
@@ -137,7 +169,7 @@ static void start_workers(void)
         pthread_detach(P.tid[P.started + 1]);
         P.started++;
     }
-    atomic_store(&P.threads, P.wanted < P.started + 1 ? P.wanted : P.started + 1);
+    set_sharers();
 }
 
 int dnic_parallel_threads(void)
@@ -169,7 +201,7 @@ void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n)
     if (hook)
         hook();
     start_workers();
-    int threads = atomic_load(&P.threads);
+    int threads = atomic_load(&P.threads) + atomic_load(&P.helpers);
     if (threads == 1) {
         pthread_mutex_unlock(&P.busy);
         /* with a progress hook, in parts (each computes its own outputs: the same numbers) */
@@ -194,6 +226,8 @@ void dnic_parallel_for(dnic_range_fn fn, void *ctx, long long n)
     atomic_store(&P.ticket, TICKET(gen, chunks));
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.lock);
+    if (P.wake_helpers)
+        P.wake_helpers(P.wake_arg);
     run_chunks();
     /* every chunk is claimed; wait for the ones other threads still run */
     long long until = now_ns() + SPIN_NS;

@@ -293,18 +293,31 @@ static void cpu_relax(void)
 #endif
 }
 
-/* Waits until *c >= v (or the run stops): spins briefly, then sleeps on the condition. */
+/* Waits until *c >= v (or the run stops): spins briefly, then sleeps on the condition.  In a
+ * pipeline it meanwhile runs parts of another stage's large products (dnic_parallel_help; the
+ * pool wakes it when one is published), so that a stage that waits lends its core to a
+ * busier one. */
 static void wait_ge(run *r, _Atomic long long *c, long long v)
 {
     for (int spin = 0; spin < 4000; spin++) {
         if (atomic_load(c) >= v || atomic_load(&r->stop))
             return;
-        cpu_relax();
+        if (dnic_parallel_help())
+            spin = 0;
+        else
+            cpu_relax();
     }
     pthread_mutex_lock(&r->mu);
     atomic_fetch_add(&r->waiters, 1);
-    while (atomic_load(c) < v && !atomic_load(&r->stop))
+    while (atomic_load(c) < v && !atomic_load(&r->stop)) {
+        if (dnic_parallel_helpable()) {
+            pthread_mutex_unlock(&r->mu);
+            dnic_parallel_help();
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
         pthread_cond_wait(&r->cv, &r->mu);
+    }
     atomic_fetch_sub(&r->waiters, 1);
     pthread_mutex_unlock(&r->mu);
 }
@@ -316,6 +329,12 @@ static void wake(run *r)
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
     }
+}
+
+/* The pool's call to the stage threads that help it: a product's parts are published. */
+static void wake_helpers(void *arg)
+{
+    wake(arg);
 }
 
 static void publish(run *r, _Atomic long long *c, long long v)
@@ -2168,6 +2187,8 @@ static dnic_status run_pipeline(run *r, const dnic_sched_plan *plan, dnic_report
         atomic_store(&r->st[k].iter, r->start);
     worker w[MAX_STAGES];
     int started = 0;
+    /* a stage thread that waits runs parts of the others' large products */
+    dnic_parallel_set_helpers(plan->threads - 1, wake_helpers, r);
     for (int i = 0; i < plan->threads; i++) {
         w[i] = (worker){r, plan->first_stage[i], plan->first_stage[i + 1], 0};
         if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) {
@@ -2180,6 +2201,7 @@ static dnic_status run_pipeline(run *r, const dnic_sched_plan *plan, dnic_report
     supervise(r, report, user, t0);
     for (int i = 0; i < started; i++)
         pthread_join(w[i].th, NULL);
+    dnic_parallel_set_helpers(0, NULL, NULL);
     return status;
 }
 

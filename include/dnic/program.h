@@ -82,6 +82,15 @@ long long dnic_parallel_splits(void); /* calls so far that split their range ove
  * (NULL: none).  A run over MPI makes its messages progress there: Open MPI moves a large
  * message only while the sending and receiving processes are inside an MPI call. */
 void dnic_parallel_set_progress(void (*hook)(void));
+/* Helpers: n threads outside the pool (a pipeline's stage threads) that run parts of the
+ * current call while they wait for something else, by calling dnic_parallel_help; a call then
+ * splits its range for 1 + n threads, and after publishing its parts calls wake(arg), so that
+ * a helper asleep on its own condition can look.  n = 0 (and wake NULL): none. */
+void dnic_parallel_set_helpers(int n, void (*wake)(void *), void *arg);
+/* Whether a call's parts are waiting for a thread (only with helpers), and runs them until
+ * none is left unclaimed; true if it ran any. */
+bool dnic_parallel_helpable(void);
+bool dnic_parallel_help(void);
 /* Programs built for a data-parallel run (dnic --replicas R under mpirun, docs/scheduler.md)
  * call this to replace a gradient of n elements (float64 when is_f64, else float32) by its sum
  * over the replicas; the run's transport does it, in a fixed order (runtime/replica.c).  With

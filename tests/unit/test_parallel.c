@@ -103,3 +103,83 @@ Test(parallel, one_core)
     cr_expect_lt(s, 2.0, "2000 calls took %.3f s", s);
     cr_log_info("2000 calls on one core: %.3f s, %d indices by the pool thread", s, atomic_load(&c.by_pool));
 }
+
+/* A helper: a thread outside the pool (a pipeline's stage thread) that runs parts while it waits
+ * for something else, woken by the pool when a call publishes parts. */
+typedef struct helping {
+    cover c;
+    _Atomic int parts, wakes, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} helping;
+
+static helping H = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void count_part(void *ctx, long long lo, long long hi)
+{
+    atomic_fetch_add(&H.parts, 1);
+    mark(ctx, lo, hi);
+}
+
+static void woken(void *arg)
+{
+    cr_assert_eq(arg, &H);
+    pthread_mutex_lock(&H.mu);
+    atomic_fetch_add(&H.wakes, 1);
+    pthread_cond_broadcast(&H.cv);
+    pthread_mutex_unlock(&H.mu);
+}
+
+/* sleeps until woken, then helps, as the scheduler's wait does */
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&H.mu);
+    while (!atomic_load(&H.stop)) {
+        if (dnic_parallel_helpable()) {
+            pthread_mutex_unlock(&H.mu);
+            dnic_parallel_help();
+            pthread_mutex_lock(&H.mu);
+            continue;
+        }
+        pthread_cond_wait(&H.cv, &H.mu);
+    }
+    pthread_mutex_unlock(&H.mu);
+    return NULL;
+}
+
+Test(parallel, helpers)
+{
+    dnic_parallel_set_threads(1);
+    dnic_parallel_set_helpers(1, woken, &H);
+    H.c.caller = pthread_self();
+    atomic_store(&H.c.pool_naps, 1);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, helper_main, NULL), 0);
+    for (int r = 0; r < 500; r++) {
+        for (int i = 0; i < N; i++)
+            atomic_store(&H.c.hits[i], 0);
+        atomic_store(&H.parts, 0);
+        dnic_parallel_for(count_part, &H.c, N);
+        expect_once(&H.c);
+        /* split for the caller and its helper, 4 parts each, whoever runs them */
+        cr_expect_eq(atomic_load(&H.parts), 8, "call %d: %d parts", r, atomic_load(&H.parts));
+    }
+    cr_expect_eq(atomic_load(&H.wakes), 500, "the helper was woken %d times for 500 calls", atomic_load(&H.wakes));
+    cr_log_info("500 calls: %d of %d indices by the helper", atomic_load(&H.c.by_pool), 500 * N);
+    /* without helpers a call runs whole on its caller, and wakes nobody */
+    dnic_parallel_set_helpers(0, NULL, NULL);
+    for (int i = 0; i < N; i++)
+        atomic_store(&H.c.hits[i], 0);
+    atomic_store(&H.parts, 0);
+    dnic_parallel_for(count_part, &H.c, N);
+    expect_once(&H.c);
+    cr_expect_eq(atomic_load(&H.parts), 1);
+    cr_expect_eq(atomic_load(&H.wakes), 500);
+    cr_expect(!dnic_parallel_help(), "help with no helpers configured ran a part");
+    pthread_mutex_lock(&H.mu);
+    atomic_store(&H.stop, 1);
+    pthread_cond_broadcast(&H.cv);
+    pthread_mutex_unlock(&H.mu);
+    pthread_join(th, NULL);
+}
