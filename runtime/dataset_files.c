@@ -2,6 +2,7 @@
  * plain file (whose length bounds every allocation before it is made) or a gzip stream (whose
  * buffers grow only as decompressed data really arrives), so a hostile header can neither
  * make the loader read out of bounds nor allocate more than the data it holds. */
+#define _DEFAULT_SOURCE /* madvise's MADV_DONTNEED */
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -102,7 +104,8 @@ typedef struct src {
     gzFile gz;
     bool inflated;            /* a gzip file inflated whole (libdeflate): */
     unsigned char *mem;       /* its bytes (NULL once the loader took them), */
-    size_t mem_len, mem_at;   /* how many, and how far they were read */
+    size_t mem_len, mem_at;   /* how many, and how far they were read, */
+    size_t mem_cap;           /* and the buffer's size */
     long long size;           /* plain: the file's length; gzip: -1 */
     bool bad;                 /* a read failed (rather than the data ending) */
     char why[128];            /* ...and why */
@@ -146,10 +149,12 @@ static void src_use_cache(src *s, const char *dir, FILE *gz, const struct stat *
  *
  * In place, to hold no more memory than the data: the compressed bytes are read into the end of
  * the buffer the data are inflated into, past a margin.  The output overtakes input not yet
- * read only if the stream expands far less towards its end than before (gzip's own files do
- * not: on Fashion-MNIST's the data written minus the input read only grows); then the inflate
- * reads bytes it wrote, which is damage to the stream that its CRC-32 and length reveal as they
- * reveal any (zlib's guarantee, no weaker), and zlib reads the file instead. */
+ * read only if the rest of the stream is larger than the data it holds by more than the margin;
+ * zlib's deflate never makes it so (it stores a block that would grow: 5 bytes per 64 KiB, and
+ * the data written minus the input read of Fashion-MNIST's files only grows).  A stream from
+ * elsewhere that does makes the inflate read bytes it wrote, which is damage to the stream
+ * that its CRC-32 and length reveal as they reveal any (zlib's guarantee, no weaker), and zlib
+ * reads the file instead. */
 static void src_inflate_rest(src *s, size_t at, size_t len)
 {
     enum { MAX_RATIO = 1032 }; /* deflate's largest expansion: 258 bytes from 2 bits */
@@ -164,8 +169,14 @@ static void src_inflate_rest(src *s, size_t at, size_t len)
             fclose(f);
         return;
     }
-    size_t n = (size_t)st.st_size, cap = (len > n ? len : n) + (n >> 6) + ((size_t)1 << 16);
+    size_t n = (size_t)st.st_size, cap = (len > n ? len : n) + (n >> 10) + ((size_t)1 << 16);
     unsigned char *out = dnic_alloc_pages(cap), *in = out ? out + cap - n : NULL;
+    if (out) { /* the huge page holding the data's end in small pages: the margin is given back */
+        const uintptr_t page = 4096, huge = (uintptr_t)2 << 20;
+        uintptr_t lo = ((uintptr_t)out + len) / huge * huge, first = ((uintptr_t)out + page - 1) / page * page;
+        lo = lo < first ? first : lo;
+        madvise((void *)lo, (uintptr_t)out + cap - lo, MADV_NOHUGEPAGE); /* only advice */
+    }
     bool ok = in && fread(in, 1, n, f) == n;
     fclose(f);
     uint32_t isize = ok ? (uint32_t)in[n - 4] | (uint32_t)in[n - 3] << 8 | (uint32_t)in[n - 2] << 16 |
@@ -188,6 +199,7 @@ static void src_inflate_rest(src *s, size_t at, size_t len)
     s->mem = out;
     s->mem_len = len;
     s->mem_at = at;
+    s->mem_cap = cap;
     dnic_data_cache_put(&s->cache, out + at, len - at); /* committed once the loader has checked them */
 }
 #endif
@@ -493,6 +505,17 @@ size_t dnic_idx_width(const char *path, char *err, size_t errlen)
     return w;
 }
 
+/* The pages of a buffer of `size` bytes past its first `used` go back to the system, so that an
+ * array inflated in place holds no more memory than its data (src_inflate_rest kept them out of
+ * huge pages: khugepaged would fill them again).  Only whole pages inside the buffer. */
+static void give_back_tail(unsigned char *p, size_t used, size_t size)
+{
+    const uintptr_t page = 4096;
+    uintptr_t lo = ((uintptr_t)p + used + page - 1) / page * page, hi = ((uintptr_t)p + size) / page * page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* Reads the records of f into *outp, in o->dtype: each value (times `scale`), or, with
  * one_hot > 0, the one-hot row of each class number.  bytes: the values of a ubyte file as
  * stored, one byte each (still checked to be finite when scaled). */
@@ -523,6 +546,7 @@ static dnic_status idx_read(idx *f, const dnic_data_opts *o, int one_hot, double
         /* the bytes as stored, all of them inflated already: they become the array (moved
          * down over the header), with no second copy of them in memory */
         memmove(f->s.mem, f->s.mem + f->s.mem_at, total);
+        give_back_tail(f->s.mem, total, f->s.mem_cap);
         out = f->s.mem;
         cap = done = total;
         f->s.mem = NULL;
