@@ -144,17 +144,18 @@ static void src_use_cache(src *s, const char *dir, FILE *gz, const struct stat *
  * said so): the rest inflated at once by libdeflate, about twice as fast as zlib's stream, when
  * the file is one gzip member whose trailer declares that length (mod 2^32) and whose data
  * match it and its CRC-32.  Otherwise (damage, a different length, several members, no memory)
- * nothing changes, and zlib's stream goes on, whose messages say what is wrong where; so a
- * header cannot make this allocate more than the data the file holds.
+ * nothing changes, and zlib's stream goes on, whose messages say what is wrong where.  A header
+ * and trailer that lie alike make this reserve up to deflate's 1032:1 of the file's size, but
+ * touch no more memory than the data the file holds and its compressed bytes.
  *
  * In place, to hold no more memory than the data: the compressed bytes are read into the end of
  * the buffer the data are inflated into, past a margin.  The output overtakes input not yet
  * read only if the rest of the stream is larger than the data it holds by more than the margin;
  * zlib's deflate never makes it so (it stores a block that would grow: 5 bytes per 64 KiB, and
- * the data written minus the input read of Fashion-MNIST's files only grows).  A stream from
- * elsewhere that does makes the inflate read bytes it wrote, which is damage to the stream
- * that its CRC-32 and length reveal as they reveal any (zlib's guarantee, no weaker), and zlib
- * reads the file instead. */
+ * on Fashion-MNIST's files the data written minus the input read ends within 5 bytes of its
+ * largest value).  A stream from elsewhere that does makes the inflate read bytes it wrote,
+ * which is damage to the stream that its CRC-32 and length reveal as they reveal any (zlib's
+ * guarantee, no weaker), and zlib reads the file instead. */
 static void src_inflate_rest(src *s, size_t at, size_t len)
 {
     enum { MAX_RATIO = 1032 }; /* deflate's largest expansion: 258 bytes from 2 bits */
