@@ -2,7 +2,7 @@
  * test set, as examples/fashion_*.dni read them) with dnic's IDX loader, nothing else: the
  * measurement behind docs/benchmarks.md's data-loading rows.
  *
- *     gcc -O2 -Iruntime -Iinclude bench/load_data.c libdnic.a -lz -lm -lpthread -o /tmp/load_data
+ *     gcc -O2 -Iruntime -Iinclude bench/load_data.c libdnic.a -lz -ldeflate -lm -lpthread -o /tmp/load_data
  *     /tmp/load_data [--floats] [--cache DIR]
  *
  * --floats keeps the pixels as float32 (the loader's behaviour before they were kept as bytes);

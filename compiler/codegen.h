@@ -99,9 +99,9 @@ typedef struct dnic_jit_times {
 dnic_jit *dnic_jit_compile(const dnic_ir *ir, dnic_program *prog, const bool *only, const char *emit_llvm,
                            const char *emit_asm, const char *cache_dir, dnic_jit_times *times);
 
-/* The object cache (jit_cache.c): a key over NUL-separated fields; a cached object or NULL;
- * storing reports why not in `why`. */
-void dnic_jit_cache_key(const char *const *fields, int n, unsigned char key[16]);
+/* The object cache (jit_cache.c): a key over NUL-separated fields and then `len` bytes of
+ * `blob` (the module's bitcode); a cached object or NULL; storing reports why not in `why`. */
+void dnic_jit_cache_key(const char *const *fields, int n, const void *blob, size_t len, unsigned char key[16]);
 LLVMMemoryBufferRef dnic_jit_cache_load(const char *dir, const unsigned char key[16]);
 bool dnic_jit_cache_store(const char *dir, const unsigned char key[16], const void *obj, size_t n, char *why,
                           size_t whylen);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <llvm-c/BitWriter.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 
@@ -67,12 +68,15 @@ static void *compile_part(void *arg)
     bool ok = dnic_backend_build(&b, &t->target, t->ir, "dnic", p->want, NULL, NULL);
     unsigned char key[16];
     bool cache = ok && t->cache_dir && !t->emit_llvm && !t->emit_asm;
-    if (cache) { /* the key is over the module before the passes, which the key names */
-        char *text = LLVMPrintModuleToString(b.mod);
-        const char *fields[] = {"dnic object cache 1", PACKAGE_VERSION, t->llvm_version, t->target.triple,
-                                t->target.cpu, t->target.features, dnic_backend_pipeline, dnic_backend_machine, text};
-        dnic_jit_cache_key(fields, (int)(sizeof fields / sizeof fields[0]), key);
-        LLVMDisposeMessage(text);
+    if (cache) { /* the key is over the module before the passes, which the key names: its bitcode,
+                  * which LLVM writes 3-4 times faster than the module's text (a warm start's
+                  * largest part after building the module) */
+        LLVMMemoryBufferRef bc = LLVMWriteBitcodeToMemoryBuffer(b.mod);
+        const char *fields[] = {"dnic object cache 2", PACKAGE_VERSION, t->llvm_version, t->target.triple,
+                                t->target.cpu, t->target.features, dnic_backend_pipeline, dnic_backend_machine};
+        dnic_jit_cache_key(fields, (int)(sizeof fields / sizeof fields[0]), LLVMGetBufferStart(bc), LLVMGetBufferSize(bc),
+                           key);
+        LLVMDisposeMemoryBuffer(bc);
         p->obj = dnic_jit_cache_load(t->cache_dir, key);
         p->cached = p->obj != NULL;
     }

@@ -1,5 +1,5 @@
 /* The JIT's object cache: compiled parts kept on disk under a 128-bit hash of everything
- * that determines their machine code (the LLVM module's text, the target, the pipeline, the
+ * that determines their machine code (the LLVM module's bitcode, the target, the pipeline, the
  * LLVM version), so that running a model again skips optimisation and instruction selection.
  *
  * A file is `DNICOBJ1`, the key (16 bytes), the object's length (8 bytes, little endian), a
@@ -22,12 +22,16 @@
 static const char MAGIC[8] = {'D', 'N', 'I', 'C', 'O', 'B', 'J', '1'};
 enum { HEADER = 8 + 16 + 8 + 8, MAX_OBJECT = 256 << 20 };
 
-void dnic_jit_cache_key(const char *const *fields, int n, unsigned char key[16])
+void dnic_jit_cache_key(const char *const *fields, int n, const void *blob, size_t len, unsigned char key[16])
 {
     dnic_hash h;
     dnic_hash_init(&h, 0x9e3779b97f4a7c15ULL, 0x6a09e667f3bcc909ULL);
     for (int i = 0; i < n; i++)
         dnic_hash_add(&h, fields[i], strlen(fields[i]) + 1); /* the NUL separates fields */
+    unsigned char n8[8];
+    dnic_put_le64(n8, len); /* the blob's length, so that no two (fields, blob) hash alike */
+    dnic_hash_add(&h, n8, sizeof n8);
+    dnic_hash_add(&h, blob, len);
     dnic_hash_end128(&h, key);
 }
 

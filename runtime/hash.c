@@ -18,13 +18,31 @@ static uint64_t fmix(uint64_t k)
     return k;
 }
 
-static void word(dnic_hash *h, const unsigned char *p)
+/* The little-endian 8-byte word at p: one load where the machine is little-endian (the byte
+ * loop it replaces, not inlined, was most of the time of hashing a 47 MB data cache entry). */
+static inline uint64_t load_word(const unsigned char *p)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+#else
     uint64_t w = 0;
     for (int j = 0; j < 8; j++)
         w |= (uint64_t)p[j] << (8 * j);
-    h->h1 = rotl(h->h1 ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL + h->h2;
-    h->h2 = rotl(h->h2 ^ (w * 0x4cf5ad432745937fULL), 33) * 0x87c37b91114253d5ULL + h->h1;
+    return w;
+#endif
+}
+
+static inline void mix(uint64_t *h1, uint64_t *h2, uint64_t w)
+{
+    *h1 = rotl(*h1 ^ (w * 0x87c37b91114253d5ULL), 31) * 0x4cf5ad432745937fULL + *h2;
+    *h2 = rotl(*h2 ^ (w * 0x4cf5ad432745937fULL), 33) * 0x87c37b91114253d5ULL + *h1;
+}
+
+static void word(dnic_hash *h, const unsigned char *p)
+{
+    mix(&h->h1, &h->h2, load_word(p));
 }
 
 void dnic_hash_init(dnic_hash *h, uint64_t seed1, uint64_t seed2)
@@ -44,8 +62,12 @@ void dnic_hash_add(dnic_hash *h, const void *data, size_t n)
             h->npart = 0;
         }
     }
+    if (h->npart > 0) /* all of p went into the unfinished word, which must stay (tests/unit/test_hash.c) */
+        return;
+    uint64_t h1 = h->h1, h2 = h->h2; /* in registers through the bulk */
     for (; n >= 8; p += 8, n -= 8)
-        word(h, p);
+        mix(&h1, &h2, load_word(p));
+    h->h1 = h1, h->h2 = h2;
     memcpy(h->part, p, n);
     h->npart = (int)n;
 }

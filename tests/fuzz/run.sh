@@ -67,6 +67,12 @@ FLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer -fsanit
 sources() { sed -n "/^$1_SOURCES/,/^\$/p" "$srcdir/Makefile.am" | grep -o "$2/[a-z_]*\\.c" | sed "s|^|$srcdir/|" | tr '\n' ' '; }
 fe_sources=$(sources libdnicfe_a compiler)
 rt_sources=$(sources libdnic_a runtime)
+# libdeflate, as configure uses it when it is there; zlib always
+zlibs=-lz
+if pkg-config --exists libdeflate 2> /dev/null; then
+    FLAGS="$FLAGS -DDNIC_HAVE_LIBDEFLATE=1 $(pkg-config --cflags libdeflate)"
+    zlibs="-lz $(pkg-config --libs libdeflate)"
+fi
 mkdir -p "$work/rt"
 echo "run.sh: building the fuzzers in $work (grammar from $gen)" >&2
 # the runtime once, for the loaders
@@ -82,14 +88,14 @@ want() { case " $only " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 {
     want frontend && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_frontend.c" "$gen/parser.c" "$gen/lexer.c" \
         $fe_sources -lm -o "$work/fuzz_frontend"
-    want data && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_data.c" $rt_objs -lz -lm -lpthread -o "$work/fuzz_data"
-    want weights && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_weights.c" $rt_objs -lz -lm -lpthread \
+    want data && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_data.c" $rt_objs $zlibs -lm -lpthread -o "$work/fuzz_data"
+    want weights && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_weights.c" $rt_objs $zlibs -lm -lpthread \
         -o "$work/fuzz_weights"
-    want checkpoint && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_checkpoint.c" $rt_objs -lz -lm -lpthread \
+    want checkpoint && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_checkpoint.c" $rt_objs $zlibs -lm -lpthread \
         -o "$work/fuzz_checkpoint"
     want cache && $CC $FLAGS $($LLVM_CONFIG --cflags) -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_cache.c" \
-        "$srcdir/compiler/jit_cache.c" $rt_objs $($LLVM_CONFIG --ldflags --libs core) -lz -lm -lpthread -o "$work/fuzz_cache"
-    want datacache && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_data_cache.c" $rt_objs -lz -lm -lpthread \
+        "$srcdir/compiler/jit_cache.c" $rt_objs $($LLVM_CONFIG --ldflags --libs core) $zlibs -lm -lpthread -o "$work/fuzz_cache"
+    want datacache && $CC $FLAGS -fsanitize=fuzzer "$srcdir/tests/fuzz/fuzz_data_cache.c" $rt_objs $zlibs -lm -lpthread \
         -o "$work/fuzz_datacache"
     true
 }

@@ -1030,3 +1030,177 @@ Test(nolabels, csv_labels_optional)
     put_str(path("t.csv"), "a,b\n1,2\n");
     expect_csv(path("t.csv"), o, want);
 }
+
+/* ---- a gzip file inflated whole (libdeflate, in place) or streamed (zlib) ----------------- */
+
+enum { BIG_N = 2048, BIG_W = 4096 }; /* 8 MiB of pixels: half zeros, then noise */
+
+/* The big images: a 16-byte IDX header, then BIG_N images of BIG_W pixels. */
+static unsigned char *big_images(size_t *n)
+{
+    *n = 16 + (size_t)BIG_N * BIG_W;
+    unsigned char *b = calloc(1, *n);
+    cr_assert_not_null(b);
+    b[2] = 8, b[3] = 3;
+    be32put(b + 4, BIG_N), be32put(b + 8, 64), be32put(b + 12, 64);
+    uint32_t r = 12345;
+    for (size_t i = 16 + *n / 2; i < *n; i++) {
+        r = r * 1664525u + 1013904223u;
+        b[i] = (unsigned char)(r >> 24);
+    }
+    return b;
+}
+
+/* data as one gzip member written by zlib, appended to p. */
+static void append_gz(const char *p, unsigned char *data, size_t n)
+{
+    z_stream z = {0};
+    cr_assert_eq(deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)n);
+    unsigned char *out = malloc(cap);
+    cr_assert_not_null(out);
+    z.next_in = data, z.avail_in = (uInt)n, z.next_out = out, z.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    FILE *f = fopen(p, "ab");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(out, 1, z.total_out, f), z.total_out);
+    cr_assert_eq(fclose(f), 0);
+    deflateEnd(&z);
+    free(out);
+}
+
+/* A deflate bit stream (RFC 1951: bits from the least significant, Huffman codes from their
+ * most significant bit). */
+typedef struct bitw {
+    unsigned char *p;
+    size_t n;
+    uint64_t acc;
+    int k;
+} bitw;
+
+static void put_bits(bitw *b, uint32_t v, int k)
+{
+    b->acc |= (uint64_t)v << b->k;
+    for (b->k += k; b->k >= 8; b->k -= 8, b->acc >>= 8)
+        b->p[b->n++] = (unsigned char)b->acc;
+}
+
+static void put_code(bitw *b, uint32_t code, int len)
+{
+    uint32_t r = 0;
+    for (int i = 0; i < len; i++)
+        r |= ((code >> i) & 1) << (len - 1 - i);
+    put_bits(b, r, len);
+}
+
+/* A literal/length symbol in the fixed Huffman code (RFC 1951 3.2.6). */
+static void fixed_symbol(bitw *b, int v)
+{
+    if (v < 144)
+        put_code(b, 0x30 + (uint32_t)v, 8);
+    else if (v < 256)
+        put_code(b, 0x190 + (uint32_t)v - 144, 9);
+    else if (v < 280)
+        put_code(b, (uint32_t)v - 256, 7);
+    else
+        put_code(b, 0xC0 + (uint32_t)v - 280, 8);
+}
+
+/* data as a gzip file of one fixed-Huffman block, written here: runs of zeros as matches of
+ * 258 at distance 1 (13 bits), every other byte a literal (8 or 9 bits: noise grows by 6%,
+ * which zlib's deflate never lets happen: it stores such data). */
+static void put_fixed_gz(const char *p, const unsigned char *data, size_t n)
+{
+    bitw b = {malloc(n * 2 + 64), 0, 0, 0};
+    cr_assert_not_null(b.p);
+    const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    memcpy(b.p, head, sizeof head);
+    b.n = sizeof head;
+    put_bits(&b, 1, 1); /* the final block */
+    put_bits(&b, 1, 2); /* fixed codes */
+    for (size_t i = 0; i < n;) {
+        size_t run = 0;
+        while (i > 0 && data[i - 1] == 0 && i + run < n && data[i + run] == 0 && run < 258)
+            run++;
+        if (run == 258) {
+            fixed_symbol(&b, 285); /* length 258 */
+            put_code(&b, 0, 5);    /* distance 1 */
+            i += run;
+        } else
+            fixed_symbol(&b, data[i++]);
+    }
+    fixed_symbol(&b, 256);
+    put_bits(&b, 0, 7); /* to a byte */
+    uint32_t crc = (uint32_t)crc32(0, data, (uInt)n), len = (uint32_t)n;
+    for (int i = 0; i < 4; i++)
+        b.p[b.n++] = (unsigned char)(crc >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        b.p[b.n++] = (unsigned char)(len >> (8 * i));
+    put(p, b.p, b.n);
+    free(b.p);
+}
+
+/* The images of p loaded as bytes and as float32: the same as those of the plain file `plain`. */
+static void expect_same_images(const char *p, const char *plain)
+{
+    for (int bytes = 0; bytes < 2; bytes++) {
+        dnic_data_opts o = opts(1.0 / 255, 0, 4096, 0, DNIC_F32);
+        o.keep_bytes = bytes;
+        dnic_dataset want, got;
+        char err[512] = "";
+        cr_assert_eq(dnic_load_idx(&want, plain, NULL, &o, err, sizeof err), DNIC_OK, "%s", err);
+        cr_assert_eq(dnic_load_idx(&got, p, NULL, &o, err, sizeof err), DNIC_OK, "%s: %s", p, err);
+        cr_assert_eq(got.n, BIG_N);
+        cr_assert_eq(got.x_bytes, bytes);
+        size_t size = (size_t)BIG_N * BIG_W * (bytes ? 1 : sizeof(float));
+        cr_assert(memcmp(got.x, want.x, size) == 0, "%s: the pixels differ from the plain file's", p);
+        dnic_dataset_free(&want);
+        dnic_dataset_free(&got);
+    }
+}
+
+Test(idx, gzip_inflated_whole_or_streamed)
+{
+    size_t n;
+    unsigned char *b = big_images(&n);
+    put(path("plain"), b, n);
+    /* zlib's: inflated whole */
+    append_gz(path("one.gz"), b, n);
+    expect_same_images(path("one.gz"), path("plain"));
+    /* an empty member, then the data: the last trailer's length is the data's, but the
+     * whole-file inflate reads one member: zlib reads on */
+    append_gz(path("two.gz"), b, 0);
+    append_gz(path("two.gz"), b, n);
+    expect_same_images(path("two.gz"), path("plain"));
+    /* the data split over two members: the trailer's length is not the data's: zlib */
+    append_gz(path("split.gz"), b, n / 3);
+    append_gz(path("split.gz"), b + n / 3, n - n / 3);
+    expect_same_images(path("split.gz"), path("plain"));
+    /* 4 MiB of zeros in 26 KB, then 4 MiB of noise in 4.2 MiB: inflating in place, the output
+     * overtakes compressed bytes still to be read, the CRC-32 check fails and zlib reads it */
+    put_fixed_gz(path("fixed.gz"), b, n);
+    expect_same_images(path("fixed.gz"), path("plain"));
+    /* a trailer whose length is not the data's: zlib's message, as before libdeflate: found at
+     * the file's end, in the read of the last chunk of 32768 values (images 2040 to 2047) */
+    size_t gn;
+    FILE *f = fopen(path("one.gz"), "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    gn = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *g = malloc(gn);
+    cr_assert_not_null(g);
+    cr_assert_eq(fread(g, 1, gn, f), gn);
+    fclose(f);
+    g[gn - 4] ^= 1;
+    put(path("len.gz"), g, gn);
+    dnic_data_opts o = opts(1.0 / 255, 0, 4096, 0, DNIC_F32);
+    dnic_dataset d;
+    char err[512] = "", want[512];
+    cr_assert_neq(dnic_load_idx(&d, path("len.gz"), NULL, &o, err, sizeof err), DNIC_OK);
+    snprintf(want, sizeof want, "%s: corrupt gzip data (incorrect length check) by compressed byte %zu at image 2040 of 2048",
+             path("len.gz"), gn);
+    cr_assert_str_eq(err, want);
+    free(g);
+    free(b);
+}
