@@ -87,8 +87,11 @@ bool cli_curriculum_check(cli_curriculum *c, dnic_diag *d, const dnic_model *m, 
     dnic_arena *in = dnic_arena_new();
     const dnic_model *nm;
     const dnic_ir *nir;
-    bool ok = model_at(c, d, in, c->length + 1, &nm, &nir) &&
-              same_state(d, m, ir->bufs, ir->nbufs, nir->bufs, nir->nbufs, c->length);
+    bool checked = model_at(c, d, in, c->length + 1, &nm, &nir);
+    if (!checked)
+        dnic_note(d, m->data.span, "the errors above are the model's at length %d, where the curriculum goes next",
+                  c->length + 1);
+    bool ok = checked && same_state(d, m, ir->bufs, ir->nbufs, nir->bufs, nir->nbufs, c->length);
     char set[48]; /* the AST back at the run's length */
     snprintf(set, sizeof set, "data.length=%d", c->length);
     dnic_apply_override(c->a, d, c->ast, set);
