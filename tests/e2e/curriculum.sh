@@ -102,4 +102,14 @@ for flag in "--checkpoint ck.st" "--schedule pipeline"; do
         ok "$f with a curriculum: an error, exit 1" || not_ok "$f with a curriculum: an error, exit 1" "exit $rc" "$out"
 done
 [ ! -e ck.st ] && ok "nothing written by the refused run" || not_ok "nothing written by the refused run"
+
+# a model that checks at its length but not at the next one is refused before training: a
+# batch-normalised layer reads the lstm's 1 step at length 1, its 2 at length 2
+sed 's/{ activation = sigmoid }/{ activation = sigmoid  norm = batch  bias = false }/' all.dni > bn.dni
+out=$("$DNIC" bn.dni --run --no-progress 2>&1); rc=$?
+[ $rc -eq 1 ] && printf '%s\n' "$out" | grep -qxF "bn.dni:4:19: error: a layer with norm = batch cannot read the 2 steps of 'h' one at a time: its statistics would mix the steps" &&
+    printf '%s\n' "$out" | grep -qxF "bn.dni:2:1: note: the errors above are the model's at length 2, where the curriculum goes next" &&
+    ! printf '%s\n' "$out" | grep -q '^Iter:' &&
+    ok "a model that fails at the next length: its errors there, named as such, before any step" ||
+    not_ok "a model that fails at the next length is refused before training" "exit $rc" "$out"
 finish
