@@ -54,6 +54,9 @@ static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool 
         cfg->steps = cs.steps;
         if (!dnic_setting_find(d, "outputs"))
             l->derived_steps = cfg->outputs = cs.outputs;
+        if (cs.steps > 4096) /* the widths stay the data's: the layers after it are not blamed */
+            dnic_error(diag, d->call->span, "%s '%s' reads the data's sequences of %d steps, more than the 4096 it "
+                       "takes", d->call->str, d->name, cs.steps);
     } else if (!s) {
         dnic_error(diag, d->call->span, "%s '%s' needs 'steps', the length of its sequences, e.g. steps = 28",
                    d->call->str, d->name);

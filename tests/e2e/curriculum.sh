@@ -112,4 +112,18 @@ out=$("$DNIC" bn.dni --run --no-progress 2>&1); rc=$?
     ! printf '%s\n' "$out" | grep -q '^Iter:' &&
     ok "a model that fails at the next length: its errors there, named as such, before any step" ||
     not_ok "a model that fails at the next length is refused before training" "exit $rc" "$out"
+
+# steps taken from the data are held to the 4096 a recurrent layer takes, like written ones
+cat > long.dni <<'DNI'
+model m
+data repeat_copy { bits = 4  length = 50  repeats = 100  examples = 64  test_examples = 16 }
+layer h = lstm(input, 8)
+layer out = dense(h, 5) { activation = sigmoid }
+loss sigmoid_cross_entropy(out, labels)
+train { batch = 8  lr = 0.1  steps = 10 }
+DNI
+out=$("$DNIC" long.dni --check 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$(printf '%s\n' "$out" | grep -c ': error: ')" = 1 ] &&
+    printf '%s\n' "$out" | grep -qxF "long.dni:3:11: error: lstm 'h' reads the data's sequences of 5052 steps, more than the 4096 it takes" &&
+    ok "steps from the data longer than 4096: one located error" || not_ok "steps from the data longer than 4096" "exit $rc" "$out"
 finish
