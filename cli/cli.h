@@ -166,6 +166,7 @@ typedef struct cli_reporter {
     long long lines;           /* report lines printed so far */
     double last_loss;          /* the previous line's loss (sum) per example */
     bool warned_chance, warned_still; /* each training warning is given once per run */
+    double elapsed_before;     /* a curriculum: the training seconds of the lengths before this one */
 } cli_reporter;
 /* A dnic_report_fn (user: a cli_reporter): the report line in the seeds' format, and the log's row. */
 void cli_print_report(void *user, const dnic_report *r);

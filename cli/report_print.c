@@ -49,6 +49,7 @@ void cli_print_report(void *user, const dnic_report *sum)
     const dnic_model *m = rp->m;
     char num[64];
     dnic_report mean = *sum;
+    mean.elapsed += rp->elapsed_before;
     double sg[sum->nsg > 0 ? sum->nsg : 1];
     if (!m->report_sum && sum->examples > 0) {
         mean.loss = sum->loss / (double)sum->examples;

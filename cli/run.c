@@ -366,6 +366,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
             break;
         }
         rp.m = s.m;
+        rp.elapsed_before = seconds;
         to.test = s.test.n > 0 ? &s.test : NULL;
         to.validation = s.val.n > 0 ? &s.val : NULL;
         to.first_step = at;
