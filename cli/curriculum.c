@@ -64,7 +64,8 @@ static bool same_state(dnic_diag *d, const dnic_model *m, const dnic_buffer_desc
             if (j < ny && y[j].kind == x[i].kind && y[j].rows == x[i].rows && y[j].cols == x[i].cols &&
                 y[j].dtype == x[i].dtype)
                 continue;
-            const dnic_buffer_desc *a = pass ? (j < ny ? &y[j] : NULL) : &x[i], *b = pass ? &x[i] : (j < ny ? &y[j] : NULL);
+            const dnic_buffer_desc *other = j < ny ? &y[j] : NULL; /* at the other length */
+            const dnic_buffer_desc *a = pass ? other : &x[i], *b = pass ? &x[i] : other;
             if (a && b)
                 dnic_error(d, m->data.span, "a curriculum carries every parameter from one length to the next, but "
                            "'%s' is [%d,%d] at length %d and [%d,%d] at length %d", x[i].name, a->rows, a->cols, L,

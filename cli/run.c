@@ -391,8 +391,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
             fprintf(stderr, "dnic: wrote the plot to %s\n", o->plot_svg);
     }
     if (res.best_saved)
-        fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n", s.val.n > 0 ? "validation" : "test",
-                res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, to.save_best);
+        fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n",
+                s.val.n > 0 ? "validation" : "test", res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, to.save_best);
     if (res.stopped_early)
         fprintf(stderr, "dnic: stopped early after step %lld: no better %s loss in %lld reports (train.patience)\n",
                 res.steps, s.val.n > 0 ? "validation" : "test", m->train.patience);

@@ -405,7 +405,8 @@ static double run_task(run *r, int k, int block, long long t)
             ptrs[p->x] = batch_x(r, &r->st[k], slot, NULL, row);
     } else if (reads) {
         stage *s = &r->st[k];
-        const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], (t - r->origin) / r->per_epoch) + row;
+        long long epoch = (t - r->origin) / r->per_epoch;
+        const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], epoch) + row;
         if (reads & DNIC_READS_X)
             ptrs[p->x] = batch_x(r, s, slot, perm, 0);
         if (reads & DNIC_READS_Y)
