@@ -65,6 +65,34 @@ done
 [ -z "$bad" ] && ok "each length's report (loss, synthetic loss, test loss and accuracy) equals the chain run's" ||
     not_ok "each length's report equals the chain run's" "$bad"
 
+# The same with Adam against tests/ref/seq_ref.py, an independent float64 numpy reference given
+# the schedule 6 steps at length 1, 6 at 2, 6 at 3 (its parameters and Adam's moments and step
+# counts carried on): every report's loss (summed over its 6 steps) and every final weight to 1e-9
+if /usr/bin/python3 -c 'import numpy' 2> /dev/null; then
+    cat > adam.dni <<'DNI'
+model seq_ref
+data copy { bits = 2  length = 1  examples = 20  test_examples = 10  seed = 11  curriculum = 100  max_length = 3 }
+layer h = lstm(input, 5)  { init = randn * 0.3  bias_init = randn * 0.1 }
+layer out = dense(h, 2) { activation = sigmoid  init = randn * 0.3  bias_init = randn * 0.1 }
+sg h.state { init = randn * 0.1  bias_init = randn * 0.1  scale = 0.1 }
+loss sigmoid_cross_entropy(out, labels) { report = loss  report_per = sum }
+train { mode = dni  unroll = 2  batch = 5  optimizer = adam  lr = 0.01  steps = 100  report_every = 6  seed = 3  dtype = float64 }
+DNI
+    REF=$(cd "$(dirname "$EVAL")/../tests/ref" && pwd)
+    "$DNIC" adam.dni --run --no-progress --log adam.csv --save-weights adam.st > adam.out 2>&1
+    /usr/bin/python3 "$REF/seq_ref.py" dni lstm 2 1 20 11 5 5 2 0.01 3 0 0.1 adam 1:6,2:6,3:6 |
+        awk '/^loss /{ s += $2; if (++n % 6 == 0) { printf "loss %.17g\n", s; s = 0 } next } { print }' > adam.ref
+    lines=$(grep -c '^# length' adam.out)
+    if [ "$lines" = 2 ] && res=$(/usr/bin/python3 "$REF/compare_ref.py" adam.csv adam.st adam.ref 2>&1); then
+        ok "Adam across 2 lengthenings: reports and final weights equal the numpy reference's # $res"
+    else
+        not_ok "Adam across 2 lengthenings equals the numpy reference" "$res" "$(cat adam.out)"
+    fi
+else
+    tap_n=$((tap_n + 1))
+    echo "ok $tap_n # SKIP python3-numpy is not installed (the README's setup command installs it)"
+fi
+
 # a threshold no report meets: no lengthening, and the summary says no length was solved
 model "curriculum = 0.0001  max_length = 3" 1 30 > none.dni
 "$DNIC" none.dni --run --no-progress > none.out 2>&1; rc=$?
