@@ -4,8 +4,10 @@ layer) on fresh sequences by the paper's measure: the mean number of wrong bits 
 The forward pass is numpy's, from docs/language.md and docs/semantics.md, not dnic's: a check
 of the trained weights as well as a score.
 
-Usage: copy_eval.py WEIGHTS.safetensors BITS LENGTH SEQUENCES SEED [REPEATS]
-(REPEATS > 0: Repeat Copy, the vectors REPEATS times and the end marker, whose bit counts too.)
+Usage: copy_eval.py WEIGHTS.safetensors BITS LENGTH SEQUENCES SEED [REPEATS [FIRST]]
+(REPEATS > 0: Repeat Copy, the vectors REPEATS times and the end marker, whose bit counts too.
+FIRST: score only the sequences from FIRST on, e.g. a dnic run's test set, drawn after its
+`examples` training sequences from the data's seed: SEQUENCES = examples + test_examples.)
 Prints: bits_per_sequence B sequences_right R
        copy_eval.py --add-sg WEIGHTS HIDDEN OUT
 writes WEIGHTS with the zero weights of a linear `sg h.state` (when the curriculum reaches the
@@ -47,6 +49,7 @@ def main():
     w = {k: v.astype(np.float64) for k, v in read_safetensors(sys.argv[1]).items()}
     bits, L, n, seed = (int(v) for v in sys.argv[2:6])
     R = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+    first = int(sys.argv[7]) if len(sys.argv) > 7 else 0
     rs = np.random.RandomState(seed)
     S, I = (2 * L + 1, bits + 1) if R == 0 else (L + 1 + R * L + 1, bits + 2)
     x = np.zeros((n, S, I))
@@ -75,6 +78,7 @@ def main():
         if t > L:
             p = sig(h @ Wo + bo)
             wrong += np.sum((p > 0.5) != (out[:, t - L - 1] > 0.5), axis=1)
+    wrong = wrong[first:]
     print("bits_per_sequence %.4f sequences_right %.4f" % (wrong.mean(), np.mean(wrong == 0)))
 
 

@@ -78,9 +78,35 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
  * a comparison table; a failed variant is reported and the others still run. */
 int dnic_vary(const dnic_options *o);
 
+/* ---- curriculum.c: the copy tasks' curriculum within one run ------------------------------ */
+/* Where a curriculum run is (data copy/repeat_copy with `curriculum`). */
+typedef struct cli_curriculum {
+    dnic_arena *a;           /* the AST's arena (its overrides of data.length go there) */
+    dnic_ast *ast;
+    int length, max_length;  /* the length being trained, and the last one */
+    double threshold;        /* the data's curriculum: wrong bits per test sequence */
+    int solved;              /* the longest length whose test score fell below it (0: none) */
+    double errors;           /* the score that solved it */
+    long long at;            /* ... and the step it was reached at */
+} cli_curriculum;
+void cli_curriculum_init(cli_curriculum *c, dnic_arena *a, dnic_ast *ast, const dnic_model *m);
+/* A dnic_train_opts.stop_if (user: the cli_curriculum): whether the test score of the report
+ * r falls below the threshold (the length is then solved). */
+int cli_curriculum_met(void *user, const dnic_report *r);
+/* Before a run (and --check): the model at the next length has the same parameters and
+ * optimiser state, by name and shape; false after a diagnostic at the data block. */
+bool cli_curriculum_check(cli_curriculum *c, dnic_diag *d, const dnic_model *m, const dnic_ir *ir);
+/* The model at the next length, checked, lowered and verified in the arena `in`; false after
+ * its diagnostics. */
+bool cli_curriculum_next(cli_curriculum *c, dnic_diag *d, dnic_arena *in, const dnic_model **m, const dnic_ir **ir);
+/* Copies every parameter and optimiser state buffer of `from` (the model at length L, m) to the
+ * buffer of the same name in `to`; false after a diagnostic when they do not match. */
+bool cli_carry_state(dnic_diag *d, const dnic_model *m, dnic_program *to, const dnic_program *from, int L);
+
 /* ---- run.c: a training session ---------------------------------------------------------- */
-/* Compiles the IR, builds the data and trains, printing report lines and a summary. */
-int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o);
+/* Compiles the IR, builds the data and trains, printing report lines and a summary.  With a
+ * curriculum (cur, else NULL) the session goes on at each next length the test score earns. */
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *o, cli_curriculum *cur);
 
 /* Where compiled code is cached: $DNIC_CACHE_DIR, else $XDG_CACHE_HOME/dnic, else
  * $HOME/.cache/dnic; NULL (no cache) when none of them is set. */
@@ -140,6 +166,7 @@ typedef struct cli_reporter {
     long long lines;           /* report lines printed so far */
     double last_loss;          /* the previous line's loss (sum) per example */
     bool warned_chance, warned_still; /* each training warning is given once per run */
+    double elapsed_before;     /* a curriculum: the training seconds of the lengths before this one */
 } cli_reporter;
 /* A dnic_report_fn (user: a cli_reporter): the report line in the seeds' format, and the log's row. */
 void cli_print_report(void *user, const dnic_report *r);

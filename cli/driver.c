@@ -55,6 +55,24 @@ static const dnic_source *model_source(dnic_arena *a, dnic_diag *d, const dnic_o
     return src;
 }
 
+/* A curriculum changes the model as the run goes: what needs one model throughout refuses it
+ * (false after a diagnostic). */
+static bool curriculum_flags_ok(dnic_diag *d, const dnic_options *o)
+{
+    const char *flag = o->checkpoint ? "--checkpoint"
+                       : o->resume   ? "--resume"
+                       : o->replicas > 1 ? "--replicas"
+                       : o->schedule == DNIC_SCHED_PIPELINE ? "--schedule pipeline"
+                       : o->schedule == DNIC_SCHED_MPI || cli_mpi_comm() ? "a run over MPI ranks"
+                                                                        : NULL;
+    if (!flag || o->action != DNIC_ACTION_RUN)
+        return true;
+    dnic_error(d, (dnic_span){0}, "%s: the data's curriculum compiles the model again at each new length, and %s "
+               "needs one model for the whole run", flag, flag);
+    dnic_note(d, (dnic_span){0}, "train without the curriculum (one length a run), or without %s", flag);
+    return false;
+}
+
 int dnic_compile(const dnic_options *opts)
 {
     dnic_arena *a = dnic_arena_new();
@@ -107,6 +125,14 @@ int dnic_compile(const dnic_options *opts)
         dnic_ir_print(ir, stdout);
     if (o->emit_dot)
         dnic_emit_dot(m, stdout);
+    /* the copy tasks' curriculum: the model must keep its parameters as the length grows */
+    cli_curriculum cur, *curriculum = NULL;
+    if (m->data.curriculum > 0 && (o->action == DNIC_ACTION_RUN || o->action == DNIC_ACTION_CHECK)) {
+        cli_curriculum_init(&cur, a, ast, m);
+        if (!curriculum_flags_ok(&d, o) || !cli_curriculum_check(&cur, &d, m, ir))
+            goto out;
+        curriculum = o->action == DNIC_ACTION_RUN ? &cur : NULL;
+    }
     rc = DNIC_EXIT_OK;
     if (o->action == DNIC_ACTION_OBJECT)
         rc = dnic_object(&d, m, ir, o);
@@ -115,7 +141,7 @@ int dnic_compile(const dnic_options *opts)
     else if (o->action == DNIC_ACTION_PREDICT)
         rc = dnic_predict(&d, m, ir, o);
     else if (o->action == DNIC_ACTION_RUN || o->emit_llvm || o->emit_asm)
-        rc = dnic_run(&d, m, ir, o);
+        rc = dnic_run(&d, m, ir, o, curriculum);
     else if (!o->dump_ast && !o->dump_ir && !o->emit_dot)
         cli_print_model_summary(a, src->name, m, ir);
 out:

@@ -132,7 +132,7 @@ int dnic_eval(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_o
         if (sets[s].ds->n <= 0)
             continue;
         double loss, acc;
-        if (dnic_evaluate(&pr.p, pr.p.ptrs, sets[s].ds, cli_eval_kind(m), &loss, &acc) != DNIC_OK) {
+        if (dnic_evaluate(&pr.p, pr.p.ptrs, sets[s].ds, cli_eval_kind(m), &loss, &acc, NULL) != DNIC_OK) {
             dnic_error(d, (dnic_span){0}, "out of memory evaluating the %s set", sets[s].name);
             goto out;
         }

@@ -49,6 +49,7 @@ void cli_print_report(void *user, const dnic_report *sum)
     const dnic_model *m = rp->m;
     char num[64];
     dnic_report mean = *sum;
+    mean.elapsed += rp->elapsed_before;
     double sg[sum->nsg > 0 ? sum->nsg : 1];
     if (!m->report_sum && sum->examples > 0) {
         mean.loss = sum->loss / (double)sum->examples;
@@ -86,6 +87,8 @@ void cli_print_report(void *user, const dnic_report *sum)
         printf(" Validation loss:%.6g accuracy:%.2f%%", r->val_loss, 100 * r->val_accuracy);
     if (r->has_test)
         printf(" Test loss:%.6g accuracy:%.2f%%", r->test_loss, 100 * r->test_accuracy);
+    if (r->has_test && m->data.curriculum > 0) /* what the curriculum's threshold is about */
+        printf(" wrong bits:%.4g", r->test_errors);
     if (r->probe)
         cli_probe_print(stdout, m, r, m->report_sum);
     putchar('\n');

@@ -152,7 +152,71 @@ static bool over_mpi(dnic_diag *d, const dnic_options *o, bool *ok)
     return false;
 }
 
-int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *opts)
+/* What a training session holds at one length of a curriculum (the whole run without one). */
+typedef struct session {
+    dnic_arena *a;             /* the model and IR of a length after the first (else NULL) */
+    const dnic_model *m;
+    const dnic_ir *ir;
+    dnic_program p;
+    dnic_jit *jit;
+    dnic_dataset ds, test, val;
+} session;
+
+/* The curriculum's next length: the model checked and compiled again, its data drawn, every
+ * parameter and optimiser state carried over from s, which then becomes the new length's. */
+static bool lengthen(dnic_diag *d, cli_curriculum *cur, const char *cache, dnic_arena *a, dnic_rng *rng, session *s,
+                     dnic_jit_times *jt, cli_data_times *dt)
+{
+    session n = {.a = dnic_arena_new()};
+    dnic_jit_times t = {0};
+    cli_data_times nt = {0};
+    int L = cur->length;
+    bool ok = cli_curriculum_next(cur, d, n.a, &n.m, &n.ir);
+    if (ok) {
+        n.p = cli_describe_program(a, n.m, n.ir);
+        ok = (n.jit = dnic_jit_compile(n.ir, &n.p, NULL, NULL, NULL, cache, &t)) != NULL;
+    }
+    if (ok && dnic_program_alloc(&n.p) != DNIC_OK) {
+        dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
+        ok = false;
+    }
+    ok = ok && cli_make_data(d, n.m, rng, &n.ds, &n.test, &n.val, cache, &nt) &&
+         cli_carry_state(d, s->m, &n.p, &s->p, L);
+    session *gone = ok ? s : &n; /* the old length's, or what was made of the new one */
+    dnic_dataset_free(&gone->ds);
+    dnic_dataset_free(&gone->test);
+    dnic_program_free(&gone->p);
+    dnic_jit_free(gone->jit);
+    if (gone->a)
+        dnic_arena_free(gone->a);
+    if (ok) {
+        *s = n;
+        jt->total_ms += t.total_ms;
+        jt->codegen_ms += t.codegen_ms;
+        jt->optimize_ms += t.optimize_ms;
+        jt->machine_ms += t.machine_ms;
+        jt->parts += t.parts;
+        jt->cached += t.cached;
+        dt->ms += nt.ms;
+        dt->cpu_ms += nt.cpu_ms;
+        dt->cached += nt.cached;
+    }
+    return ok;
+}
+
+/* The curriculum's closing line. */
+static void print_curriculum(const cli_curriculum *cur)
+{
+    if (cur->solved > 0)
+        printf("# curriculum: longest length solved %d at step %lld (test: %.4g wrong bits per sequence); "
+               "length %d at the end (max_length = %d)\n", cur->solved, cur->at, cur->errors, cur->length,
+               cur->max_length);
+    else
+        printf("# curriculum: no length solved (length %d: never under %g wrong bits per test sequence)\n",
+               cur->length, cur->threshold);
+}
+
+int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_options *opts, cli_curriculum *cur)
 {
     bool mpi_ok, mpi = over_mpi(d, opts, &mpi_ok);
     if (!mpi_ok)
@@ -195,7 +259,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         return DNIC_EXIT_USER;
     }
     dnic_arena *a = dnic_arena_new();
-    dnic_program p = cli_describe_program(a, m, ir);
+    session s = {.m = m, .ir = ir};
+    s.p = cli_describe_program(a, m, ir);
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
     volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
     dnic_jit_times jt = {0};
@@ -209,12 +274,14 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         for (int b = 0; b < ir->nblocks; b++)
             only[b] = ir->blocks[b].phase != DNIC_PHASE_PREDICT;
     }
-    dnic_jit *jit = dnic_jit_compile(ir, &p, only, o->emit_llvm, o->emit_asm, o->no_cache ? NULL : cli_cache_dir(a), &jt);
-    if (!jit || o->action != DNIC_ACTION_RUN) {
-        dnic_jit_free(jit);
+    const char *cache = o->no_cache ? NULL : cli_cache_dir(a);
+    s.jit = dnic_jit_compile(ir, &s.p, only, o->emit_llvm, o->emit_asm, cache, &jt);
+    if (!s.jit || o->action != DNIC_ACTION_RUN) {
+        bool compiled = s.jit != NULL;
+        dnic_jit_free(s.jit);
         dnic_arena_free(a);
         free(settings);
-        return jit ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
+        return compiled ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
     }
 #ifdef __GLIBC__
     /* the compiler's memory, freed, goes back to the system before the data set arrives (the
@@ -223,31 +290,34 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     malloc_trim(0);
 #endif
     int rc = DNIC_EXIT_USER;
-    dnic_dataset ds = {0}, test = {0}, val = {0};
     dnic_rng rng;
     dnic_rng_seed(&rng, m->train.seed);
-    if (dnic_program_alloc(&p) != DNIC_OK) {
+    if (dnic_program_alloc(&s.p) != DNIC_OK) {
         dnic_error(d, (dnic_span){0}, "out of memory allocating the model's buffers");
         goto out;
     }
     cli_data_times dt = {0};
-    if (!cli_make_data(d, m, &rng, &ds, &test, &val, o->no_cache ? NULL : cli_cache_dir(a), &dt))
+    if (!cli_make_data(d, m, &rng, &s.ds, &s.test, &s.val, cache, &dt))
         goto out;
-    dnic_program_init_params(&p, &rng);
+    dnic_program_init_params(&s.p, &rng);
     char err[512];
-    if (o->load_weights && dnic_program_load(&p, o->load_weights, err, sizeof err) != DNIC_OK) {
+    if (o->load_weights && dnic_program_load(&s.p, o->load_weights, err, sizeof err) != DNIC_OK) {
         dnic_error(d, (dnic_span){0}, "%s", err);
         goto out;
     }
-    if (o->save_init && !cli_save_weights(d, &p, o->save_init))
+    if (o->save_init && !cli_save_weights(d, &s.p, o->save_init))
         goto out;
-    if (o->export_data && !cli_export_data(d, &ds, o->export_data))
+    if (o->export_data && !cli_export_data(d, &s.ds, o->export_data))
         goto out;
 
-    dnic_train_opts to = train_options(m, ir, o, &test, &val, interrupted);
+    dnic_train_opts to = train_options(m, ir, o, &s.test, &s.val, interrupted);
+    if (cur) {
+        to.stop_if = cli_curriculum_met;
+        to.stop_user = cur;
+    }
     dnic_dist dist;
     if (mpi) {
-        if (!cli_dist_layout(a, d, ir, &p, o, &dist))
+        if (!cli_dist_layout(a, d, ir, &s.p, o, &dist))
             goto out;
         if (!cli_mpi_ready(true, DNIC_EXIT_OK)) /* every rank compiled and has its data */
             goto out;
@@ -261,7 +331,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     to.texts = texts;
     to.ntexts = 4;
     dnic_sched_plan plan;
-    dnic_plan_schedule(&p, &to, &plan);
+    dnic_plan_schedule(&s.p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
         fprintf(stderr, "dnic: note: %s\n", plan.why);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule == DNIC_SCHED_PIPELINE && m->train.lag == 0)
@@ -276,14 +346,40 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
                               : plan.schedule == DNIC_SCHED_MPI  ? 1 /* the ranks share the cores */
                                                                  : (int)(cores > 0 ? cores : 1));
     cli_log log;
-    if (!cli_log_open(&log, d, m, p.nsg, o->log_csv, o->plot_svg, val.n > 0, test.n > 0))
+    if (!cli_log_open(&log, d, m, s.p.nsg, o->log_csv, o->plot_svg, s.val.n > 0, s.test.n > 0))
         goto out;
     dnic_train_result res;
-    dnic_train(&p, &ds, &to, cli_print_report, &(cli_reporter){.m = m, .log = &log, .d = d}, &res);
+    cli_reporter rp = {.m = m, .log = &log, .d = d};
+    dnic_train(&s.p, &s.ds, &to, cli_print_report, &rp, &res);
+    /* a curriculum: each length its test score solves goes on at the next, from that step */
+    double seconds = 0;
+    long long steps_run = 0;
+    while (cur && res.status == DNIC_OK && res.cut && cur->length < cur->max_length) {
+        printf("# length %d -> %d at step %lld (test: %.4g wrong bits per sequence < curriculum = %g)\n", cur->length,
+               cur->length + 1, res.steps, cur->errors, cur->threshold);
+        fflush(stdout);
+        seconds += res.seconds;
+        steps_run += res.steps_run;
+        long long at = res.steps;
+        if (!lengthen(d, cur, cache, a, &rng, &s, &jt, &dt)) {
+            res.status = DNIC_ERR_ARG;
+            break;
+        }
+        rp.m = s.m;
+        rp.elapsed_before = seconds;
+        to.test = s.test.n > 0 ? &s.test : NULL;
+        to.validation = s.val.n > 0 ? &s.val : NULL;
+        to.first_step = at;
+        dnic_train(&s.p, &s.ds, &to, cli_print_report, &rp, &res);
+    }
+    res.seconds += seconds;
+    res.steps_run += steps_run;
     bool logged = !log.f || cli_log_finish(&log, d, m, o->plot_svg, o->plot_time, res.status);
     if (!logged && res.status == DNIC_OK)
         goto out;
-    rc = train_outcome(d, m, o, &res, ds.n);
+    if (res.status == DNIC_ERR_ARG && cur && d->errors > 0) /* lengthen said why */
+        goto out;
+    rc = train_outcome(d, s.m, o, &res, s.ds.n);
     /* an interrupted run still writes what was asked for, as of its last completed step */
     bool stopped = res.status == DNIC_ERR_INTERRUPTED;
     if (rc != DNIC_EXIT_OK && !stopped)
@@ -295,13 +391,13 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
             fprintf(stderr, "dnic: wrote the plot to %s\n", o->plot_svg);
     }
     if (res.best_saved)
-        fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n", val.n > 0 ? "validation" : "test",
-                res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, to.save_best);
+        fprintf(stderr, "dnic: the best weights (%s loss %.6g at %s %lld) are in %s\n",
+                s.val.n > 0 ? "validation" : "test", res.best_loss, m->train.epochs ? "epoch" : "step", res.best_iter, to.save_best);
     if (res.stopped_early)
         fprintf(stderr, "dnic: stopped early after step %lld: no better %s loss in %lld reports (train.patience)\n",
-                res.steps, val.n > 0 ? "validation" : "test", m->train.patience);
-    if ((o->save_weights && !cli_save_weights(d, &p, o->save_weights)) ||
-        (o->save_predictions && !cli_save_predictions(d, &p, &ds, o->save_predictions))) {
+                res.steps, s.val.n > 0 ? "validation" : "test", m->train.patience);
+    if ((o->save_weights && !cli_save_weights(d, &s.p, o->save_weights)) ||
+        (o->save_predictions && !cli_save_predictions(d, &s.p, &s.ds, o->save_predictions))) {
         rc = DNIC_EXIT_USER;
     } else if (stopped) {
         if (o->save_weights)
@@ -309,14 +405,18 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         if (o->save_predictions)
             fprintf(stderr, "dnic: wrote the predictions after step %lld to %s\n", res.steps, o->save_predictions);
     } else {
-        cli_print_summary(m, ir, &res, &jt, &dt, &plan);
+        if (cur)
+            print_curriculum(cur);
+        cli_print_summary(s.m, s.ir, &res, &jt, &dt, &plan);
     }
 out:
     free(settings);
-    dnic_dataset_free(&ds);
-    dnic_dataset_free(&test);
-    dnic_program_free(&p);
-    dnic_jit_free(jit);
+    dnic_dataset_free(&s.ds);
+    dnic_dataset_free(&s.test);
+    dnic_program_free(&s.p);
+    dnic_jit_free(s.jit);
+    if (s.a)
+        dnic_arena_free(s.a);
     dnic_arena_free(a);
     return rc;
 }

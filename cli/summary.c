@@ -141,6 +141,10 @@ void cli_print_model_summary(dnic_arena *a, const char *path, const dnic_model *
             printf("  backprop: %lld parameters, %.3g flops per step (dni does %.2fx as many)\n", bparams, bp, total / bp);
         }
     }
+    if (m->data.curriculum > 0) /* the shapes above are the first length's */
+        printf("  curriculum: length %d, then up to %d, 1 longer each time the test set has under %g wrong bits per "
+               "sequence (the flops above are length %d's)\n", m->data.length, m->data.max_length, m->data.curriculum,
+               m->data.length);
     free(flops);
     free(params);
 }

@@ -491,6 +491,50 @@ static const char *copy_desc(checker *c, const dnic_data_spec *ds)
                         ds->repeats);
 }
 
+/* curriculum = E  max_length = M: the length grows by 1 whenever the test set's mean wrong
+ * bits per sequence fall below E, up to M.  The widths then change during the run: the data's
+ * own (inputs, labels) and the recurrent layers' steps must not be written. */
+static void check_curriculum(checker *c, const dnic_decl *d, dnic_data_spec *ds, const char *what)
+{
+    const dnic_setting *s = find(d, "curriculum"), *mx = find(d, "max_length");
+    if (mx && !s) {
+        dnic_error(c->d, mx->key_span, "max_length is the longest length of a curriculum, but %s has no curriculum",
+                   what);
+        dnic_note(c->d, NOSPAN, "curriculum = 0.15 lengthens the sequences when the test set's mean wrong bits per "
+                  "sequence fall below 0.15");
+    }
+    if (!s || !get_real(c, s, 0, true, 1e6, &ds->curriculum)) {
+        ds->curriculum = 0;
+        return;
+    }
+    if (!find(d, "test_examples"))
+        dnic_error(c->d, s->key_span, "curriculum = %g is checked on the test set, but %s has no test_examples",
+                   ds->curriculum, what);
+    for (int i = 0; i < 2; i++) {
+        const char *key = i ? "labels" : "inputs";
+        const dnic_setting *w = find(d, key);
+        if (w)
+            dnic_error(c->d, w->key_span, "%s is the width at one length, but a curriculum changes the length: "
+                       "remove %s", key, key);
+    }
+    dnic_copy_shape cs;
+    ds->max_length = 1000;
+    while (ds->max_length > 1 && (dnic_copy_shape_of(ds->bits ? ds->bits : 1, ds->max_length, ds->repeats, &cs) ||
+                                  cs.steps > 4096))
+        ds->max_length--; /* the longest a recurrent layer takes (4096 steps) */
+    long long v;
+    if (mx && get_int(c, mx, 1, 1000, &v)) {
+        if (ds->length && v < ds->length)
+            dnic_error(c->d, mx->value->span, "max_length = %lld is shorter than length = %d", v, ds->length);
+        else if (v > ds->max_length)
+            dnic_error(c->d, mx->value->span, "max_length = %lld gives sequences longer than the 4096 steps a "
+                       "recurrent layer takes: at most %d", v, ds->max_length);
+        ds->max_length = (int)v;
+    }
+    if (ds->length > ds->max_length)
+        ds->max_length = ds->length; /* reported above, or length itself is too long */
+}
+
 /* data copy / data repeat_copy: the generated sequence tasks (runtime/copytask.c).  They always
  * have their own random stream (seed, default 1), so the weights draw the same numbers with
  * any data. */
@@ -499,8 +543,8 @@ static void check_copy(checker *c, const dnic_decl *d, dnic_data_spec *ds)
     bool rep = ds->kind == DNIC_DATA_REPEAT_COPY;
     const char *what = rep ? "data repeat_copy" : "data copy";
     static const char *const keys[] = {"bits", "length", "examples", "test_examples", "seed", "inputs", "labels",
-                                       "validation", "repeats"};
-    check_keys(c, d, keys, rep ? 9 : 8, what);
+                                       "validation", "curriculum", "max_length", "repeats"};
+    check_keys(c, d, keys, rep ? 11 : 10, what);
     const dnic_setting *s;
     if ((s = require(c, d, "bits", what)))
         get_int32(c, s, 1, 64, &ds->bits);
@@ -519,6 +563,7 @@ static void check_copy(checker *c, const dnic_decl *d, dnic_data_spec *ds)
         ds->seed = (uint32_t)v;
     if (rep && !ds->repeats)
         ds->length = 0; /* unknown: no width is blamed on it */
+    check_curriculum(c, d, ds, what);
 }
 
 static void check_data(checker *c, const dnic_decl *d)
@@ -589,6 +634,9 @@ static void check_data(checker *c, const dnic_decl *d)
         }
     }
     bool generated = ds->kind == DNIC_DATA_BINADD || ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY;
+    if (ds->kind != DNIC_DATA_COPY && ds->kind != DNIC_DATA_REPEAT_COPY && (s = find(d, "curriculum")))
+        dnic_note(c->d, s->key_span, "a curriculum lengthens the sequences of data copy and data repeat_copy; "
+                  "data %s has no length", d->name);
     if (!generated) { /* the generators have none of these: check_keys said so */
         if ((s = find(d, "scale")))
             get_real(c, s, 0, true, 1e30, &ds->scale);
@@ -1131,6 +1179,11 @@ dnic_diag *dnic_checker_diag(dnic_checker *c)
 dnic_arena *dnic_checker_arena(dnic_checker *c)
 {
     return c->a;
+}
+
+const dnic_model *dnic_checker_model(dnic_checker *c)
+{
+    return c->m;
 }
 
 const dnic_setting *dnic_setting_find(const dnic_decl *d, const char *key)
@@ -1806,7 +1859,8 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                                    "recurrent layer (rnn)", l->name, l->kind->name, sg->name);
                         continue;
                     }
-                    if (nb == 0 && m->train.mode == DNIC_MODE_DNI) { /* backprop mode leaves it unused */
+                    /* backprop mode leaves it unused; so does a curriculum until a sequence spans chunks */
+                    if (nb == 0 && m->train.mode == DNIC_MODE_DNI && !(m->data.curriculum > 0 && l->derived_steps)) {
                         dnic_error(d, sg->span, "sg %s predicts the gradient at the truncation boundaries of '%s', "
                                    "but it is unrolled over its whole sequence: it has none", sg->name, l->name);
                         dnic_note(d, NOSPAN, "set unroll (train.unroll or the layer's) shorter than its steps");

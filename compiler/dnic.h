@@ -228,6 +228,10 @@ typedef struct dnic_layer {
                                 * model's input (forward unlocking), or -1 */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
     bool trainable;            /* false: its parameters keep their initial values */
+    /* copy data: a recurrent layer reading the model input without `steps` (and a per-step
+     * dense layer after it without its own) takes its steps from the data's length; this is
+     * its number of per-step outputs then (0: its steps are written in the file) */
+    int derived_steps;
 } dnic_layer;
 
 typedef struct dnic_data_spec {
@@ -236,6 +240,9 @@ typedef struct dnic_data_spec {
     int bits, examples;        /* binary addition, copy and repeat_copy */
     int length, repeats;       /* copy and repeat_copy: the vectors per sequence, the copies */
     int test_examples;         /* copy and repeat_copy: the test sequences (0: no test set) */
+    double curriculum;         /* copy and repeat_copy: > 0, lengthen when the test set's wrong
+                                * bits per sequence fall below this (docs/semantics.md) */
+    int max_length;            /* ... up to this length */
     bool has_seed;             /* the generator has its own stream */
     uint32_t seed;
     /* idx: images and labels files; csv: train_x and test_x are the files */
@@ -298,6 +305,9 @@ typedef struct dnic_model {
 typedef struct dnic_checker dnic_checker;
 dnic_diag *dnic_checker_diag(dnic_checker *c);
 dnic_arena *dnic_checker_arena(dnic_checker *c);
+/* The model as far as it is checked: its data (checked before the layers) and the layers
+ * (each one's sources are checked before its shape). */
+const dnic_model *dnic_checker_model(dnic_checker *c);
 const dnic_setting *dnic_setting_find(const dnic_decl *d, const char *key);
 bool dnic_check_int(dnic_checker *c, const dnic_setting *s, int lo, int hi, int *out);
 bool dnic_check_real(dnic_checker *c, const dnic_setting *s, double lo, bool lo_open, double hi, double *out);

@@ -74,6 +74,25 @@ static void check(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
 static bool shape(dnic_checker *c, const dnic_decl *d, dnic_layer *l, const int *src_width)
 {
     dnic_dense_cfg *cfg = l->cfg;
+    /* after a layer whose per-step outputs the copy data's length gives, one step each */
+    const dnic_model *m = dnic_checker_model(c);
+    int from = l->src[0] >= 0 ? m->layers[l->src[0]].derived_steps : 0;
+    const dnic_setting *s = dnic_setting_find(d, "steps");
+    if (from > 0 && s && m->data.curriculum > 0) {
+        dnic_error(dnic_checker_diag(c), s->key_span, "steps of '%s' would be wrong once the curriculum lengthens "
+                   "the sequences: remove it (it is then the outputs of '%s')", d->name, m->layers[l->src[0]].name);
+    } else if (from > 0 && !s) {
+        if (from > 1 && cfg->batchnorm)
+            dnic_error(dnic_checker_diag(c), dnic_decl_arg_span(d, 0), "a layer with norm = batch cannot read the "
+                       "%d steps of '%s' one at a time: its statistics would mix the steps", from,
+                       m->layers[l->src[0]].name);
+        else if (from > 1 && l->act == DNIC_ACT_SOFTMAX)
+            dnic_error(dnic_checker_diag(c), dnic_decl_arg_span(d, 0), "softmax over steps is not supported: '%s' "
+                       "reads the %d steps of '%s' one at a time; use sigmoid per output", d->name, from,
+                       m->layers[l->src[0]].name);
+        l->derived_steps = cfg->steps = from;
+        l->out = cfg->width * cfg->steps;
+    }
     if (src_width[0] % cfg->steps) {
         dnic_error(dnic_checker_diag(c), dnic_decl_arg_span(d, 0),
                    "dense '%s' applies itself to %d steps of its source, but the source's width %d is not a multiple "

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "copytask.h"
 #include "layers.h"
 
 /* layer NAME = rnn(SOURCE, WIDTH) { steps input activation bias init recurrent_init bias_init unroll lr outputs },
@@ -32,17 +33,37 @@ static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool 
     dnic_setting ws = {.key = "width", .value = w->value};
     dnic_check_int(c, &ws, 1, 1 << 20, &cfg->hidden);
     cfg->outputs = 1;
-    const dnic_setting *s = dnic_setting_find(d, "steps");
-    if (!s) {
+    static const char *const inputs[] = {"split", "repeat"};
+    const dnic_setting *s;
+    if ((s = dnic_setting_find(d, "input")))
+        cfg->repeat = dnic_check_enum(c, s, inputs, 2) == 1;
+    /* reading copy data step by step, the sequence's steps and labelled steps are the data's */
+    const dnic_data_spec *ds = &dnic_checker_model(c)->data;
+    const dnic_expr *src = d->call->args.n > 1 ? ((const dnic_arg *)d->call->args.v[0])->value : NULL;
+    bool from_copy = (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY) && !cfg->repeat && src &&
+                     src->kind == EXPR_NAME && strcmp(src->str, "input") == 0;
+    static const char *const derived[] = {"steps", "outputs"};
+    for (int i = 0; i < 2 && from_copy && ds->curriculum > 0; i++)
+        if ((s = dnic_setting_find(d, derived[i])))
+            dnic_error(diag, s->key_span, "%s of '%s' would be wrong once the curriculum lengthens the sequences: "
+                       "remove it (it is then the data's: %s)", derived[i], d->name,
+                       i ? "the labelled steps" : "the sequence's steps");
+    dnic_copy_shape cs;
+    s = dnic_setting_find(d, "steps");
+    if (!s && from_copy && ds->length && dnic_copy_shape_of(ds->bits, ds->length, ds->repeats, &cs) == 0) {
+        cfg->steps = cs.steps;
+        if (!dnic_setting_find(d, "outputs"))
+            l->derived_steps = cfg->outputs = cs.outputs;
+        if (cs.steps > 4096) /* the widths stay the data's: the layers after it are not blamed */
+            dnic_error(diag, d->call->span, "%s '%s' reads the data's sequences of %d steps, more than the 4096 it "
+                       "takes", d->call->str, d->name, cs.steps);
+    } else if (!s) {
         dnic_error(diag, d->call->span, "%s '%s' needs 'steps', the length of its sequences, e.g. steps = 28",
                    d->call->str, d->name);
         cfg->steps = 1;
     } else if (!dnic_check_int(c, s, 1, 4096, &cfg->steps)) {
         cfg->steps = 1;
     }
-    static const char *const inputs[] = {"split", "repeat"};
-    if ((s = dnic_setting_find(d, "input")))
-        cfg->repeat = dnic_check_enum(c, s, inputs, 2) == 1;
     if ((s = dnic_setting_find(d, "activation"))) {
         dnic_check_act(c, s, &l->act);
         if (l->act == DNIC_ACT_SOFTMAX) { /* reported here alone, not as an output layer's */
@@ -65,7 +86,7 @@ static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool 
     if ((s = dnic_setting_find(d, "lr")))
         dnic_check_real(c, s, 0, true, 1e6, &cfg->lr);
     if ((s = dnic_setting_find(d, "unroll")) && dnic_check_int(c, s, 1, 4096, &cfg->unroll) &&
-        cfg->unroll > cfg->steps) {
+        cfg->unroll > cfg->steps && !(from_copy && ds->curriculum > 0)) { /* a curriculum: the whole sequence */
         dnic_error(diag, s->value->span, "unroll = %d is longer than the sequence of %s '%s' (steps = %d)", cfg->unroll,
                    l->kind->name, d->name, cfg->steps);
         cfg->unroll = 0;

@@ -10,7 +10,8 @@ _dnic_options='--check --run -c --eval --predict --dump-ast --dump-ir --emit-dot
 
 # The settings each block accepts (docs/language.md).
 _dnic_keys_data='train_images train_labels test_images test_labels train test label scale one_hot
-inputs labels limit test_limit validation classes bits examples seed'
+inputs labels limit test_limit validation classes bits examples seed length repeats test_examples
+curriculum max_length'
 _dnic_keys_train='mode batch lr epochs steps report_every seed dtype optimizer backward_message
 report_sg lag momentum beta1 beta2 eps shuffle patience keep_best grad unroll update_prob warmup'
 _dnic_keys_loss='report report_per'

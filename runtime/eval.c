@@ -46,7 +46,7 @@ static double at(const void *v, dnic_dtype t, size_t i)
 }
 
 dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const dnic_dataset *d, dnic_eval_kind kind, double *loss,
-                          double *accuracy)
+                          double *accuracy, double *errors)
 {
     size_t es = dnic_dtype_size(p->dtype), w = (size_t)d->labels, n = (size_t)d->n;
     void *xpad = calloc((size_t)p->batch * (size_t)d->inputs, es), *y = malloc(n * w * es + 1);
@@ -57,7 +57,7 @@ dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const dnic_dataset *d, d
     }
     dnic_program_predict_set(p, ptrs, xpad, d, y);
     double total = 0;
-    size_t right = 0;
+    size_t right = 0, wrong = 0;
     for (size_t i = 0; i < n; i++) {
         size_t best = 0, want = 0;
         bool all = true;
@@ -75,12 +75,16 @@ dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const dnic_dataset *d, d
                 best = j;
             if (t > at(d->y, d->dtype, i * w + want))
                 want = j;
-            all &= (o > 0.5) == (t > 0.5);
+            bool same = (o > 0.5) == (t > 0.5);
+            all &= same;
+            wrong += !same;
         }
         right += kind == DNIC_EVAL_SOFTMAX_CE ? best == want : all;
     }
     *loss = n ? total / (double)n : 0;
     *accuracy = n ? (double)right / (double)n : 0;
+    if (errors)
+        *errors = n ? (double)wrong / (double)n : 0;
     free(xpad);
     free(y);
     return DNIC_OK;

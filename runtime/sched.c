@@ -181,7 +181,9 @@ void dnic_plan_schedule(const dnic_program *p, const dnic_train_opts *o, dnic_sc
     }
     plan->schedule = DNIC_SCHED_SEQUENTIAL;
     plan->threads = 1;
-    if (S == 1) {
+    if (o->stop_if && S > 1) {
+        snprintf(plan->why, sizeof plan->why, "a curriculum decides between steps: sequential");
+    } else if (S == 1) {
         snprintf(plan->why, sizeof plan->why, "%s", o->schedule == DNIC_SCHED_PIPELINE
                  ? "backpropagation is locked (one stage): running sequentially"
                  : "one stage: sequential");
@@ -236,7 +238,7 @@ typedef struct pass_total {
     double loss;
     double sg[MAX_STAGES];      /* by SG module */
     int has_test;
-    double test_loss, test_accuracy;
+    double test_loss, test_accuracy, test_errors;
     double val_loss, val_accuracy;
     double probe[MAX_STAGES * DNIC_PROBE_COUNT]; /* --probe: per SG module, DNIC_PROBE_* */
 } pass_total;
@@ -263,6 +265,7 @@ typedef struct run {
     void **eval_ptrs;             /* a slot of its own for inference while training runs */
     _Atomic long long released;   /* stage threads may run iterations up to this one */
     long long start;              /* the first iteration (after a resume) */
+    long long origin;             /* opts.first_step: the step that reads the data's first example */
     long long next_ckpt;          /* the next iteration a checkpoint is taken after, or -1 */
     long long ckpt_len;           /* iterations between checkpoints */
     long long stop_at;            /* interrupted: the iteration to stop after, or -1 */
@@ -410,7 +413,7 @@ static double run_task(run *r, int k, int block, long long t)
     int slot = (int)(t % r->slots);
     void **ptrs = r->st[k].ptrs[slot];
     /* a replica takes its part of the batch: rows replica * p->batch .. of the whole batch */
-    long long row = t % r->per_epoch * r->batch + (long long)r->replica * p->batch;
+    long long row = (t - r->origin) % r->per_epoch * r->batch + (long long)r->replica * p->batch;
     size_t es = dnic_dtype_size(r->d->dtype);
     size_t xw = (size_t)r->d->inputs * dnic_dataset_x_size(r->d), yw = (size_t)r->d->labels * es;
     int reads = p->blocks[block].reads;
@@ -421,7 +424,8 @@ static double run_task(run *r, int k, int block, long long t)
             ptrs[p->x] = batch_x(r, &r->st[k], slot, NULL, row);
     } else if (reads) {
         stage *s = &r->st[k];
-        const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], t / r->per_epoch) + row;
+        long long epoch = (t - r->origin) / r->per_epoch;
+        const int *perm = epoch_order(r, &s->ord[p->blocks[block].phase != DNIC_PHASE_STEP], epoch) + row;
         if (reads & DNIC_READS_X)
             ptrs[p->x] = batch_x(r, s, slot, perm, 0);
         if (reads & DNIC_READS_Y)
@@ -566,7 +570,7 @@ static void iteration(run *r, int first, int last, long long t)
     long long ts = t - 1 - r->lag;
     bool apart = r->p->unlocked;
     for (int k = first; k < last && !atomic_load(&r->stop); k++) {
-        if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
+        if (ts >= r->origin && ts < r->total && r->st[k].nsgu > 0)
             do_sgu(r, k, ts);
         if (!apart && t < r->total)
             do_step(r, k, t);
@@ -715,15 +719,26 @@ static void evaluate_at(run *r, long long g)
     if (!eval_wanted(r, n) || gate_of(r, eval_pass(r, n)) != g)
         return;
     pass_total *pt = &r->ring[eval_pass(r, n) % RING];
-    pt->test_loss = pt->test_accuracy = pt->val_loss = pt->val_accuracy = NAN;
+    pt->test_loss = pt->test_accuracy = pt->test_errors = pt->val_loss = pt->val_accuracy = NAN;
     if (r->o->test)
-        dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &pt->test_loss, &pt->test_accuracy);
+        dnic_evaluate(r->p, r->eval_ptrs, r->o->test, r->o->eval, &pt->test_loss, &pt->test_accuracy,
+                      &pt->test_errors);
     if (r->o->validation)
-        dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy);
+        dnic_evaluate(r->p, r->eval_ptrs, r->o->validation, r->o->eval, &pt->val_loss, &pt->val_accuracy, NULL);
     if (r->o->probe)
         dnic_probe(r->p, r->eval_ptrs, r->d, pt->probe);
     pt->has_test = 1;
     keep_best(r, g, eval_pass(r, n), r->o->validation ? pt->val_loss : pt->test_loss);
+    if (r->o->stop_if && g < r->total - 1) {
+        dnic_report rep = {.iter = r->by_epoch ? eval_pass(r, n) : g, .step = g + 1, .has_test = r->o->test != NULL,
+                           .test_loss = pt->test_loss, .test_accuracy = pt->test_accuracy,
+                           .test_errors = pt->test_errors};
+        if (r->o->stop_if(r->o->stop_user, &rep)) { /* the run ends after step g: what follows drains */
+            r->total = g + 1;
+            r->npasses = (r->total + r->pass_len - 1) / r->pass_len;
+            r->res->cut = 1;
+        }
+    }
     publish(r, &r->evals_done, n + 1);
 }
 
@@ -1081,6 +1096,7 @@ static long long report_ready(run *r, long long next, dnic_report_fn report, voi
                 .has_test = pt->has_test && r->o->test,
                 .test_loss = pt->test_loss,
                 .test_accuracy = pt->test_accuracy,
+                .test_errors = pt->test_errors,
                 .has_validation = pt->has_test && r->o->validation,
                 .val_loss = pt->val_loss,
                 .val_accuracy = pt->val_accuracy,
@@ -1552,7 +1568,7 @@ static void dist_iteration(run *r, long long t)
     dist_state *ds = r->ds;
     for (int k = ds->first; k < ds->last && !atomic_load(&r->stop); k++) {
         long long ts = t - 1 - r->lag;
-        if (ts >= 0 && ts < r->total && r->st[k].nsgu > 0)
+        if (ts >= r->origin && ts < r->total && r->st[k].nsgu > 0)
             do_sgu(r, k, ts);
         if (t < r->total)
             do_step(r, k, t);
@@ -2000,6 +2016,8 @@ static bool map_blocks(run *r)
             r->st[bd->stage].step_block = b;
         else if (bd->phase == DNIC_PHASE_WARMUP)
             r->warm_block = b;
+        else if (bd->phase == DNIC_PHASE_SG_UPDATE && bd->acc < 0 && bd->cost == 0)
+            continue; /* nothing to learn: sg NAME.state while a curriculum's sequences fit one chunk */
         else if (bd->phase == DNIC_PHASE_SG_UPDATE) {
             stage *st = &r->st[bd->stage];
             int sg = -1;
@@ -2078,6 +2096,18 @@ static dnic_status resume_run(run *r, dnic_status status)
     }
     if (status == DNIC_OK && o->resume && !load_checkpoint(r))
         status = DNIC_ERR_IO;
+    if (status == DNIC_OK && o->first_step > 0) { /* every step and SG update before it is done */
+        r->start = r->origin = o->first_step;
+        for (int k = 0; k < r->S; k++) {
+            atomic_store(&r->st[k].steps_done, r->start);
+            atomic_store(&r->st[k].sgus_done, r->start);
+        }
+        long long passes = r->start / r->pass_len, evals = 0;
+        while (eval_pass(r, evals) < passes)
+            evals++;
+        atomic_store(&r->evals_done, evals);
+        atomic_store(&r->reported, passes);
+    }
     while (r->next_ckpt >= 0 && r->next_ckpt < r->start)
         r->next_ckpt += r->ckpt_len;
     r->handled = r->start - 1;
@@ -2256,7 +2286,10 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     int S = p->nstages > 0 ? p->nstages : 1;
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
         p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES || o->ntexts < 0 ||
-        o->ntexts > 8)
+        o->ntexts > 8 || o->first_step < 0 ||
+        (o->first_step > 0 && (o->first_step % (o->epochs > 0 ? per_epoch : o->report_every) != 0 || o->resume ||
+                               o->dist || o->first_step >= (o->epochs > 0 ? o->epochs * per_epoch : o->steps))) ||
+        (o->stop_if && (o->dist || o->schedule == DNIC_SCHED_PIPELINE)))
         return res->status = DNIC_ERR_ARG;
     run *r = calloc(1, sizeof *r);
     if (!r)

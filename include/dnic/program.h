@@ -195,6 +195,7 @@ typedef enum dnic_schedule { DNIC_SCHED_AUTO, DNIC_SCHED_SEQUENTIAL, DNIC_SCHED_
  * (softmax) or as every output rounded to the label (sigmoid and squared error). */
 typedef enum dnic_eval_kind { DNIC_EVAL_SQUARED, DNIC_EVAL_SOFTMAX_CE, DNIC_EVAL_SIGMOID_CE } dnic_eval_kind;
 
+struct dnic_report;
 typedef struct dnic_train_opts {
     long long epochs, steps;    /* exactly one is > 0; an epoch is floor(n / batch) steps */
     long long report_every;     /* in epochs, or in steps when steps > 0 */
@@ -229,6 +230,17 @@ typedef struct dnic_train_opts {
     const struct dnic_dist *dist;
     int probe;                  /* at every report, run the PROBE block on the probe batch (the
                                  * first `batch` training examples) and report what it found */
+    /* A curriculum (docs/semantics.md, "Curriculum"): after each evaluation of the test set,
+     * stop_if(stop_user, r) with the pass's scores (r->step, r->has_test, r->test_*); when it
+     * returns nonzero the run ends after that pass, its lagged SG updates applied, as a run
+     * whose last step it was would (res->cut).  Only the sequential schedule; NULL: never. */
+    int (*stop_if)(void *user, const struct dnic_report *r);
+    void *stop_user;
+    /* > 0: this call continues a run whose steps before first_step were taken by an earlier
+     * call (on another program: the curriculum's previous length), every SG update of them
+     * applied: the steps are numbered from first_step (a multiple of the pass length), and the
+     * data set is read from its first example at first_step, as a run's at step 0 */
+    long long first_step;
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline
@@ -253,9 +265,10 @@ typedef struct dnic_report {
     const double *sg_loss;      /* one per SG module */
     int nsg;
     double elapsed;             /* seconds since training began */
-    int has_test;               /* test_loss and test_accuracy are set */
+    int has_test;               /* test_loss, test_accuracy and test_errors are set */
     double test_loss;           /* mean loss per test example */
     double test_accuracy;       /* fraction of test examples right */
+    double test_errors;         /* outputs on the wrong side of 0.5 per test example */
     int has_validation;         /* the same for the validation set */
     double val_loss, val_accuracy;
     /* probes (dnic_train_opts.probe), or NULL: per SG module 4 values, DNIC_PROBE_* */
@@ -282,6 +295,7 @@ typedef struct dnic_train_result {
     double best_loss;
     int best_saved;             /* save_best was written */
     int stopped_early;          /* patience ran out: status is DNIC_OK, steps < the run's */
+    int cut;                    /* stop_if ended the run after `steps` steps (status DNIC_OK) */
 } dnic_train_result;
 
 /* One step on one batch: points the input and labels at x and y and runs the training
@@ -294,9 +308,11 @@ void dnic_program_predict(dnic_program *p, void *xpad, const void *x, void *y, i
 void dnic_program_predict_in(dnic_program *p, void **ptrs, void *xpad, const void *x, void *y, int n);
 /* The outputs for every row of d (whatever its x's storage), as dnic_program_predict_in. */
 void dnic_program_predict_set(dnic_program *p, void **ptrs, void *xpad, const struct dnic_dataset *d, void *y);
-/* Scores the model on a dataset: mean loss per example and the fraction right. */
+/* Scores the model on a dataset: mean loss per example and the fraction right; and when
+ * errors is not NULL, the mean number of outputs per example on the wrong side of 0.5 (the
+ * copy tasks' wrong bits per sequence). */
 dnic_status dnic_evaluate(dnic_program *p, void **ptrs, const struct dnic_dataset *d, dnic_eval_kind kind, double *loss,
-                          double *accuracy);
+                          double *accuracy, double *errors);
 /* Runs the PROBE block through `ptrs` (a slot of its own while training runs) on the probe
  * batch, the first `batch` rows of d, and writes DNIC_PROBE_COUNT values per SG module to out
  * (NaN for a module the probe does not measure: one at truncation boundaries). */
