@@ -730,6 +730,7 @@ static void check_layer(checker *c, const dnic_decl *d, dnic_layer *l, const cha
     l->act = DNIC_ACT_LINEAR;
     l->nsrc = 0;
     l->trainable = true;
+    l->outputs = 1;
     if (is_reserved(d->name)) {
         dnic_error(c->d, d->name_span, "'%s' is reserved and cannot name a layer", d->name);
         c->reserved_name = true;
@@ -1305,23 +1306,19 @@ static dnic_span layer_span(checker *c, const dnic_layer *l, const char *key)
 /* A recurrent layer's outputs = N (N > 1): not on the output layer (the loss would hand it
  * each step's delta, which the recurrence's gradient must join before the activation).  When
  * they reach back past its last truncation chunk, the per-step layers after it run chunk by
- * chunk with it (cfg->chunked; check_chain checks them). */
-static void check_outputs(checker *c, const dnic_model *m, const dnic_layer *l, bool is_out)
+ * chunk with it (l->chunked; check_chain checks them). */
+static void check_outputs(checker *c, const dnic_model *m, dnic_layer *l, bool is_out)
 {
-    if (!l->kind->state_width || ((const dnic_rnn_cfg *)l->cfg)->outputs == 1)
+    if (l->outputs == 1)
         return;
-    dnic_rnn_cfg *cfg = l->cfg;
     if (is_out) {
         dnic_error(c->d, layer_span(c, l, "outputs"), "the output layer '%s' cannot output %d states: put a dense "
-                   "layer with steps = %d after it, e.g. dense(%s, %d) { steps = %d }", l->name, cfg->outputs,
-                   cfg->outputs, l->name, m->data.labels > 0 && m->data.labels % cfg->outputs == 0
-                   ? m->data.labels / cfg->outputs : 1, cfg->outputs);
+                   "layer with steps = %d after it, e.g. dense(%s, %d) { steps = %d }", l->name, l->outputs,
+                   l->outputs, l->name, m->data.labels > 0 && m->data.labels % l->outputs == 0
+                   ? m->data.labels / l->outputs : 1, l->outputs);
         return;
     }
-    int T = cfg->unroll ? cfg->unroll : m->train.unroll ? m->train.unroll : cfg->steps;
-    T = T < cfg->steps ? T : cfg->steps;
-    int last = cfg->steps - (cfg->steps + T - 1) / T * T + T;
-    cfg->chunked = cfg->outputs > last;
+    l->chunked = l->kind->last_chunk && l->outputs > l->kind->last_chunk(l, m);
 }
 
 /* A layer whose outputs span its truncation chunks: what reads it is a chain of per-step
@@ -1331,7 +1328,6 @@ static void check_outputs(checker *c, const dnic_model *m, const dnic_layer *l, 
 static void check_chain(checker *c, const dnic_model *m, int r)
 {
     const dnic_layer *l = &m->layers[r];
-    const dnic_rnn_cfg *cfg = l->cfg;
     bool dni = m->train.mode == DNIC_MODE_DNI;
     if (dni && l->sg >= 0) {
         dnic_error(c->d, m->sgs[l->sg].span, "sg %s: the outputs of '%s' span its truncation chunks, and the layers "
@@ -1347,13 +1343,13 @@ static void check_chain(checker *c, const dnic_model *m, int r)
                     continue;
                 const dnic_layer *rd = &m->layers[j];
                 const dnic_dense_cfg *dc = rd->kind->forward_range ? rd->cfg : NULL;
-                if (next >= 0 || rd->nsrc != 1 || !dc || dc->steps != cfg->outputs) {
+                if (next >= 0 || rd->nsrc != 1 || !dc || dc->steps != l->outputs) {
                     dnic_error(c->d, layer_span(c, rd, NULL), "layer '%s' reads '%s', but the %d outputs of '%s' "
                                "span its truncation chunks: only one dense layer with steps = %d may read it, and "
                                "one such layer each, down to the output layer", rd->name, m->layers[cur].name,
-                               cfg->outputs, l->name, cfg->outputs);
+                               l->outputs, l->name, l->outputs);
                     dnic_note(c->d, NOSPAN, "or choose an unroll whose last chunk holds all %d output steps "
-                              "(unroll = steps does)", cfg->outputs);
+                              "(unroll = steps does)", l->outputs);
                     return;
                 }
                 if (dni && rd->sg >= 0) {
@@ -1959,7 +1955,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
                            m->layers[bad].kind->name);
         }
         for (int i = 0; i < n; i++)
-            if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked)
+            if (m->layers[i].chunked)
                 check_chain(c, m, i);
         if (m->train.mode == DNIC_MODE_DNI && m->nsgs > DNIC_MAX_SGS)
             dnic_error(d, m->sgs[DNIC_MAX_SGS].span, "a model has at most %d SG modules (the scheduler runs %d stages); "
@@ -1994,7 +1990,7 @@ dnic_model *dnic_check(dnic_arena *a, dnic_diag *d, const dnic_ast *ast, unsigne
             break;
         }
     for (int i = 0; ws && resolved && m->train.mode == DNIC_MODE_DNI && i < m->nlayers; i++)
-        if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked) {
+        if (m->layers[i].chunked) {
             dnic_error(d, ws->value->span, "warmup is not supported yet with '%s', whose outputs span its truncation "
                        "chunks (the layers after it learn chunk by chunk)", m->layers[i].name);
             break;

@@ -228,6 +228,10 @@ typedef struct dnic_layer {
                                 * model's input (forward unlocking), or -1 */
     int stage;                 /* the stage it trains in (docs/semantics.md, "Stages") */
     bool trainable;            /* false: its parameters keep their initial values */
+    int outputs;               /* its output is this many steps' outputs side by side (a recurrent
+                                * layer's `outputs`); 1: one */
+    bool chunked;              /* those outputs span its truncation chunks: the per-step layers
+                                * after it run chunk by chunk with it (docs/semantics.md) */
     /* copy data: a recurrent layer reading the model input without `steps` (and a per-step
      * dense layer after it without its own) takes its steps from the data's length; this is
      * its number of per-step outputs then (0: its steps are written in the file) */

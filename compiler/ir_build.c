@@ -817,7 +817,7 @@ void dnic_build_chain_steps(dnic_builder *b, dnic_layer_ir *R, int k0, int k1, i
         m->layers[chain[j]].kind->forward_range(b, &b->L[chain[j]], k0, k1);
     /* the loss of steps k0..k1-1: those columns of the output and the labels */
     const dnic_layer *o = &m->layers[m->out];
-    int w = o->out / ((const dnic_rnn_cfg *)R->l->cfg)->outputs, B = b->ir->batch;
+    int w = o->out / R->l->outputs, B = b->ir->batch;
     const char *pfx = dnic_sprintf(b->a, "loss.steps%d", k0 + 1);
     int out = add_buf(b, dnic_sprintf(b->a, "%s.out", pfx), DNIC_BUF_TEMP, B, (k1 - k0) * w);
     int y = add_buf(b, dnic_sprintf(b->a, "%s.labels", pfx), DNIC_BUF_TEMP, B, (k1 - k0) * w);
@@ -875,7 +875,7 @@ static void build_stage(builder *b, int k, sgmod *sgs)
             continue;
         int g;
         bool is_delta = false;
-        if (l->kind->state_width && ((const dnic_rnn_cfg *)l->cfg)->chunked)
+        if (l->chunked)
             g = -1; /* it learnt chunk by chunk with the layers after it */
         else if (b->dni && l->sg >= 0)
             g = sgs[l->sg].applied;
@@ -1064,7 +1064,7 @@ dnic_ir *dnic_ir_build(dnic_arena *a, const dnic_model *m)
     b->chained = dnic_alloc(a, (size_t)n * sizeof *b->chained);
     int *chain = dnic_alloc(a, (size_t)n * sizeof *chain);
     for (int i = 0; i < n; i++)
-        if (m->layers[i].kind->state_width && ((const dnic_rnn_cfg *)m->layers[i].cfg)->chunked)
+        if (m->layers[i].chunked)
             for (int j = 0, nc = chain_of(b, i, chain); j < nc; j++)
                 b->chained[chain[j]] = true;
 

@@ -98,6 +98,7 @@ static void check_kind(dnic_checker *c, const dnic_decl *d, dnic_layer *l, bool 
         cfg->outputs = 1;
     }
     l->out = cfg->hidden * cfg->outputs;
+    l->outputs = cfg->outputs;
 }
 
 static void check_rnn(dnic_checker *c, const dnic_decl *d, dnic_layer *l)
@@ -141,6 +142,11 @@ static int boundaries(const dnic_layer *l, const dnic_model *m)
 {
     int T = unroll_of(l, m), L = ((const dnic_rnn_cfg *)l->cfg)->steps;
     return (L + T - 1) / T - 1;
+}
+
+static int last_chunk(const dnic_layer *l, const dnic_model *m)
+{
+    return ((const dnic_rnn_cfg *)l->cfg)->steps - boundaries(l, m) * unroll_of(l, m);
 }
 
 /* What it carries from step to step: h (rnn), [h | c] (lstm). */
@@ -589,7 +595,7 @@ static void forward(dnic_builder *b, dnic_layer_ir *L, bool train)
         place_outputs(b, L, 0, cfg->steps);
         return;
     }
-    if (cfg->chunked) {
+    if (l->chunked) {
         forward_chunked(b, L);
         return;
     }
@@ -622,7 +628,7 @@ static void backward(dnic_builder *b, dnic_layer_ir *L, int g, bool g_is_delta, 
     const dnic_model *m = dnic_builder_model(b);
     bool sg = m->train.mode == DNIC_MODE_DNI && l->state_sg >= 0;
     int t0 = (st->nchunks - 1) * st->T;
-    if (cfg->chunked) { /* done chunk by chunk in the forward pass */
+    if (l->chunked) { /* done chunk by chunk in the forward pass */
         if (grad[0] >= 0)
             grad[0] = st->dx;
         return;
@@ -698,6 +704,7 @@ static int forward_stream(dnic_builder *b, dnic_layer_ir *L, int *out)
         .backward = backward,                                                                                        \
         .describe = describe,                                                                                        \
         .boundaries = boundaries,                                                                                    \
+        .last_chunk = last_chunk,                                                                                    \
         .state_width = state_width,                                                                                  \
         .forward_stream = forward_stream,                                                                            \
     };

@@ -67,7 +67,7 @@ bool dnic_build_wants_grad(dnic_builder *b, const dnic_layer_ir *L, int i);
  * which regresses that prediction toward `target` (and adds to the module's synthetic loss). */
 int dnic_build_sg_predict(dnic_builder *b, int sg, int in, const char *pfx, void **use);
 void dnic_build_sg_learn(dnic_builder *b, void *use, int target, const char *pfx);
-/* A recurrent layer R whose outputs span its truncation chunks (cfg->chunked), at a chunk with
+/* A recurrent layer R whose outputs span its truncation chunks (R->l->chunked), at a chunk with
  * output steps k0..k1-1: the forward passes of the per-step layers after it (a chain down to
  * the output layer, checked), the loss of those steps, and their backward passes with their
  * updates; leaves in g[k - k0] the gradient w.r.t. R's output step k. */
@@ -101,6 +101,9 @@ typedef struct dnic_layer_kind {
     /* Recurrent kinds: the truncation boundaries of one sequence, where `sg NAME.state`
      * predicts the gradient w.r.t. the carried state (NULL: the kind carries no state). */
     int (*boundaries)(const dnic_layer *l, const dnic_model *m);
+    /* ... and the steps of its last truncation chunk (outputs = N reaching back past them make
+     * the layer chunked) ... */
+    int (*last_chunk)(const dnic_layer *l, const dnic_model *m);
     /* ... and the width of that state (what `sg NAME.state` reads and predicts). */
     int (*state_width)(const dnic_layer *l);
     /* ... and the forward pass of the STREAM block, from the state in the buffer it makes and
@@ -145,8 +148,6 @@ typedef struct dnic_rnn_cfg {
     int steps;                 /* the sequence's length */
     int hidden;                /* the state's width (the width argument) */
     int outputs;               /* its output: the last `outputs` states side by side */
-    bool chunked;              /* those outputs span truncation chunks: the per-step layers after
-                                  it run chunk by chunk with it (docs/semantics.md) */
     bool repeat;               /* input = repeat: every step reads the whole source (seed 003) */
     int unroll;                /* truncation length; 0: train.unroll, else the whole sequence */
     bool bias;
