@@ -16,6 +16,8 @@ typedef struct cg {
     LLVMBuilderRef B;
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
+    int mr, nrv;                /* the register tile of products: rows by vectors (gemm_tile) */
+    int ku;                     /* steps of k in one pass of a tile's loop */
     int lanes256;               /* ... in 256 bits (gen_act_pass) */
     bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
@@ -380,7 +382,7 @@ typedef struct gemm {
     gemm_epi epi;
 } gemm;
 
-enum { MR = 4, NRV = 2 }; /* tile: 4 rows by 2 vectors */
+enum { MR_MAX = 8, NRV_MAX = 4 }; /* the largest register tile (choose_tile) */
 enum {
     PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
     PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
@@ -434,29 +436,11 @@ typedef struct bsrc {
     long long bsk;
 } bsrc;
 
-/* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
- * hand so that the accumulators are phis of its header. */
-static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes,
-                      bsrc src)
+/* One k step of a tile: acc[r][v] + A(m0+r, k) * B(k, vector v), into next. */
+static void tile_step(cg *g, const gemm *p, bsrc src, LLVMValueRef m0, LLVMValueRef k, int mr, int nv, int lanes,
+                      LLVMValueRef acc[][NRV_MAX], LLVMValueRef next[][NRV_MAX])
 {
-    LLVMTypeRef vt = vec_type(g, lanes);
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->B);
-    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->C, g->fn, "k");
-    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->C, g->fn, "kbody");
-    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->C, g->fn, "kdone");
-    LLVMBuildBr(g->B, head);
-    LLVMPositionBuilderAtEnd(g->B, head);
-    LLVMValueRef k = LLVMBuildPhi(g->B, g->i64, "k"), zero_i = ci(g, 0), zero = LLVMConstNull(vt);
-    LLVMAddIncoming(k, &zero_i, &pre, 1);
-    LLVMValueRef acc[MR][NRV], next[MR][NRV];
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) {
-            acc[r][v] = LLVMBuildPhi(g->B, vt, "acc");
-            LLVMAddIncoming(acc[r][v], &zero, &pre, 1);
-        }
-    LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, p->K), ""), body, exit);
-    LLVMPositionBuilderAtEnd(g->B, body);
-    LLVMValueRef bv[NRV];
+    LLVMValueRef bv[NRV_MAX];
     LLVMValueRef brow = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, src.bsk), ""), src.bn, "");
     for (int v = 0; v < nv; v++)
         bv[v] = vload(g, src.bb, LLVMBuildAdd(g->B, brow, ci(g, (long long)v * lanes), ""), lanes);
@@ -465,7 +449,39 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
         for (int v = 0; v < nv; v++)
             next[r][v] = fadd(g, acc[r][v], fmul(g, av, bv[v]));
     }
-    LLVMValueRef knext = LLVMBuildNSWAdd(g->B, k, ci(g, 1), "");
+}
+
+/* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
+ * hand so that the accumulators are phis of its header; its body does g->ku steps of k, and
+ * the K % ku steps left follow the loop. */
+static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes,
+                      bsrc src)
+{
+    LLVMTypeRef vt = vec_type(g, lanes);
+    int ku = p->K >= g->ku ? g->ku : 1, kfull = p->K / ku * ku;
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->B);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->C, g->fn, "k");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->C, g->fn, "kbody");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->C, g->fn, "kdone");
+    LLVMBuildBr(g->B, head);
+    LLVMPositionBuilderAtEnd(g->B, head);
+    LLVMValueRef k = LLVMBuildPhi(g->B, g->i64, "k"), zero_i = ci(g, 0), zero = LLVMConstNull(vt);
+    LLVMAddIncoming(k, &zero_i, &pre, 1);
+    LLVMValueRef acc[MR_MAX][NRV_MAX], next[MR_MAX][NRV_MAX];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
+            acc[r][v] = LLVMBuildPhi(g->B, vt, "acc");
+            LLVMAddIncoming(acc[r][v], &zero, &pre, 1);
+        }
+    LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, kfull), ""), body, exit);
+    LLVMPositionBuilderAtEnd(g->B, body);
+    tile_step(g, p, src, m0, k, mr, nv, lanes, acc, next);
+    for (int u = 1; u < ku; u++) {
+        LLVMValueRef cur[MR_MAX][NRV_MAX];
+        memcpy(cur, next, sizeof cur);
+        tile_step(g, p, src, m0, LLVMBuildNSWAdd(g->B, k, ci(g, u), ""), mr, nv, lanes, cur, next);
+    }
+    LLVMValueRef knext = LLVMBuildNSWAdd(g->B, k, ci(g, ku), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->B);
     LLVMAddIncoming(k, &knext, &latch, 1);
     for (int r = 0; r < mr; r++)
@@ -473,6 +489,10 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
             LLVMAddIncoming(acc[r][v], &next[r][v], &latch, 1);
     no_unroll(g, LLVMBuildBr(g->B, head));
     LLVMPositionBuilderAtEnd(g->B, exit);
+    for (int kk = kfull; kk < p->K; kk++) {
+        tile_step(g, p, src, m0, ci(g, kk), mr, nv, lanes, acc, next);
+        memcpy(acc, next, sizeof acc);
+    }
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
             p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
@@ -482,7 +502,7 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
 /* All rows for columns n0.. as nv vectors of `lanes`: whole tiles of MR rows, then the rest. */
 static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv, int lanes, bsrc src)
 {
-    int full = p->M / MR, rest = p->M % MR;
+    int MR = g->mr, full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
         LLVMValueRef t = loop_begin(g, &lm, full);
@@ -492,6 +512,8 @@ static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv,
     if (rest > 0)
         gemm_tile(g, c, p, ci(g, (long long)full * MR), n0, rest, nv, lanes, src);
 }
+
+static void transpose_ld(cg *g, LLVMValueRef from, long long fs, int rows, int cols, LLVMValueRef to, long long ts);
 
 /* Copies columns n0..n0+w of B into panel[k*W + j] (W = the panel's width). */
 static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0, int w, int W)
@@ -506,8 +528,11 @@ static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0
         loop_end(g, &lk);
         return;
     }
-    /* one column at a time, down the column: B's columns are contiguous when it is a
-     * transposed view (sbk == 1) */
+    if (p->sbk == 1) { /* B's columns are contiguous (a transposed view): squares transposed in registers */
+        transpose_ld(g, at(g, g->T, p->b, LLVMBuildMul(g->B, n0, ci(g, p->sbn), "")), p->sbn, w, p->K, panel, W);
+        return;
+    }
+    /* one column at a time, down the column */
     g->novec = true;
     LLVMValueRef j = loop_begin(g, &lj, w);
     LLVMValueRef col = LLVMBuildMul(g->B, LLVMBuildAdd(g->B, n0, j, ""), ci(g, p->sbn), "");
@@ -526,8 +551,8 @@ static long long tsize(cg *g)
 
 static bool gemm_packs(cg *g, const gemm *p)
 {
-    long long W = (long long)NRV * g->lanes;
-    return p->b && p->M >= MR && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
+    long long W = (long long)g->nrv * g->lanes;
+    return p->b && p->M >= g->mr && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
            (long long)p->K * W * tsize(g) <= PACK_MAX_BYTES;
 }
 
@@ -543,12 +568,12 @@ static LLVMValueRef panel_alloca(cg *g, long long n)
 /* Panels lo..hi of a packed product, each packed and then swept by every row tile. */
 static void gemm_panels(cg *g, opctx *c, const gemm *p, LLVMValueRef lo, LLVMValueRef hi)
 {
-    int W = g->lanes * NRV;
+    int W = g->lanes * g->nrv;
     LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
     loop ln;
     LLVMValueRef n0 = LLVMBuildMul(g->B, loop_over(g, &ln, lo, hi), ci(g, W), "");
     pack_panel(g, p, panel, n0, W, W);
-    gemm_column(g, c, p, n0, NRV, g->lanes, (bsrc){panel, ci(g, 0), W});
+    gemm_column(g, c, p, n0, g->nrv, g->lanes, (bsrc){panel, ci(g, 0), W});
     loop_end(g, &ln);
 }
 
@@ -608,7 +633,7 @@ static void gemm_parallel(cg *g, opctx *c, const gemm *p, int panels)
 
 static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
 {
-    int lanes = g->lanes, W = lanes * NRV;
+    int lanes = g->lanes, W = lanes * g->nrv;
     int full = p->N / W, rest = p->N % W;
     if (full >= 2 && 2.0 * p->M * p->N * p->K >= PARALLEL_MIN_FLOPS)
         gemm_parallel(g, c, p, full);
@@ -620,11 +645,14 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
     int n = full * W;
     pack_panel(g, p, panel, ci(g, n), rest, W);
     int j = 0;
-    for (int v = lanes; v >= g->lanes256; v /= 2) /* one more whole vector, and a half one */
-        if (rest - j >= v) {
-            gemm_column(g, c, p, ci(g, n + j), 1, v, (bsrc){panel, ci(g, j), W});
-            j += v;
-        }
+    if (rest >= lanes) { /* the whole vectors left, in one tile */
+        gemm_column(g, c, p, ci(g, n), rest / lanes, lanes, (bsrc){panel, ci(g, 0), W});
+        j = rest / lanes * lanes;
+    }
+    if (lanes > g->lanes256 && rest - j >= g->lanes256) { /* a half vector */
+        gemm_column(g, c, p, ci(g, n + j), 1, g->lanes256, (bsrc){panel, ci(g, j), W});
+        j += g->lanes256;
+    }
     for (; j < rest; j++) /* single columns */
         gemm_column(g, c, p, ci(g, n + j), 1, 1, (bsrc){panel, ci(g, j), W});
 }
@@ -633,23 +661,28 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
  * vector, then single columns. */
 static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
 {
-    int lanes = g->lanes, step = lanes * NRV;
+    int lanes = g->lanes, step = lanes * g->nrv;
     int full = p->N / step, rest = p->N % step;
     bsrc src = {p->b, NULL, p->sbk};
     if (full > 0) {
         loop ln;
         src.bn = LLVMBuildMul(g->B, loop_begin(g, &ln, full), ci(g, step), "");
-        gemm_tile(g, c, p, m0, src.bn, mr, NRV, lanes, src);
+        gemm_tile(g, c, p, m0, src.bn, mr, g->nrv, lanes, src);
         loop_end(g, &ln);
     }
     int n = full * step;
-    for (int v = lanes; v >= g->lanes256; v /= 2) /* one more whole vector, and a half one */
-        if (rest >= v) {
-            src.bn = ci(g, n);
-            gemm_tile(g, c, p, m0, src.bn, mr, 1, v, src);
-            n += v;
-            rest -= v;
-        }
+    if (rest >= lanes) { /* the whole vectors left, in one tile */
+        src.bn = ci(g, n);
+        gemm_tile(g, c, p, m0, src.bn, mr, rest / lanes, lanes, src);
+        n += rest / lanes * lanes;
+        rest %= lanes;
+    }
+    if (lanes > g->lanes256 && rest >= g->lanes256) { /* a half vector */
+        src.bn = ci(g, n);
+        gemm_tile(g, c, p, m0, src.bn, mr, 1, g->lanes256, src);
+        n += g->lanes256;
+        rest -= g->lanes256;
+    }
     for (int j = 0; j < rest; j++) { /* single columns */
         src.bn = ci(g, n + j);
         gemm_tile(g, c, p, m0, src.bn, mr, 1, 1, src);
@@ -663,7 +696,7 @@ static void gen_gemm(cg *g, opctx *c, const gemm *p)
         return;
     }
     DNIC_ASSERT(p->sbn == 1);
-    int full = p->M / MR, rest = p->M % MR;
+    int MR = g->mr, full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
         LLVMValueRef t = loop_begin(g, &lm, full);
@@ -981,27 +1014,29 @@ static void gen_bn_grad(opctx *c)
     loop_end(g, &lb);
 }
 
-/* to[cols, rows] = from[rows, cols]^T over rows r_lo..r_hi and columns c_lo..c_hi, an element at
- * a time. */
-static void transpose_scalar(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to, int r_lo, int r_hi,
-                             int c_lo, int c_hi)
+/* to[c * ts + r] = from[r * fs + c] over rows r_lo..r_hi and columns c_lo..c_hi, an element
+ * at a time. */
+static void transpose_scalar(cg *g, LLVMValueRef from, long long fs, LLVMValueRef to, long long ts, int r_lo,
+                             int r_hi, int c_lo, int c_hi)
 {
     if (r_lo >= r_hi || c_lo >= c_hi)
         return;
     loop lr, lc;
     LLVMValueRef r = LLVMBuildAdd(g->B, ci(g, r_lo), loop_begin(g, &lr, r_hi - r_lo), "");
     LLVMValueRef c = LLVMBuildAdd(g->B, ci(g, c_lo), loop_begin(g, &lc, c_hi - c_lo), "");
-    st(g, g->T, ld(g, g->T, from, ix(g, r, cols, c)), to, ix(g, c, rows, r));
+    st(g, g->T, ld(g, g->T, from, ix(g, r, fs, c)), to, ix(g, c, ts, r));
     loop_end(g, &lc);
     loop_end(g, &lr);
 }
 
-/* to[cols, rows] = from[rows, cols]^T: squares of L x L elements (L: a 256-bit vector) are
+/* to[c * ts + r] = from[r * fs + c] for r < rows, c < cols (a transposed copy between arrays
+ * whose rows are fs and ts elements apart): squares of L x L elements (L: a 256-bit vector) are
  * loaded as L vectors, transposed in registers and stored as L vectors; the edges an element
  * at a time. */
-static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to)
+static void transpose_ld(cg *g, LLVMValueRef from, long long fs, int rows, int cols, LLVMValueRef to, long long ts)
 {
     int L = g->lanes256, R = rows / L * L, C = cols / L * L;
+    bool novec = g->novec;
     g->novec = true;
     if (R > 0 && C > 0) {
         loop lr, lc;
@@ -1010,21 +1045,27 @@ static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef
         LLVMValueRef v[8], out[8];
         DNIC_ASSERT(L <= 8);
         for (int i = 0; i < L; i++)
-            v[i] = vload(g, from, ix(g, LLVMBuildAdd(g->B, r0, ci(g, i), ""), cols, c0), L);
+            v[i] = vload(g, from, ix(g, LLVMBuildAdd(g->B, r0, ci(g, i), ""), fs, c0), L);
         for (int j = 0; j < L; j++) {
             out[j] = LLVMGetUndef(vec_type(g, L));
             for (int i = 0; i < L; i++)
                 out[j] = LLVMBuildInsertElement(
                     g->B, out[j], LLVMBuildExtractElement(g->B, v[i], LLVMConstInt(g->i32, (unsigned)j, 0), ""),
                     LLVMConstInt(g->i32, (unsigned)i, 0), "");
-            vstore(g, out[j], to, ix(g, LLVMBuildAdd(g->B, c0, ci(g, j), ""), rows, r0), L);
+            vstore(g, out[j], to, ix(g, LLVMBuildAdd(g->B, c0, ci(g, j), ""), ts, r0), L);
         }
         loop_end(g, &lc);
         loop_end(g, &lr);
     }
-    transpose_scalar(g, from, rows, cols, to, 0, R, C, cols);
-    transpose_scalar(g, from, rows, cols, to, R, rows, 0, cols);
-    g->novec = false;
+    transpose_scalar(g, from, fs, to, ts, 0, R, C, cols);
+    transpose_scalar(g, from, fs, to, ts, R, rows, 0, cols);
+    g->novec = novec;
+}
+
+/* to[cols, rows] = from[rows, cols]^T. */
+static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to)
+{
+    transpose_ld(g, from, cols, rows, cols, to, rows);
 }
 
 /* dst[B,K] = d[B,N] . W[K,N]^T; each sum runs over n in order from zero.  When the product
@@ -1366,6 +1407,36 @@ int dnic_vector_bits(const char *cpu, const char *features)
     return 256;
 }
 
+/* Whether the comma-separated LLVM feature list turns feature `name` on ("+name"). */
+static bool feature_on(const char *features, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *f = features; f && *f;) {
+        const char *end = strchr(f, ',');
+        size_t len = end ? (size_t)(end - f) : strlen(f);
+        if (len == n + 1 && f[0] == '+' && memcmp(f + 1, name, n) == 0)
+            return true;
+        f = end ? end + 1 : f + len;
+    }
+    return false;
+}
+
+/* The register tile of the products (gemm_tile), from the vector registers of the code's ISA. */
+static void choose_tile(cg *g, int bits)
+{
+    bool regs32 = bits == 512 || feature_on(g->features, "avx512vl");
+    g->mr = 4;
+    g->nrv = 2;
+    g->ku = 1;
+    (void)regs32;
+    if (getenv("DNIC_KU"))
+        g->ku = atoi(getenv("DNIC_KU"));
+    const char *e = getenv("DNIC_TILE"); /* XXX experiment */
+    if (e && sscanf(e, "%dx%d", &g->mr, &g->nrv) != 2)
+        abort();
+    DNIC_ASSERT(g->mr >= 1 && g->mr <= MR_MAX && g->nrv >= 1 && g->nrv <= NRV_MAX);
+}
+
 static int forced_vector_bits;
 
 void dnic_codegen_force_vector_bits(int bits)
@@ -1394,8 +1465,11 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     g->ptr = LLVMPointerTypeInContext(ctx, 0);
     g->vd = LLVMVoidTypeInContext(ctx);
     int bits = forced_vector_bits ? forced_vector_bits : dnic_vector_bits(cpu, features);
+    if (getenv("DNIC_VBITS")) /* XXX experiment */
+        bits = atoi(getenv("DNIC_VBITS"));
     g->lanes = bits / (ir->dtype == DNIC_F64 ? 64 : 32);
     g->lanes256 = 256 / (ir->dtype == DNIC_F64 ? 64 : 32);
+    choose_tile(g, bits);
     /* each op's key, and how many ops of the wanted blocks share it */
     dnic_vec keys = {0}, fns = {0};
     int *uses = NULL, nkeys = 0;
