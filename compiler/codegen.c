@@ -16,8 +16,7 @@ typedef struct cg {
     LLVMBuilderRef B;
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
-    int mr, nrv;                /* the register tile of products: rows by vectors (gemm_tile) */
-    int ku;                     /* steps of k in one pass of a tile's loop */
+    int mr, nrv;                /* the register tile of products: rows by vectors (choose_tile) */
     int lanes256;               /* ... in 256 bits (gen_act_pass) */
     bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
@@ -382,7 +381,7 @@ typedef struct gemm {
     gemm_epi epi;
 } gemm;
 
-enum { MR_MAX = 8, NRV_MAX = 4 }; /* the largest register tile (choose_tile) */
+enum { MR_MAX = 6, NRV_MAX = 4 }; /* the largest register tile (choose_tile) */
 enum {
     PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
     PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
@@ -436,29 +435,12 @@ typedef struct bsrc {
     long long bsk;
 } bsrc;
 
-/* One k step of a tile: acc[r][v] + A(m0+r, k) * B(k, vector v), into next. */
-static void tile_step(cg *g, const gemm *p, bsrc src, LLVMValueRef m0, LLVMValueRef k, int mr, int nv, int lanes,
-                      LLVMValueRef acc[][NRV_MAX], LLVMValueRef next[][NRV_MAX])
-{
-    LLVMValueRef bv[NRV_MAX];
-    LLVMValueRef brow = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, src.bsk), ""), src.bn, "");
-    for (int v = 0; v < nv; v++)
-        bv[v] = vload(g, src.bb, LLVMBuildAdd(g->B, brow, ci(g, (long long)v * lanes), ""), lanes);
-    for (int r = 0; r < mr; r++) {
-        LLVMValueRef av = splat(g, gemm_a(g, p, LLVMBuildAdd(g->B, m0, ci(g, r), ""), k), lanes);
-        for (int v = 0; v < nv; v++)
-            next[r][v] = fadd(g, acc[r][v], fmul(g, av, bv[v]));
-    }
-}
-
 /* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
- * hand so that the accumulators are phis of its header; its body does g->ku steps of k, and
- * the K % ku steps left follow the loop. */
+ * hand so that the accumulators are phis of its header. */
 static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes,
                       bsrc src)
 {
     LLVMTypeRef vt = vec_type(g, lanes);
-    int ku = p->K >= g->ku ? g->ku : 1, kfull = p->K / ku * ku;
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->B);
     LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->C, g->fn, "k");
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->C, g->fn, "kbody");
@@ -473,15 +455,18 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
             acc[r][v] = LLVMBuildPhi(g->B, vt, "acc");
             LLVMAddIncoming(acc[r][v], &zero, &pre, 1);
         }
-    LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, kfull), ""), body, exit);
+    LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, p->K), ""), body, exit);
     LLVMPositionBuilderAtEnd(g->B, body);
-    tile_step(g, p, src, m0, k, mr, nv, lanes, acc, next);
-    for (int u = 1; u < ku; u++) {
-        LLVMValueRef cur[MR_MAX][NRV_MAX];
-        memcpy(cur, next, sizeof cur);
-        tile_step(g, p, src, m0, LLVMBuildNSWAdd(g->B, k, ci(g, u), ""), mr, nv, lanes, cur, next);
+    LLVMValueRef bv[NRV_MAX];
+    LLVMValueRef brow = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, src.bsk), ""), src.bn, "");
+    for (int v = 0; v < nv; v++)
+        bv[v] = vload(g, src.bb, LLVMBuildAdd(g->B, brow, ci(g, (long long)v * lanes), ""), lanes);
+    for (int r = 0; r < mr; r++) {
+        LLVMValueRef av = splat(g, gemm_a(g, p, LLVMBuildAdd(g->B, m0, ci(g, r), ""), k), lanes);
+        for (int v = 0; v < nv; v++)
+            next[r][v] = fadd(g, acc[r][v], fmul(g, av, bv[v]));
     }
-    LLVMValueRef knext = LLVMBuildNSWAdd(g->B, k, ci(g, ku), "");
+    LLVMValueRef knext = LLVMBuildNSWAdd(g->B, k, ci(g, 1), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->B);
     LLVMAddIncoming(k, &knext, &latch, 1);
     for (int r = 0; r < mr; r++)
@@ -489,10 +474,6 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
             LLVMAddIncoming(acc[r][v], &next[r][v], &latch, 1);
     no_unroll(g, LLVMBuildBr(g->B, head));
     LLVMPositionBuilderAtEnd(g->B, exit);
-    for (int kk = kfull; kk < p->K; kk++) {
-        tile_step(g, p, src, m0, ci(g, kk), mr, nv, lanes, acc, next);
-        memcpy(acc, next, sizeof acc);
-    }
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
             p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
@@ -1407,6 +1388,8 @@ int dnic_vector_bits(const char *cpu, const char *features)
     return 256;
 }
 
+static int forced_regs; /* dnic_codegen_force_vector_regs */
+
 /* Whether the comma-separated LLVM feature list turns feature `name` on ("+name"). */
 static bool feature_on(const char *features, const char *name)
 {
@@ -1421,20 +1404,28 @@ static bool feature_on(const char *features, const char *name)
     return false;
 }
 
-/* The register tile of the products (gemm_tile), from the vector registers of the code's ISA. */
+/* The register tile of the products (gemm_tile), from the vector registers of the ISA that
+ * the code is for: with AVX-512 (32 registers; at 256 bits also AVX-512VL), 6 rows by 4 vectors,
+ * 24 accumulators, a vector of B and the broadcast of A left; with AVX2's 16, 6 rows by 2
+ * vectors, 12 accumulators, 2 vectors of B, A's broadcast and one product.  Per step of k a
+ * tile loads nrv vectors of B and broadcasts mr elements of A for mr * nrv products and sums:
+ * 10 loads for 24 (AVX-512) or 8 for 12 (AVX2), where the earlier 4 x 2 everywhere had 6 for 8.
+ * The tile does not change any sum's order (each element's k loop is the same), so results are
+ * the same bit for bit on every CPU.  Measured in docs/benchmarks.md ("Register tiles per ISA"). */
 static void choose_tile(cg *g, int bits)
 {
     bool regs32 = bits == 512 || feature_on(g->features, "avx512vl");
-    g->mr = 4;
-    g->nrv = 2;
-    g->ku = 1;
-    (void)regs32;
-    if (getenv("DNIC_KU"))
-        g->ku = atoi(getenv("DNIC_KU"));
-    const char *e = getenv("DNIC_TILE"); /* XXX experiment */
-    if (e && sscanf(e, "%dx%d", &g->mr, &g->nrv) != 2)
-        abort();
-    DNIC_ASSERT(g->mr >= 1 && g->mr <= MR_MAX && g->nrv >= 1 && g->nrv <= NRV_MAX);
+    if (forced_regs)
+        regs32 = forced_regs == 32;
+    g->mr = 6;
+    g->nrv = regs32 ? 4 : 2;
+    DNIC_ASSERT(g->mr <= MR_MAX && g->nrv <= NRV_MAX);
+}
+
+void dnic_codegen_force_vector_regs(int regs)
+{
+    DNIC_ASSERT(regs == 0 || regs == 16 || regs == 32);
+    forced_regs = regs;
 }
 
 static int forced_vector_bits;
@@ -1465,8 +1456,6 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     g->ptr = LLVMPointerTypeInContext(ctx, 0);
     g->vd = LLVMVoidTypeInContext(ctx);
     int bits = forced_vector_bits ? forced_vector_bits : dnic_vector_bits(cpu, features);
-    if (getenv("DNIC_VBITS")) /* XXX experiment */
-        bits = atoi(getenv("DNIC_VBITS"));
     g->lanes = bits / (ir->dtype == DNIC_F64 ? 64 : 32);
     g->lanes256 = 256 / (ir->dtype == DNIC_F64 ? 64 : 32);
     choose_tile(g, bits);
