@@ -17,6 +17,7 @@ typedef struct cg {
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
     int mr, nrv;                /* the register tile of products: rows by vectors (choose_tile) */
+    LLVMValueRef tilebuf, tilebuf_fn; /* tile_buffer's, and the function it is in */
     int lanes256;               /* ... in 256 bits (gen_act_pass) */
     bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
@@ -379,16 +380,20 @@ typedef struct gemm {
     LLVMValueRef a, b;
     long long sam, sak, sbk, sbn;
     gemm_epi epi;
+    int mr, nrv; /* its register tile (with_tile) */
 } gemm;
 
 enum { MR_MAX = 6, NRV_MAX = 4 }; /* the largest register tile (choose_tile) */
 enum {
+    PACK_MIN_ROWS = 4,          /* pack B for at least this many rows of A */
     PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
     PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
 };
 /* A packed product of at least this many flops splits its panels across the kernel threads
  * (dnic_parallel_for; about 30 us of work on one core, against a few us to hand it out). */
 #define PARALLEL_MIN_FLOPS 2e6
+/* Products of at least this many flops get the ISA's register tile (with_tile). */
+#define TILE_MIN_FLOPS 1e6
 
 static LLVMTypeRef vec_type(cg *g, int lanes)
 {
@@ -435,6 +440,20 @@ typedef struct bsrc {
     long long bsk;
 } bsrc;
 
+enum { EPI_INLINE = 8 }; /* tiles of up to this many accumulators store them in place (gemm_tile) */
+
+/* A buffer for one tile's accumulators, [MR_MAX][NRV_MAX] vectors, in the function's entry
+ * block (one per function). */
+static LLVMValueRef tile_buffer(cg *g)
+{
+    if (g->tilebuf_fn != g->fn) {
+        g->tilebuf = entry_alloca(g, LLVMArrayType2(g->T, (unsigned long long)MR_MAX * NRV_MAX * g->lanes), "tile");
+        LLVMSetAlignment(g->tilebuf, 64);
+        g->tilebuf_fn = g->fn;
+    }
+    return g->tilebuf;
+}
+
 /* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
  * hand so that the accumulators are phis of its header. */
 static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes,
@@ -474,16 +493,34 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
             LLVMAddIncoming(acc[r][v], &next[r][v], &latch, 1);
     no_unroll(g, LLVMBuildBr(g->B, head));
     LLVMPositionBuilderAtEnd(g->B, exit);
+    if (mr * nv <= EPI_INLINE) {
+        for (int r = 0; r < mr; r++)
+            for (int v = 0; v < nv; v++)
+                p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
+                       acc[r][v], lanes);
+        return;
+    }
+    /* a larger tile goes through a buffer, its epilogue in a loop over the rows: the code of
+     * nv epilogues rather than mr * nv (an update rule's is long) */
+    LLVMValueRef buf = tile_buffer(g);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
-            p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
-                   acc[r][v], lanes);
+            vstore(g, acc[r][v], buf, ci(g, (long long)(r * NRV_MAX + v) * lanes), lanes);
+    loop lr;
+    LLVMValueRef r = loop_begin(g, &lr, mr);
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef at_ = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, r, ci(g, (long long)NRV_MAX * lanes), ""),
+                                        ci(g, (long long)v * lanes), "");
+        p->epi(c, LLVMBuildAdd(g->B, m0, r, ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
+               vload(g, buf, at_, lanes), lanes);
+    }
+    loop_end(g, &lr);
 }
 
 /* All rows for columns n0.. as nv vectors of `lanes`: whole tiles of MR rows, then the rest. */
 static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv, int lanes, bsrc src)
 {
-    int MR = g->mr, full = p->M / MR, rest = p->M % MR;
+    int MR = p->mr, full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
         LLVMValueRef t = loop_begin(g, &lm, full);
@@ -525,6 +562,18 @@ static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0
     g->novec = false;
 }
 
+/* p with its register tile: the ISA's (choose_tile) for products of at least TILE_MIN_FLOPS,
+ * 4 rows by 2 vectors below, where speed matters less than the code of a tile's 24
+ * accumulators (and its rows left over) would cost to compile. */
+static gemm with_tile(cg *g, const gemm *p)
+{
+    gemm q = *p;
+    bool big = 2.0 * p->M * p->N * p->K >= TILE_MIN_FLOPS;
+    q.mr = big ? g->mr : 4;
+    q.nrv = big ? g->nrv : 2;
+    return q;
+}
+
 static long long tsize(cg *g)
 {
     return (long long)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T);
@@ -532,8 +581,8 @@ static long long tsize(cg *g)
 
 static bool gemm_packs(cg *g, const gemm *p)
 {
-    long long W = (long long)g->nrv * g->lanes;
-    return p->b && p->M >= g->mr && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
+    long long W = (long long)with_tile(g, p).nrv * g->lanes;
+    return p->b && p->M >= PACK_MIN_ROWS && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
            (long long)p->K * W * tsize(g) <= PACK_MAX_BYTES;
 }
 
@@ -549,12 +598,12 @@ static LLVMValueRef panel_alloca(cg *g, long long n)
 /* Panels lo..hi of a packed product, each packed and then swept by every row tile. */
 static void gemm_panels(cg *g, opctx *c, const gemm *p, LLVMValueRef lo, LLVMValueRef hi)
 {
-    int W = g->lanes * g->nrv;
+    int W = g->lanes * p->nrv;
     LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
     loop ln;
     LLVMValueRef n0 = LLVMBuildMul(g->B, loop_over(g, &ln, lo, hi), ci(g, W), "");
     pack_panel(g, p, panel, n0, W, W);
-    gemm_column(g, c, p, n0, g->nrv, g->lanes, (bsrc){panel, ci(g, 0), W});
+    gemm_column(g, c, p, n0, p->nrv, g->lanes, (bsrc){panel, ci(g, 0), W});
     loop_end(g, &ln);
 }
 
@@ -614,7 +663,7 @@ static void gemm_parallel(cg *g, opctx *c, const gemm *p, int panels)
 
 static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
 {
-    int lanes = g->lanes, W = lanes * g->nrv;
+    int lanes = g->lanes, W = lanes * p->nrv;
     int full = p->N / W, rest = p->N % W;
     if (full >= 2 && 2.0 * p->M * p->N * p->K >= PARALLEL_MIN_FLOPS)
         gemm_parallel(g, c, p, full);
@@ -642,13 +691,13 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
  * vector, then single columns. */
 static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
 {
-    int lanes = g->lanes, step = lanes * g->nrv;
+    int lanes = g->lanes, step = lanes * p->nrv;
     int full = p->N / step, rest = p->N % step;
     bsrc src = {p->b, NULL, p->sbk};
     if (full > 0) {
         loop ln;
         src.bn = LLVMBuildMul(g->B, loop_begin(g, &ln, full), ci(g, step), "");
-        gemm_tile(g, c, p, m0, src.bn, mr, g->nrv, lanes, src);
+        gemm_tile(g, c, p, m0, src.bn, mr, p->nrv, lanes, src);
         loop_end(g, &ln);
     }
     int n = full * step;
@@ -670,14 +719,15 @@ static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
     }
 }
 
-static void gen_gemm(cg *g, opctx *c, const gemm *p)
+static void gen_gemm(cg *g, opctx *c, const gemm *p0)
 {
+    gemm q = with_tile(g, p0), *p = &q;
     if (gemm_packs(g, p)) {
         gen_gemm_packed(g, c, p);
         return;
     }
     DNIC_ASSERT(p->sbn == 1);
-    int MR = g->mr, full = p->M / MR, rest = p->M % MR;
+    int MR = p->mr, full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
         LLVMValueRef t = loop_begin(g, &lm, full);
@@ -730,7 +780,7 @@ static void gen_dense(opctx *c)
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, N = c->D->cols, K = c->S[1]->rows;
-    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi};
+    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi, 0, 0};
     gen_gemm(g, c, &p);
     if (c->o->act != DNIC_ACT_SOFTMAX) {
         if (c->o->act != DNIC_ACT_LINEAR)
@@ -1062,7 +1112,7 @@ static void gen_matmul_nt(opctx *c)
 {
     cg *g = c->g;
     int Bn = c->D->rows, K = c->D->cols, N = c->S[0]->cols;
-    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi}; /* B(n, k) = W[k, n] */
+    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi, 0, 0}; /* B(n, k) = W[k, n] */
     if (gemm_packs(g, &p)) {
         gen_gemm(g, c, &p);
         return;
@@ -1070,7 +1120,7 @@ static void gen_matmul_nt(opctx *c)
     LLVMValueRef wt = c->scr; /* the scratch buffer, [N,K] */
     if (!c->o->scratch_ready)
         transpose(g, c->s[1], K, N, wt);
-    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi};
+    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi, 0, 0};
     gen_gemm(g, c, &q);
 }
 
@@ -1136,7 +1186,7 @@ static void gen_sgd_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi};
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi, 0, 0};
     if (c->o->scratch >= 0) { /* x^T along its rows (dnic_sgd_w_transposes) */
         transpose(c->g, c->s[0], Bn, K, c->scr);
         p.a = c->scr;
@@ -1159,7 +1209,7 @@ static void gen_sgd_b(opctx *c)
 {
     int N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi};
+    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi, 0, 0};
     gen_gemm(c->g, c, &p);
 }
 
@@ -1205,9 +1255,9 @@ static void gen_reduce(opctx *c)
 static void gen_grad_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[c->s[0] ? 0 : 1]->rows;
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi};
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi, 0, 0};
     if (!c->s[0]) /* column sums: a row of ones times d */
-        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi};
+        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi, 0, 0};
     gen_gemm(c->g, c, &p);
 }
 
@@ -1414,7 +1464,7 @@ static bool feature_on(const char *features, const char *name)
  * the same bit for bit on every CPU.  Measured in docs/benchmarks.md ("Register tiles per ISA"). */
 static void choose_tile(cg *g, int bits)
 {
-    bool regs32 = bits == 512 || feature_on(g->features, "avx512vl");
+    bool regs32 = bits == 512 || (feature_on(g->features, "avx512vl") && !feature_off(g->features, "avx512f"));
     if (forced_regs)
         regs32 = forced_regs == 32;
     g->mr = 6;
