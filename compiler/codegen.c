@@ -352,8 +352,8 @@ static LLVMValueRef act_deriv(cg *g, dnic_act act, LLVMValueRef y)
 
 /* C[M,N] = sum over k < K, in k order from zero, of A(m,k) * B(k,n), where
  * A(m,k) = a[m*sam + k*sak] (a == NULL: A = 1) and B(k,n) = b[k*sbk + n*sbn].  Each tile of
- * MR rows by NR vectors keeps its sums in registers across the k loop; columns beyond the
- * last whole vector are done one at a time.  Every C element is still the same ordered sum of
+ * MR rows by NR vectors keeps its sums in registers across the k loop (MR x NR per ISA:
+ * choose_tile, with_tile); columns beyond the last whole vector are done one at a time.  Every C element is still the same ordered sum of
  * separately rounded products (fmul then fadd, never a fused fma), so results are those of
  * the plain loops in docs/semantics.md, however the loops around the tiles are arranged.
  * `epi` stores each finished vector (lanes wide) of row m starting at column n.
@@ -687,8 +687,8 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
         gemm_column(g, c, p, ci(g, n + j), 1, 1, (bsrc){panel, ci(g, j), W});
 }
 
-/* Unpacked (B fits in L1): for each tile of rows, all columns, in whole tiles, then one
- * vector, then single columns. */
+/* Unpacked (B fits in L1): for each tile of rows, all columns, in whole tiles, then the whole
+ * vectors left in one tile, a half vector, then single columns. */
 static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
 {
     int lanes = g->lanes, step = lanes * p->nrv;
@@ -1100,7 +1100,7 @@ static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef
 }
 
 /* dst[B,K] = d[B,N] . W[K,N]^T; each sum runs over n in order from zero.  When the product
- * packs B it packs straight from W's rows; otherwise W^T is first copied to the scratch buffer
+ * packs B it packs straight from W's rows (8 x 8 squares transposed in registers); otherwise W^T is first copied to the scratch buffer
  * so that both operands are read along rows (unless an earlier message of the same W made that
  * copy: scratch_ready). */
 static void store_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
@@ -1408,14 +1408,15 @@ static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name, bool in
     return fn;
 }
 
-/* Whether the comma-separated LLVM feature list turns feature `name` off ("-name"). */
-static bool feature_off(const char *features, const char *name)
+/* Whether the comma-separated LLVM feature list turns feature `name` on (sign '+', "+name")
+ * or off (sign '-', "-name"). */
+static bool feature_is(const char *features, char sign, const char *name)
 {
     size_t n = strlen(name);
     for (const char *f = features; f && *f;) {
         const char *end = strchr(f, ',');
         size_t len = end ? (size_t)(end - f) : strlen(f);
-        if (len == n + 1 && f[0] == '-' && memcmp(f + 1, name, n) == 0)
+        if (len == n + 1 && f[0] == sign && memcmp(f + 1, name, n) == 0)
             return true;
         f = end ? end + 1 : f + len;
     }
@@ -1430,7 +1431,7 @@ static const char *const FULL_WIDTH_512[] = {"znver5"};
 int dnic_vector_bits(const char *cpu, const char *features)
 {
     /* the host's features say -avx512f when a virtual machine hides AVX-512 from its guest */
-    if (!cpu || feature_off(features, "avx512f"))
+    if (!cpu || feature_is(features, '-', "avx512f"))
         return 256;
     for (size_t i = 0; i < sizeof FULL_WIDTH_512 / sizeof *FULL_WIDTH_512; i++)
         if (strcmp(cpu, FULL_WIDTH_512[i]) == 0)
@@ -1439,20 +1440,6 @@ int dnic_vector_bits(const char *cpu, const char *features)
 }
 
 static int forced_regs; /* dnic_codegen_force_vector_regs */
-
-/* Whether the comma-separated LLVM feature list turns feature `name` on ("+name"). */
-static bool feature_on(const char *features, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *f = features; f && *f;) {
-        const char *end = strchr(f, ',');
-        size_t len = end ? (size_t)(end - f) : strlen(f);
-        if (len == n + 1 && f[0] == '+' && memcmp(f + 1, name, n) == 0)
-            return true;
-        f = end ? end + 1 : f + len;
-    }
-    return false;
-}
 
 /* The register tile of the products (gemm_tile), from the vector registers of the ISA that
  * the code is for: with AVX-512 (32 registers; at 256 bits also AVX-512VL), 6 rows by 4 vectors,
@@ -1464,7 +1451,7 @@ static bool feature_on(const char *features, const char *name)
  * the same bit for bit on every CPU.  Measured in docs/benchmarks.md ("Register tiles per ISA"). */
 static void choose_tile(cg *g, int bits)
 {
-    bool regs32 = bits == 512 || (feature_on(g->features, "avx512vl") && !feature_off(g->features, "avx512f"));
+    bool regs32 = bits == 512 || (feature_is(g->features, '+', "avx512vl") && !feature_is(g->features, '-', "avx512f"));
     if (forced_regs)
         regs32 = forced_regs == 32;
     g->mr = 6;
