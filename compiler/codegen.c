@@ -16,6 +16,8 @@ typedef struct cg {
     LLVMBuilderRef B;
     LLVMTypeRef T, f64, i64, i32, i1, ptr, vd;
     int lanes;                  /* elements of T in one vector register */
+    int mr, nrv;                /* the register tile of products: rows by vectors (choose_tile) */
+    LLVMValueRef tilebuf, tilebuf_fn; /* tile_buffer's, and the function it is in */
     int lanes256;               /* ... in 256 bits (gen_act_pass) */
     bool novec;                 /* the loops being built must not be vectorised */
     LLVMValueRef fn;            /* the function being built */
@@ -350,8 +352,8 @@ static LLVMValueRef act_deriv(cg *g, dnic_act act, LLVMValueRef y)
 
 /* C[M,N] = sum over k < K, in k order from zero, of A(m,k) * B(k,n), where
  * A(m,k) = a[m*sam + k*sak] (a == NULL: A = 1) and B(k,n) = b[k*sbk + n*sbn].  Each tile of
- * MR rows by NR vectors keeps its sums in registers across the k loop; columns beyond the
- * last whole vector are done one at a time.  Every C element is still the same ordered sum of
+ * MR rows by NR vectors keeps its sums in registers across the k loop (MR x NR per ISA:
+ * choose_tile, with_tile); columns beyond the last whole vector are done one at a time.  Every C element is still the same ordered sum of
  * separately rounded products (fmul then fadd, never a fused fma), so results are those of
  * the plain loops in docs/semantics.md, however the loops around the tiles are arranged.
  * `epi` stores each finished vector (lanes wide) of row m starting at column n.
@@ -378,16 +380,20 @@ typedef struct gemm {
     LLVMValueRef a, b;
     long long sam, sak, sbk, sbn;
     gemm_epi epi;
+    int mr, nrv; /* its register tile (with_tile) */
 } gemm;
 
-enum { MR = 4, NRV = 2 }; /* tile: 4 rows by 2 vectors */
+enum { MR_MAX = 6, NRV_MAX = 4 }; /* the largest register tile (choose_tile) */
 enum {
+    PACK_MIN_ROWS = 4,          /* pack B for at least this many rows of A */
     PACK_MIN_BYTES = 32 << 10,  /* pack B when it is larger than this (an L1 data cache) */
     PACK_MAX_BYTES = 512 << 10, /* and a [K, W] panel fits in this much stack */
 };
 /* A packed product of at least this many flops splits its panels across the kernel threads
  * (dnic_parallel_for; about 30 us of work on one core, against a few us to hand it out). */
 #define PARALLEL_MIN_FLOPS 2e6
+/* Products of at least this many flops get the ISA's register tile (with_tile). */
+#define TILE_MIN_FLOPS 1e6
 
 static LLVMTypeRef vec_type(cg *g, int lanes)
 {
@@ -434,6 +440,20 @@ typedef struct bsrc {
     long long bsk;
 } bsrc;
 
+enum { EPI_INLINE = 8 }; /* tiles of up to this many accumulators store them in place (gemm_tile) */
+
+/* A buffer for one tile's accumulators, [MR_MAX][NRV_MAX] vectors, in the function's entry
+ * block (one per function). */
+static LLVMValueRef tile_buffer(cg *g)
+{
+    if (g->tilebuf_fn != g->fn) {
+        g->tilebuf = entry_alloca(g, LLVMArrayType2(g->T, (unsigned long long)MR_MAX * NRV_MAX * g->lanes), "tile");
+        LLVMSetAlignment(g->tilebuf, 64);
+        g->tilebuf_fn = g->fn;
+    }
+    return g->tilebuf;
+}
+
 /* One tile: rows m0..m0+mr, columns n0.. as nv vectors of `lanes`.  The k loop is built by
  * hand so that the accumulators are phis of its header. */
 static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValueRef n0, int mr, int nv, int lanes,
@@ -448,7 +468,7 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
     LLVMPositionBuilderAtEnd(g->B, head);
     LLVMValueRef k = LLVMBuildPhi(g->B, g->i64, "k"), zero_i = ci(g, 0), zero = LLVMConstNull(vt);
     LLVMAddIncoming(k, &zero_i, &pre, 1);
-    LLVMValueRef acc[MR][NRV], next[MR][NRV];
+    LLVMValueRef acc[MR_MAX][NRV_MAX], next[MR_MAX][NRV_MAX];
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) {
             acc[r][v] = LLVMBuildPhi(g->B, vt, "acc");
@@ -456,7 +476,7 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
         }
     LLVMBuildCondBr(g->B, LLVMBuildICmp(g->B, LLVMIntSLT, k, ci(g, p->K), ""), body, exit);
     LLVMPositionBuilderAtEnd(g->B, body);
-    LLVMValueRef bv[NRV];
+    LLVMValueRef bv[NRV_MAX];
     LLVMValueRef brow = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, src.bsk), ""), src.bn, "");
     for (int v = 0; v < nv; v++)
         bv[v] = vload(g, src.bb, LLVMBuildAdd(g->B, brow, ci(g, (long long)v * lanes), ""), lanes);
@@ -473,16 +493,34 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
             LLVMAddIncoming(acc[r][v], &next[r][v], &latch, 1);
     no_unroll(g, LLVMBuildBr(g->B, head));
     LLVMPositionBuilderAtEnd(g->B, exit);
+    if (mr * nv <= EPI_INLINE) {
+        for (int r = 0; r < mr; r++)
+            for (int v = 0; v < nv; v++)
+                p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
+                       acc[r][v], lanes);
+        return;
+    }
+    /* a larger tile goes through a buffer, its epilogue in a loop over the rows: the code of
+     * nv epilogues rather than mr * nv (an update rule's is long) */
+    LLVMValueRef buf = tile_buffer(g);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
-            p->epi(c, LLVMBuildAdd(g->B, m0, ci(g, r), ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
-                   acc[r][v], lanes);
+            vstore(g, acc[r][v], buf, ci(g, (long long)(r * NRV_MAX + v) * lanes), lanes);
+    loop lr;
+    LLVMValueRef r = loop_begin(g, &lr, mr);
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef at_ = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, r, ci(g, (long long)NRV_MAX * lanes), ""),
+                                        ci(g, (long long)v * lanes), "");
+        p->epi(c, LLVMBuildAdd(g->B, m0, r, ""), LLVMBuildAdd(g->B, n0, ci(g, (long long)v * lanes), ""),
+               vload(g, buf, at_, lanes), lanes);
+    }
+    loop_end(g, &lr);
 }
 
 /* All rows for columns n0.. as nv vectors of `lanes`: whole tiles of MR rows, then the rest. */
 static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv, int lanes, bsrc src)
 {
-    int full = p->M / MR, rest = p->M % MR;
+    int MR = p->mr, full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
         LLVMValueRef t = loop_begin(g, &lm, full);
@@ -492,6 +530,8 @@ static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv,
     if (rest > 0)
         gemm_tile(g, c, p, ci(g, (long long)full * MR), n0, rest, nv, lanes, src);
 }
+
+static void transpose_ld(cg *g, LLVMValueRef from, long long fs, int rows, int cols, LLVMValueRef to, long long ts);
 
 /* Copies columns n0..n0+w of B into panel[k*W + j] (W = the panel's width). */
 static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0, int w, int W)
@@ -506,8 +546,11 @@ static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0
         loop_end(g, &lk);
         return;
     }
-    /* one column at a time, down the column: B's columns are contiguous when it is a
-     * transposed view (sbk == 1) */
+    if (p->sbk == 1) { /* B's columns are contiguous (a transposed view): squares transposed in registers */
+        transpose_ld(g, at(g, g->T, p->b, LLVMBuildMul(g->B, n0, ci(g, p->sbn), "")), p->sbn, w, p->K, panel, W);
+        return;
+    }
+    /* one column at a time, down the column */
     g->novec = true;
     LLVMValueRef j = loop_begin(g, &lj, w);
     LLVMValueRef col = LLVMBuildMul(g->B, LLVMBuildAdd(g->B, n0, j, ""), ci(g, p->sbn), "");
@@ -519,6 +562,18 @@ static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0
     g->novec = false;
 }
 
+/* p with its register tile: the ISA's (choose_tile) for products of at least TILE_MIN_FLOPS,
+ * 4 rows by 2 vectors below, where speed matters less than the code of a tile's 24
+ * accumulators (and its rows left over) would cost to compile. */
+static gemm with_tile(cg *g, const gemm *p)
+{
+    gemm q = *p;
+    bool big = 2.0 * p->M * p->N * p->K >= TILE_MIN_FLOPS;
+    q.mr = big ? g->mr : 4;
+    q.nrv = big ? g->nrv : 2;
+    return q;
+}
+
 static long long tsize(cg *g)
 {
     return (long long)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T);
@@ -526,8 +581,8 @@ static long long tsize(cg *g)
 
 static bool gemm_packs(cg *g, const gemm *p)
 {
-    long long W = (long long)NRV * g->lanes;
-    return p->b && p->M >= MR && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
+    long long W = (long long)with_tile(g, p).nrv * g->lanes;
+    return p->b && p->M >= PACK_MIN_ROWS && (long long)p->K * p->N * tsize(g) > PACK_MIN_BYTES &&
            (long long)p->K * W * tsize(g) <= PACK_MAX_BYTES;
 }
 
@@ -543,12 +598,12 @@ static LLVMValueRef panel_alloca(cg *g, long long n)
 /* Panels lo..hi of a packed product, each packed and then swept by every row tile. */
 static void gemm_panels(cg *g, opctx *c, const gemm *p, LLVMValueRef lo, LLVMValueRef hi)
 {
-    int W = g->lanes * NRV;
+    int W = g->lanes * p->nrv;
     LLVMValueRef panel = panel_alloca(g, (long long)p->K * W);
     loop ln;
     LLVMValueRef n0 = LLVMBuildMul(g->B, loop_over(g, &ln, lo, hi), ci(g, W), "");
     pack_panel(g, p, panel, n0, W, W);
-    gemm_column(g, c, p, n0, NRV, g->lanes, (bsrc){panel, ci(g, 0), W});
+    gemm_column(g, c, p, n0, p->nrv, g->lanes, (bsrc){panel, ci(g, 0), W});
     loop_end(g, &ln);
 }
 
@@ -608,7 +663,7 @@ static void gemm_parallel(cg *g, opctx *c, const gemm *p, int panels)
 
 static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
 {
-    int lanes = g->lanes, W = lanes * NRV;
+    int lanes = g->lanes, W = lanes * p->nrv;
     int full = p->N / W, rest = p->N % W;
     if (full >= 2 && 2.0 * p->M * p->N * p->K >= PARALLEL_MIN_FLOPS)
         gemm_parallel(g, c, p, full);
@@ -620,50 +675,59 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
     int n = full * W;
     pack_panel(g, p, panel, ci(g, n), rest, W);
     int j = 0;
-    for (int v = lanes; v >= g->lanes256; v /= 2) /* one more whole vector, and a half one */
-        if (rest - j >= v) {
-            gemm_column(g, c, p, ci(g, n + j), 1, v, (bsrc){panel, ci(g, j), W});
-            j += v;
-        }
+    if (rest >= lanes) { /* the whole vectors left, in one tile */
+        gemm_column(g, c, p, ci(g, n), rest / lanes, lanes, (bsrc){panel, ci(g, 0), W});
+        j = rest / lanes * lanes;
+    }
+    if (lanes > g->lanes256 && rest - j >= g->lanes256) { /* a half vector */
+        gemm_column(g, c, p, ci(g, n + j), 1, g->lanes256, (bsrc){panel, ci(g, j), W});
+        j += g->lanes256;
+    }
     for (; j < rest; j++) /* single columns */
         gemm_column(g, c, p, ci(g, n + j), 1, 1, (bsrc){panel, ci(g, j), W});
 }
 
-/* Unpacked (B fits in L1): for each tile of rows, all columns, in whole tiles, then one
- * vector, then single columns. */
+/* Unpacked (B fits in L1): for each tile of rows, all columns, in whole tiles, then the whole
+ * vectors left in one tile, a half vector, then single columns. */
 static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
 {
-    int lanes = g->lanes, step = lanes * NRV;
+    int lanes = g->lanes, step = lanes * p->nrv;
     int full = p->N / step, rest = p->N % step;
     bsrc src = {p->b, NULL, p->sbk};
     if (full > 0) {
         loop ln;
         src.bn = LLVMBuildMul(g->B, loop_begin(g, &ln, full), ci(g, step), "");
-        gemm_tile(g, c, p, m0, src.bn, mr, NRV, lanes, src);
+        gemm_tile(g, c, p, m0, src.bn, mr, p->nrv, lanes, src);
         loop_end(g, &ln);
     }
     int n = full * step;
-    for (int v = lanes; v >= g->lanes256; v /= 2) /* one more whole vector, and a half one */
-        if (rest >= v) {
-            src.bn = ci(g, n);
-            gemm_tile(g, c, p, m0, src.bn, mr, 1, v, src);
-            n += v;
-            rest -= v;
-        }
+    if (rest >= lanes) { /* the whole vectors left, in one tile */
+        src.bn = ci(g, n);
+        gemm_tile(g, c, p, m0, src.bn, mr, rest / lanes, lanes, src);
+        n += rest / lanes * lanes;
+        rest %= lanes;
+    }
+    if (lanes > g->lanes256 && rest >= g->lanes256) { /* a half vector */
+        src.bn = ci(g, n);
+        gemm_tile(g, c, p, m0, src.bn, mr, 1, g->lanes256, src);
+        n += g->lanes256;
+        rest -= g->lanes256;
+    }
     for (int j = 0; j < rest; j++) { /* single columns */
         src.bn = ci(g, n + j);
         gemm_tile(g, c, p, m0, src.bn, mr, 1, 1, src);
     }
 }
 
-static void gen_gemm(cg *g, opctx *c, const gemm *p)
+static void gen_gemm(cg *g, opctx *c, const gemm *p0)
 {
+    gemm q = with_tile(g, p0), *p = &q;
     if (gemm_packs(g, p)) {
         gen_gemm_packed(g, c, p);
         return;
     }
     DNIC_ASSERT(p->sbn == 1);
-    int full = p->M / MR, rest = p->M % MR;
+    int MR = p->mr, full = p->M / MR, rest = p->M % MR;
     if (full > 0) {
         loop lm;
         LLVMValueRef t = loop_begin(g, &lm, full);
@@ -716,7 +780,7 @@ static void gen_dense(opctx *c)
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, N = c->D->cols, K = c->S[1]->rows;
-    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi};
+    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi, 0, 0};
     gen_gemm(g, c, &p);
     if (c->o->act != DNIC_ACT_SOFTMAX) {
         if (c->o->act != DNIC_ACT_LINEAR)
@@ -981,27 +1045,29 @@ static void gen_bn_grad(opctx *c)
     loop_end(g, &lb);
 }
 
-/* to[cols, rows] = from[rows, cols]^T over rows r_lo..r_hi and columns c_lo..c_hi, an element at
- * a time. */
-static void transpose_scalar(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to, int r_lo, int r_hi,
-                             int c_lo, int c_hi)
+/* to[c * ts + r] = from[r * fs + c] over rows r_lo..r_hi and columns c_lo..c_hi, an element
+ * at a time. */
+static void transpose_scalar(cg *g, LLVMValueRef from, long long fs, LLVMValueRef to, long long ts, int r_lo,
+                             int r_hi, int c_lo, int c_hi)
 {
     if (r_lo >= r_hi || c_lo >= c_hi)
         return;
     loop lr, lc;
     LLVMValueRef r = LLVMBuildAdd(g->B, ci(g, r_lo), loop_begin(g, &lr, r_hi - r_lo), "");
     LLVMValueRef c = LLVMBuildAdd(g->B, ci(g, c_lo), loop_begin(g, &lc, c_hi - c_lo), "");
-    st(g, g->T, ld(g, g->T, from, ix(g, r, cols, c)), to, ix(g, c, rows, r));
+    st(g, g->T, ld(g, g->T, from, ix(g, r, fs, c)), to, ix(g, c, ts, r));
     loop_end(g, &lc);
     loop_end(g, &lr);
 }
 
-/* to[cols, rows] = from[rows, cols]^T: squares of L x L elements (L: a 256-bit vector) are
+/* to[c * ts + r] = from[r * fs + c] for r < rows, c < cols (a transposed copy between arrays
+ * whose rows are fs and ts elements apart): squares of L x L elements (L: a 256-bit vector) are
  * loaded as L vectors, transposed in registers and stored as L vectors; the edges an element
  * at a time. */
-static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to)
+static void transpose_ld(cg *g, LLVMValueRef from, long long fs, int rows, int cols, LLVMValueRef to, long long ts)
 {
     int L = g->lanes256, R = rows / L * L, C = cols / L * L;
+    bool novec = g->novec;
     g->novec = true;
     if (R > 0 && C > 0) {
         loop lr, lc;
@@ -1010,25 +1076,31 @@ static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef
         LLVMValueRef v[8], out[8];
         DNIC_ASSERT(L <= 8);
         for (int i = 0; i < L; i++)
-            v[i] = vload(g, from, ix(g, LLVMBuildAdd(g->B, r0, ci(g, i), ""), cols, c0), L);
+            v[i] = vload(g, from, ix(g, LLVMBuildAdd(g->B, r0, ci(g, i), ""), fs, c0), L);
         for (int j = 0; j < L; j++) {
             out[j] = LLVMGetUndef(vec_type(g, L));
             for (int i = 0; i < L; i++)
                 out[j] = LLVMBuildInsertElement(
                     g->B, out[j], LLVMBuildExtractElement(g->B, v[i], LLVMConstInt(g->i32, (unsigned)j, 0), ""),
                     LLVMConstInt(g->i32, (unsigned)i, 0), "");
-            vstore(g, out[j], to, ix(g, LLVMBuildAdd(g->B, c0, ci(g, j), ""), rows, r0), L);
+            vstore(g, out[j], to, ix(g, LLVMBuildAdd(g->B, c0, ci(g, j), ""), ts, r0), L);
         }
         loop_end(g, &lc);
         loop_end(g, &lr);
     }
-    transpose_scalar(g, from, rows, cols, to, 0, R, C, cols);
-    transpose_scalar(g, from, rows, cols, to, R, rows, 0, cols);
-    g->novec = false;
+    transpose_scalar(g, from, fs, to, ts, 0, R, C, cols);
+    transpose_scalar(g, from, fs, to, ts, R, rows, 0, cols);
+    g->novec = novec;
+}
+
+/* to[cols, rows] = from[rows, cols]^T. */
+static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef to)
+{
+    transpose_ld(g, from, cols, rows, cols, to, rows);
 }
 
 /* dst[B,K] = d[B,N] . W[K,N]^T; each sum runs over n in order from zero.  When the product
- * packs B it packs straight from W's rows; otherwise W^T is first copied to the scratch buffer
+ * packs B it packs straight from W's rows (8 x 8 squares transposed in registers); otherwise W^T is first copied to the scratch buffer
  * so that both operands are read along rows (unless an earlier message of the same W made that
  * copy: scratch_ready). */
 static void store_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
@@ -1040,7 +1112,7 @@ static void gen_matmul_nt(opctx *c)
 {
     cg *g = c->g;
     int Bn = c->D->rows, K = c->D->cols, N = c->S[0]->cols;
-    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi}; /* B(n, k) = W[k, n] */
+    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi, 0, 0}; /* B(n, k) = W[k, n] */
     if (gemm_packs(g, &p)) {
         gen_gemm(g, c, &p);
         return;
@@ -1048,7 +1120,7 @@ static void gen_matmul_nt(opctx *c)
     LLVMValueRef wt = c->scr; /* the scratch buffer, [N,K] */
     if (!c->o->scratch_ready)
         transpose(g, c->s[1], K, N, wt);
-    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi};
+    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi, 0, 0};
     gen_gemm(g, c, &q);
 }
 
@@ -1114,7 +1186,7 @@ static void gen_sgd_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi};
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi, 0, 0};
     if (c->o->scratch >= 0) { /* x^T along its rows (dnic_sgd_w_transposes) */
         transpose(c->g, c->s[0], Bn, K, c->scr);
         p.a = c->scr;
@@ -1137,7 +1209,7 @@ static void gen_sgd_b(opctx *c)
 {
     int N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi};
+    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi, 0, 0};
     gen_gemm(c->g, c, &p);
 }
 
@@ -1183,9 +1255,9 @@ static void gen_reduce(opctx *c)
 static void gen_grad_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[c->s[0] ? 0 : 1]->rows;
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi};
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi, 0, 0};
     if (!c->s[0]) /* column sums: a row of ones times d */
-        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi};
+        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi, 0, 0};
     gen_gemm(c->g, c, &p);
 }
 
@@ -1336,14 +1408,15 @@ static LLVMValueRef gen_op(cg *g, const dnic_ir_op *o, const char *name, bool in
     return fn;
 }
 
-/* Whether the comma-separated LLVM feature list turns feature `name` off ("-name"). */
-static bool feature_off(const char *features, const char *name)
+/* Whether the comma-separated LLVM feature list turns feature `name` on (sign '+', "+name")
+ * or off (sign '-', "-name"). */
+static bool feature_is(const char *features, char sign, const char *name)
 {
     size_t n = strlen(name);
     for (const char *f = features; f && *f;) {
         const char *end = strchr(f, ',');
         size_t len = end ? (size_t)(end - f) : strlen(f);
-        if (len == n + 1 && f[0] == '-' && memcmp(f + 1, name, n) == 0)
+        if (len == n + 1 && f[0] == sign && memcmp(f + 1, name, n) == 0)
             return true;
         f = end ? end + 1 : f + len;
     }
@@ -1358,12 +1431,38 @@ static const char *const FULL_WIDTH_512[] = {"znver5"};
 int dnic_vector_bits(const char *cpu, const char *features)
 {
     /* the host's features say -avx512f when a virtual machine hides AVX-512 from its guest */
-    if (!cpu || feature_off(features, "avx512f"))
+    if (!cpu || feature_is(features, '-', "avx512f"))
         return 256;
     for (size_t i = 0; i < sizeof FULL_WIDTH_512 / sizeof *FULL_WIDTH_512; i++)
         if (strcmp(cpu, FULL_WIDTH_512[i]) == 0)
             return 512;
     return 256;
+}
+
+static int forced_regs; /* dnic_codegen_force_vector_regs */
+
+/* The register tile of the products (gemm_tile), from the vector registers of the ISA that
+ * the code is for: with AVX-512 (32 registers; at 256 bits also AVX-512VL), 6 rows by 4 vectors,
+ * 24 accumulators, a vector of B and the broadcast of A left; with AVX2's 16, 6 rows by 2
+ * vectors, 12 accumulators, 2 vectors of B, A's broadcast and one product.  Per step of k a
+ * tile loads nrv vectors of B and broadcasts mr elements of A for mr * nrv products and sums:
+ * 10 loads for 24 (AVX-512) or 8 for 12 (AVX2), where the earlier 4 x 2 everywhere had 6 for 8.
+ * The tile does not change any sum's order (each element's k loop is the same), so results are
+ * the same bit for bit on every CPU.  Measured in docs/benchmarks.md ("Register tiles per ISA"). */
+static void choose_tile(cg *g, int bits)
+{
+    bool regs32 = bits == 512 || (feature_is(g->features, '+', "avx512vl") && !feature_is(g->features, '-', "avx512f"));
+    if (forced_regs)
+        regs32 = forced_regs == 32;
+    g->mr = 6;
+    g->nrv = regs32 ? 4 : 2;
+    DNIC_ASSERT(g->mr <= MR_MAX && g->nrv <= NRV_MAX);
+}
+
+void dnic_codegen_force_vector_regs(int regs)
+{
+    DNIC_ASSERT(regs == 0 || regs == 16 || regs == 32);
+    forced_regs = regs;
 }
 
 static int forced_vector_bits;
@@ -1396,6 +1495,7 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     int bits = forced_vector_bits ? forced_vector_bits : dnic_vector_bits(cpu, features);
     g->lanes = bits / (ir->dtype == DNIC_F64 ? 64 : 32);
     g->lanes256 = 256 / (ir->dtype == DNIC_F64 ? 64 : 32);
+    choose_tile(g, bits);
     /* each op's key, and how many ops of the wanted blocks share it */
     dnic_vec keys = {0}, fns = {0};
     int *uses = NULL, nkeys = 0;

@@ -27,6 +27,10 @@ int dnic_vector_bits(const char *cpu, const char *features);
 /* For tests: later dnic_codegen calls use `bits` (256 or 512) whatever the CPU; 0 undoes it. */
 void dnic_codegen_force_vector_bits(int bits);
 
+/* For tests: later dnic_codegen calls choose their register tiles for `regs` vector registers
+ * (16: AVX2's, 32: AVX-512's) whatever the CPU; 0 undoes it.  Results are the same either way. */
+void dnic_codegen_force_vector_regs(int regs);
+
 /* ---- backend.c: the back end the JIT and -c share ------------------------------------- *
  *
  *     dnic_target t;                      // once; triple NULL: the host's, cpu NULL: the host's

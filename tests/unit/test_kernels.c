@@ -1247,6 +1247,11 @@ static const shape MIXED[] = {
     {70, 128, 130},
     /* and so does an sgd_w too small to pack */
     {17, 128, 8},
+    /* packed, with odd sizes everywhere and over 1e6 flops (the ISA's tile, codegen.c's
+     * with_tile): 45 rows (7 tiles of 6 and 3 rows), matmul_nt's last panel of W's columns
+     * 123 % W wide and K = 95, both not multiples of the 8 x 8 squares its transposed packing
+     * moves in registers */
+    {45, 123, 95},
 };
 
 static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
@@ -1300,6 +1305,8 @@ Test(kernels, f32_packed) { mixed(DNIC_F32, 8, 10); }
 Test(kernels, f64_packed) { mixed(DNIC_F64, 8, 10); }
 Test(kernels, f32_transposed) { mixed(DNIC_F32, 10, 11); }
 Test(kernels, f64_transposed) { mixed(DNIC_F64, 10, 11); }
+Test(kernels, f32_odd_packed) { mixed(DNIC_F32, 11, 12); }
+Test(kernels, f64_odd_packed) { mixed(DNIC_F64, 11, 12); }
 /* the same products with their panels split over 3 threads (dnic_parallel_for): chunks of
  * a few panels, run by whichever thread claims them, and the same exact results */
 Test(kernels, f32_packed_threads)
@@ -1313,23 +1320,30 @@ Test(kernels, f64_packed_threads)
     mixed(DNIC_F64, 8, 9);
 }
 
-/* Both vector widths, whatever this CPU would get (dnic_vector_bits): the small shapes, where
- * most columns are left over from whole vectors, and the packed ones. */
-static void at_width(int bits, dnic_dtype t, int from, int to)
+/* Both vector widths, whatever this CPU would get (dnic_vector_bits), and both register tiles
+ * (choose_tile: 6 x 4 vectors with AVX-512's 32 registers, 6 x 2 with AVX2's 16), whatever its
+ * registers: the small shapes, where most columns are left over from whole tiles, and the
+ * packed ones. */
+static void at_width(int bits, int regs, dnic_dtype t, int from, int to)
 {
 #if defined(__x86_64__)
-    if (bits == 512 && !__builtin_cpu_supports("avx512f"))
+    if ((bits == 512 || regs == 32) && !__builtin_cpu_supports("avx512f"))
         cr_skip_test("this CPU has no AVX-512");
 #else
     cr_skip_test("the vector widths are x86's");
 #endif
     dnic_codegen_force_vector_bits(bits);
+    dnic_codegen_force_vector_regs(regs);
     mixed(t, from, to);
 }
-Test(kernels, f32_256_bit) { at_width(256, DNIC_F32, 0, 11); }
-Test(kernels, f64_256_bit) { at_width(256, DNIC_F64, 0, 11); }
-Test(kernels, f32_512_bit) { at_width(512, DNIC_F32, 0, 11); }
-Test(kernels, f64_512_bit) { at_width(512, DNIC_F64, 0, 11); }
+Test(kernels, f32_256_bit) { at_width(256, 0, DNIC_F32, 0, 12); }
+Test(kernels, f64_256_bit) { at_width(256, 0, DNIC_F64, 0, 12); }
+Test(kernels, f32_512_bit) { at_width(512, 0, DNIC_F32, 0, 12); }
+Test(kernels, f64_512_bit) { at_width(512, 0, DNIC_F64, 0, 12); }
+Test(kernels, f32_256_bit_avx2_tiles) { at_width(256, 16, DNIC_F32, 0, 12); }
+Test(kernels, f64_256_bit_avx2_tiles) { at_width(256, 16, DNIC_F64, 0, 12); }
+Test(kernels, f32_256_bit_avx512_tiles) { at_width(256, 32, DNIC_F32, 0, 12); }
+Test(kernels, f64_256_bit_avx512_tiles) { at_width(256, 32, DNIC_F64, 0, 12); }
 
 /* The comparisons can fail: in every check of part 1, a reference off by 10x the bound in one
  * element is reported, and so is one unit in the last place of a same-order reference.  Half
