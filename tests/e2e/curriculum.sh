@@ -8,7 +8,8 @@
 # from its first example, and that nothing else changes at a lengthening.
 . "${top_srcdir:-.}/tests/lib.sh"
 DNIC=$(cd "$(dirname "$DNIC")" && pwd)/$(basename "$DNIC")
-EVAL=$(cd "$top_srcdir/bench" && pwd)/copy_eval.py
+TOP=$(cd "$top_srcdir" && pwd)
+EVAL=$TOP/bench/copy_eval.py REF=$TOP/tests/ref
 cd "$TMP" || exit 1
 
 # $1: the data block's curriculum settings (empty: none), $2: the length, $3: steps
@@ -78,7 +79,6 @@ sg h.state { init = randn * 0.1  bias_init = randn * 0.1  scale = 0.1 }
 loss sigmoid_cross_entropy(out, labels) { report = loss  report_per = sum }
 train { mode = dni  unroll = 2  batch = 5  optimizer = adam  lr = 0.01  steps = 100  report_every = 6  seed = 3  dtype = float64 }
 DNI
-    REF=$(cd "$(dirname "$EVAL")/../tests/ref" && pwd)
     "$DNIC" adam.dni --run --no-progress --log adam.csv --save-weights adam.st > adam.out 2>&1
     /usr/bin/python3 "$REF/seq_ref.py" dni lstm 2 1 20 11 5 5 2 0.01 3 0 0.1 adam 1:6,2:6,3:6 |
         awk '/^loss /{ s += $2; if (++n % 6 == 0) { printf "loss %.17g\n", s; s = 0 } next } { print }' > adam.ref
