@@ -107,6 +107,8 @@ char *cli_settings(const dnic_model *m)
     if (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY)
         fprintf(f, "data.length = %d\ndata.repeats = %d\ndata.test_examples = %d\n", ds->length, ds->repeats,
                 ds->test_examples);
+    if (ds->curriculum > 0)
+        fprintf(f, "data.curriculum = %s\ndata.max_length = %d\n", real(r1, sizeof r1, ds->curriculum), ds->max_length);
     fprintf(f, "data.train = %s\ndata.train_labels = %s\ndata.test = %s\ndata.test_labels = %s\n",
             ds->train_x ? ds->train_x : "none", ds->train_y ? ds->train_y : "none", ds->test_x ? ds->test_x : "none",
             ds->test_y ? ds->test_y : "none");
@@ -133,8 +135,7 @@ char *cli_settings(const dnic_model *m)
     return buf;
 }
 
-/* The value of `key` in a settings text ("key = value" lines), copied into v; false if absent. */
-static bool setting_of(const char *text, const char *key, char *v, size_t n)
+bool cli_setting_of(const char *text, const char *key, char *v, size_t n)
 {
     size_t kl = strlen(key);
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -184,7 +185,7 @@ bool cli_resume_check(dnic_diag *d, const char *ckpt, const char *now)
             if (!eq || (size_t)(eq - l) >= sizeof key)
                 continue;
             snprintf(key, sizeof key, "%.*s", (int)(eq - l), l);
-            bool ha = setting_of(then, key, a, sizeof a), hb = setting_of(now, key, b, sizeof b);
+            bool ha = cli_setting_of(then, key, a, sizeof a), hb = cli_setting_of(now, key, b, sizeof b);
             if ((side == 1 && ha) || (ha && hb && !strcmp(a, b)))
                 continue;
             if (!ha)
