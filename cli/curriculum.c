@@ -14,8 +14,14 @@ enum { STATE_FORMAT = 1 };
 /* c's state into c->text, as a checkpoint saved now keeps it. */
 static void keep_text(cli_curriculum *c)
 {
+    char e[32]; /* the shortest text that reads back as the score exactly */
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof e, "%.*g", prec, c->solved ? c->errors : 0.0);
+        if (strtod(e, NULL) == (c->solved ? c->errors : 0.0))
+            break;
+    }
     snprintf(c->text, sizeof c->text, "format = %d\nlength = %d\norigin = %lld\nsolved = %d\nat = %lld\n"
-             "errors = %.17g\n", STATE_FORMAT, c->length, c->origin, c->solved, c->at, c->solved ? c->errors : 0.0);
+             "errors = %s\n", STATE_FORMAT, c->length, c->origin, c->solved, c->at, e);
 }
 
 void cli_curriculum_init(cli_curriculum *c, dnic_arena *a, dnic_ast *ast, const dnic_model *m)
