@@ -2,6 +2,7 @@
  * that ends a length, the model checked and lowered again at the next length, and the
  * parameters and optimiser state carried over to it by name.  cli/run.c drives it. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +148,12 @@ static bool field(dnic_diag *d, const char *ckpt, const char *text, const char *
     errno = 0;
     long long x = strtoll(buf, &end, 10);
     if (end == buf || *end || errno || x < lo || x > hi) {
-        dnic_error(d, (dnic_span){0}, "%s: dnic.curriculum: %s = %s, not a whole number in %lld..%lld", ckpt, key, buf,
-                   lo, hi);
+        if (hi < LLONG_MAX / 4)
+            dnic_error(d, (dnic_span){0}, "%s: dnic.curriculum: %s = %s, not a whole number in %lld..%lld", ckpt, key,
+                       buf, lo, hi);
+        else
+            dnic_error(d, (dnic_span){0}, "%s: dnic.curriculum: %s = %s, not a whole number from %lld on", ckpt, key,
+                       buf, lo);
         return false;
     }
     *v = x;
@@ -169,9 +174,14 @@ static bool read_state(cli_curriculum *c, dnic_diag *d, const char *ckpt, const 
         return false;
     }
     if (!field(d, ckpt, text, "length", c->first_length, c->max_length, &length) ||
-        !field(d, ckpt, text, "origin", 0, c->budget - 1, &origin) ||
-        !field(d, ckpt, text, "solved", 0, length, &solved) || !field(d, ckpt, text, "at", 0, c->budget, &at))
+        !field(d, ckpt, text, "origin", 0, LLONG_MAX / 4, &origin) ||
+        !field(d, ckpt, text, "solved", 0, length, &solved) || !field(d, ckpt, text, "at", 0, LLONG_MAX / 4, &at))
         return false;
+    if (origin >= c->budget) {
+        dnic_error(d, (dnic_span){0}, "%s: length %lld began at step %lld (dnic.curriculum: origin), past this run's "
+                   "%lld steps", ckpt, length, origin, c->budget);
+        return false;
+    }
     if (!cli_setting_of(text, "errors", buf, sizeof buf)) {
         dnic_error(d, (dnic_span){0}, "%s: dnic.curriculum: 'errors' is missing", ckpt);
         return false;
