@@ -207,6 +207,8 @@ char *cli_settings(const dnic_model *m);
 /* A text a checkpoint keeps (dnic.model, dnic.model_path, dnic.overrides, dnic.settings),
  * malloc'd; NULL when the file has none. */
 char *cli_checkpoint_text(const char *path, const char *name, char *err, size_t errlen);
+/* The shortest text that reads back as v exactly ("%.Ng"), into buf; returns buf. */
+const char *cli_real(char *buf, size_t n, double v);
 /* The value of `key` in a settings text ("key = value" lines), copied into v; false if absent. */
 bool cli_setting_of(const char *text, const char *key, char *v, size_t n);
 /* Resuming checkpoint `ckpt` with the settings `now`: a note for each setting that differs

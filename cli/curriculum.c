@@ -15,14 +15,10 @@ enum { STATE_FORMAT = 1 };
 /* c's state into c->text, as a checkpoint saved now keeps it. */
 static void keep_text(cli_curriculum *c)
 {
-    char e[32]; /* the shortest text that reads back as the score exactly */
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(e, sizeof e, "%.*g", prec, c->solved ? c->errors : 0.0);
-        if (strtod(e, NULL) == (c->solved ? c->errors : 0.0))
-            break;
-    }
+    char e[32];
     snprintf(c->text, sizeof c->text, "format = %d\nlength = %d\norigin = %lld\nsolved = %d\nat = %lld\n"
-             "errors = %s\n", STATE_FORMAT, c->length, c->origin, c->solved, c->at, e);
+             "errors = %s\n", STATE_FORMAT, c->length, c->origin, c->solved, c->at,
+             cli_real(e, sizeof e, c->solved ? c->errors : 0.0));
 }
 
 void cli_curriculum_init(cli_curriculum *c, dnic_arena *a, dnic_ast *ast, const dnic_model *m)
@@ -205,8 +201,8 @@ static bool read_state(cli_curriculum *c, dnic_diag *d, const char *ckpt, const 
     else if (!solved && at != 0)
         why = "at is 0 when no length is solved";
     if (why) {
-        dnic_error(d, (dnic_span){0}, "%s: dnic.curriculum is inconsistent (length = %lld, origin = %lld, solved = %lld, "
-                   "at = %lld, errors = %s): %s", ckpt, length, origin, solved, at, buf, why);
+        dnic_error(d, (dnic_span){0}, "%s: dnic.curriculum is inconsistent (length = %lld, origin = %lld, "
+                   "solved = %lld, at = %lld, errors = %s): %s", ckpt, length, origin, solved, at, buf, why);
         return false;
     }
     c->length = (int)length;
