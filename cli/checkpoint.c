@@ -78,8 +78,7 @@ static bool safe_to_change(const char *key)
     return false;
 }
 
-/* The shortest text that reads back as v exactly, into buf. */
-static const char *real(char *buf, size_t n, double v)
+const char *cli_real(char *buf, size_t n, double v)
 {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
@@ -107,16 +106,19 @@ char *cli_settings(const dnic_model *m)
     if (ds->kind == DNIC_DATA_COPY || ds->kind == DNIC_DATA_REPEAT_COPY)
         fprintf(f, "data.length = %d\ndata.repeats = %d\ndata.test_examples = %d\n", ds->length, ds->repeats,
                 ds->test_examples);
+    if (ds->curriculum > 0)
+        fprintf(f, "data.curriculum = %s\ndata.max_length = %d\n", cli_real(r1, sizeof r1, ds->curriculum),
+                ds->max_length);
     fprintf(f, "data.train = %s\ndata.train_labels = %s\ndata.test = %s\ndata.test_labels = %s\n",
             ds->train_x ? ds->train_x : "none", ds->train_y ? ds->train_y : "none", ds->test_x ? ds->test_x : "none",
             ds->test_y ? ds->test_y : "none");
     fprintf(f, "data.label = %s\ndata.scale = %s\ndata.one_hot = %d\ndata.inputs = %d\ndata.labels = %d\n",
-            ds->label_column ? ds->label_column : "index", real(r1, sizeof r1, ds->scale), ds->one_hot, ds->inputs,
+            ds->label_column ? ds->label_column : "index", cli_real(r1, sizeof r1, ds->scale), ds->one_hot, ds->inputs,
             ds->labels);
     fprintf(f, "data.limit = %d\ndata.test_limit = %d\ndata.validation = %s\n", ds->limit, ds->test_limit,
-            real(r1, sizeof r1, ds->validation));
+            cli_real(r1, sizeof r1, ds->validation));
     fprintf(f, "train.mode = %s\ntrain.batch = %d\ntrain.lr = %s\n", t->mode == DNIC_MODE_DNI ? "dni" : "backprop",
-            t->batch, real(r1, sizeof r1, t->lr));
+            t->batch, cli_real(r1, sizeof r1, t->lr));
     if (t->epochs)
         fprintf(f, "train.epochs = %lld\n", t->epochs);
     else
@@ -126,15 +128,14 @@ char *cli_settings(const dnic_model *m)
     fprintf(f, "train.backward_message = %s\ntrain.lag = %d\ntrain.optimizer = %s\n",
             t->message == DNIC_MSG_AFTER_UPDATE ? "after_update" : "before_update", t->lag, opts[t->opt.kind]);
     fprintf(f, "train.momentum = %s\ntrain.beta1 = %s\ntrain.beta2 = %s\ntrain.eps = %s\n",
-            real(r1, sizeof r1, t->opt.momentum), real(r2, sizeof r2, t->opt.beta1), real(r3, sizeof r3, t->opt.beta2),
-            real(r4, sizeof r4, t->opt.eps));
+            cli_real(r1, sizeof r1, t->opt.momentum), cli_real(r2, sizeof r2, t->opt.beta1),
+            cli_real(r3, sizeof r3, t->opt.beta2), cli_real(r4, sizeof r4, t->opt.eps));
     fprintf(f, "train.shuffle = %s\ntrain.patience = %lld\n", t->shuffle ? "true" : "false", t->patience);
     fclose(f);
     return buf;
 }
 
-/* The value of `key` in a settings text ("key = value" lines), copied into v; false if absent. */
-static bool setting_of(const char *text, const char *key, char *v, size_t n)
+bool cli_setting_of(const char *text, const char *key, char *v, size_t n)
 {
     size_t kl = strlen(key);
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -184,7 +185,7 @@ bool cli_resume_check(dnic_diag *d, const char *ckpt, const char *now)
             if (!eq || (size_t)(eq - l) >= sizeof key)
                 continue;
             snprintf(key, sizeof key, "%.*s", (int)(eq - l), l);
-            bool ha = setting_of(then, key, a, sizeof a), hb = setting_of(now, key, b, sizeof b);
+            bool ha = cli_setting_of(then, key, a, sizeof a), hb = cli_setting_of(now, key, b, sizeof b);
             if ((side == 1 && ha) || (ha && hb && !strcmp(a, b)))
                 continue;
             if (!ha)

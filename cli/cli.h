@@ -88,6 +88,11 @@ typedef struct cli_curriculum {
     int solved;              /* the longest length whose test score fell below it (0: none) */
     double errors;           /* the score that solved it */
     long long at;            /* ... and the step it was reached at */
+    long long origin;        /* the step the current length began at (0 at the first) */
+    int first_length;        /* the data's length: where the run began */
+    long long per_pass;      /* a length begins at a multiple of these steps (first_step's rule) */
+    long long budget;        /* the steps of the whole run (train.steps, or epochs' steps) */
+    char text[256];          /* the state above as a checkpoint keeps it (dnic.curriculum) */
 } cli_curriculum;
 void cli_curriculum_init(cli_curriculum *c, dnic_arena *a, dnic_ast *ast, const dnic_model *m);
 /* A dnic_train_opts.stop_if (user: the cli_curriculum): whether the test score of the report
@@ -99,6 +104,11 @@ bool cli_curriculum_check(cli_curriculum *c, dnic_diag *d, const dnic_model *m, 
 /* The model at the next length, checked, lowered and verified in the arena `in`; false after
  * its diagnostics. */
 bool cli_curriculum_next(cli_curriculum *c, dnic_diag *d, dnic_arena *in, const dnic_model **m, const dnic_ir **ir);
+/* Resuming checkpoint `ckpt` of a curriculum run: its dnic.curriculum state, validated, goes
+ * into c, and the model at its length is checked and lowered in the arena `in`; false after a
+ * diagnostic naming the file and field. */
+bool cli_curriculum_resume(cli_curriculum *c, dnic_diag *d, const char *ckpt, dnic_arena *in, const dnic_model **m,
+                           const dnic_ir **ir);
 /* Copies every parameter and optimiser state buffer of `from` (the model at length L, m) to the
  * buffer of the same name in `to`; false after a diagnostic when they do not match. */
 bool cli_carry_state(dnic_diag *d, const dnic_model *m, dnic_program *to, const dnic_program *from, int L);
@@ -197,6 +207,10 @@ char *cli_settings(const dnic_model *m);
 /* A text a checkpoint keeps (dnic.model, dnic.model_path, dnic.overrides, dnic.settings),
  * malloc'd; NULL when the file has none. */
 char *cli_checkpoint_text(const char *path, const char *name, char *err, size_t errlen);
+/* The shortest text that reads back as v exactly ("%.Ng"), into buf; returns buf. */
+const char *cli_real(char *buf, size_t n, double v);
+/* The value of `key` in a settings text ("key = value" lines), copied into v; false if absent. */
+bool cli_setting_of(const char *text, const char *key, char *v, size_t n);
 /* Resuming checkpoint `ckpt` with the settings `now`: a note for each setting that differs
  * and may (epochs, steps, lr, report_every, patience), an error naming each other one; false
  * after an error. */

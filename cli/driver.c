@@ -59,9 +59,7 @@ static const dnic_source *model_source(dnic_arena *a, dnic_diag *d, const dnic_o
  * (false after a diagnostic). */
 static bool curriculum_flags_ok(dnic_diag *d, const dnic_options *o)
 {
-    const char *flag = o->checkpoint ? "--checkpoint"
-                       : o->resume   ? "--resume"
-                       : o->replicas > 1 ? "--replicas"
+    const char *flag = o->replicas > 1 ? "--replicas"
                        : o->schedule == DNIC_SCHED_PIPELINE ? "--schedule pipeline"
                        : o->schedule == DNIC_SCHED_MPI || cli_mpi_comm() ? "a run over MPI ranks"
                                                                         : NULL;

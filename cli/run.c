@@ -258,8 +258,19 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         free(settings);
         return DNIC_EXIT_USER;
     }
-    dnic_arena *a = dnic_arena_new();
+    /* a checkpoint of a curriculum run continues at its length: the model there */
     session s = {.m = m, .ir = ir};
+    if (cur && o->action == DNIC_ACTION_RUN && o->resume) {
+        s.a = dnic_arena_new();
+        if (!cli_curriculum_resume(cur, d, o->resume, s.a, &s.m, &s.ir)) {
+            dnic_arena_free(s.a);
+            free(settings);
+            return DNIC_EXIT_USER;
+        }
+        m = s.m;
+        ir = s.ir;
+    }
+    dnic_arena *a = dnic_arena_new();
     s.p = cli_describe_program(a, m, ir);
     /* from here on an interrupt stops at the first step boundary, saving a checkpoint */
     volatile int *interrupted = o->action == DNIC_ACTION_RUN ? cli_catch_interrupts() : NULL;
@@ -279,6 +290,8 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     if (!s.jit || o->action != DNIC_ACTION_RUN) {
         bool compiled = s.jit != NULL;
         dnic_jit_free(s.jit);
+        if (s.a)
+            dnic_arena_free(s.a);
         dnic_arena_free(a);
         free(settings);
         return compiled ? DNIC_EXIT_OK : DNIC_EXIT_INTERNAL;
@@ -314,6 +327,10 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     if (cur) {
         to.stop_if = cli_curriculum_met;
         to.stop_user = cur;
+        if (o->resume) { /* where the length began, and where it ended if it was solved */
+            to.first_step = cur->origin;
+            to.cut_at = cur->solved == cur->length ? cur->at : 0;
+        }
     }
     dnic_dist dist;
     if (mpi) {
@@ -325,11 +342,14 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
             goto out;
         to.dist = &dist;
     }
-    static const char *const text_names[] = {"dnic.model_path", "dnic.model", "dnic.overrides", "dnic.settings"};
-    const char *texts[] = {m->src->name, m->src->text, joined_overrides(a, o), settings ? settings : ""};
+    /* a curriculum's state as of the step a checkpoint is taken at (cur->text follows it) */
+    static const char *const text_names[] = {"dnic.model_path", "dnic.model", "dnic.overrides", "dnic.settings",
+                                             "dnic.curriculum"};
+    const char *texts[] = {m->src->name, m->src->text, joined_overrides(a, o), settings ? settings : "",
+                           cur ? cur->text : ""};
     to.text_names = text_names;
     to.texts = texts;
-    to.ntexts = 4;
+    to.ntexts = cur ? 5 : 4;
     dnic_sched_plan plan;
     dnic_plan_schedule(&s.p, &to, &plan);
     if (o->schedule == DNIC_SCHED_PIPELINE && plan.schedule != DNIC_SCHED_PIPELINE)
@@ -354,7 +374,7 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
     /* a curriculum: each length its test score solves goes on at the next, from that step */
     double seconds = 0;
     long long steps_run = 0;
-    while (cur && res.status == DNIC_OK && res.cut && cur->length < cur->max_length) {
+    while (cur && res.status == DNIC_OK && res.cut && cur->length < cur->max_length && res.steps < cur->budget) {
         printf("# length %d -> %d at step %lld (test: %.4g wrong bits per sequence < curriculum = %g)\n", cur->length,
                cur->length + 1, res.steps, cur->errors, cur->threshold);
         fflush(stdout);
@@ -370,6 +390,9 @@ int dnic_run(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_op
         to.test = s.test.n > 0 ? &s.test : NULL;
         to.validation = s.val.n > 0 ? &s.val : NULL;
         to.first_step = at;
+        to.fingerprint = cli_fingerprint(s.ir); /* a checkpoint from here on is of the model at this length */
+        to.resume = NULL;
+        to.cut_at = 0;
         dnic_train(&s.p, &s.ds, &to, cli_print_report, &rp, &res);
     }
     res.seconds += seconds;

@@ -731,7 +731,10 @@ static void evaluate_at(run *r, long long g)
         dnic_probe(r->p, r->eval_ptrs, r->d, pt->probe);
     pt->has_test = 1;
     keep_best(r, g, eval_pass(r, n), r->o->validation ? pt->val_loss : pt->test_loss);
-    if (r->o->stop_if && g < r->total - 1) {
+    /* the last step's score counts too when it ends a whole pass (a longer run resumed from
+     * the checkpoint there then goes on as the longer run would); a shorter last pass is not
+     * a report of the longer run */
+    if (r->o->stop_if && (g < r->total - 1 || (g + 1) % r->pass_len == 0)) {
         dnic_report rep = {.iter = r->by_epoch ? eval_pass(r, n) : g, .step = g + 1, .has_test = r->o->test != NULL,
                            .test_loss = pt->test_loss, .test_accuracy = pt->test_accuracy,
                            .test_errors = pt->test_errors};
@@ -746,7 +749,9 @@ static void evaluate_at(run *r, long long g)
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 
-enum { CKPT_VERSION = 2, NCOUNTERS = 12 };
+/* format 3 added the wrong bits per test sequence to dnic.passes (the curriculum's score of a
+ * report still to print); format 2 files are read with them NaN */
+enum { CKPT_VERSION = 3, NCOUNTERS = 12, PASS_COLS = MAX_STAGES + 7 };
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
@@ -807,7 +812,7 @@ static int ckpt_tensors(run *r, dnic_st_tensor *t, char *names, double *counters
                 }
         }
     t[n++] = (dnic_st_tensor){"dnic.counters", DNIC_F64, 1, {NCOUNTERS}, counters};
-    t[n++] = (dnic_st_tensor){"dnic.passes", DNIC_F64, 2, {RING, MAX_STAGES + 6}, ring};
+    t[n++] = (dnic_st_tensor){"dnic.passes", DNIC_F64, 2, {RING, PASS_COLS}, ring};
     return n;
 }
 
@@ -839,7 +844,7 @@ static size_t pack_temps(const run *r, char *out)
 static void ring_out(run *r, double *ring)
 {
     for (int i = 0; i < RING; i++) {
-        double *row = ring + (size_t)i * (MAX_STAGES + 6);
+        double *row = ring + (size_t)i * PASS_COLS;
         row[0] = r->ring[i].loss;
         memcpy(row + 1, r->ring[i].sg, sizeof r->ring[i].sg);
         row[MAX_STAGES + 1] = r->ring[i].has_test;
@@ -847,6 +852,7 @@ static void ring_out(run *r, double *ring)
         row[MAX_STAGES + 3] = r->ring[i].test_accuracy;
         row[MAX_STAGES + 4] = r->ring[i].val_loss;
         row[MAX_STAGES + 5] = r->ring[i].val_accuracy;
+        row[MAX_STAGES + 6] = r->ring[i].test_errors;
     }
 }
 
@@ -871,7 +877,7 @@ static bool save_checkpoint(run *r, long long g)
     size_t nt = (size_t)p->nbufs * (size_t)r->slots * (size_t)r->R + 4 + 8;
     dnic_st_tensor *t = malloc(nt * sizeof *t);
     char *names = malloc(names_len(p, r->slots, r->R));
-    double *ring = malloc(sizeof(double) * RING * (MAX_STAGES + 6));
+    double *ring = malloc(sizeof(double) * RING * PASS_COLS);
     double counters[NCOUNTERS] = {0};
     if (!t || !names || !ring) {
         free(t);
@@ -897,7 +903,7 @@ static bool save_checkpoint(run *r, long long g)
     uint64_t sum = 0xcbf29ce484222325ull;
     for (int i = 0; i < n - 2; i++)
         sum = fnv(sum, st[i].data, (size_t)st[i].shape[0] * (size_t)st[i].shape[1] * dnic_dtype_size(st[i].dtype));
-    sum = fnv(sum, ring, sizeof(double) * RING * (MAX_STAGES + 6));
+    sum = fnv(sum, ring, sizeof(double) * RING * PASS_COLS);
     sum = texts_sum(sum, xs, made);
     double c[NCOUNTERS] = {CKPT_VERSION, (double)g, (double)atomic_load(&r->evals_done), (double)atomic_load(&r->reported),
                            (double)(r->o->fingerprint >> 32), (double)(r->o->fingerprint & 0xffffffffu),
@@ -937,15 +943,17 @@ static bool load_checkpoint(run *r)
     if (dnic_st_read_as(&f, r->o->resume, "checkpoint", r->res->error, sizeof r->res->error) != DNIC_OK)
         return false;
     const dnic_st_tensor *ct = dnic_st_find(&f, "dnic.counters"), *rt = dnic_st_find(&f, "dnic.passes");
+    double c[NCOUNTERS] = {0};
+    if (ct && ct->dtype == DNIC_F64 && ct->ndim == 1 && ct->shape[0] == NCOUNTERS)
+        memcpy(c, ct->data, sizeof c);
+    int cols = ct && c[0] == 2 ? PASS_COLS - 1 : PASS_COLS; /* format 2: no wrong bits */
     if (!ct || ct->dtype != DNIC_F64 || ct->ndim != 1 || ct->shape[0] != NCOUNTERS || !rt || rt->dtype != DNIC_F64 ||
-        rt->ndim != 2 || rt->shape[0] != RING || rt->shape[1] != MAX_STAGES + 6)
+        rt->ndim != 2 || rt->shape[0] != RING || rt->shape[1] != cols)
         return resume_fail(r, &f, "not a dnic checkpoint (dnic.counters or dnic.passes missing or malformed)");
-    double c[NCOUNTERS];
-    memcpy(c, ct->data, sizeof c);
-    if (c[0] != CKPT_VERSION) { /* a format dnic wrote is a small whole number; anything else is damage */
+    if (c[0] != CKPT_VERSION && c[0] != 2) { /* a format dnic wrote is a small whole number; anything else is damage */
         size_t at = (size_t)((const unsigned char *)ct->data - f.bytes);
         if (c[0] >= 1 && c[0] < CKPT_VERSION && c[0] == (int)c[0])
-            return resume_fail(r, &f, "checkpoint format %d, this dnic reads %d", (int)c[0], CKPT_VERSION);
+            return resume_fail(r, &f, "checkpoint format %d, this dnic reads 2 and %d", (int)c[0], CKPT_VERSION);
         return resume_fail(r, &f, "the checkpoint is corrupted: its format (dnic.counters[0], bytes %zu-%zu) reads %.17g",
                            at, at + 7, c[0]);
     }
@@ -983,7 +991,7 @@ static bool load_checkpoint(run *r)
             sum = fnv(sum, got->data, (size_t)got->shape[0] * (size_t)got->shape[1] * dnic_dtype_size(got->dtype));
     }
     if (ok) {
-        sum = fnv(sum, rt->data, sizeof(double) * RING * (MAX_STAGES + 6));
+        sum = fnv(sum, rt->data, sizeof(double) * RING * (size_t)cols);
         const dnic_st_tensor *xs[8] = {0};
         for (int i = 0; i < r->o->ntexts; i++)
             xs[i] = dnic_st_find(&f, r->o->text_names[i]);
@@ -997,8 +1005,10 @@ static bool load_checkpoint(run *r)
                 memcpy((void *)(uintptr_t)want[i].data, dnic_st_find(&f, want[i].name)->data,
                        (size_t)want[i].shape[0] * (size_t)want[i].shape[1] * dnic_dtype_size(want[i].dtype));
         for (int i = 0; i < RING; i++) {
-            double row[MAX_STAGES + 6]; /* copied: a file's offsets need not be aligned */
-            memcpy(row, (const unsigned char *)rt->data + sizeof row * (size_t)i, sizeof row);
+            double row[PASS_COLS]; /* copied: a file's offsets need not be aligned */
+            row[PASS_COLS - 1] = NAN;
+            memcpy(row, (const unsigned char *)rt->data + sizeof(double) * (size_t)cols * (size_t)i,
+                   sizeof(double) * (size_t)cols);
             r->ring[i].loss = row[0];
             memcpy(r->ring[i].sg, row + 1, sizeof r->ring[i].sg);
             r->ring[i].has_test = row[MAX_STAGES + 1] != 0;
@@ -1006,6 +1016,7 @@ static bool load_checkpoint(run *r)
             r->ring[i].test_accuracy = row[MAX_STAGES + 3];
             r->ring[i].val_loss = row[MAX_STAGES + 4];
             r->ring[i].val_accuracy = row[MAX_STAGES + 5];
+            r->ring[i].test_errors = row[MAX_STAGES + 6];
         }
         r->start = g + 1;
         for (int k = 0; k < r->S; k++) {
@@ -1015,6 +1026,15 @@ static bool load_checkpoint(run *r)
         }
         atomic_store(&r->evals_done, (long long)c[2]);
         atomic_store(&r->reported, (long long)c[3]);
+        /* the end of a shorter run cut its last pass short and scored it there: a longer run
+         * scores that pass at its own end, as an uninterrupted run does */
+        long long ne = (long long)c[2], P = ne > 0 ? eval_pass(r, ne - 1) : -1;
+        if (P >= 0 && P == pass_of(r, g) && P >= (long long)c[3] && gate_of(r, P) > g) {
+            pass_total *pt = &r->ring[P % RING];
+            pt->has_test = 0;
+            pt->test_loss = pt->test_accuracy = pt->test_errors = pt->val_loss = pt->val_accuracy = NAN;
+            atomic_store(&r->evals_done, ne - 1);
+        }
         dnic_st_close(&f);
     }
     free(want);
@@ -2098,7 +2118,30 @@ static dnic_status resume_run(run *r, dnic_status status)
     }
     if (status == DNIC_OK && o->resume && !load_checkpoint(r))
         status = DNIC_ERR_IO;
-    if (status == DNIC_OK && o->first_step > 0) { /* every step and SG update before it is done */
+    if (status == DNIC_OK && o->resume) {
+        /* a checkpoint at a curriculum's length: the data from its first example at first_step,
+         * and a length solved at cut_at ends there (the checkpoint is at or after its step) */
+        r->origin = o->first_step;
+        if (r->start < r->origin) {
+            snprintf(r->res->error, sizeof r->res->error, "%s: the checkpoint is after step %lld, before its length "
+                     "began at step %lld (dnic.curriculum: origin)", o->resume, r->start, r->origin);
+            status = DNIC_ERR_IO;
+        } else if (o->cut_at > 0 && (o->cut_at > r->total || r->start > o->cut_at + r->lag + 1)) {
+            snprintf(r->res->error, sizeof r->res->error, "%s: the checkpoint is after step %lld, but its length "
+                     "was solved at step %lld (dnic.curriculum: at)", o->resume, r->start, o->cut_at);
+            status = DNIC_ERR_IO;
+        } else if (o->cut_at > 0) {
+            r->total = o->cut_at;
+            r->npasses = (r->total + r->pass_len - 1) / r->pass_len;
+            r->res->cut = 1;
+            for (int k = 0; k < r->S; k++) {
+                if (atomic_load(&r->st[k].steps_done) > r->total)
+                    atomic_store(&r->st[k].steps_done, r->total);
+                if (atomic_load(&r->st[k].sgus_done) > r->total)
+                    atomic_store(&r->st[k].sgus_done, r->total);
+            }
+        }
+    } else if (status == DNIC_OK && o->first_step > 0) { /* every step and SG update before it is done */
         r->start = r->origin = o->first_step;
         for (int k = 0; k < r->S; k++) {
             atomic_store(&r->st[k].steps_done, r->start);
@@ -2289,8 +2332,9 @@ dnic_status dnic_train(dnic_program *p, const dnic_dataset *d, const dnic_train_
     if (per_epoch < 1 || (o->epochs > 0) == (o->steps > 0) || o->report_every < 1 || o->lag < 0 ||
         p->nslots < o->lag + 1 || o->lag + 1 > 8 || S > MAX_STAGES || p->nsg > MAX_STAGES || o->ntexts < 0 ||
         o->ntexts > 8 || o->first_step < 0 ||
-        (o->first_step > 0 && (o->first_step % (o->epochs > 0 ? per_epoch : o->report_every) != 0 || o->resume ||
-                               o->dist || o->first_step >= (o->epochs > 0 ? o->epochs * per_epoch : o->steps))) ||
+        (o->first_step > 0 && (o->first_step % (o->epochs > 0 ? per_epoch : o->report_every) != 0 || o->dist ||
+                               o->first_step >= (o->epochs > 0 ? o->epochs * per_epoch : o->steps))) ||
+        o->cut_at < 0 || (o->cut_at > 0 && (!o->resume || o->cut_at <= o->first_step)) ||
         (o->stop_if && (o->dist || o->schedule == DNIC_SCHED_PIPELINE)))
         return res->status = DNIC_ERR_ARG;
     run *r = calloc(1, sizeof *r);

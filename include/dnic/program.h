@@ -233,14 +233,19 @@ typedef struct dnic_train_opts {
     /* A curriculum (docs/semantics.md, "Curriculum"): after each evaluation of the test set,
      * stop_if(stop_user, r) with the pass's scores (r->step, r->has_test, r->test_*); when it
      * returns nonzero the run ends after that pass, its lagged SG updates applied, as a run
-     * whose last step it was would (res->cut).  Only the sequential schedule; NULL: never. */
+     * whose last step it was would (res->cut; at the last step, only res->cut).  Only the
+     * sequential schedule; NULL: never. */
     int (*stop_if)(void *user, const struct dnic_report *r);
     void *stop_user;
     /* > 0: this call continues a run whose steps before first_step were taken by an earlier
      * call (on another program: the curriculum's previous length), every SG update of them
      * applied: the steps are numbered from first_step (a multiple of the pass length), and the
-     * data set is read from its first example at first_step, as a run's at step 0 */
+     * data set is read from its first example at first_step, as a run's at step 0.  With
+     * `resume` it names where the checkpoint's length began (the checkpoint gives the steps) */
     long long first_step;
+    /* > 0, with `resume`: stop_if ended the checkpointed run after step cut_at (the length was
+     * solved there); the resumed run ends there too, as that one did (res->cut) */
+    long long cut_at;
 } dnic_train_opts;
 
 /* What the scheduler will do for these options: the schedule, the threads, and for a pipeline

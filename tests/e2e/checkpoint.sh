@@ -88,7 +88,7 @@ flip() { # FILE OFFSET XOR: flips bits of one byte
 }
 hlen=$(od -An -tu8 -N8 "$TMP/c.st" | tr -d ' ')
 size=$(stat -c %s "$TMP/c.st")
-# dnic.counters' data: its format (2.0) is the first float64
+# dnic.counters' data: its format (3.0) is the first float64
 at=$(head -c $((8 + hlen)) "$TMP/c.st" | grep -ao '"dnic.counters":{[^}]*}' | sed 's/.*data_offsets":\[\([0-9]*\),.*/\1/')
 at=$((8 + hlen + at))
 for where in header counters length; do
@@ -108,6 +108,6 @@ cp "$TMP/c.st" "$TMP/old.st"
 flip "$TMP/old.st" $((8 + 25)) 1 # "checksum" -> "checksul": an unknown metadata key, no checksums
 flip "$TMP/old.st" $at 1
 expect_line "without checksums, a damaged format counter is corruption, located" \
-    "dnic: error: $TMP/old.st: the checkpoint is corrupted: its format (dnic.counters[0], bytes $at-$((at + 7))) reads 2.0000000000000004" \
+    "dnic: error: $TMP/old.st: the checkpoint is corrupted: its format (dnic.counters[0], bytes $at-$((at + 7))) reads 3.0000000000000004" \
     $M --run $A --resume "$TMP/old.st"
 finish
