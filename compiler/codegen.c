@@ -743,11 +743,22 @@ static void gen_gemm(cg *g, opctx *c, const gemm *p0)
 
 /* dst[B,N] = act(x[B,K] . W[K,N] + b): the products summed from zero in k order, then the
  * bias added (x.dot(W) + bias, as the seeds), then the activation. */
+
+/* relu is applied in the product's epilogue, as each element's sum is stored (a comparison and
+ * a select: the same at any vector width, and short code); the activations with an exp run as
+ * a pass afterwards (gen_act_pass). */
+static bool act_in_epilogue(dnic_act act)
+{
+    return act == DNIC_ACT_RELU;
+}
+
 static void dense_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
     cg *g = c->g;
     if (c->s[2])
         v = fadd(g, v, vload(g, c->s[2], n, lanes));
+    if (act_in_epilogue(c->o->act))
+        v = act_fwd(g, c->o->act, v);
     vstore(g, v, c->dst, ix(g, m, c->D->cols, n), lanes);
 }
 
@@ -783,7 +794,7 @@ static void gen_dense(opctx *c)
     gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi, 0, 0};
     gen_gemm(g, c, &p);
     if (c->o->act != DNIC_ACT_SOFTMAX) {
-        if (c->o->act != DNIC_ACT_LINEAR)
+        if (c->o->act != DNIC_ACT_LINEAR && !act_in_epilogue(c->o->act))
             gen_act_pass(c);
         return;
     }
