@@ -332,18 +332,19 @@ static LLVMValueRef act_fwd(cg *g, dnic_act act, LLVMValueRef v)
     return v;
 }
 
-/* act'(z) written in terms of the activation's output y (an element or a vector). */
+/* act'(z) written in terms of the activation's output y. */
 static LLVMValueRef act_deriv(cg *g, dnic_act act, LLVMValueRef y)
 {
-        switch (act) {
+    LLVMTypeRef T = g->T;
+    switch (act) {
     case DNIC_ACT_SIGMOID: /* out * (1 - out), as the seeds' sigmoid_out2deriv */
-        return fmul(g, y, fsub(g, cl(g, y, 1), y));
+        return fmul(g, y, fsub(g, cf(g, T, 1), y));
     case DNIC_ACT_TANH:
-        return fsub(g, cl(g, y, 1), fmul(g, y, y));
+        return fsub(g, cf(g, T, 1), fmul(g, y, y));
     case DNIC_ACT_RELU:
-        return LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, y, cl(g, y, 0), ""), cl(g, y, 1), cl(g, y, 0), "");
+        return LLVMBuildSelect(g->B, LLVMBuildFCmp(g->B, LLVMRealOGT, y, cf(g, T, 0), ""), cf(g, T, 1), cf(g, T, 0), "");
     default:
-        return cl(g, y, 1);
+        return cf(g, T, 1);
     }
 }
 
@@ -623,14 +624,13 @@ static void gemm_panels(cg *g, opctx *c, const gemm *p, LLVMValueRef lo, LLVMVal
     loop_end(g, &ln);
 }
 
-enum { CTX_PTRS = 11 }; /* dst, s[0..2], state[3], a, b, the float [2] of c1, c2, s[3] */
+enum { CTX_PTRS = 10 }; /* dst, s[3], state[3], a, b, and the float [2] of c1, c2 */
 
 /* The panels of a large product as a function of its own, `void f(ptr ctx, i64 lo, i64 hi)`,
  * handed to dnic_parallel_for: ctx holds the op's pointers and Adam's corrections. */
 static void gemm_parallel(cg *g, opctx *c, const gemm *p, int panels)
 {
-    LLVMValueRef vals[CTX_PTRS] = {c->dst,      c->s[0],      c->s[1], c->s[2], c->state[0], c->state[1],
-                                   c->state[2], p->a,         p->b,    NULL,    c->s[3]};
+    LLVMValueRef vals[CTX_PTRS] = {c->dst, c->s[0], c->s[1], c->s[2], c->state[0], c->state[1], c->state[2], p->a, p->b};
     LLVMTypeRef pa = LLVMArrayType2(g->ptr, CTX_PTRS), ta = LLVMArrayType2(g->T, 2);
     LLVMValueRef ctx = entry_alloca(g, pa, "ctx"), cs = entry_alloca(g, ta, "corr");
     st(g, g->T, c->c1 ? c->c1 : cf(g, g->T, 1), cs, ci(g, 0));
@@ -657,7 +657,6 @@ static void gemm_parallel(cg *g, opctx *c, const gemm *p, int panels)
         oc.s[i] = v[1 + i];
         oc.state[i] = v[4 + i];
     }
-    oc.s[3] = v[10];
     if (c->c1) {
         oc.c1 = ld(g, g->T, v[9], ci(g, 0));
         oc.c2 = ld(g, g->T, v[9], ci(g, 1));
@@ -1134,11 +1133,7 @@ static void transpose(cg *g, LLVMValueRef from, int rows, int cols, LLVMValueRef
  * copy: scratch_ready). */
 static void store_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
-    cg *g = c->g;
-    LLVMValueRef idx = ix(g, m, c->D->cols, n);
-    vstore(g, v, c->dst, idx, lanes);
-    if (c->s[3]) /* an ACT_GRAD of dst fused in (fuse_act_grad): s[3] = v * act'(s[2]) */
-        vstore(g, fmul(g, v, act_deriv(g, c->o->act, vload(g, c->s[2], idx, lanes))), c->s[3], idx, lanes);
+    vstore(c->g, v, c->dst, ix(c->g, m, c->D->cols, n), lanes);
 }
 
 static void gen_matmul_nt(opctx *c)
@@ -1553,58 +1548,6 @@ char *dnic_block_symbol(dnic_arena *a, const char *prefix, int i)
     return dnic_sprintf(a, "%s_block%d", prefix, i);
 }
 
-static bool op_reads(const dnic_ir_op *o, int buf)
-{
-    for (int s = 0; s < DNIC_MAX_SRC; s++)
-        if (o->src[s] == buf)
-            return true;
-    return (o->op == DNIC_OP_MATMUL_NT && o->scratch_ready && o->scratch == buf) || o->hold == buf;
-}
-
-static bool op_writes(const dnic_ir_op *o, int buf)
-{
-    if (o->dst == buf || (o->scratch == buf && !(o->op == DNIC_OP_MATMUL_NT && o->scratch_ready)))
-        return true;
-    for (int i = 0; i < 3; i++)
-        if (o->state[i] == buf)
-            return true;
-    return false;
-}
-
-/* The block's ops as codegen lowers them: a MATMUL_NT whose product X is later multiplied by an
- * activation's derivative, D = ACT_GRAD(X, Y), computes D in its epilogue as each element of X
- * is stored (store_epi: src[2] = Y, src[3] = D, act = the ACT_GRAD's), and that ACT_GRAD is
- * skipped, provided no op between them writes X, Y or D or reads D, and D is none of X, Y and
- * the product's operands.  Each element of D is the same product of the same two values, so
- * results do not change; the pass over D, X and Y is saved. */
-static dnic_ir_op *fuse_act_grad(cg *g, const dnic_ir_block *blk, bool *skip)
-{
-    dnic_ir_op *ops = dnic_alloc(g->a, (size_t)(blk->nops + 1) * sizeof *ops);
-    if (blk->nops > 0)
-        memcpy(ops, blk->ops, (size_t)blk->nops * sizeof *ops);
-    for (int i = 0; i < blk->nops; i++) {
-        dnic_ir_op *m = &ops[i];
-        if (m->op != DNIC_OP_MATMUL_NT || skip[i] || m->src[2] >= 0 || m->src[3] >= 0 || m->hold >= 0)
-            continue;
-        int X = m->dst, j = i + 1;
-        while (j < blk->nops && !(ops[j].op == DNIC_OP_ACT_GRAD && ops[j].src[0] == X) && !op_writes(&ops[j], X))
-            j++;
-        if (j == blk->nops || ops[j].op != DNIC_OP_ACT_GRAD || skip[j] || ops[j].hold >= 0)
-            continue;
-        int Y = ops[j].src[1], D = ops[j].dst;
-        bool ok = Y != X && D != X && D != Y && !op_reads(m, D) && m->scratch != D;
-        for (int k = i + 1; ok && k < j; k++)
-            ok = !op_writes(&ops[k], X) && !op_writes(&ops[k], Y) && !op_writes(&ops[k], D) && !op_reads(&ops[k], D);
-        if (!ok)
-            continue;
-        m->src[2] = Y;
-        m->src[3] = D;
-        m->act = ops[j].act;
-        skip[j] = true;
-    }
-    return ops;
-}
-
 LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *prefix, const char *cpu,
                            const char *features, const bool *want)
 {
@@ -1627,13 +1570,6 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
     dnic_vec keys = {0}, fns = {0};
     int *uses = NULL, nkeys = 0;
     char ***opkey = dnic_alloc(g->a, (size_t)(ir->nblocks + 1) * sizeof *opkey);
-    dnic_ir_op **bops = dnic_alloc(g->a, (size_t)(ir->nblocks + 1) * sizeof *bops); /* fuse_act_grad */
-    bool **skip = dnic_alloc(g->a, (size_t)(ir->nblocks + 1) * sizeof *skip);
-    for (int b = 0; b < ir->nblocks; b++) {
-        skip[b] = dnic_alloc(g->a, (size_t)(ir->blocks[b].nops + 1) * sizeof **skip);
-        memset(skip[b], 0, (size_t)(ir->blocks[b].nops + 1) * sizeof **skip);
-        bops[b] = fuse_act_grad(g, &ir->blocks[b], skip[b]);
-    }
     for (int pass = 0; pass < 2; pass++)
         for (int b = 0; b < ir->nblocks; b++) {
             if (want && !want[b])
@@ -1643,7 +1579,7 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
                 opkey[b] = dnic_alloc(g->a, (size_t)(blk->nops + 1) * sizeof **opkey);
             for (int i = 0; i < blk->nops; i++) {
                 if (pass == 0) {
-                    opkey[b][i] = op_key(g, &bops[b][i]);
+                    opkey[b][i] = op_key(g, &blk->ops[i]);
                     continue;
                 }
                 int k = 0;
@@ -1663,7 +1599,7 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
         nops += ir->blocks[b].nops;
         for (int i = 0; (!want || want[b]) && i < ir->blocks[b].nops; i++)
             for (int k = 0; k < nkeys; k++)
-                uses[k] += keys.v[k] == opkey[b][i] && !skip[b][i];
+                uses[k] += keys.v[k] == opkey[b][i];
     }
     bool share = nops >= SHARE_MIN_OPS;
     for (int b = 0; b < ir->nblocks; b++) {
@@ -1675,15 +1611,11 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
             int k = 0;
             while (keys.v[k] != opkey[b][i])
                 k++;
-            if (skip[b][i]) {
-                opfn[i] = NULL;
-                continue;
-            }
-            const char *name = dnic_sprintf(g->a, "%s_b%d_op%d_%s", prefix, b, i, dnic_op_name(bops[b][i].op));
+            const char *name = dnic_sprintf(g->a, "%s_b%d_op%d_%s", prefix, b, i, dnic_op_name(blk->ops[i].op));
             if (!share)
-                opfn[i] = gen_op(g, &bops[b][i], name, true);
+                opfn[i] = gen_op(g, &blk->ops[i], name, true);
             else if (!fns.v[k])
-                opfn[i] = fns.v[k] = gen_op(g, &bops[b][i], name, uses[k] == 1);
+                opfn[i] = fns.v[k] = gen_op(g, &blk->ops[i], name, uses[k] == 1);
             else
                 opfn[i] = fns.v[k];
         }
@@ -1698,9 +1630,7 @@ LLVMModuleRef dnic_codegen(LLVMContextRef ctx, const dnic_ir *ir, const char *pr
             opargs[i] = g->ptr;
         LLVMTypeRef opty = LLVMFunctionType(g->vd, opargs, OP_ARGS, 0);
         for (int i = 0; i < blk->nops; i++) {
-            if (skip[b][i])
-                continue;
-            const dnic_ir_op *o = &bops[b][i];
+            const dnic_ir_op *o = &blk->ops[i];
             LLVMValueRef args[OP_ARGS];
             args[0] = ld(g, g->ptr, bufs, ci(g, o->dst));
             for (int s = 0; s < DNIC_MAX_SRC; s++)

@@ -547,8 +547,7 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     if (dnic_sgd_w_transposes(K, B, t))
         swm->scratch = kbuf(a, ir, "X.t mean", DNIC_BUF_TEMP, K, B);
     kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
-    /* the message times relu'(X), after the updates as a layer's backward pass has it: codegen
-     * computes it in matmul_nt's epilogue (fuse_act_grad) */
+    /* the message times relu'(X), after the updates, as a layer's backward pass has it */
     int mntg = kbuf(a, ir, "matmul_nt act_grad", DNIC_BUF_TEMP, B, K);
     kop(bwd, DNIC_OP_ACT_GRAD, mntg, mnt, X, -1)->act = DNIC_ACT_RELU;
     /* a recurrent chunk's gradients: GRAD_W of X^T.G, then += X^T.A; column sums of G; the
