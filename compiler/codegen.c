@@ -381,6 +381,7 @@ typedef struct gemm {
     long long sam, sak, sbk, sbn;
     gemm_epi epi;
     int mr, nrv; /* its register tile (with_tile) */
+    bool ablocks; /* A packed in row blocks (pack_a_blocks): a is the packed copy, sam and sak unused */
 } gemm;
 
 enum { MR_MAX = 6, NRV_MAX = 4 }; /* the largest register tile (choose_tile) */
@@ -433,6 +434,19 @@ static LLVMValueRef gemm_a(cg *g, const gemm *p, LLVMValueRef m, LLVMValueRef k)
     return ld(g, g->T, p->a, idx);
 }
 
+/* A packed per tile of rows (pack_a_blocks): the rows m0..m0+mr of a tile (m0 a multiple of
+ * the tile's mr rows) as [K][mr] at m0 * K, the rows left over after the last whole tile
+ * likewise, so that a tile reads its A as one stream, the mr elements of step k side by side.
+ * The index of row m0 at step k; the tile's rows follow it. */
+static LLVMValueRef ablock_row(cg *g, const gemm *p, LLVMValueRef m0, LLVMValueRef k)
+{
+    int full = p->M / p->mr * p->mr, w = p->mr;
+    LLVMValueRef base = LLVMBuildMul(g->B, m0, ci(g, p->K), "");
+    if (LLVMIsConstant(m0) && LLVMConstIntGetSExtValue(m0) >= full) /* the rows left over */
+        w = p->M - full;
+    return LLVMBuildAdd(g->B, base, LLVMBuildMul(g->B, k, ci(g, w), ""), "");
+}
+
 /* Where a tile reads B: vector v of row k is at bb[k*bsk + bn + v*lanes] (B itself, with
  * bsk = sbk and unit column stride, or a packed panel). */
 typedef struct bsrc {
@@ -480,8 +494,11 @@ static void gemm_tile(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, LLVMValue
     LLVMValueRef brow = LLVMBuildAdd(g->B, LLVMBuildMul(g->B, k, ci(g, src.bsk), ""), src.bn, "");
     for (int v = 0; v < nv; v++)
         bv[v] = vload(g, src.bb, LLVMBuildAdd(g->B, brow, ci(g, (long long)v * lanes), ""), lanes);
+    LLVMValueRef arow = p->ablocks ? ablock_row(g, p, m0, k) : NULL;
     for (int r = 0; r < mr; r++) {
-        LLVMValueRef av = splat(g, gemm_a(g, p, LLVMBuildAdd(g->B, m0, ci(g, r), ""), k), lanes);
+        LLVMValueRef a = arow ? ld(g, g->T, p->a, LLVMBuildAdd(g->B, arow, ci(g, r), ""))
+                              : gemm_a(g, p, LLVMBuildAdd(g->B, m0, ci(g, r), ""), k);
+        LLVMValueRef av = splat(g, a, lanes);
         for (int v = 0; v < nv; v++)
             next[r][v] = fadd(g, acc[r][v], fmul(g, av, bv[v]));
     }
@@ -743,11 +760,22 @@ static void gen_gemm(cg *g, opctx *c, const gemm *p0)
 
 /* dst[B,N] = act(x[B,K] . W[K,N] + b): the products summed from zero in k order, then the
  * bias added (x.dot(W) + bias, as the seeds), then the activation. */
+
+/* relu is applied in the product's epilogue, as each element's sum is stored (a comparison and
+ * a select: the same at any vector width, and short code); the activations with an exp run as
+ * a pass afterwards (gen_act_pass). */
+static bool act_in_epilogue(dnic_act act)
+{
+    return act == DNIC_ACT_RELU;
+}
+
 static void dense_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, int lanes)
 {
     cg *g = c->g;
     if (c->s[2])
         v = fadd(g, v, vload(g, c->s[2], n, lanes));
+    if (act_in_epilogue(c->o->act))
+        v = act_fwd(g, c->o->act, v);
     vstore(g, v, c->dst, ix(g, m, c->D->cols, n), lanes);
 }
 
@@ -780,10 +808,10 @@ static void gen_dense(opctx *c)
     cg *g = c->g;
     LLVMTypeRef T = g->T;
     int Bn = c->D->rows, N = c->D->cols, K = c->S[1]->rows;
-    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi, 0, 0};
+    gemm p = {Bn, N, K, c->s[0], c->s[1], K, 1, N, 1, dense_epi, 0, 0, false};
     gen_gemm(g, c, &p);
     if (c->o->act != DNIC_ACT_SOFTMAX) {
-        if (c->o->act != DNIC_ACT_LINEAR)
+        if (c->o->act != DNIC_ACT_LINEAR && !act_in_epilogue(c->o->act))
             gen_act_pass(c);
         return;
     }
@@ -1112,7 +1140,7 @@ static void gen_matmul_nt(opctx *c)
 {
     cg *g = c->g;
     int Bn = c->D->rows, K = c->D->cols, N = c->S[0]->cols;
-    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi, 0, 0}; /* B(n, k) = W[k, n] */
+    gemm p = {Bn, K, N, c->s[0], c->s[1], N, 1, 1, N, store_epi, 0, 0, false}; /* B(n, k) = W[k, n] */
     if (gemm_packs(g, &p)) {
         gen_gemm(g, c, &p);
         return;
@@ -1120,7 +1148,7 @@ static void gen_matmul_nt(opctx *c)
     LLVMValueRef wt = c->scr; /* the scratch buffer, [N,K] */
     if (!c->o->scratch_ready)
         transpose(g, c->s[1], K, N, wt);
-    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi, 0, 0};
+    gemm q = {Bn, K, N, c->s[0], wt, N, 1, K, 1, store_epi, 0, 0, false};
     gen_gemm(g, c, &q);
 }
 
@@ -1182,16 +1210,58 @@ static void sgd_w_epi(opctx *c, LLVMValueRef m, LLVMValueRef n, LLVMValueRef v, 
     apply_update(c, ix(c->g, m, c->D->cols, n), v, lanes);
 }
 
+/* Tile t's mr (or w) elements of row k of x, copied to its stream as one short vector. */
+static void pack_a_chunk(cg *g, LLVMValueRef x, int rows, int cols, LLVMValueRef m0, LLVMValueRef k, int w,
+                         LLVMValueRef to)
+{
+    vstore(g, vload(g, x, ix(g, k, cols, m0), w), to,
+           LLVMBuildAdd(g->B, LLVMBuildMul(g->B, m0, ci(g, rows), ""), LLVMBuildMul(g->B, k, ci(g, w), ""), ""), w);
+}
+
+enum { PACK_A_GROUP = 8 }; /* tiles packed together: 48 columns of x, 3 cache lines of float32 */
+
+/* to = x[rows, cols] packed per tile of mr columns (ablock_row): for each tile, its mr
+ * elements of every row of x in turn, moved as one short vector, where a transposed copy
+ * (transpose) moves 8 x 8 squares through registers.  Groups of PACK_A_GROUP tiles go down
+ * x together, so that each line of x is read once and the copy writes to few streams. */
+static void pack_a_blocks(cg *g, LLVMValueRef x, int rows, int cols, int mr, LLVMValueRef to)
+{
+    int full = cols / mr, last = cols % mr, groups = full / PACK_A_GROUP;
+    bool novec = g->novec;
+    g->novec = true;
+    loop lg, lk, lt;
+    if (groups > 0) {
+        LLVMValueRef m0 = LLVMBuildMul(g->B, loop_begin(g, &lg, groups), ci(g, (long long)PACK_A_GROUP * mr), "");
+        LLVMValueRef k = loop_begin(g, &lk, rows);
+        for (int t = 0; t < PACK_A_GROUP; t++)
+            pack_a_chunk(g, x, rows, cols, LLVMBuildAdd(g->B, m0, ci(g, (long long)t * mr), ""), k, mr, to);
+        loop_end(g, &lk);
+        loop_end(g, &lg);
+    }
+    if (full > groups * PACK_A_GROUP) {
+        LLVMValueRef t = LLVMBuildAdd(g->B, loop_begin(g, &lt, full - groups * PACK_A_GROUP), ci(g, groups * PACK_A_GROUP), "");
+        LLVMValueRef k = loop_begin(g, &lk, rows);
+        pack_a_chunk(g, x, rows, cols, LLVMBuildMul(g->B, t, ci(g, mr), ""), k, mr, to);
+        loop_end(g, &lk);
+        loop_end(g, &lt);
+    }
+    if (last > 0) {
+        LLVMValueRef k = loop_begin(g, &lk, rows);
+        pack_a_chunk(g, x, rows, cols, ci(g, (long long)full * mr), k, last, to);
+        loop_end(g, &lk);
+    }
+    g->novec = novec;
+}
+
 static void gen_sgd_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi, 0, 0};
-    if (c->o->scratch >= 0) { /* x^T along its rows (dnic_sgd_w_transposes) */
-        transpose(c->g, c->s[0], Bn, K, c->scr);
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, sgd_w_epi, 0, 0, false};
+    if (c->o->scratch >= 0) { /* x packed in blocks of its columns (dnic_sgd_w_transposes) */
+        pack_a_blocks(c->g, c->s[0], Bn, K, with_tile(c->g, &p).mr, c->scr);
         p.a = c->scr;
-        p.sam = Bn;
-        p.sak = 1;
+        p.ablocks = true;
     }
     gen_gemm(c->g, c, &p);
 }
@@ -1209,7 +1279,7 @@ static void gen_sgd_b(opctx *c)
 {
     int N = c->D->cols, Bn = c->S[0]->rows;
     adam_prologue(c);
-    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi, 0, 0};
+    gemm p = {1, N, Bn, NULL, c->s[0], 0, 0, N, 1, sgd_b_epi, 0, 0, false};
     gen_gemm(c->g, c, &p);
 }
 
@@ -1255,9 +1325,9 @@ static void gen_reduce(opctx *c)
 static void gen_grad_w(opctx *c)
 {
     int K = c->D->rows, N = c->D->cols, Bn = c->S[c->s[0] ? 0 : 1]->rows;
-    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi, 0, 0};
+    gemm p = {K, N, Bn, c->s[0], c->s[1], 1, K, N, 1, grad_w_epi, 0, 0, false};
     if (!c->s[0]) /* column sums: a row of ones times d */
-        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi, 0, 0};
+        p = (gemm){1, N, Bn, NULL, c->s[1], 0, 0, N, 1, grad_w_epi, 0, 0, false};
     gen_gemm(c->g, c, &p);
 }
 

@@ -363,7 +363,8 @@ typedef struct dnic_ir_op {
                          before the update rule; 0: used as it is (the batch sum) */
     bool accumulate;  /* ABS_SUM: add to dst instead of overwriting */
     int scratch;      /* a TEMP buffer written then read by the op, else -1: MATMUL_NT: W^T;
-                         SGD_W: x^T where dnic_sgd_w_transposes */
+                         SGD_W: x packed per register tile of W's rows (codegen.c's
+                         pack_a_blocks) where dnic_sgd_w_transposes */
     bool scratch_ready; /* MATMUL_NT: an earlier message made the scratch W^T of the same W (a
                          recurrent chunk's steps): it is read, not written */
     dnic_opt_spec opt;/* updates: the update rule */

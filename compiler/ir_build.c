@@ -227,7 +227,8 @@ static void forward(builder *b, const unit *u)
  * 8 of the 64 sets of a 32 KiB, 8-way L1 data cache, and past 8 of them (the batch) they evict
  * one another before the next row tile can reuse them; then reading x^T along its rows is well
  * worth the copy (bench/gemm.dni, a 1024x1024 update at batch 256: 10.6 ms before, 5.8 ms
- * after; its 1024x30 update too: a step 7 % faster; docs/benchmarks.md). */
+ * after; its 1024x30 update too: a step 7 % faster; docs/benchmarks.md).  The copy is now x
+ * packed per register tile of rows (codegen.c's pack_a_blocks), each tile's part one stream. */
 bool dnic_sgd_w_transposes(int rows, int batch, dnic_dtype t)
 {
     enum { ALIASING_STRIDE = 512, L1_WAYS = 8 };

@@ -271,7 +271,7 @@ typedef struct shape {
     int B, K, N;
 } shape;
 
-enum { MAXCHECKS = 128 };
+enum { MAXCHECKS = 136 };
 
 typedef struct check {
     const char *name;
@@ -547,6 +547,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
     if (dnic_sgd_w_transposes(K, B, t))
         swm->scratch = kbuf(a, ir, "X.t mean", DNIC_BUF_TEMP, K, B);
     kop(bwd, DNIC_OP_SGD_B, Bu, G, -1, -1)->lr = lr;
+    /* the message times relu'(X), after the updates, as a layer's backward pass has it */
+    int mntg = kbuf(a, ir, "matmul_nt act_grad", DNIC_BUF_TEMP, B, K);
+    kop(bwd, DNIC_OP_ACT_GRAD, mntg, mnt, X, -1)->act = DNIC_ACT_RELU;
     /* a recurrent chunk's gradients: GRAD_W of X^T.G, then += X^T.A; column sums of G; the
      * update of a whole matrix (Wr) from one; PLACE of X and G into [X | G] */
     int gw = kbuf(a, ir, "grad_w", DNIC_BUF_TEMP, K, N), gcol = kbuf(a, ir, "grad_w ones", DNIC_BUF_TEMP, 1, N);
@@ -795,6 +798,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             ref[(size_t)i * K + k] = s;
         }
     COMPARE(mnt, "matmul_nt", (size_t)B * K, tol);
+    for (size_t e = 0; e < (size_t)B * K; e++)
+        ref[e] *= deriv_ref(DNIC_ACT_RELU, x[e]);
+    COMPARE(mntg, "matmul_nt act_grad", (size_t)B * K, tol);
     /* SGD_W: Wu -= (X^T . G) * lr;  SGD_B: Bu -= mean_rows(G) * lr.  lr as the kernel has it. */
     long double lrt = t == DNIC_F64 ? (long double)lr : (long double)(float)lr;
     for (int k = 0; k < K; k++)
@@ -1037,6 +1043,9 @@ static suite_result run_suite(dnic_dtype t, shape sh, uint32_t seed, const char 
             e[(size_t)i * K + k] = acc_;
         }
     EXACT(mnt, "matmul_nt", e);
+    for (size_t k = 0; k < (size_t)B * K; k++)
+        e[k] = act_grad_t(t, DNIC_ACT_RELU, e[k], xd[k]);
+    EXACT(mntg, "matmul_nt act_grad", e);
     double lrd = rnd(t, lr);
     for (int k = 0; k < K; k++)
         for (int n = 0; n < N; n++) {
@@ -1260,8 +1269,9 @@ static void expect_suite(dnic_dtype t, shape sh, uint32_t seed)
     /* dense, concat, slice, add, act_grad, sub, matmul_nt, sgd_w (by sum and by mean), sgd_b,
      * update, the accumulators, bn_mean, bn_var, bn_norm, affine, bn_running, bn_dparams, bn_grad,
      * grad_w (first, accumulated, column sums), update of a matrix, place, mul, slice with an
-     * activation, stack, grad_w over a stack (its first rows, its column sums), mix, scale_clip, reduce */
-    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1 + 1),
+     * activation, stack, grad_w over a stack (its first rows, its column sums), mix, scale_clip, reduce,
+     * act_grad of matmul_nt's product */
+    cr_expect_eq(r.n, 2 * (11 + 4 + 4 + 4 + 4 + 1 + 1 + 1 + 2 + 1 + 2 + 5 + 1 + 1 + 1 + 4 + 2 + 1 + 1 + 3 + 1 + 1 + 1 + 2 + 1 + 2 + 1 + 1 + 1),
                  "every op is checked, against both references");
     const char *dt = t == DNIC_F64 ? "float64" : "float32";
     int worst = 0;
