@@ -20,6 +20,8 @@ typedef struct cg {
     LLVMValueRef tilebuf, tilebuf_fn; /* tile_buffer's, and the function it is in */
     int lanes256;               /* ... in 256 bits (gen_act_pass) */
     bool novec;                 /* the loops being built must not be vectorised */
+    LLVMValueRef mask;          /* vload and vstore of mask_lanes elements touch only the lanes set in it */
+    int mask_lanes;
     LLVMValueRef fn;            /* the function being built */
     const dnic_ir *ir;
     const char *cpu, *features;
@@ -401,20 +403,51 @@ static LLVMTypeRef vec_type(cg *g, int lanes)
     return lanes == 1 ? g->T : LLVMVectorType(g->T, (unsigned)lanes);
 }
 
-/* Loads `lanes` contiguous elements at base[idx]. */
+static unsigned t_align(cg *g)
+{
+    return (unsigned)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T);
+}
+
+/* llvm.masked.load or .store (`what`) of vectors vt, declared in the module. */
+static LLVMValueRef masked_fn(cg *g, const char *what, LLVMTypeRef vt, LLVMTypeRef *fty)
+{
+    LLVMTypeRef over[2] = {vt, g->ptr};
+    unsigned id = LLVMLookupIntrinsicID(what, strlen(what));
+    *fty = LLVMIntrinsicGetType(g->C, id, over, 2);
+    return LLVMGetIntrinsicDeclaration(g->M, id, over, 2);
+}
+
+static bool is_masked(cg *g, int lanes)
+{
+    return g->mask && lanes == g->mask_lanes;
+}
+
+/* Loads `lanes` contiguous elements at base[idx] (under g->mask: only its lanes, the others 0). */
 static LLVMValueRef vload(cg *g, LLVMValueRef base, LLVMValueRef idx, int lanes)
 {
     LLVMTypeRef vt = vec_type(g, lanes);
+    if (is_masked(g, lanes)) {
+        LLVMTypeRef fty;
+        LLVMValueRef f = masked_fn(g, "llvm.masked.load", vt, &fty);
+        LLVMValueRef args[4] = {at(g, g->T, base, idx), LLVMConstInt(g->i32, t_align(g), 0), g->mask, LLVMConstNull(vt)};
+        return LLVMBuildCall2(g->B, fty, f, args, 4, "");
+    }
     LLVMValueRef v = LLVMBuildLoad2(g->B, vt, at(g, g->T, base, idx), "");
-    LLVMSetAlignment(v, (unsigned)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T));
+    LLVMSetAlignment(v, t_align(g));
     return v;
 }
 
 static void vstore(cg *g, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx, int lanes)
 {
-    (void)lanes;
+    if (is_masked(g, lanes)) {
+        LLVMTypeRef fty;
+        LLVMValueRef f = masked_fn(g, "llvm.masked.store", vec_type(g, lanes), &fty);
+        LLVMValueRef args[4] = {v, at(g, g->T, base, idx), LLVMConstInt(g->i32, t_align(g), 0), g->mask};
+        LLVMBuildCall2(g->B, fty, f, args, 4, "");
+        return;
+    }
     LLVMValueRef s = LLVMBuildStore(g->B, v, at(g, g->T, base, idx));
-    LLVMSetAlignment(s, (unsigned)LLVMABISizeOfType(LLVMGetModuleDataLayout(g->M), g->T));
+    LLVMSetAlignment(s, t_align(g));
 }
 
 static LLVMValueRef splat(cg *g, LLVMValueRef x, int lanes)
@@ -549,6 +582,28 @@ static void gemm_column(cg *g, opctx *c, const gemm *p, LLVMValueRef n0, int nv,
 }
 
 static void transpose_ld(cg *g, LLVMValueRef from, long long fs, int rows, int cols, LLVMValueRef to, long long ts);
+
+/* The last n < g->lanes columns of a product go in one vector tile under a mask (vload,
+ * vstore): a 256-bit vector when n fits in one, else a full one.  Its lanes are computed as
+ * the whole vectors' are, in the same k order, so the sums are the same bits as one column
+ * at a time; the masked lanes read nothing and store nothing.  AVX-512 masks the loads and
+ * stores, AVX uses vmaskmov, and other targets a load or store per lane (the mask is a
+ * constant).  Sets g->mask (none when n fills the vector); the caller clears it after the
+ * tile.  Returns the vector's lanes. */
+static int begin_mask(cg *g, int n)
+{
+    int w = n <= g->lanes256 ? g->lanes256 : g->lanes;
+    DNIC_ASSERT(n > 0 && n <= w && w <= 16);
+    g->mask = NULL; /* a whole vector needs none */
+    if (n == w)
+        return w;
+    LLVMValueRef bits[16];
+    for (int i = 0; i < w; i++)
+        bits[i] = LLVMConstInt(g->i1, i < n, 0);
+    g->mask = LLVMConstVector(bits, (unsigned)w);
+    g->mask_lanes = w;
+    return w;
+}
 
 /* Copies columns n0..n0+w of B into panel[k*W + j] (W = the panel's width). */
 static void pack_panel(cg *g, const gemm *p, LLVMValueRef panel, LLVMValueRef n0, int w, int W)
@@ -696,12 +751,11 @@ static void gen_gemm_packed(cg *g, opctx *c, const gemm *p)
         gemm_column(g, c, p, ci(g, n), rest / lanes, lanes, (bsrc){panel, ci(g, 0), W});
         j = rest / lanes * lanes;
     }
-    if (lanes > g->lanes256 && rest - j >= g->lanes256) { /* a half vector */
-        gemm_column(g, c, p, ci(g, n + j), 1, g->lanes256, (bsrc){panel, ci(g, j), W});
-        j += g->lanes256;
+    if (j < rest) { /* the columns left, as one vector of which only they are loaded and stored */
+        int w = begin_mask(g, rest - j);
+        gemm_column(g, c, p, ci(g, n + j), 1, w, (bsrc){panel, ci(g, j), W});
+        g->mask = NULL;
     }
-    for (; j < rest; j++) /* single columns */
-        gemm_column(g, c, p, ci(g, n + j), 1, 1, (bsrc){panel, ci(g, j), W});
 }
 
 /* Unpacked (B fits in L1): for each tile of rows, all columns, in whole tiles, then the whole
@@ -724,15 +778,11 @@ static void gemm_rows(cg *g, opctx *c, const gemm *p, LLVMValueRef m0, int mr)
         n += rest / lanes * lanes;
         rest %= lanes;
     }
-    if (lanes > g->lanes256 && rest >= g->lanes256) { /* a half vector */
+    if (rest > 0) { /* the columns left, as one vector of which only they are loaded and stored */
         src.bn = ci(g, n);
-        gemm_tile(g, c, p, m0, src.bn, mr, 1, g->lanes256, src);
-        n += g->lanes256;
-        rest -= g->lanes256;
-    }
-    for (int j = 0; j < rest; j++) { /* single columns */
-        src.bn = ci(g, n + j);
-        gemm_tile(g, c, p, m0, src.bn, mr, 1, 1, src);
+        int w = begin_mask(g, rest);
+        gemm_tile(g, c, p, m0, src.bn, mr, 1, w, src);
+        g->mask = NULL;
     }
 }
 
@@ -1088,6 +1138,53 @@ static void transpose_scalar(cg *g, LLVMValueRef from, long long fs, LLVMValueRe
     loop_end(g, &lr);
 }
 
+/* shuffle(a, b) by the mask idx[0..n) (indices into a's lanes, then b's). */
+static LLVMValueRef shuf(cg *g, LLVMValueRef a, LLVMValueRef b, const int *idx, int n)
+{
+    LLVMValueRef m[8];
+    for (int i = 0; i < n; i++)
+        m[i] = LLVMConstInt(g->i32, (unsigned)idx[i], 0);
+    return LLVMBuildShuffleVector(g->B, a, b, LLVMConstVector(m, (unsigned)n), "");
+}
+
+/* out[j] = column j of the L x L square whose rows are v[0..L), L = a 256-bit vector of T.
+ * Shuffles within 128-bit halves first, then across them, as the x86 shuffle units like:
+ * 8 x 8 float32 in 24 shuffles (pairs interleaved, then quads, then halves), 4 x 4 float64 in
+ * 8 (pairs, then halves), where moving each element on its own took an insert per element. */
+static void transpose_regs(cg *g, const LLVMValueRef *v, int L, LLVMValueRef *out)
+{
+    LLVMValueRef t[8], u[8];
+    if (L == 8) {
+        static const int lo[8] = {0, 8, 1, 9, 4, 12, 5, 13}, hi[8] = {2, 10, 3, 11, 6, 14, 7, 15};
+        static const int q0[8] = {0, 1, 8, 9, 4, 5, 12, 13}, q1[8] = {2, 3, 10, 11, 6, 7, 14, 15};
+        static const int h0[8] = {0, 1, 2, 3, 8, 9, 10, 11}, h1[8] = {4, 5, 6, 7, 12, 13, 14, 15};
+        for (int i = 0; i < 8; i += 2) { /* t[i], t[i+1]: rows i and i+1 interleaved, low and high pairs */
+            t[i] = shuf(g, v[i], v[i + 1], lo, 8);
+            t[i + 1] = shuf(g, v[i], v[i + 1], hi, 8);
+        }
+        for (int i = 0; i < 8; i += 4) /* u[i+c]: columns c and c+4 of rows i..i+3 */
+            for (int c = 0; c < 2; c++) {
+                u[i + 2 * c] = shuf(g, t[i + c], t[i + 2 + c], q0, 8);
+                u[i + 2 * c + 1] = shuf(g, t[i + c], t[i + 2 + c], q1, 8);
+            }
+        for (int c = 0; c < 4; c++) {
+            out[c] = shuf(g, u[c], u[4 + c], h0, 8);
+            out[c + 4] = shuf(g, u[c], u[4 + c], h1, 8);
+        }
+        return;
+    }
+    DNIC_ASSERT(L == 4);
+    static const int lo[4] = {0, 4, 2, 6}, hi[4] = {1, 5, 3, 7}, h0[4] = {0, 1, 4, 5}, h1[4] = {2, 3, 6, 7};
+    for (int i = 0; i < 4; i += 2) {
+        t[i] = shuf(g, v[i], v[i + 1], lo, 4);
+        t[i + 1] = shuf(g, v[i], v[i + 1], hi, 4);
+    }
+    for (int c = 0; c < 2; c++) {
+        out[c] = shuf(g, t[c], t[2 + c], h0, 4);
+        out[c + 2] = shuf(g, t[c], t[2 + c], h1, 4);
+    }
+}
+
 /* to[c * ts + r] = from[r * fs + c] for r < rows, c < cols (a transposed copy between arrays
  * whose rows are fs and ts elements apart): squares of L x L elements (L: a 256-bit vector) are
  * loaded as L vectors, transposed in registers and stored as L vectors; the edges an element
@@ -1102,17 +1199,11 @@ static void transpose_ld(cg *g, LLVMValueRef from, long long fs, int rows, int c
         LLVMValueRef r0 = LLVMBuildMul(g->B, loop_begin(g, &lr, R / L), ci(g, L), "");
         LLVMValueRef c0 = LLVMBuildMul(g->B, loop_begin(g, &lc, C / L), ci(g, L), "");
         LLVMValueRef v[8], out[8];
-        DNIC_ASSERT(L <= 8);
         for (int i = 0; i < L; i++)
             v[i] = vload(g, from, ix(g, LLVMBuildAdd(g->B, r0, ci(g, i), ""), fs, c0), L);
-        for (int j = 0; j < L; j++) {
-            out[j] = LLVMGetUndef(vec_type(g, L));
-            for (int i = 0; i < L; i++)
-                out[j] = LLVMBuildInsertElement(
-                    g->B, out[j], LLVMBuildExtractElement(g->B, v[i], LLVMConstInt(g->i32, (unsigned)j, 0), ""),
-                    LLVMConstInt(g->i32, (unsigned)i, 0), "");
+        transpose_regs(g, v, L, out);
+        for (int j = 0; j < L; j++)
             vstore(g, out[j], to, ix(g, LLVMBuildAdd(g->B, c0, ci(g, j), ""), ts, r0), L);
-        }
         loop_end(g, &lc);
         loop_end(g, &lr);
     }
