@@ -154,7 +154,7 @@ static const cli_option options[] = {
     {"--prefix", NULL, "NAME", SEC_OBJECT, "the symbols' prefix (default: the model's name)", OPT_STRING,
      FIELD(prefix), .needs = "-c"},
     {"--cpu", NULL, "NAME", SEC_OBJECT,
-     "the CPU to compile for (default: x86-64-v3, i.e. AVX2 and FMA;\n'native': this machine's)", OPT_STRING,
+     "the CPU to compile for (default: x86-64-v3, i.e. AVX2 and FMA,\non x86-64, else the target's generic CPU; 'native': this\nmachine's)", OPT_STRING,
      FIELD(cpu), .needs = "-c"},
     {"--target", NULL, "TRIPLE", SEC_OBJECT, "the target triple (default: this machine's)", OPT_STRING,
      FIELD(target), .needs = "-c"},

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
@@ -86,6 +88,60 @@ static void init_targets(bool all)
 #endif
 }
 
+/* Makes code for CPU t->cpu once, in a child process: LLVM reports a CPU it does not know on
+ * stderr and carries on without one, and then aborts the process where the target needs a
+ * feature (x86-64's 64-bit mode) that no CPU gives.  So the child's stderr goes to a pipe, and
+ * anything it wrote, or its dying, means that the CPU cannot be compiled for; false with
+ * LLVM's first line in msg. */
+static bool cpu_compiles(const dnic_target *t, char *msg, size_t n)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return true; /* no way to ask: LLVM's own message will show */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t->target, t->triple, t->cpu, t->features,
+                                                          LLVMCodeGenLevelNone, LLVMRelocPIC, LLVMCodeModelSmall);
+        LLVMContextRef ctx = LLVMContextCreate();
+        LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("cpu", ctx);
+        LLVMSetTarget(mod, t->triple);
+        LLVMValueRef f = LLVMAddFunction(mod, "f", LLVMFunctionType(LLVMVoidTypeInContext(ctx), NULL, 0, 0));
+        LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+        LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, f, "entry"));
+        LLVMBuildRetVoid(b);
+        char *err = NULL;
+        LLVMMemoryBufferRef obj = NULL;
+        bool bad = !tm || LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &err, &obj);
+        _exit(bad ? 1 : 0);
+    }
+    close(fd[1]);
+    char out[512] = "";
+    size_t got = 0;
+    ssize_t k;
+    while (pid > 0 && (k = read(fd[0], out + got, sizeof out - 1 - got)) > 0 && got + (size_t)k < sizeof out - 1)
+        got += (size_t)k;
+    if (pid > 0)
+        while (read(fd[0], (char[64]){0}, 64) > 0) /* the rest, so that the child never blocks */
+            ;
+    close(fd[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return true;
+    out[got] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    char *say = strncmp(out, "LLVM ERROR: ", 12) == 0 ? out + 12 : out, *tail = strstr(say, " (ignoring processor)");
+    if (tail)
+        *tail = '\0'; /* dnic does not ignore it */
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == 0)
+        return true;
+    snprintf(msg, n, "cannot compile for CPU '%s' on '%s': %s (llc-19 -mtriple=%s -mcpu=help lists the CPUs)", t->cpu,
+             t->triple, got ? say : "LLVM stopped", t->triple);
+    return false;
+}
+
 bool dnic_target_init(dnic_target *t, const char *triple, const char *cpu, char *msg, size_t n)
 {
     init_targets(triple != NULL);
@@ -97,7 +153,7 @@ bool dnic_target_init(dnic_target *t, const char *triple, const char *cpu, char 
     char *err = NULL;
     if (LLVMGetTargetFromTriple(t->triple, &t->target, &err))
         return fail(msg, n, err, "unknown target '%s'", t->triple);
-    return true;
+    return !cpu || cpu_compiles(t, msg, n); /* the host's CPU is LLVM's own answer */
 }
 
 void dnic_target_free(dnic_target *t)

@@ -201,10 +201,20 @@ static bool write_header(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, c
     return atomic_ok(d, dnic_atomic_commit(&a, err, sizeof err), err);
 }
 
+/* The CPU of an object when --cpu is not given: x86-64-v3 (AVX2 and FMA) on x86-64, the
+ * target's generic CPU elsewhere. */
+static const char *default_cpu(const char *triple)
+{
+    char *host = triple ? NULL : LLVMGetDefaultTargetTriple();
+    bool x86 = strncmp(triple ? triple : host, "x86_64", 6) == 0;
+    LLVMDisposeMessage(host);
+    return x86 ? "x86-64-v3" : "generic";
+}
+
 int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const dnic_emit_opts *o)
 {
     bool native = o->cpu && !strcmp(o->cpu, "native");
-    const char *cpu = native ? NULL : o->cpu ? o->cpu : "x86-64-v3"; /* NULL: the host's */
+    const char *cpu = native ? NULL : o->cpu ? o->cpu : default_cpu(o->triple); /* NULL: the host's */
     dnic_target t;
     dnic_backend b = {0};
     char msg[512];

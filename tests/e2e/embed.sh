@@ -97,6 +97,18 @@ expect_fail() { # NAME PATTERN ARGS...
 expect_fail "a prefix must be a C identifier" "error: --prefix '9x' is not a C identifier" $M -c -o "$TMP/x.o" --prefix 9x
 expect_fail "-o needs -c" "error: -o works with -c" $M -o "$TMP/x.o"
 expect_fail "an unknown target is an error" "error: unknown target" $M -c -o "$TMP/x.o" --target nonsense-cpu-none
+expect_fail "an unknown CPU is an error, not LLVM's abort" \
+    "error: cannot compile for CPU 'nonsense' on 'x86_64-pc-linux-gnu': 'nonsense' is not a recognized processor for this target (llc-19" \
+    $M -c -o "$TMP/x.o" --cpu nonsense --target x86_64-pc-linux-gnu
+expect_fail "a CPU without 64-bit mode is an error, not LLVM's abort" \
+    "error: cannot compile for CPU 'i386' on 'x86_64-pc-linux-gnu': 64-bit code requested on a subtarget that doesn't support it!" \
+    $M -c -o "$TMP/x.o" --cpu i386 --target x86_64-pc-linux-gnu
+[ ! -e "$TMP/x.o" ] && ok "a refused CPU leaves no object" || not_ok "a refused CPU leaves no object"
+# another architecture without --cpu: its generic CPU, not x86-64-v3 (which LLVM would warn about and ignore)
+out=$("$DNIC" $M -c -o "$TMP/arm.o" --target aarch64-linux-gnu 2>&1); rc=$?
+if [ $rc -eq 0 ] && [ -z "$out" ] && od -An -tx1 -j18 -N2 "$TMP/arm.o" | grep -q 'b7 00'; then
+    ok "--target aarch64 without --cpu: an AArch64 object, no warning"
+else not_ok "--target aarch64 without --cpu: an AArch64 object, no warning" "exit $rc" "$out"; fi
 "$DNIC" $M -c -o "$TMP/p.o" --prefix adder > /dev/null 2>&1 && grep -q '^adder \*adder_create(void);$' "$TMP/p.h" &&
     ok "--prefix names the symbols" || not_ok "--prefix names the symbols"
 finish
