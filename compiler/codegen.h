@@ -51,6 +51,10 @@ typedef struct dnic_target {
  * target for `triple` (NULL: the host's) and `cpu` with no extra features (NULL: the host's
  * CPU and features).  False with the reason in msg; dnic_target_free either way. */
 bool dnic_target_init(dnic_target *t, const char *triple, const char *cpu, char *msg, size_t n);
+/* Whether LLVM can make code for t's CPU (one the user named: LLVM ignores a name it does not
+ * know, with a warning, and aborts where the target then lacks a feature it needs); false
+ * with the reason, naming the CPU and the target, in msg.  Runs LLVM in a child process. */
+bool dnic_target_cpu_ok(const dnic_target *t, char *msg, size_t n);
 void dnic_target_free(dnic_target *t);
 
 /* One module on its way to an object.  Ownership: everything in it is the struct's, freed by

@@ -222,7 +222,8 @@ int dnic_emit_object(dnic_diag *d, const dnic_model *m, const dnic_ir *ir, const
     int rc = DNIC_EXIT_USER;
     dnic_arena *a = dnic_arena_new();
     wrap w = {.m = m, .ir = ir, .prefix = o->prefix, .a = a};
-    if (!dnic_target_init(&t, o->triple, cpu, msg, sizeof msg)) {
+    if (!dnic_target_init(&t, o->triple, cpu, msg, sizeof msg) ||
+        (o->cpu && !native && !dnic_target_cpu_ok(&t, msg, sizeof msg))) { /* a CPU the user named */
         dnic_error(d, (dnic_span){0}, "%s", msg);
         goto out;
     }
