@@ -298,12 +298,21 @@ int dnic_build_param_used(dnic_builder *b, int param, bool frozen)
 
 /* The backward message grad_in = dz . W^T, through a transposed copy of W so that the
  * product reads both operands contiguously.  A true gradient's pass reads the copy of W that
- * the step's message used. */
+ * the step's message used.  One copy buffer per weight (and pass): a truncation boundaries'
+ * module sends a message through its weights once per boundary, each time copying W^T afresh
+ * (the module learns in between). */
 static void message(builder *b, const unit *u, int dz)
 {
     const dnic_buffer_desc *w = &b->ir->bufs[u->w];
     int wused = dnic_build_param_used(b, u->w, u->frozen);
-    int t = add_buf(b, dnic_sprintf(b->a, "%s.t", w->name), DNIC_BUF_TEMP, w->cols, w->rows);
+    const char *name = dnic_sprintf(b->a, "%s.t", w->name);
+    const char *full = b->shadow ? dnic_sprintf(b->a, "%s%s", b->shadow, name) : name; /* as add_buf names it */
+    int t = -1;
+    for (int i = 0; i < b->ir->nbufs && t < 0; i++)
+        if (b->ir->bufs[i].kind == DNIC_BUF_TEMP && strcmp(b->ir->bufs[i].name, full) == 0)
+            t = i;
+    if (t < 0)
+        t = add_buf(b, name, DNIC_BUF_TEMP, w->cols, w->rows);
     emit(b, DNIC_OP_MATMUL_NT, u->grad_in, dz, wused, -1)->scratch = t;
 }
 

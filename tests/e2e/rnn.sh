@@ -97,6 +97,20 @@ for kind in rnn lstm; do
     /usr/bin/python3 "$REF" seq.csv dni 4 1 6 5 0.003 3 200 split $kind adam > ref.txt
     if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
 done
+# an mlp module at the boundaries: with unroll 1 it learns from three boundaries a step, each
+# message through its last unit copying that unit's weights (updated by the boundary before)
+for kind in rnn lstm; do
+    for unroll in 1 2; do
+        model dni $unroll split $kind |
+            sed 's/^sg h.state .*/sg h.state { form = mlp  hidden = [5]  hidden_init = randn * 0.1  init = randn * 0.1  bias_init = randn * 0.1 }/' > m.dni
+        name="$kind, dni, unroll $unroll, an mlp module at the boundaries: equal to the numpy reference"
+        if ! out=$("$DNIC" m.dni --run --no-progress --log log.csv --save-weights w.st 2>&1); then
+            not_ok "$name" "$out"; continue
+        fi
+        /usr/bin/python3 "$REF" seq.csv dni 4 $unroll 6 5 0.05 3 200 split $kind sgd mlp5 > ref.txt
+        if res=$(compare log.csv w.st ref.txt 2>&1); then ok "$name # $res"; else not_ok "$name" "$res"; fi
+    done
+done
 # input = repeat: every step reads the whole row (seed 003's way), x . W_ih + b once per chunk
 for mode in dni backprop; do
     model $mode 3 repeat > m.dni

@@ -10,10 +10,11 @@ The model (tests/e2e/rnn.sh writes the matching .dni):
     sg h        predicts dL/dh_{T-1} from h_{T-1}   (DNI mode: the rnn's stage ends there)
     sg h.state  predicts the gradient at each truncation boundary from the state there
 
-Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat|split] [rnn|lstm] [sgd|adam]
+Usage: rnn_ref.py DATA.csv MODE STEPS UNROLL HIDDEN BATCH LR SEED NSTEPS [repeat|split] [rnn|lstm] [sgd|adam] [mlpK]
 (repeat: every step reads the whole row, x_t = x; adam: beta1 0.9, beta2 0.999, eps 1e-8, one
 optimiser state per parameter, one Adam step per update: a recurrent layer's weights take one
-per chunk)
+per chunk; mlpK: sg h.state is an mlp with one relu hidden layer of K units, which learns from
+each boundary in turn, its message through the last unit before that unit's update)
 Prints one line per training step: the step's loss, then the final weights as NAME VALUES.
 """
 import sys
@@ -30,6 +31,7 @@ def main():
     repeat = len(sys.argv) > 10 and sys.argv[10] == "repeat"
     lstm = len(sys.argv) > 11 and sys.argv[11] == "lstm"
     adam = len(sys.argv) > 12 and sys.argv[12] == "adam"
+    mlp = int(sys.argv[13][3:]) if len(sys.argv) > 13 else 0  # sg h.state: an mlp of one relu hidden layer
     moments = {}
 
     def step(name, p, g):
@@ -54,7 +56,10 @@ def main():
     if dni:
         Sw = rs.randn(H, H) * 0.1      # sg h
         Sb = rs.randn(1, H) * 0.1
-        Tw = rs.randn(S, S) * 0.1      # sg h.state
+        if mlp:                        # sg h.state, unit by unit: S -> mlp (relu) -> S
+            Uw = rs.randn(S, mlp) * 0.1
+            Ub = rs.randn(1, mlp) * 0.1
+        Tw = rs.randn(mlp or S, S) * 0.1  # sg h.state (its last unit)
         Tb = rs.randn(1, S) * 0.1
     Wo = rs.randn(H, 1) * 0.3
     bo = rs.randn(1, 1) * 0.1
@@ -115,15 +120,16 @@ def main():
             b = step("b", b, gb / B)
             return np.concatenate([gh, gc], axis=1) if lstm else gh
 
-        boundary = []  # per boundary: (state, prediction, target)
+        boundary = []  # per boundary: (state, the mlp's hidden units, prediction, target)
         for c0, c1 in chunks[:-1]:
             forward(c0, c1)
             if dni:
-                pred = state(c1 - 1) @ Tw + Tb
+                hid = np.maximum(state(c1 - 1) @ Uw + Ub, 0) if mlp else None
+                pred = (hid if mlp else state(c1 - 1)) @ Tw + Tb
                 prev = backward(c0, c1, pred)
                 if boundary:
-                    boundary[-1][2] = prev
-                boundary.append([state(c1 - 1), pred, None])
+                    boundary[-1][3] = prev
+                boundary.append([state(c1 - 1), hid, pred, None])
         c0, c1 = chunks[-1]
         forward(c0, c1)
         hL = hs[steps - 1]
@@ -131,7 +137,7 @@ def main():
             sg = hL @ Sw + Sb
             prev = backward(c0, c1, sg)
             if boundary:
-                boundary[-1][2] = prev
+                boundary[-1][3] = prev
         o = 1 / (1 + np.exp(-(hL @ Wo + bo)))
         loss = 0.5 * np.sum((o - y) ** 2)
         d = (o - y) * o * (1 - o)
@@ -142,8 +148,15 @@ def main():
             delta = sg - hgrad
             Sw = step("sw", Sw, hL.T @ delta)
             Sb = step("sb", Sb, delta.mean(axis=0, keepdims=True))
-            for state, pred, target in boundary:
+            for state, hid, pred, target in boundary:  # in order, each learning after the last
                 delta = pred - target
+                if mlp:
+                    dh = (delta @ Tw.T) * (hid > 0)   # the message before the unit's update
+                    Tw = step("tw", Tw, hid.T @ delta)
+                    Tb = step("tb", Tb, delta.mean(axis=0, keepdims=True))
+                    Uw = step("uw", Uw, state.T @ dh)
+                    Ub = step("ub", Ub, dh.mean(axis=0, keepdims=True))
+                    continue
                 Tw = step("tw", Tw, state.T @ delta)
                 Tb = step("tb", Tb, delta.mean(axis=0, keepdims=True))
         else:
@@ -151,7 +164,12 @@ def main():
         print("loss %.17g" % loss)
     params = [("h.weight_ih", Wih), ("h.weight_hh", Whh), ("h.bias", b), ("out.weight", Wo), ("out.bias", bo)]
     if dni:
-        params += [("h.sg.weight", Sw), ("h.sg.bias", Sb), ("h.state.sg.weight", Tw), ("h.state.sg.bias", Tb)]
+        params += [("h.sg.weight", Sw), ("h.sg.bias", Sb)]
+        if mlp:
+            params += [("h.state.sg.0.weight", Uw), ("h.state.sg.0.bias", Ub), ("h.state.sg.1.weight", Tw),
+                       ("h.state.sg.1.bias", Tb)]
+        else:
+            params += [("h.state.sg.weight", Tw), ("h.state.sg.bias", Tb)]
     for name, v in params:
         print(name, " ".join("%.17g" % e for e in v.ravel()))
 
