@@ -121,8 +121,8 @@ bool dnic_target_cpu_ok(const dnic_target *t, char *msg, size_t n)
     char out[512] = "";
     size_t got = 0;
     ssize_t k;
-    while (pid > 0 && (k = read(fd[0], out + got, sizeof out - 1 - got)) > 0 && got + (size_t)k < sizeof out - 1)
-        got += (size_t)k;
+    while (pid > 0 && got < sizeof out - 1 && (k = read(fd[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)k; /* the first 511 bytes: LLVM's first line is in them */
     if (pid > 0)
         while (read(fd[0], (char[64]){0}, 64) > 0) /* the rest, so that the child never blocks */
             ;
